@@ -1,0 +1,50 @@
+# Two commands set everything up: `make run` (API with demo data) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+
+.PHONY: install run serve migrate seed seed-large test lint format typecheck schema bench clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/activate
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+migrate: install
+	$(PY) -m cli migrate
+
+seed: migrate
+	$(PY) -m cli seed-demo --if-empty
+
+seed-large: migrate
+	$(PY) -m cli seed-demo --scale large --if-empty
+
+run: seed
+	$(PY) -m cli serve
+
+test: install
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+schema: install
+	$(BIN)/strawberry export-schema schema:schema > schema/schema.graphql
+
+bench: install
+	$(PY) -m bench.fleet
+
+clean:
+	rm -rf var

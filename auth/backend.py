@@ -1,0 +1,73 @@
+"""Request -> Principal: reads the bearer token (header, or the WebSocket connection_init
+payload) and maps it to a user or a machine client."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auth.principal import ANONYMOUS, Principal
+from auth.tokens import AccessClaims, InvalidToken, TokenService
+from models import ApiClient, User
+
+USER_SUBJECT_PREFIX = "user:"
+CLIENT_SUBJECT_PREFIX = "client:"
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+async def authenticate(token: str | None, tokens: TokenService, session: AsyncSession) -> Principal:
+    """A missing or untrusted token makes the caller anonymous (never an error by itself)."""
+    if token is None:
+        return ANONYMOUS
+    try:
+        claims = await tokens.verify(token)
+    except InvalidToken as error:
+        return Principal(token_problem=str(error) or "invalid token")
+    except Exception:  # the external provider is unreachable: fail closed, not with a 500
+        return Principal(token_problem="token could not be verified")
+    if claims.external:
+        return await _external_principal(claims, session)
+    return _own_principal(claims)
+
+
+def _own_principal(claims: AccessClaims) -> Principal:
+    kind, _, raw_id = claims.subject.partition(":")
+    if not raw_id.isdigit():
+        return Principal(token_problem="unknown subject")
+    if f"{kind}:" == USER_SUBJECT_PREFIX:
+        return Principal(user_id=int(raw_id), token_expires_at=claims.expires_at)
+    if f"{kind}:" == CLIENT_SUBJECT_PREFIX:
+        return Principal(api_client_id=int(raw_id), token_expires_at=claims.expires_at)
+    return Principal(token_problem="unknown subject")
+
+
+async def _external_principal(claims: AccessClaims, session: AsyncSession) -> Principal:
+    """Map the provider's subject (or, the first time, its e-mail) to one of our users."""
+    user_id = await session.scalar(
+        select(User.id).where(User.external_subject == claims.subject, User.is_active)
+    )
+    if user_id is None and claims.email:
+        user = await session.scalar(
+            select(User).where(func.lower(User.email) == claims.email.lower(), User.is_active)
+        )
+        if user is not None and user.external_subject in (None, claims.subject):
+            user.external_subject = claims.subject
+            await session.commit()
+            user_id = user.id
+    if user_id is None:
+        return Principal(token_problem="no user for this identity")
+    return Principal(user_id=user_id, token_expires_at=claims.expires_at)
+
+
+async def load_client(session: AsyncSession, api_client_id: int) -> ApiClient | None:
+    return await session.scalar(
+        select(ApiClient).where(ApiClient.id == api_client_id, ApiClient.is_active)
+    )

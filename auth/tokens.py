@@ -1,0 +1,180 @@
+"""Access tokens (JWT, RFC 9068 profile) signed by the app's own key, and verification of
+tokens from an external OpenID Connect provider."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet, RSAKey
+from joserfc.jwt import JWTClaimsRegistry
+
+from settings import Settings
+
+log = logging.getLogger(__name__)
+
+ALGORITHM = "RS256"
+ACCESS_TOKEN_TYPE = "at+jwt"
+CLOCK_LEEWAY_SECONDS = 30
+
+
+class InvalidToken(Exception):
+    """The bearer token cannot be trusted; the request is treated as a failed authentication."""
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    subject: str
+    client_id: str
+    issuer: str
+    expires_at: int
+    email: str | None = None
+    external: bool = False
+
+
+def hash_secret(token: str) -> str:
+    """One-way digest for stored one-time and refresh tokens (high-entropy, so no salt)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_opaque_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def _load_or_create_key(settings: Settings) -> RSAKey:
+    if settings.signing_key_pem:
+        return RSAKey.import_key(settings.signing_key_pem)
+    path: Path = settings.var_dir / "keys" / "signing-key.pem"
+    if path.exists():
+        return RSAKey.import_key(path.read_bytes())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = RSAKey.generate_key(2048, private=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(key.as_pem(private=True))
+    tmp.chmod(0o600)
+    tmp.replace(path)
+    log.info("generated a new signing key at %s", path)
+    return RSAKey.import_key(path.read_bytes())
+
+
+class TokenService:
+    """Issues and verifies access tokens; one per process, holding only keys (no request state)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        key = _load_or_create_key(settings)
+        self.kid = key.thumbprint()
+        self._key = RSAKey.import_key(key.as_dict(private=True) | {"kid": self.kid})
+        self._oidc_keys: KeySet | None = None
+        self._oidc_keys_fetched_at = 0.0
+
+    def public_jwks(self) -> dict[str, Any]:
+        return {"keys": [self._key.as_dict(private=False) | {"use": "sig", "alg": ALGORITHM}]}
+
+    def issue_access_token(self, subject: str, client_id: str, **extra: Any) -> tuple[str, int]:
+        now = int(time.time())
+        expires_at = now + self.settings.access_token_ttl_seconds
+        claims = {
+            "iss": self.settings.jwt_issuer,
+            "sub": subject,
+            "aud": self.settings.jwt_audience,
+            "exp": expires_at,
+            "iat": now,
+            "jti": uuid.uuid4().hex,
+            "client_id": client_id,
+            **extra,
+        }
+        header = {"alg": ALGORITHM, "kid": self.kid, "typ": ACCESS_TOKEN_TYPE}
+        return jwt.encode(header, claims, self._key, algorithms=[ALGORITHM]), expires_at
+
+    async def verify(self, token: str) -> AccessClaims:
+        """Our own tokens first; then, if configured, the external provider's."""
+        try:
+            unverified = jwt.decode(token, self._key, algorithms=[ALGORITHM])
+        except JoseError:
+            unverified = None
+        if unverified is not None:
+            if unverified.header.get("typ", "").lower() not in {
+                ACCESS_TOKEN_TYPE,
+                "application/at+jwt",
+            }:
+                raise InvalidToken("not an access token")
+            self._validate(unverified.claims, self.settings.jwt_issuer, self.settings.jwt_audience)
+            return AccessClaims(
+                subject=str(unverified.claims["sub"]),
+                client_id=str(unverified.claims.get("client_id", "")),
+                issuer=self.settings.jwt_issuer,
+                expires_at=int(unverified.claims["exp"]),
+            )
+        if self.settings.oidc_issuer:
+            return await self._verify_external(token)
+        raise InvalidToken("bad signature")
+
+    def _validate(self, claims: dict[str, Any], issuer: str, audience: str) -> None:
+        registry = JWTClaimsRegistry(
+            leeway=CLOCK_LEEWAY_SECONDS,
+            iss={"essential": True, "value": issuer},
+            aud={"essential": True, "value": audience},
+            exp={"essential": True},
+            sub={"essential": True},
+        )
+        try:
+            registry.validate(claims)
+        except JoseError as error:
+            raise InvalidToken(str(error)) from error
+
+    async def _verify_external(self, token: str) -> AccessClaims:
+        settings = self.settings
+        assert settings.oidc_issuer is not None
+        keys = await self._external_keys()
+        try:
+            decoded = jwt.decode(token, keys, algorithms=["RS256", "ES256", "PS256"])
+        except (JoseError, ValueError) as error:
+            # An unknown kid may mean the provider rotated its keys: refetch once.
+            keys = await self._external_keys(force=True)
+            try:
+                decoded = jwt.decode(token, keys, algorithms=["RS256", "ES256", "PS256"])
+            except (JoseError, ValueError):
+                raise InvalidToken("bad signature") from error
+        audience = settings.oidc_audience or settings.jwt_audience
+        self._validate(decoded.claims, settings.oidc_issuer, audience)
+        return AccessClaims(
+            subject=str(decoded.claims["sub"]),
+            client_id=str(decoded.claims.get("client_id") or decoded.claims.get("azp") or ""),
+            issuer=settings.oidc_issuer,
+            expires_at=int(decoded.claims["exp"]),
+            email=decoded.claims.get("email"),
+            external=True,
+        )
+
+    async def _external_keys(self, force: bool = False) -> KeySet:
+        # Keys are a cache of public data, refetched hourly or on an unknown key id.
+        if (
+            self._oidc_keys is not None
+            and not force
+            and time.monotonic() - self._oidc_keys_fetched_at < 3600
+        ):
+            return self._oidc_keys
+        settings = self.settings
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            jwks_url = settings.oidc_jwks_url
+            if not jwks_url:
+                discovery = await client.get(
+                    settings.oidc_issuer.rstrip("/") + "/.well-known/openid-configuration"  # type: ignore[union-attr]
+                )
+                discovery.raise_for_status()
+                jwks_url = discovery.json()["jwks_uri"]
+            response = await client.get(jwks_url)
+            response.raise_for_status()
+        self._oidc_keys = KeySet.import_key_set(response.json())
+        self._oidc_keys_fetched_at = time.monotonic()
+        return self._oidc_keys

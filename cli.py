@@ -1,0 +1,88 @@
+"""Command line: `python -m cli migrate | seed-demo [--scale small|large] | serve`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import time
+
+from settings import Settings, get_settings
+
+
+def migrate(settings: Settings) -> None:
+    """Applies every Alembic migration (creates the SQLite file if needed)."""
+    from alembic import command
+    from alembic.config import Config
+
+    if settings.is_sqlite:
+        settings.var_dir.mkdir(parents=True, exist_ok=True)
+    config = Config(str(_root() / "alembic.ini"))
+    config.attributes["database_url"] = settings.database_url
+    command.upgrade(config, "head")
+
+
+def _root():  # type: ignore[no-untyped-def]
+    from settings import ROOT
+
+    return ROOT
+
+
+async def _seed(settings: Settings, scale: str, only_if_empty: bool) -> None:
+    from demo.fleet import is_empty, seed_demo
+    from models.session import create_engine
+
+    engine = create_engine(settings)
+    try:
+        if only_if_empty and not await is_empty(engine):
+            print("database already has data; demo data not loaded")
+            return
+        started = time.perf_counter()
+        summary = await seed_demo(
+            engine, scale=scale, progress=sys.stderr.isatty() or scale == "large"
+        )
+        took = time.perf_counter() - started
+        counts = ", ".join(f"{k}={v}" for k, v in summary.counts.items())
+        print(f"demo data ({scale}) loaded in {took:.1f}s: {counts}")
+    finally:
+        await engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="portal", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("migrate", help="apply database migrations")
+    seed = commands.add_parser("seed-demo", help="load the demo data")
+    seed.add_argument("--scale", choices=["small", "large"], default="small")
+    seed.add_argument("--if-empty", action="store_true", help="only when the database is empty")
+    serve = commands.add_parser("serve", help="serve the API with uvicorn")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+    settings = get_settings()
+    if args.command == "migrate":
+        migrate(settings)
+        print(f"migrated {settings.database_url.split('@')[-1]}")
+    elif args.command == "seed-demo":
+        asyncio.run(_seed(settings, args.scale, args.if_empty))
+    elif args.command == "serve":
+        import uvicorn
+
+        uvicorn.run(
+            "app:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            proxy_headers=True,
+            log_level="info",
+        )
+
+
+if __name__ == "__main__":
+    main()

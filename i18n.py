@@ -1,0 +1,89 @@
+"""Messages people read, in English, French and Italian; picked per request (Accept-Language,
+else the user's language, else English)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+SUPPORTED = ("en", "fr", "it")
+DEFAULT = "en"
+
+# code -> language -> message. Placeholders use str.format names.
+MESSAGES: dict[str, dict[str, str]] = {
+    "UNAUTHENTICATED": {
+        "en": "You need to sign in.",
+        "fr": "Vous devez vous connecter.",
+        "it": "È necessario accedere.",
+    },
+    "FORBIDDEN": {
+        "en": "You are not allowed to do this.",
+        "fr": "Vous n'êtes pas autorisé à effectuer cette action.",
+        "it": "Non è consentito eseguire questa operazione.",
+    },
+    "NOT_FOUND": {
+        "en": "This object does not exist.",
+        "fr": "Cet objet n'existe pas.",
+        "it": "Questo oggetto non esiste.",
+    },
+    "INTERNAL": {
+        "en": "Unexpected error.",
+        "fr": "Erreur inattendue.",
+        "it": "Errore imprevisto.",
+    },
+    "INVALID_ID": {
+        "en": "This identifier is not valid.",
+        "fr": "Cet identifiant n'est pas valide.",
+        "it": "Questo identificativo non è valido.",
+    },
+    "VALUE_TOO_LONG": {
+        "en": "This value is too long (at most {max} characters).",
+        "fr": "Cette valeur est trop longue ({max} caractères au maximum).",
+        "it": "Questo valore è troppo lungo (al massimo {max} caratteri).",
+    },
+    "STALE_VERSION": {
+        "en": "Someone else changed this in the meantime; reload and try again.",
+        "fr": "Quelqu'un d'autre a modifié ceci entre-temps ; rechargez et réessayez.",
+        "it": "Qualcun altro ha modificato questo nel frattempo; ricarica e riprova.",
+    },
+}
+
+
+def negotiate(accept_language: str | None) -> str | None:
+    """The first supported language in an Accept-Language header, by quality."""
+    if not accept_language:
+        return None
+    choices: list[tuple[float, int, str]] = []
+    for index, part in enumerate(accept_language.split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        primary = tag.strip().lower().split("-")[0]
+        if primary in SUPPORTED and quality > 0:
+            choices.append((-quality, index, primary))
+    return min(choices)[2] if choices else None
+
+
+def register(messages: dict[str, dict[str, str]]) -> None:
+    """Domains add their own codes at import time; a duplicate code is a programming error."""
+    for code, texts in messages.items():
+        if code in MESSAGES and MESSAGES[code] != texts:
+            raise ValueError(f"message code {code} registered twice")
+        missing = set(SUPPORTED) - set(texts)
+        if missing:
+            raise ValueError(f"message {code} lacks {sorted(missing)}")
+        MESSAGES[code] = texts
+
+
+def translate(code: str, language: str, **params: Any) -> str:
+    texts = MESSAGES.get(code)
+    if texts is None:
+        return code
+    template = texts.get(language) or texts[DEFAULT]
+    try:
+        return template.format(**params)
+    except (KeyError, IndexError):
+        return template

@@ -1,0 +1,58 @@
+"""SQLAlchemy models, one module per domain; importing this package registers them all."""
+
+from models.account import Account, Contract, Payment, Site
+from models.audit import AuditLogEntry
+from models.base import Base
+from models.device import Device, TonerLevel
+from models.knowledge import KnowledgeArticle, KnowledgeArticleTranslation
+from models.meter import MeterReading
+from models.outbox import OutboxMessage
+from models.product import Consumable, ProductModel, ProductModelMeter, product_model_consumables
+from models.stock import ReplenishmentOrder, StockLevel, StockLocation
+from models.ticket import Ticket, TicketComment, TicketEvent, TicketNumberCounter
+from models.user import (
+    ApiClient,
+    Invitation,
+    LoginThrottle,
+    Membership,
+    MembershipDevice,
+    MembershipStockLocation,
+    OneTimeToken,
+    RefreshToken,
+    User,
+)
+
+__all__ = [
+    "Account",
+    "ApiClient",
+    "AuditLogEntry",
+    "Base",
+    "Consumable",
+    "Contract",
+    "Device",
+    "Invitation",
+    "KnowledgeArticle",
+    "KnowledgeArticleTranslation",
+    "LoginThrottle",
+    "Membership",
+    "MembershipDevice",
+    "MembershipStockLocation",
+    "MeterReading",
+    "OneTimeToken",
+    "OutboxMessage",
+    "Payment",
+    "ProductModel",
+    "ProductModelMeter",
+    "RefreshToken",
+    "ReplenishmentOrder",
+    "Site",
+    "StockLevel",
+    "StockLocation",
+    "Ticket",
+    "TicketComment",
+    "TicketEvent",
+    "TicketNumberCounter",
+    "TonerLevel",
+    "User",
+    "product_model_consumables",
+]

@@ -1,0 +1,103 @@
+"""The domain vocabulary, shared by the models, the policy and the GraphQL schema."""
+
+from __future__ import annotations
+
+import enum
+
+
+class Role(enum.StrEnum):
+    ADMINISTRATOR = "ADMINISTRATOR"
+    DEVICE_MANAGER = "DEVICE_MANAGER"
+    STOCK_MANAGER = "STOCK_MANAGER"
+    DEVICE_STOCK_MANAGER = "DEVICE_STOCK_MANAGER"
+    KNOWLEDGE_USER = "KNOWLEDGE_USER"
+
+
+class MembershipStatus(enum.StrEnum):
+    ACTIVE = "ACTIVE"
+    PENDING = "PENDING"  # an access request waiting for an administrator
+    REJECTED = "REJECTED"
+
+
+class CreditStatus(enum.StrEnum):
+    GOOD = "GOOD"
+    WATCH = "WATCH"
+    ON_HOLD = "ON_HOLD"
+
+
+class MeterType(enum.StrEnum):
+    TOTAL = "TOTAL"
+    BLACK = "BLACK"
+    COLOUR = "COLOUR"
+    LARGE_BLACK = "LARGE_BLACK"
+    LARGE_COLOUR = "LARGE_COLOUR"
+    SCAN = "SCAN"
+
+
+class ReadingSource(enum.StrEnum):
+    PORTAL = "PORTAL"
+    BULK_UPLOAD = "BULK_UPLOAD"
+    REMOTE = "REMOTE"
+    AGENT_CORRECTION = "AGENT_CORRECTION"
+
+
+class DeviceStatus(enum.StrEnum):
+    ACTIVE = "ACTIVE"
+    MOVE_PENDING = "MOVE_PENDING"
+    REMOVAL_PENDING = "REMOVAL_PENDING"
+    REMOVED = "REMOVED"
+
+
+class TicketType(enum.StrEnum):
+    INCIDENT = "INCIDENT"
+    SUPPLIES = "SUPPLIES"
+    MOVE = "MOVE"
+    REMOVAL = "REMOVAL"
+    ACCOUNT_QUERY = "ACCOUNT_QUERY"
+
+
+class TicketStatus(enum.StrEnum):
+    NEW = "NEW"
+    ASSIGNED = "ASSIGNED"
+    IN_PROGRESS = "IN_PROGRESS"
+    ON_HOLD = "ON_HOLD"
+    RESOLVED = "RESOLVED"
+    CLOSED = "CLOSED"
+    CANCELLED = "CANCELLED"
+
+
+class ConsumableKind(enum.StrEnum):
+    TONER = "TONER"
+    DRUM = "DRUM"
+    WASTE_TONER = "WASTE_TONER"
+    STAPLES = "STAPLES"
+
+
+class TonerColour(enum.StrEnum):
+    BLACK = "BLACK"
+    CYAN = "CYAN"
+    MAGENTA = "MAGENTA"
+    YELLOW = "YELLOW"
+
+
+class ReplenishmentStatus(enum.StrEnum):
+    PENDING = "PENDING"
+    SHIPPED = "SHIPPED"
+    DELIVERED = "DELIVERED"
+    CANCELLED = "CANCELLED"
+
+
+class TokenPurpose(enum.StrEnum):
+    CONFIRM_EMAIL = "CONFIRM_EMAIL"
+    RESET_PASSWORD = "RESET_PASSWORD"
+
+
+class OutboxKind(enum.StrEnum):
+    EMAIL = "EMAIL"
+    EVENT = "EVENT"
+
+
+class Language(enum.StrEnum):
+    EN = "en"
+    FR = "fr"
+    IT = "it"

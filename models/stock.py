@@ -1,0 +1,79 @@
+"""Stock locations that e-Maintenance ships toner to, their levels and replenishment orders."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, BigId, IdMixin, TimestampMixin, str_enum, utcnow
+from models.enums import ReplenishmentStatus
+
+
+class StockLocation(IdMixin, TimestampMixin, Base):
+    __tablename__ = "stock_locations"
+
+    account_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("accounts.id", ondelete="RESTRICT"), index=True
+    )
+    site_id: Mapped[int] = mapped_column(BigId, ForeignKey("sites.id", ondelete="RESTRICT"))
+    name: Mapped[str] = mapped_column(String(200))
+    shipping_instructions: Mapped[str] = mapped_column(Text, default="")
+    contact_name: Mapped[str | None] = mapped_column(String(200))
+    contact_phone: Mapped[str | None] = mapped_column(String(50))
+    contact_email: Mapped[str | None] = mapped_column(String(254))
+    version: Mapped[int] = mapped_column(default=1)
+
+
+class StockLevel(Base):
+    __tablename__ = "stock_levels"
+
+    stock_location_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("stock_locations.id", ondelete="CASCADE"), primary_key=True
+    )
+    consumable_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("consumables.id", ondelete="RESTRICT"), primary_key=True
+    )
+    quantity: Mapped[int] = mapped_column(default=0)
+    reorder_point: Mapped[int] = mapped_column(default=2)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("quantity >= 0", name="quantity_not_negative"),
+        CheckConstraint("reorder_point >= 0", name="reorder_point_not_negative"),
+    )
+
+
+OPEN_ORDER = text("status IN ('PENDING', 'SHIPPED')")
+
+
+class ReplenishmentOrder(IdMixin, TimestampMixin, Base):
+    __tablename__ = "replenishment_orders"
+
+    stock_location_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("stock_locations.id", ondelete="RESTRICT"), index=True
+    )
+    device_id: Mapped[int] = mapped_column(BigId, ForeignKey("devices.id", ondelete="CASCADE"))
+    consumable_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("consumables.id", ondelete="RESTRICT")
+    )
+    quantity: Mapped[int] = mapped_column(default=1)
+    status: Mapped[ReplenishmentStatus] = mapped_column(
+        str_enum(ReplenishmentStatus, "replenishment_status"), default=ReplenishmentStatus.PENDING
+    )
+    shipped_at: Mapped[datetime | None] = mapped_column()
+    delivered_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (
+        # At most one open order per device and consumable, however concurrently it reports.
+        Index(
+            "uq_replenishment_orders_open",
+            "device_id",
+            "consumable_id",
+            unique=True,
+            sqlite_where=OPEN_ORDER,
+            postgresql_where=OPEN_ORDER,
+        ),
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+    )

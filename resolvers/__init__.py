@@ -1,0 +1,1 @@
+"""The reads and writes behind the GraphQL types, one module per domain."""

@@ -1,0 +1,232 @@
+"""Sign-in, rotating refresh tokens, sign-out, and machine-client tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select, update
+
+import i18n
+from auth.backend import CLIENT_SUBJECT_PREFIX, USER_SUBJECT_PREFIX
+from auth.passwords import hash_password, needs_rehash, verify_password
+from auth.principal import Principal
+from auth.tokens import hash_secret, new_opaque_token
+from models import ApiClient, LoginThrottle, RefreshToken, User
+from resolvers.audit import audit
+from resolvers.scoping import Scope, build_scope
+from schema.errors import Throttled, UserError
+
+if TYPE_CHECKING:
+    from schema.context import Context
+
+i18n.register(
+    {
+        "INVALID_CREDENTIALS": {
+            "en": "The e-mail address or the password is wrong, or the address is not confirmed yet.",
+            "fr": "L'adresse e-mail ou le mot de passe est incorrect, ou l'adresse n'est pas encore confirmée.",
+            "it": "L'indirizzo e-mail o la password non sono corretti, oppure l'indirizzo non è ancora confermato.",
+        },
+        "INVALID_REFRESH_TOKEN": {
+            "en": "This session has ended; please sign in again.",
+            "fr": "Cette session est terminée ; veuillez vous reconnecter.",
+            "it": "Questa sessione è terminata; accedete di nuovo.",
+        },
+        "THROTTLED": {
+            "en": "Too many attempts; try again in {seconds} seconds.",
+            "fr": "Trop de tentatives ; réessayez dans {seconds} secondes.",
+            "it": "Troppi tentativi; riprovate tra {seconds} secondi.",
+        },
+        "INVALID_CLIENT": {
+            "en": "Unknown client or wrong secret.",
+            "fr": "Client inconnu ou secret incorrect.",
+            "it": "Client sconosciuto o segreto errato.",
+        },
+    }
+)
+
+WEB_CLIENT_ID = "portal-web"
+
+
+@dataclass(frozen=True)
+class Tokens:
+    access_token: str
+    expires_at: datetime
+    refresh_token: str | None
+    scope: Scope
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def client_address(context: Context) -> str:
+    client = context.request.client
+    return client.host if client is not None else "unknown"
+
+
+async def _check_throttle(context: Context, keys: list[str]) -> None:
+    now = _now()
+    rows = await context.session.scalars(select(LoginThrottle).where(LoginThrottle.key.in_(keys)))
+    for row in rows:
+        if row.locked_until is not None and row.locked_until > now:
+            seconds = int((row.locked_until - now).total_seconds()) + 1
+            raise Throttled(
+                i18n.translate("THROTTLED", context.language, seconds=seconds), retryAfter=seconds
+            )
+
+
+async def _record_failure(context: Context, keys: list[str]) -> int:
+    """Counts failures per key; at the limit the key is locked for a while. Committed at once,
+    so the count survives the mutation's error answer."""
+    settings = context.settings
+    now = _now()
+    session = context.session
+    worst = 0
+    for key in keys:
+        row = await session.get(LoginThrottle, key)
+        if row is None:
+            row = LoginThrottle(key=key, failures=0, window_started_at=now)
+            session.add(row)
+        elif now - row.window_started_at > timedelta(seconds=settings.login_lockout_seconds):
+            row.failures, row.window_started_at, row.locked_until = 0, now, None
+        row.failures += 1
+        if row.failures >= settings.login_max_failures:
+            row.locked_until = now + timedelta(seconds=settings.login_lockout_seconds)
+        worst = max(worst, row.failures)
+    await session.commit()
+    return worst
+
+
+async def _issue(context: Context, user: User, family_id: str | None = None) -> Tokens:
+    settings = context.settings
+    access, expires = context.services.tokens.issue_access_token(
+        f"{USER_SUBJECT_PREFIX}{user.id}", WEB_CLIENT_ID
+    )
+    refresh = new_opaque_token()
+    context.session.add(
+        RefreshToken(
+            user_id=user.id,
+            family_id=family_id or str(uuid.uuid4()),
+            token_hash=hash_secret(refresh),
+            expires_at=_now() + timedelta(seconds=settings.refresh_token_ttl_seconds),
+        )
+    )
+    principal = Principal(user_id=user.id, token_expires_at=expires)
+    context.principal = principal
+    scope = await build_scope(principal, context.session)
+    return Tokens(access, datetime.fromtimestamp(expires, UTC), refresh, scope)
+
+
+async def login(context: Context, email: str, password: str) -> Tokens:
+    email = normalise_email(email)
+    keys = [f"email:{email}", f"ip:{client_address(context)}"]
+    await _check_throttle(context, keys)
+    user = await context.session.scalar(select(User).where(func.lower(User.email) == email))
+    ok = verify_password(user.password_hash if user else None, password)
+    if not ok or user is None or not user.is_active or user.email_confirmed_at is None:
+        failures = await _record_failure(context, keys)
+        # Slow repeated guesses down before the lock-out takes over.
+        await asyncio.sleep(min(0.05 * 2 ** (failures - 1), 2.0))
+        raise UserError("INVALID_CREDENTIALS", "password")
+    await context.session.execute(
+        update(LoginThrottle)
+        .where(LoginThrottle.key == keys[0])
+        .values(failures=0, locked_until=None)
+    )
+    if user.password_hash and needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    tokens = await _issue(context, user)
+    audit(context, "login", "User", user.id, user_id=user.id)
+    return tokens
+
+
+async def refresh(context: Context, refresh_token: str) -> Tokens:
+    session = context.session
+    row = await session.scalar(
+        select(RefreshToken).where(RefreshToken.token_hash == hash_secret(refresh_token))
+    )
+    now = _now()
+    if row is None:
+        raise UserError("INVALID_REFRESH_TOKEN", "refreshToken")
+    if row.used_at is not None or row.revoked_at is not None:
+        # A spent token presented again: it was stolen or replayed. End the whole login.
+        await session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.family_id == row.family_id, RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        audit(
+            context,
+            "refresh_token_reuse",
+            "User",
+            row.user_id,
+            {"family": row.family_id},
+            user_id=row.user_id,
+        )
+        await session.commit()
+        raise UserError("INVALID_REFRESH_TOKEN", "refreshToken")
+    if row.expires_at <= now:
+        raise UserError("INVALID_REFRESH_TOKEN", "refreshToken")
+    # Mark it spent only if no concurrent refresh spent it first.
+    spent = await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None))
+        .values(used_at=now)
+    )
+    if spent.rowcount != 1:  # type: ignore[attr-defined]
+        raise UserError("INVALID_REFRESH_TOKEN", "refreshToken")
+    user = await session.get(User, row.user_id)
+    if user is None or not user.is_active:
+        raise UserError("INVALID_REFRESH_TOKEN", "refreshToken")
+    return await _issue(context, user, family_id=row.family_id)
+
+
+async def logout(context: Context, refresh_token: str | None, everywhere: bool) -> bool:
+    session = context.session
+    scope = await context.require_scope()
+    now = _now()
+    stmt = update(RefreshToken).where(
+        RefreshToken.user_id == scope.user_id, RefreshToken.revoked_at.is_(None)
+    )
+    if not everywhere:
+        if refresh_token is None:
+            return False
+        family = await session.scalar(
+            select(RefreshToken.family_id).where(
+                RefreshToken.token_hash == hash_secret(refresh_token),
+                RefreshToken.user_id == scope.user_id,
+            )
+        )
+        if family is None:
+            return False
+        stmt = stmt.where(RefreshToken.family_id == family)
+    await session.execute(stmt.values(revoked_at=now))
+    audit(context, "logout", "User", scope.user_id, {"everywhere": everywhere})
+    return True
+
+
+async def client_token(context: Context, client_id: str, client_secret: str) -> Tokens:
+    """OAuth 2.0 client-credentials, for machine integrations such as e-Maintenance."""
+    keys = [f"client:{client_id}", f"ip:{client_address(context)}"]
+    await _check_throttle(context, keys)
+    client = await context.session.scalar(
+        select(ApiClient).where(ApiClient.client_id == client_id, ApiClient.is_active)
+    )
+    if not verify_password(client.secret_hash if client else None, client_secret) or client is None:
+        await _record_failure(context, keys)
+        raise UserError("INVALID_CLIENT", "clientSecret")
+    access, expires = context.services.tokens.issue_access_token(
+        f"{CLIENT_SUBJECT_PREFIX}{client.id}", client.client_id, scope=" ".join(client.scopes)
+    )
+    principal = Principal(api_client_id=client.id, token_expires_at=expires)
+    context.principal = principal
+    scope = await build_scope(principal, context.session)
+    return Tokens(access, datetime.fromtimestamp(expires, UTC), None, scope)

@@ -1,0 +1,305 @@
+"""The one place rows are filtered to what a viewer may see.
+
+A `Scope` is computed once per request from the viewer's memberships and the policy table in
+`auth.policy`; it turns into SQL clauses (applied inside every root list, loader and node
+lookup) and into the permissions the viewer holds on one object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, false, literal, or_, select, true, union_all
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auth.policy import (
+    AGENT_PERMISSIONS,
+    ASSIGNED_DEVICE_PERMISSIONS,
+    CLIENT_SCOPES,
+    SUPPLIED_DEVICE_PERMISSIONS,
+    Permission,
+    client_permissions,
+    role_permissions,
+)
+from auth.principal import Principal
+from models import (
+    Account,
+    ApiClient,
+    Device,
+    Membership,
+    MembershipDevice,
+    MembershipStockLocation,
+    StockLocation,
+    Ticket,
+    User,
+)
+from models.enums import MembershipStatus, Role
+
+P = Permission
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One active membership, with what its role permits and what is assigned to it."""
+
+    membership_id: int
+    account_id: int
+    role: Role
+    permissions: frozenset[Permission]
+    device_ids: frozenset[int] = frozenset()
+    stock_location_ids: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
+class Scope:
+    principal: Principal
+    user: User | None = None
+    client: ApiClient | None = None
+    global_permissions: frozenset[Permission] = frozenset()
+    grants: tuple[Grant, ...] = ()
+    # Per account (sub-accounts included where the role reaches them): the permissions held.
+    account_permissions: Mapping[int, frozenset[Permission]] = field(default_factory=dict)
+
+    # --- who -------------------------------------------------------------------------------
+
+    @property
+    def is_authenticated(self) -> bool:
+        return self.user is not None or self.client is not None
+
+    @property
+    def user_id(self) -> int | None:
+        return self.user.id if self.user is not None else None
+
+    @property
+    def is_global(self) -> bool:
+        return P.VIEW_ALL_ACCOUNTS in self.global_permissions
+
+    # --- what may be done -------------------------------------------------------------------
+
+    def permissions_on_account(self, account_id: int) -> frozenset[Permission]:
+        return self.global_permissions | self.account_permissions.get(account_id, frozenset())
+
+    def holds_anywhere(self, permission: Permission) -> bool:
+        """For root fields and buttons: does any account (or a global grant) give it?"""
+        return permission in self.global_permissions or any(
+            permission in perms for perms in self.account_permissions.values()
+        )
+
+    def accounts_with(self, permission: Permission) -> frozenset[int]:
+        return frozenset(a for a, perms in self.account_permissions.items() if permission in perms)
+
+    def _union(self, reach: Permission, attribute: str) -> frozenset[int]:
+        ids: set[int] = set()
+        for grant in self.grants:
+            if reach in grant.permissions:
+                ids |= getattr(grant, attribute)
+        return frozenset(ids)
+
+    def device_permissions(
+        self, *, account_id: int, device_id: int, stock_location_id: int | None, e_maintenance: bool
+    ) -> frozenset[Permission]:
+        """What the viewer may do on one device, by the path that makes it visible."""
+        perms = set(self.global_permissions)
+        account_perms = self.account_permissions.get(account_id, frozenset())
+        if P.VIEW_ALL_DEVICES in account_perms:
+            perms |= account_perms
+        for grant in self.grants:
+            if grant.account_id != account_id:
+                continue
+            if P.VIEW_ASSIGNED_DEVICES in grant.permissions and device_id in grant.device_ids:
+                perms |= grant.permissions & ASSIGNED_DEVICE_PERMISSIONS
+            if (
+                P.VIEW_SUPPLIED_DEVICES in grant.permissions
+                and e_maintenance
+                and stock_location_id in grant.stock_location_ids
+            ):
+                perms |= grant.permissions & SUPPLIED_DEVICE_PERMISSIONS
+        return frozenset(perms)
+
+    def permissions_on_device(self, device: Device) -> frozenset[Permission]:
+        return self.device_permissions(
+            account_id=device.account_id,
+            device_id=device.id,
+            stock_location_id=device.stock_location_id,
+            e_maintenance=device.e_maintenance,
+        )
+
+    def stock_location_permissions(self, location: StockLocation) -> frozenset[Permission]:
+        perms = set(self.global_permissions)
+        account_perms = self.account_permissions.get(location.account_id, frozenset())
+        if P.VIEW_ALL_STOCK_LOCATIONS in account_perms:
+            perms |= account_perms
+        for grant in self.grants:
+            if (
+                grant.account_id == location.account_id
+                and P.VIEW_ASSIGNED_STOCK_LOCATIONS in grant.permissions
+                and location.id in grant.stock_location_ids
+            ):
+                perms |= grant.permissions
+        return frozenset(perms)
+
+    # --- which rows may be seen (SQL) ------------------------------------------------------
+
+    def accounts_clause(self) -> ColumnElement[bool]:
+        if self.is_global:
+            return true()
+        return _in(Account.id, self.accounts_with(P.VIEW_ACCOUNT))
+
+    def devices_clause(self) -> ColumnElement[bool]:
+        if self.is_global:
+            return true()
+        return _any(
+            _in(Device.account_id, self.accounts_with(P.VIEW_ALL_DEVICES)),
+            _in(Device.id, self._union(P.VIEW_ASSIGNED_DEVICES, "device_ids")),
+            _and_in(
+                Device.e_maintenance,
+                Device.stock_location_id,
+                self._union(P.VIEW_SUPPLIED_DEVICES, "stock_location_ids"),
+            ),
+        )
+
+    def stock_locations_clause(self) -> ColumnElement[bool]:
+        if self.is_global:
+            return true()
+        return _any(
+            _in(StockLocation.account_id, self.accounts_with(P.VIEW_ALL_STOCK_LOCATIONS)),
+            _in(
+                StockLocation.id, self._union(P.VIEW_ASSIGNED_STOCK_LOCATIONS, "stock_location_ids")
+            ),
+        )
+
+    def tickets_clause(self) -> ColumnElement[bool]:
+        """Tickets of visible devices (for roles that see tickets) and account questions of
+        accounts the viewer may ask about."""
+        if self.is_global and P.VIEW_TICKETS in self.global_permissions:
+            return true()
+        ticket_accounts = self.accounts_with(P.VIEW_ALL_DEVICES) & self.accounts_with(
+            P.VIEW_TICKETS
+        )
+        assigned = frozenset(
+            device_id
+            for grant in self.grants
+            if P.VIEW_ASSIGNED_DEVICES in grant.permissions and P.VIEW_TICKETS in grant.permissions
+            for device_id in grant.device_ids
+        )
+        return _any(_in(Ticket.account_id, ticket_accounts), _in(Ticket.device_id, assigned))
+
+
+def _in(column: Any, ids: Iterable[int]) -> ColumnElement[bool]:
+    ids = sorted(ids)
+    return column.in_(ids) if ids else false()
+
+
+def _and_in(flag: Any, column: Any, ids: Iterable[int]) -> ColumnElement[bool]:
+    ids = sorted(ids)
+    return and_(flag.is_(True), column.in_(ids)) if ids else false()
+
+
+def _any(*clauses: ColumnElement[bool]) -> ColumnElement[bool]:
+    kept = [c for c in clauses if c is not false() and not _is_false(c)]
+    return or_(*kept) if kept else false()
+
+
+def _is_false(clause: ColumnElement[bool]) -> bool:
+    return clause.compare(false())
+
+
+async def build_scope(principal: Principal, session: AsyncSession) -> Scope:
+    """Three statements at most for a customer, one for an agent or a machine client."""
+    if principal.api_client_id is not None:
+        client = await session.scalar(
+            select(ApiClient).where(ApiClient.id == principal.api_client_id, ApiClient.is_active)
+        )
+        if client is None:
+            return Scope(principal=principal)
+        return Scope(
+            principal=principal,
+            client=client,
+            global_permissions=client_permissions(s for s in client.scopes if s in CLIENT_SCOPES),
+        )
+    if principal.user_id is None:
+        return Scope(principal=principal)
+
+    rows = (
+        await session.execute(
+            select(User, Membership.id, Membership.account_id, Membership.role)
+            .outerjoin(
+                Membership,
+                and_(
+                    Membership.user_id == User.id,
+                    Membership.status == MembershipStatus.ACTIVE,
+                ),
+            )
+            .where(User.id == principal.user_id, User.is_active)
+        )
+    ).all()
+    if not rows:
+        return Scope(principal=principal)
+    user = rows[0][0]
+    if user.is_agent:
+        return Scope(principal=principal, user=user, global_permissions=AGENT_PERMISSIONS)
+    memberships = [(mid, acc, role) for _, mid, acc, role in rows if mid is not None]
+    if not memberships:
+        return Scope(principal=principal, user=user)
+
+    membership_ids = [mid for mid, _, _ in memberships]
+    assigned_devices: dict[int, set[int]] = {mid: set() for mid in membership_ids}
+    assigned_locations: dict[int, set[int]] = {mid: set() for mid in membership_ids}
+    assignment_rows = await session.execute(
+        union_all(
+            select(MembershipDevice.membership_id, MembershipDevice.device_id, literal(0)).where(
+                MembershipDevice.membership_id.in_(membership_ids)
+            ),
+            select(
+                MembershipStockLocation.membership_id,
+                MembershipStockLocation.stock_location_id,
+                literal(1),
+            ).where(MembershipStockLocation.membership_id.in_(membership_ids)),
+        )
+    )
+    for mid, object_id, kind in assignment_rows:
+        (assigned_locations if kind else assigned_devices)[mid].add(object_id)
+
+    grants = tuple(
+        Grant(
+            membership_id=mid,
+            account_id=account_id,
+            role=role,
+            permissions=role_permissions(role),
+            device_ids=frozenset(assigned_devices[mid]),
+            stock_location_ids=frozenset(assigned_locations[mid]),
+        )
+        for mid, account_id, role in memberships
+    )
+    account_permissions: dict[int, frozenset[Permission]] = {}
+    for grant in grants:
+        account_permissions[grant.account_id] = (
+            account_permissions.get(grant.account_id, frozenset()) | grant.permissions
+        )
+    reaching_down = {g.account_id: g for g in grants if P.VIEW_SUB_ACCOUNTS in g.permissions}
+    if reaching_down:
+        for root_id, descendant_id in await _descendants(session, list(reaching_down)):
+            account_permissions[descendant_id] = (
+                account_permissions.get(descendant_id, frozenset())
+                | reaching_down[root_id].permissions
+            )
+    return Scope(
+        principal=principal, user=user, grants=grants, account_permissions=account_permissions
+    )
+
+
+async def _descendants(session: AsyncSession, root_ids: list[int]) -> list[tuple[int, int]]:
+    tree = (
+        select(Account.id.label("root_id"), Account.id.label("account_id"))
+        .where(Account.id.in_(root_ids))
+        .cte("tree", recursive=True)
+    )
+    tree = tree.union_all(
+        select(tree.c.root_id, Account.id).join(Account, Account.parent_id == tree.c.account_id)
+    )
+    result = await session.execute(
+        select(tree.c.root_id, tree.c.account_id).where(tree.c.account_id.not_in(root_ids))
+    )
+    return [(int(r), int(a)) for r, a in result]

@@ -1,0 +1,28 @@
+"""Builds the Schema from the per-domain root types."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.tools import merge_types
+
+from schema.accounts import AccountQuery
+from schema.devices import DeviceQuery
+from schema.extensions import MaskUnexpectedErrors, OperationSession
+from schema.identity import IdentityMutation
+from schema.node import NodeQuery
+from schema.viewer import ViewerQuery
+
+Query = merge_types("Query", (ViewerQuery, NodeQuery, AccountQuery, DeviceQuery))
+Mutation = merge_types("Mutation", (IdentityMutation,))
+
+schema = strawberry.Schema(
+    query=Query,
+    mutation=Mutation,
+    extensions=[
+        OperationSession,
+        MaskUnexpectedErrors,
+        ParserCache(maxsize=256),
+        ValidationCache(maxsize=256),
+    ],
+)

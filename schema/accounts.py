@@ -1,0 +1,260 @@
+"""Accounts (with their hierarchy), sites, contracts and payments."""
+
+from __future__ import annotations
+
+from datetime import date, time
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+from strawberry import relay
+
+from auth.permissions import permission_field
+from auth.policy import Permission
+from models import Account as AccountRow
+from models import Contract as ContractRow
+from models import Payment as PaymentRow
+from models import Site as SiteRow
+from models.enums import CreditStatus
+from resolvers.loaders.accounts import (
+    AccountByIdLoader,
+    ChildAccountsByParentIdLoader,
+    ContractsByAccountIdLoader,
+    PaymentsByAccountIdLoader,
+    SiteByIdLoader,
+    SitesByAccountIdLoader,
+)
+from resolvers.scoping import Scope
+from schema.context import Info
+from schema.pagination import Connection
+
+if TYPE_CHECKING:
+    from schema.devices import DeviceConnection, DeviceFilter
+
+CreditStatusEnum = strawberry.enum(
+    CreditStatus, name="CreditStatus", description="Vendor's view of an account's credit."
+)
+
+
+@strawberry.type(description="A customer account: a group, or a subsidiary of one.")
+class Account(relay.Node):
+    id: relay.NodeID[int]
+    name: str = strawberry.field(description="Company name.")
+    customer_account_number: str = strawberry.field(
+        description="Number on contracts, invoices and quotes."
+    )
+    system_account_number: str = strawberry.field(
+        description="Number customer service identifies the account by."
+    )
+    country: str = strawberry.field(description="ISO 3166-1 alpha-2 country code.")
+    language: str = strawberry.field(description="Preferred language (en, fr, it).")
+    parent_id: strawberry.Private[int | None]
+    row: strawberry.Private[AccountRow]
+
+    @classmethod
+    def from_row(cls, row: AccountRow) -> Account:
+        return cls(
+            id=row.id,
+            name=row.name,
+            customer_account_number=row.customer_account_number,
+            system_account_number=row.system_account_number,
+            country=row.country,
+            language=row.language,
+            parent_id=row.parent_id,
+            row=row,
+        )
+
+    def granted(self, scope: Scope) -> frozenset[Permission]:
+        return scope.permissions_on_account(self.id)
+
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Any, required: bool = False
+    ) -> list[Account | None]:
+        rows = await info.context.loaders[AccountByIdLoader].load_many([int(i) for i in node_ids])
+        return [cls.from_row(r) if r is not None else None for r in rows]
+
+    @strawberry.field(description="The group this account belongs to, if the viewer may see it.")
+    async def parent(self, info: Info) -> Account | None:
+        if self.parent_id is None:
+            return None
+        row = await info.context.loaders[AccountByIdLoader].load(self.parent_id)
+        return Account.from_row(row) if row is not None else None
+
+    @strawberry.field(description="Direct subsidiaries the viewer may see.")
+    async def children(self, info: Info) -> list[Account]:
+        rows = await info.context.loaders[ChildAccountsByParentIdLoader].load(self.id)
+        return [Account.from_row(r) for r in rows]
+
+    @strawberry.field(description="Sites of this account.")
+    async def sites(self, info: Info) -> list[Site]:
+        rows = await info.context.loaders[SitesByAccountIdLoader].load(self.id)
+        return [Site.from_row(r) for r in rows]
+
+    @permission_field(Permission.VIEW_CONTRACTS, description="Support contracts of this account.")
+    async def contracts(self, info: Info) -> list[Contract] | None:
+        rows = await info.context.loaders[ContractsByAccountIdLoader].load(self.id)
+        return [Contract.from_row(r) for r in rows]
+
+    @permission_field(Permission.VIEW_CREDIT_STATUS, description="Credit status (vendor only).")
+    def credit_status(self) -> CreditStatusEnum | None:  # type: ignore[valid-type]
+        return self.row.credit_status
+
+    @permission_field(Permission.VIEW_CREDIT_STATUS, description="Credit limit (vendor only).")
+    def credit_limit(self) -> Decimal | None:
+        return self.row.credit_limit
+
+    @permission_field(
+        Permission.VIEW_PAYMENTS, description="Payment history, newest first (vendor only)."
+    )
+    async def payments(self, info: Info) -> list[Payment] | None:
+        rows = await info.context.loaders[PaymentsByAccountIdLoader].load(self.id)
+        return [Payment.from_row(r) for r in rows]
+
+    @strawberry.field(description="Devices of this account the viewer may see.")
+    async def devices(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        filter: Annotated[DeviceFilter, strawberry.lazy("schema.devices")] | None = None,
+    ) -> Annotated[DeviceConnection, strawberry.lazy("schema.devices")]:
+        from resolvers.devices import device_connection
+
+        return await device_connection(
+            info,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+            filter=filter,
+            account_ids=[self.id],
+        )
+
+
+@strawberry.type(description="A place where devices stand.")
+class Site(relay.Node):
+    id: relay.NodeID[int]
+    name: str = strawberry.field(description="Site name.")
+    street: str = strawberry.field(description="Street address.")
+    postal_code: str = strawberry.field(description="Postal code.")
+    city: str = strawberry.field(description="City.")
+    country: str = strawberry.field(
+        description="ISO 3166-1 alpha-2 country code; its public holidays apply."
+    )
+    time_zone: str = strawberry.field(
+        description="IANA time zone; reading days and business hours are local to it."
+    )
+    account_id: strawberry.Private[int]
+
+    @classmethod
+    def from_row(cls, row: SiteRow) -> Site:
+        return cls(
+            id=row.id,
+            name=row.name,
+            street=row.street,
+            postal_code=row.postal_code,
+            city=row.city,
+            country=row.country,
+            time_zone=row.time_zone,
+            account_id=row.account_id,
+        )
+
+    def granted(self, scope: Scope) -> frozenset[Permission]:
+        return scope.permissions_on_account(self.account_id)
+
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Any, required: bool = False
+    ) -> list[Site | None]:
+        rows = await info.context.loaders[SiteByIdLoader].load_many([int(i) for i in node_ids])
+        return [cls.from_row(r) if r is not None else None for r in rows]
+
+    @strawberry.field(description="The account the site belongs to.")
+    async def account(self, info: Info) -> Account | None:
+        row = await info.context.loaders[AccountByIdLoader].load(self.account_id)
+        return Account.from_row(row) if row is not None else None
+
+
+@strawberry.type(description="A support contract; devices on an active one may get service work.")
+class Contract:
+    number: str = strawberry.field(description="Contract number.")
+    starts_on: date = strawberry.field(description="First day covered.")
+    ends_on: date = strawberry.field(description="Last day covered.")
+    response_time_hours: int = strawberry.field(description="Response time, in business hours.")
+    coverage_start: time = strawberry.field(description="Business hours start (site local time).")
+    coverage_end: time = strawberry.field(description="Business hours end (site local time).")
+    coverage_days: list[int] = strawberry.field(description="ISO weekdays covered (1 = Monday).")
+    active: bool = strawberry.field(description="Whether the contract covers today.")
+
+    @classmethod
+    def from_row(cls, row: ContractRow) -> Contract:
+        return cls(
+            number=row.number,
+            starts_on=row.starts_on,
+            ends_on=row.ends_on,
+            response_time_hours=row.response_time_hours,
+            coverage_start=row.coverage_start,
+            coverage_end=row.coverage_end,
+            coverage_days=[int(d) for d in row.coverage_days],
+            active=row.is_active_on(date.today()),
+        )
+
+
+@strawberry.type(description="A payment against an invoice (vendor only).")
+class Payment:
+    invoice_number: str = strawberry.field(description="Invoice paid.")
+    amount: Decimal = strawberry.field(description="Amount.")
+    currency: str = strawberry.field(description="ISO 4217 currency.")
+    due_on: date = strawberry.field(description="Due date.")
+    paid_on: date | None = strawberry.field(description="Payment date; null while unpaid.")
+
+    @classmethod
+    def from_row(cls, row: PaymentRow) -> Payment:
+        return cls(
+            invoice_number=row.invoice_number,
+            amount=row.amount,
+            currency=row.currency,
+            due_on=row.due_on,
+            paid_on=row.paid_on,
+        )
+
+
+@strawberry.input(description="Narrows the accounts list.")
+class AccountFilter:
+    search: str | None = strawberry.field(default=None, description="Part of the name.")
+    account_number: str | None = strawberry.field(
+        default=None, description="Exact customer or system account number."
+    )
+    root_only: bool = strawberry.field(
+        default=False, description="Only accounts whose parent the viewer cannot see."
+    )
+
+
+@strawberry.type(description="A page of accounts.")
+class AccountConnection(Connection[Account]):
+    pass
+
+
+@strawberry.type
+class AccountQuery:
+    @strawberry.field(
+        description="Accounts the viewer may see (administrators: their accounts and "
+        "sub-accounts; agents: all), by name."
+    )
+    async def accounts(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        filter: AccountFilter | None = None,
+    ) -> AccountConnection:
+        from resolvers.accounts import account_connection
+
+        return await account_connection(
+            info, first=first, after=after, last=last, before=before, filter=filter
+        )

@@ -1,0 +1,109 @@
+"""The typed per-request context: one database session per operation, per-request loaders,
+the caller, and the viewer's scope (computed once, on first use)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+from strawberry.types import Info as StrawberryInfo
+
+import i18n
+from auth.principal import ANONYMOUS, Principal
+from resolvers.scoping import Scope, build_scope
+from schema.errors import Unauthenticated
+from settings import Settings
+
+if TYPE_CHECKING:
+    from auth.tokens import TokenService
+    from resolvers.loaders import Loaders
+
+
+@dataclass
+class AppServices:
+    """Process-wide services shared by requests (no request state lives here)."""
+
+    settings: Settings
+    sessionmaker: async_sessionmaker[AsyncSession]
+    tokens: TokenService
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Context:
+    services: AppServices
+    request: Request | WebSocket
+    response: Response | None
+    request_id: str
+    principal: Principal = ANONYMOUS
+    accept_language: str | None = None
+    connection_params: dict[str, Any] | None = None
+    _session: AsyncSession | None = None
+    _scope_task: asyncio.Task[Scope] | None = None
+    _loaders: Loaders | None = None
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            self._session = self.services.sessionmaker()
+        return self._session
+
+    @property
+    def loaders(self) -> Loaders:
+        if self._loaders is None:
+            from resolvers.loaders import Loaders
+
+            self._loaders = Loaders(self)
+        return self._loaders
+
+    async def scope(self) -> Scope:
+        """Shared by every resolver of the operation, however many ask at once."""
+        if self._scope_task is None:
+            self._scope_task = asyncio.ensure_future(build_scope(self.principal, self.session))
+        return await self._scope_task
+
+    async def require_scope(self) -> Scope:
+        scope = await self.scope()
+        if not scope.is_authenticated:
+            raise Unauthenticated(language=self.language)
+        return scope
+
+    @cached_property
+    def header_language(self) -> str | None:
+        return i18n.negotiate(self.accept_language)
+
+    @property
+    def language(self) -> str:
+        if self.header_language:
+            return self.header_language
+        task = self._scope_task
+        if task is not None and task.done() and not task.exception():
+            user = task.result().user
+            if user is not None and user.language in i18n.SUPPORTED:
+                return user.language
+        return self.settings.default_language
+
+    def reset_operation(self) -> None:
+        """Each operation gets a fresh session, scope and loaders (WebSocket connections run
+        many operations over one context)."""
+        self._session = None
+        self._scope_task = None
+        self._loaders = None
+
+    async def close_operation(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+
+Info = StrawberryInfo[Context, None]

@@ -1,0 +1,107 @@
+"""Sign-in, token refresh and sign-out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from resolvers import identity
+from schema.context import Info
+from schema.mutations import Payload, transactional
+from schema.viewer import Viewer
+
+
+@strawberry.input(description="E-mail and password.")
+class LoginInput:
+    email: str = strawberry.field(description="Sign-in e-mail address.")
+    password: str = strawberry.field(description="Password.")
+
+
+@strawberry.input(description="The refresh token of the current login.")
+class RefreshTokenInput:
+    refresh_token: str = strawberry.field(description="The refresh token last received.")
+
+
+@strawberry.input(description="What to sign out of.")
+class LogoutInput:
+    refresh_token: str | None = strawberry.field(
+        default=None, description="End this login (the one holding this refresh token)."
+    )
+    everywhere: bool = strawberry.field(default=False, description="End every login of the user.")
+
+
+@strawberry.input(description="Machine-client credentials (OAuth 2.0 client credentials).")
+class ClientTokenInput:
+    client_id: str = strawberry.field(description="Client identifier.")
+    client_secret: str = strawberry.field(description="Client secret.")
+
+
+@strawberry.type(description="Tokens for a signed-in caller.")
+class AuthPayload(Payload):
+    access_token: str | None = strawberry.field(
+        default=None, description="Bearer access token (JWT, RFC 9068), short-lived."
+    )
+    token_type: str | None = strawberry.field(default=None, description="Always `Bearer`.")
+    expires_at: datetime | None = strawberry.field(
+        default=None, description="When the access token stops working."
+    )
+    refresh_token: str | None = strawberry.field(
+        default=None,
+        description="One-time token for `refreshToken`; each use returns a new one.",
+    )
+    viewer: Viewer | None = strawberry.field(default=None, description="Who is now signed in.")
+
+
+@strawberry.type(description="Result of signing out.")
+class LogoutPayload(Payload):
+    revoked: bool = strawberry.field(default=False, description="Whether a login was ended.")
+
+
+def _auth_payload(tokens: identity.Tokens) -> AuthPayload:
+    return AuthPayload(
+        access_token=tokens.access_token,
+        token_type="Bearer",
+        expires_at=tokens.expires_at,
+        refresh_token=tokens.refresh_token,
+        viewer=Viewer(scope=tokens.scope),
+    )
+
+
+@strawberry.type
+class IdentityMutation:
+    @strawberry.mutation(description="Signs in with e-mail and password.")
+    async def login(self, info: Info, input: LoginInput) -> AuthPayload:
+        async def work() -> AuthPayload:
+            return _auth_payload(await identity.login(info.context, input.email, input.password))
+
+        return await transactional(info, AuthPayload, work)
+
+    @strawberry.mutation(
+        description="Exchanges a refresh token for new tokens; the old one stops working, and "
+        "presenting a spent one ends the whole login."
+    )
+    async def refresh_token(self, info: Info, input: RefreshTokenInput) -> AuthPayload:
+        async def work() -> AuthPayload:
+            return _auth_payload(await identity.refresh(info.context, input.refresh_token))
+
+        return await transactional(info, AuthPayload, work)
+
+    @strawberry.mutation(
+        description="Signs out: revokes the refresh tokens of this login (or all)."
+    )
+    async def logout(self, info: Info, input: LogoutInput) -> LogoutPayload:
+        async def work() -> LogoutPayload:
+            revoked = await identity.logout(info.context, input.refresh_token, input.everywhere)
+            return LogoutPayload(revoked=revoked)
+
+        return await transactional(info, LogoutPayload, work)
+
+    @strawberry.mutation(description="Issues an access token to a machine client.")
+    async def client_token(self, info: Info, input: ClientTokenInput) -> AuthPayload:
+        async def work() -> AuthPayload:
+            return _auth_payload(
+                await identity.client_token(info.context, input.client_id, input.client_secret)
+            )
+
+        return await transactional(info, AuthPayload, work)

@@ -1,0 +1,74 @@
+"""Relay global IDs and the `node` / `nodes` root fields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from strawberry import relay
+
+from schema.context import Info
+from schema.errors import BadUserInput
+
+
+def global_id(type_name: str, pk: int) -> str:
+    return str(relay.GlobalID(type_name, str(pk)))
+
+
+def parse_global_id(value: str) -> tuple[str, int] | None:
+    try:
+        gid = relay.GlobalID.from_id(value)
+        return gid.type_name, int(gid.node_id)
+    except (ValueError, TypeError):
+        return None
+
+
+def decode_id(value: str | relay.GlobalID, expected: str, *, language: str = "en") -> int:
+    """Database key behind a global ID of the expected type; BAD_USER_INPUT otherwise."""
+    parsed = parse_global_id(str(value))
+    if parsed is None or parsed[0] != expected:
+        raise BadUserInput(
+            f"Invalid {expected} ID: {value}", language=language, argument=str(value)
+        )
+    return parsed[1]
+
+
+def decode_id_or_none(value: str | relay.GlobalID, expected: str) -> int | None:
+    parsed = parse_global_id(str(value))
+    return parsed[1] if parsed is not None and parsed[0] == expected else None
+
+
+async def _resolve_many(info: Info, ids: list[str]) -> list[Any]:
+    by_type: dict[str, list[tuple[int, int]]] = {}
+    for index, raw in enumerate(ids):
+        parsed = parse_global_id(raw)
+        if parsed is not None:
+            by_type.setdefault(parsed[0], []).append((index, parsed[1]))
+    results: list[Any] = [None] * len(ids)
+    for type_name, entries in by_type.items():
+        definition = info.schema.get_type_by_name(type_name)
+        origin = getattr(definition, "origin", None)
+        if origin is None or not issubclass(origin, relay.Node):
+            continue
+        nodes = await origin.resolve_nodes(
+            info=info, node_ids=[str(pk) for _, pk in entries], required=False
+        )
+        for (index, _), node in zip(entries, nodes, strict=True):
+            results[index] = node
+    return results
+
+
+@strawberry.type
+class NodeQuery:
+    @strawberry.field(
+        description="Any object by its global ID; null when it does not exist or the viewer "
+        "may not see it (the two are indistinguishable)."
+    )
+    async def node(self, info: Info, id: strawberry.ID) -> relay.Node | None:
+        return (await _resolve_many(info, [str(id)]))[0]
+
+    @strawberry.field(description="Several objects by global ID, in the order asked (max 100).")
+    async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[relay.Node | None]:
+        if len(ids) > 100:
+            raise BadUserInput("At most 100 IDs per call.", language=info.context.language)
+        return await _resolve_many(info, [str(i) for i in ids])

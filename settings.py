@@ -1,0 +1,85 @@
+"""Settings read once from the environment; every knob a deployment may turn lives here."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, str(default)))
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Deployment configuration; `from_env` is the only constructor the app uses."""
+
+    database_url: str
+    var_dir: Path
+    environment: str = "development"
+    jwt_issuer: str = "http://127.0.0.1:8000"
+    jwt_audience: str = "selfservice-portal-api"
+    access_token_ttl_seconds: int = 15 * 60
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    signing_key_pem: str | None = None
+    oidc_issuer: str | None = None
+    oidc_jwks_url: str | None = None
+    oidc_audience: str | None = None
+    smtp_url: str | None = None
+    mail_from: str = "Self-Service Portal <no-reply@portal.example>"
+    public_url: str = "http://127.0.0.1:8000"
+    redis_url: str | None = None
+    sql_echo: bool = False
+    default_language: str = "en"
+    login_max_failures: int = 5
+    login_lockout_seconds: int = 15 * 60
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        var_dir = Path(_env("PORTAL_VAR_DIR", str(ROOT / "var")))
+        default_db = f"sqlite+aiosqlite:///{var_dir / 'portal.sqlite3'}"
+        return cls(
+            database_url=_env("DATABASE_URL", default_db),
+            var_dir=var_dir,
+            environment=_env("PORTAL_ENV", "development"),
+            jwt_issuer=_env("JWT_ISSUER", "http://127.0.0.1:8000"),
+            jwt_audience=_env("JWT_AUDIENCE", "selfservice-portal-api"),
+            access_token_ttl_seconds=_env_int("ACCESS_TOKEN_TTL_SECONDS", 15 * 60),
+            refresh_token_ttl_seconds=_env_int("REFRESH_TOKEN_TTL_SECONDS", 30 * 24 * 3600),
+            signing_key_pem=os.environ.get("JWT_SIGNING_KEY_PEM"),
+            oidc_issuer=os.environ.get("OIDC_ISSUER"),
+            oidc_jwks_url=os.environ.get("OIDC_JWKS_URL"),
+            oidc_audience=os.environ.get("OIDC_AUDIENCE"),
+            smtp_url=os.environ.get("SMTP_URL"),
+            mail_from=_env("MAIL_FROM", "Self-Service Portal <no-reply@portal.example>"),
+            public_url=_env("PUBLIC_URL", "http://127.0.0.1:8000"),
+            redis_url=os.environ.get("REDIS_URL"),
+            sql_echo=_env_bool("SQL_ECHO", False),
+            login_max_failures=_env_int("LOGIN_MAX_FAILURES", 5),
+            login_lockout_seconds=_env_int("LOGIN_LOCKOUT_SECONDS", 15 * 60),
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_env()

@@ -1,0 +1,137 @@
+"""Test fixtures: one migrated database seeded with the small demo fleet per session; each test
+runs inside a transaction that is rolled back, so every test starts from the same state.
+
+DATABASE_URL picks the database (default: a fresh SQLite file); .ci/run runs the suite on both."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from starlette.applications import Starlette
+
+from app import create_app
+from cli import migrate
+from demo.fleet import DEMO_PASSWORD, seed_demo
+from models.session import create_engine, create_sessionmaker
+from settings import Settings
+
+from tests.graphql import GraphQLClient
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    var_dir = tmp_path_factory.mktemp("var")
+    url = os.environ.get("DATABASE_URL") or f"sqlite+aiosqlite:///{var_dir / 'test.sqlite3'}"
+    base = Settings.from_env()
+    return replace(
+        base,
+        database_url=url,
+        var_dir=var_dir,
+        environment="test",
+        smtp_url=None,
+        redis_url=None,
+        oidc_issuer=None,
+        login_max_failures=5,
+    )
+
+
+async def _reset_postgres(settings: Settings) -> None:
+    engine = create_engine(settings)
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP SCHEMA public CASCADE"))
+        await conn.execute(text("CREATE SCHEMA public"))
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    if not settings.is_sqlite:
+        await _reset_postgres(settings)
+    await asyncio.to_thread(migrate, settings)
+    engine = create_engine(settings)
+    await seed_demo(engine, scale="small", progress=False)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    async with engine.connect() as conn:
+        transaction = await conn.begin()
+        try:
+            yield conn
+        finally:
+            await transaction.rollback()
+
+
+class StatementCounter:
+    """Counts SQL statements sent on the test's connection."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.statements: list[str] = []
+
+    def __call__(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK TO")):
+            self.count += 1
+            self.statements.append(statement)
+
+    def reset(self) -> None:
+        self.count = 0
+        self.statements = []
+
+
+@pytest.fixture
+def statements(connection: AsyncConnection) -> Iterator[StatementCounter]:
+    counter = StatementCounter()
+    event.listen(connection.sync_connection, "before_cursor_execute", counter)
+    yield counter
+    event.remove(connection.sync_connection, "before_cursor_execute", counter)
+
+
+@pytest.fixture
+def app(settings: Settings, connection: AsyncConnection) -> Starlette:
+    sessionmaker = create_sessionmaker(connection, join_transaction_mode="create_savepoint")
+    return create_app(settings, sessionmaker=sessionmaker)
+
+
+@pytest.fixture
+async def http(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+@pytest.fixture
+def gql(http: httpx.AsyncClient) -> GraphQLClient:
+    return GraphQLClient(http)
+
+
+@pytest.fixture
+def demo_password() -> str:
+    return DEMO_PASSWORD
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Tests that need PostgreSQL say so; on SQLite they are skipped, not silently passed.
+    for item in items:
+        if item.get_closest_marker("postgres") and not os.environ.get("DATABASE_URL", "").startswith(
+            "postgresql"
+        ):
+            item.add_marker(pytest.mark.skip(reason="needs PostgreSQL (DATABASE_URL)"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "postgres: runs only against PostgreSQL")
+
+
+ROOT = Path(__file__).resolve().parent.parent

@@ -1,0 +1,38 @@
+"""The schema is a contract: the committed SDL matches the code, and the models match the
+migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+import models
+from schema import schema
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_committed_sdl_matches_the_code() -> None:
+    # given
+    committed = (ROOT / "schema" / "schema.graphql").read_text()
+    # when
+    exported = schema.as_str() + "\n"
+    # then
+    assert committed == exported, "run `make schema` and commit schema/schema.graphql"
+
+
+async def test_migrations_match_the_models(engine: AsyncEngine) -> None:
+    # given
+    def diff(sync_conn: Any) -> list[Any]:
+        context = MigrationContext.configure(sync_conn, opts={"compare_type": True})
+        return compare_metadata(context, models.Base.metadata)
+
+    # when
+    async with engine.connect() as conn:
+        differences = await conn.run_sync(diff)
+    # then
+    assert differences == [], differences
