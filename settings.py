@@ -48,6 +48,12 @@ class Settings:
     default_language: str = "en"
     login_max_failures: int = 5
     login_lockout_seconds: int = 15 * 60
+    mail_sender_enabled: bool = True
+    mail_poll_seconds: float = 1.0
+    mail_max_attempts: int = 8
+    password_min_length: int = 10
+    email_confirmation_ttl_seconds: int = 2 * 24 * 3600
+    invitation_ttl_seconds: int = 7 * 24 * 3600
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -77,6 +83,12 @@ class Settings:
             sql_echo=_env_bool("SQL_ECHO", False),
             login_max_failures=_env_int("LOGIN_MAX_FAILURES", 5),
             login_lockout_seconds=_env_int("LOGIN_LOCKOUT_SECONDS", 15 * 60),
+            mail_sender_enabled=_env_bool("MAIL_SENDER_ENABLED", True),
+            mail_poll_seconds=float(_env("MAIL_POLL_SECONDS", "1.0")),
+            mail_max_attempts=_env_int("MAIL_MAX_ATTEMPTS", 8),
+            password_min_length=_env_int("PASSWORD_MIN_LENGTH", 10),
+            email_confirmation_ttl_seconds=_env_int("EMAIL_CONFIRMATION_TTL_SECONDS", 172800),
+            invitation_ttl_seconds=_env_int("INVITATION_TTL_SECONDS", 7 * 24 * 3600),
         )
 
 
