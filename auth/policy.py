@@ -105,6 +105,12 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.KNOWLEDGE_USER: frozenset({P.READ_KNOWLEDGE}),
 }
 
+# The role the first confirmed person of an account nobody administers receives.
+FIRST_USER_ROLE: Role = Role.ADMINISTRATOR
+# Stored on an access request until an administrator chooses the role (grants nothing: a
+# pending membership is not in any scope).
+ACCESS_REQUEST_ROLE: Role = Role.KNOWLEDGE_USER
+
 # What a role grants on a device it reaches only through an assignment or a supplying stock
 # location (an administrator's reach is the whole account, so all its permissions apply).
 ASSIGNED_DEVICE_PERMISSIONS: frozenset[Permission] = _DEVICE_WORK - {P.VIEW_ACCOUNT}
@@ -138,6 +144,11 @@ def client_permissions(scopes: Iterable[str]) -> frozenset[Permission]:
     for scope in scopes:
         granted |= CLIENT_SCOPES[scope]
     return frozenset(granted)
+
+
+def roles_with(*permissions: Permission) -> list[Role]:
+    """Customer roles holding every one of `permissions` (for SQL filters on memberships)."""
+    return [role for role, perms in ROLE_PERMISSIONS.items() if set(permissions) <= perms]
 
 
 def roles_granting(permission: Permission) -> list[str]:
