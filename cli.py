@@ -8,7 +8,7 @@ import logging
 import sys
 import time
 
-from settings import Settings, get_settings
+from settings import ROOT, Settings, get_settings
 
 
 def migrate(settings: Settings) -> None:
@@ -18,15 +18,9 @@ def migrate(settings: Settings) -> None:
 
     if settings.is_sqlite:
         settings.var_dir.mkdir(parents=True, exist_ok=True)
-    config = Config(str(_root() / "alembic.ini"))
+    config = Config(str(ROOT / "alembic.ini"))
     config.attributes["database_url"] = settings.database_url
     command.upgrade(config, "head")
-
-
-def _root():  # type: ignore[no-untyped-def]
-    from settings import ROOT
-
-    return ROOT
 
 
 async def _seed(settings: Settings, scale: str, only_if_empty: bool) -> None:

@@ -65,7 +65,8 @@ class NodeQuery:
         "may not see it (the two are indistinguishable)."
     )
     async def node(self, info: Info, id: strawberry.ID) -> relay.Node | None:
-        return (await _resolve_many(info, [str(id)]))[0]
+        node: relay.Node | None = (await _resolve_many(info, [str(id)]))[0]
+        return node
 
     @strawberry.field(description="Several objects by global ID, in the order asked (max 100).")
     async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[relay.Node | None]:
