@@ -24,6 +24,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from auth.backend import authenticate, bearer_token
 from auth.tokens import TokenService
+from mail.sender import MailSender
 from models.session import create_engine, create_sessionmaker
 from schema import schema
 from schema.context import AppServices, Context
@@ -115,9 +116,14 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        sender = MailSender(services.sessionmaker, settings) if settings.mail_sender_enabled else None
+        if sender is not None:
+            sender.start()
         try:
             yield
         finally:
+            if sender is not None:
+                await sender.stop()
             if engine is not None:
                 await engine.dispose()
 

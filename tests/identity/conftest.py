@@ -1,0 +1,107 @@
+"""Fixtures of the identity tests: a real SMTP server (aiosmtpd) and a way to run the mail
+sender once, on the test's own connection."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+import socket
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field, replace
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+
+from mail.sender import deliver_pending
+from models.session import create_sessionmaker
+from settings import Settings
+
+TOKEN_IN_LINK = re.compile(r"[?&]token=([A-Za-z0-9_\-]+)")
+
+
+@dataclass
+class Inbox:
+    """What the SMTP server received, parsed."""
+
+    messages: list[EmailMessage] = field(default_factory=list)
+    envelopes: list[Any] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.envelopes.append(envelope)
+        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.messages.append(parsed)  # type: ignore[arg-type]
+        return "250 Message accepted"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.messages if m["To"] == address]
+
+    def only(self, address: str) -> EmailMessage:
+        found = self.to(address)
+        assert len(found) == 1, [m["Subject"] for m in self.messages]
+        return found[0]
+
+
+def body_of(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    assert part is not None
+    return str(part.get_content())
+
+
+def token_in(message: EmailMessage) -> str:
+    match = TOKEN_IN_LINK.search(body_of(message))
+    assert match is not None, body_of(message)
+    return match.group(1)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class SmtpServer:
+    inbox: Inbox
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    inbox = Inbox()
+    port = _free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield SmtpServer(inbox, port)
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def mail_sessionmaker(connection: AsyncConnection) -> async_sessionmaker[AsyncSession]:
+    """Same connection (and rolled-back transaction) as the app under test."""
+    return create_sessionmaker(connection, join_transaction_mode="create_savepoint")
+
+
+@pytest.fixture
+def deliver_mail(
+    settings: Settings,
+    smtp_server: SmtpServer,
+    mail_sessionmaker: async_sessionmaker[AsyncSession],
+) -> Callable[[], Awaitable[Inbox]]:
+    """Runs the sender once against the real SMTP server and returns its inbox."""
+    smtp_settings = replace(settings, smtp_url=smtp_server.url)
+
+    async def run() -> Inbox:
+        await deliver_pending(mail_sessionmaker, smtp_settings)
+        return smtp_server.inbox
+
+    return run
