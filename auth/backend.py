@@ -3,12 +3,23 @@ payload) and maps it to a user or a machine client."""
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.principal import ANONYMOUS, Principal
-from auth.tokens import AccessClaims, InvalidToken, TokenService
+from auth.tokens import (
+    TOKEN_INVALID,
+    TOKEN_UNVERIFIABLE,
+    UNKNOWN_IDENTITY,
+    AccessClaims,
+    InvalidToken,
+    TokenService,
+)
 from models import ApiClient, User
+
+log = logging.getLogger(__name__)
 
 USER_SUBJECT_PREFIX = "user:"
 CLIENT_SUBJECT_PREFIX = "client:"
@@ -30,9 +41,10 @@ async def authenticate(token: str | None, tokens: TokenService, session: AsyncSe
     try:
         claims = await tokens.verify(token)
     except InvalidToken as error:
-        return Principal(token_problem=str(error) or "invalid token")
+        return Principal(token_problem=error.reason)
     except Exception:  # the external provider is unreachable: fail closed, not with a 500
-        return Principal(token_problem="token could not be verified")
+        log.warning("access token could not be verified", exc_info=True)
+        return Principal(token_problem=TOKEN_UNVERIFIABLE)
     if claims.external:
         return await _external_principal(claims, session)
     return _own_principal(claims)
@@ -41,12 +53,12 @@ async def authenticate(token: str | None, tokens: TokenService, session: AsyncSe
 def _own_principal(claims: AccessClaims) -> Principal:
     kind, _, raw_id = claims.subject.partition(":")
     if not raw_id.isdigit():
-        return Principal(token_problem="unknown subject")
+        return Principal(token_problem=TOKEN_INVALID)
     if f"{kind}:" == USER_SUBJECT_PREFIX:
         return Principal(user_id=int(raw_id), token_expires_at=claims.expires_at)
     if f"{kind}:" == CLIENT_SUBJECT_PREFIX:
         return Principal(api_client_id=int(raw_id), token_expires_at=claims.expires_at)
-    return Principal(token_problem="unknown subject")
+    return Principal(token_problem=TOKEN_INVALID)
 
 
 async def _external_principal(claims: AccessClaims, session: AsyncSession) -> Principal:
@@ -63,7 +75,7 @@ async def _external_principal(claims: AccessClaims, session: AsyncSession) -> Pr
             await session.commit()
             user_id = user.id
     if user_id is None:
-        return Principal(token_problem="no user for this identity")
+        return Principal(token_problem=UNKNOWN_IDENTITY)
     return Principal(user_id=user_id, token_expires_at=claims.expires_at)
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from joserfc import jwt
-from joserfc.errors import JoseError
+from joserfc import jws, jwt
+from joserfc.errors import ExpiredTokenError, InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet, RSAKey
 from joserfc.jwt import JWTClaimsRegistry
 
@@ -27,8 +27,22 @@ ACCESS_TOKEN_TYPE = "at+jwt"
 CLOCK_LEEWAY_SECONDS = 30
 
 
+# Why a token was refused, as told to the client (`extensions.reason`): coarse on purpose, so
+# that it helps a client decide (refresh, or sign in again) without describing our checks.
+TOKEN_EXPIRED = "TOKEN_EXPIRED"
+TOKEN_INVALID = "TOKEN_INVALID"
+TOKEN_UNVERIFIABLE = "TOKEN_UNVERIFIABLE"
+UNKNOWN_IDENTITY = "UNKNOWN_IDENTITY"
+
+EXTERNAL_ALGORITHMS = ["RS256", "ES256", "PS256"]
+
+
 class InvalidToken(Exception):
     """The bearer token cannot be trusted; the request is treated as a failed authentication."""
+
+    def __init__(self, detail: str, reason: str = TOKEN_INVALID) -> None:
+        super().__init__(detail)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -76,6 +90,8 @@ class TokenService:
         self._key = RSAKey.import_key(key.as_dict(private=True) | {"kid": self.kid})
         self._oidc_keys: KeySet | None = None
         self._oidc_keys_fetched_at = 0.0
+        # Shortest time between two JWKS fetches triggered by an unknown key id.
+        self.jwks_refetch_interval = 30.0
 
     def public_jwks(self) -> dict[str, Any]:
         return {"keys": [self._key.as_dict(private=False) | {"use": "sig", "alg": ALGORITHM}]}
@@ -97,27 +113,32 @@ class TokenService:
         return jwt.encode(header, claims, self._key, algorithms=[ALGORITHM]), expires_at
 
     async def verify(self, token: str) -> AccessClaims:
-        """Our own tokens first; then, if configured, the external provider's."""
+        """Our own tokens (recognised by our key id), else the external provider's if one is
+        configured. Only asymmetric algorithms are accepted, so `alg: none` and HS256 signed
+        with a public key never verify."""
         try:
-            unverified = jwt.decode(token, self._key, algorithms=[ALGORITHM])
-        except JoseError:
-            unverified = None
-        if unverified is not None:
-            if unverified.header.get("typ", "").lower() not in {
-                ACCESS_TOKEN_TYPE,
-                "application/at+jwt",
-            }:
-                raise InvalidToken("not an access token")
-            self._validate(unverified.claims, self.settings.jwt_issuer, self.settings.jwt_audience)
-            return AccessClaims(
-                subject=str(unverified.claims["sub"]),
-                client_id=str(unverified.claims.get("client_id", "")),
-                issuer=self.settings.jwt_issuer,
-                expires_at=int(unverified.claims["exp"]),
-            )
-        if self.settings.oidc_issuer:
+            header = jws.extract_compact(token.encode()).headers()
+        except Exception as error:  # malformed base64, JSON or structure
+            raise InvalidToken("malformed token") from error
+        external = self.settings.oidc_issuer is not None and header.get("kid") != self.kid
+        if external:
             return await self._verify_external(token)
-        raise InvalidToken("bad signature")
+        try:
+            decoded = jwt.decode(token, self._key, algorithms=[ALGORITHM])
+        except (JoseError, ValueError) as error:
+            raise InvalidToken("bad signature") from error
+        if str(decoded.header.get("typ", "")).lower() not in {
+            ACCESS_TOKEN_TYPE,
+            "application/at+jwt",
+        }:
+            raise InvalidToken("not an access token")
+        self._validate(decoded.claims, self.settings.jwt_issuer, self.settings.jwt_audience)
+        return AccessClaims(
+            subject=str(decoded.claims["sub"]),
+            client_id=str(decoded.claims.get("client_id", "")),
+            issuer=self.settings.jwt_issuer,
+            expires_at=int(decoded.claims["exp"]),
+        )
 
     def _validate(self, claims: dict[str, Any], issuer: str, audience: str) -> None:
         registry = JWTClaimsRegistry(
@@ -129,6 +150,8 @@ class TokenService:
         )
         try:
             registry.validate(claims)
+        except ExpiredTokenError as error:
+            raise InvalidToken(str(error), TOKEN_EXPIRED) from error
         except JoseError as error:
             raise InvalidToken(str(error)) from error
 
@@ -137,22 +160,29 @@ class TokenService:
         assert settings.oidc_issuer is not None
         keys = await self._external_keys()
         try:
-            decoded = jwt.decode(token, keys, algorithms=["RS256", "ES256", "PS256"])
-        except (JoseError, ValueError) as error:
-            # An unknown kid may mean the provider rotated its keys: refetch once.
+            decoded = jwt.decode(token, keys, algorithms=EXTERNAL_ALGORITHMS)
+        except InvalidKeyIdError as error:
+            # An unknown kid may mean the provider rotated its keys: refetch, at most once per
+            # `jwks_refetch_interval`, so that made-up key ids cannot hammer the provider.
+            if time.monotonic() - self._oidc_keys_fetched_at < self.jwks_refetch_interval:
+                raise InvalidToken("unknown key id") from error
             keys = await self._external_keys(force=True)
             try:
-                decoded = jwt.decode(token, keys, algorithms=["RS256", "ES256", "PS256"])
-            except (JoseError, ValueError):
-                raise InvalidToken("bad signature") from error
+                decoded = jwt.decode(token, keys, algorithms=EXTERNAL_ALGORITHMS)
+            except (JoseError, ValueError) as again:
+                raise InvalidToken("bad signature") from again
+        except (JoseError, ValueError) as error:
+            raise InvalidToken("bad signature") from error
         audience = settings.oidc_audience or settings.jwt_audience
         self._validate(decoded.claims, settings.oidc_issuer, audience)
+        # An e-mail address maps a new identity to a user only if the provider vouches for it.
+        verified = decoded.claims.get("email_verified") is True
         return AccessClaims(
             subject=str(decoded.claims["sub"]),
             client_id=str(decoded.claims.get("client_id") or decoded.claims.get("azp") or ""),
             issuer=settings.oidc_issuer,
             expires_at=int(decoded.claims["exp"]),
-            email=decoded.claims.get("email"),
+            email=decoded.claims.get("email") if verified else None,
             external=True,
         )
 

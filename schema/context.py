@@ -75,7 +75,9 @@ class Context:
     async def require_scope(self) -> Scope:
         scope = await self.scope()
         if not scope.is_authenticated:
-            raise Unauthenticated(language=self.language)
+            problem = self.principal.token_problem  # a coarse reason code, never a detail
+            extra = {"reason": problem} if problem else {}
+            raise Unauthenticated(language=self.language, **extra)
         return scope
 
     @cached_property
