@@ -1,19 +1,45 @@
-"""Reads of accounts: the scoped, filtered and keyset-paged list."""
+"""Accounts: the scoped, filtered and keyset-paged list, and `updateAccount`."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import or_, select
+import strawberry
+from sqlalchemy import or_, select, update
 
+import i18n
+from auth.policy import Permission
 from models import Account
+from resolvers.audit import audit
 from resolvers.pagination import PageRequest, SortField, paginate
 from resolvers.search import contains
+from schema.errors import Forbidden, UserError
+from schema.node import decode_id_or_none
 from schema.pagination import Connection
 
 if TYPE_CHECKING:
-    from schema.accounts import AccountFilter
-    from schema.context import Info
+    from schema.accounts import AccountFilter, UpdateAccountInput
+    from schema.context import Context, Info
+
+i18n.register(
+    {
+        "VALUE_REQUIRED": {
+            "en": "This value is required.",
+            "fr": "Cette valeur est obligatoire.",
+            "it": "Questo valore è obbligatorio.",
+        },
+        "UNSUPPORTED_LANGUAGE": {
+            "en": "Unsupported language (use one of: {languages}).",
+            "fr": "Langue non prise en charge (utilisez : {languages}).",
+            "it": "Lingua non supportata (usare: {languages}).",
+        },
+        "INVALID_COUNTRY": {
+            "en": "Give a two-letter ISO country code.",
+            "fr": "Indiquez un code pays ISO à deux lettres.",
+            "it": "Indicare un codice paese ISO di due lettere.",
+        },
+    }
+)
 
 
 async def account_connection(
@@ -54,3 +80,64 @@ async def account_connection(
         wrap=AccountType.from_row,
         connection=AccountConnection,
     )
+
+
+async def update_account(context: Context, input: UpdateAccountInput) -> Account:
+    """Raises `UserError` (NOT_FOUND, STALE_VERSION, VALUE_REQUIRED, VALUE_TOO_LONG,
+    UNSUPPORTED_LANGUAGE, INVALID_COUNTRY) or `Forbidden`; an account the viewer cannot see
+    answers like a missing one."""
+    scope = await context.require_scope()
+    session = context.session
+    account_id = decode_id_or_none(input.id, "Account")
+    row = None
+    if account_id is not None:
+        row = await session.scalar(
+            select(Account).where(Account.id == account_id, scope.accounts_clause())
+        )
+    if row is None:
+        raise UserError("NOT_FOUND", "id")
+    if Permission.UPDATE_ACCOUNT not in scope.permissions_on_account(row.id):
+        raise Forbidden(language=context.language, required=Permission.UPDATE_ACCOUNT.value)
+    if row.version != input.version:
+        raise UserError("STALE_VERSION", "version")
+
+    changes: dict[str, Any] = {}
+    if input.name is not strawberry.UNSET:
+        name = (input.name or "").strip()
+        if not name:
+            raise UserError("VALUE_REQUIRED", "name")
+        if len(name) > 200:
+            raise UserError("VALUE_TOO_LONG", "name", max=200)
+        changes["name"] = name
+    if input.language is not strawberry.UNSET:
+        language = (input.language or "").strip().lower()
+        if language not in i18n.SUPPORTED:
+            raise UserError("UNSUPPORTED_LANGUAGE", "language", languages=", ".join(i18n.SUPPORTED))
+        changes["language"] = language
+    if input.country is not strawberry.UNSET:
+        country = (input.country or "").strip().upper()
+        if len(country) != 2 or not country.isascii() or not country.isalpha():
+            raise UserError("INVALID_COUNTRY", "country")
+        changes["country"] = country
+    changes = {name: value for name, value in changes.items() if getattr(row, name) != value}
+    if not changes:
+        return row
+
+    before = {name: getattr(row, name) for name in changes}
+    updated = await session.scalar(
+        update(Account)
+        .where(Account.id == row.id, Account.version == input.version)
+        .values(**changes, version=Account.version + 1)
+        .returning(Account)
+        .execution_options(populate_existing=True, synchronize_session=False)
+    )
+    if updated is None:  # changed by someone else between our read and our write
+        raise UserError("STALE_VERSION", "version")
+    audit(
+        context,
+        "account.update",
+        "Account",
+        row.id,
+        {name: {"from": before[name], "to": value} for name, value in changes.items()},
+    )
+    return updated

@@ -1,27 +1,174 @@
-"""Reads of devices: the scoped, filtered and keyset-paged list."""
+"""Devices: the scoped, filtered, ordered and keyset-paged list, and `updateDevice`."""
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, Date, Select, and_, func, literal, or_, select, update
 
-from models import Account, Device
-from resolvers.pagination import PageRequest, SortField, paginate
+import i18n
+from auth.policy import Permission
+from models import Account, Contract, Device, MeterReading, ProductModel, Site
+from resolvers.audit import audit
+from resolvers.pagination import PageRequest, SortField, build_connection, paginate
+from resolvers.scoping import Scope
 from resolvers.search import contains
-from schema.node import decode_id
-from schema.pagination import Connection
+from schema.errors import Forbidden, UserError
+from schema.node import decode_id, decode_id_or_none
+from schema.pagination import Connection, Direction
 
 if TYPE_CHECKING:
-    from schema.context import Info
-    from schema.devices import DeviceFilter
+    from schema.context import Context, Info
+    from schema.devices import DeviceFilter, DeviceOrder, UpdateDeviceInput
+
+i18n.register(
+    {
+        "SITE_NOT_IN_ACCOUNT": {
+            "en": "This site does not belong to the device's account.",
+            "fr": "Ce site n'appartient pas au compte de l'appareil.",
+            "it": "Questa sede non appartiene all'account del dispositivo.",
+        },
+    }
+)
+
+
+class DeviceOrderField(enum.Enum):
+    SERIAL = "SERIAL"
+    SITE = "SITE"
+    MODEL = "MODEL"
+    LAST_READING_DATE = "LAST_READING_DATE"
+    INSTALL_DATE = "INSTALL_DATE"
+
+
+class ContractState(enum.Enum):
+    ACTIVE = "ACTIVE"
+    EXPIRED = "EXPIRED"
+    EXPIRING = "EXPIRING"
+
+
+NEVER = date(1, 1, 1)
+
+
+def last_reading_date() -> ColumnElement[Any]:
+    """The device's latest reading day (a day before any reading when it has none): a
+    correlated `max` served by the readings' (device, meter, day) unique index."""
+    latest = (
+        select(func.max(MeterReading.reading_date))
+        .where(MeterReading.device_id == Device.id)
+        .correlate(Device)
+        .scalar_subquery()
+    )
+    return func.coalesce(latest, literal(NEVER, Date()), type_=Date())
+
+
+@dataclass(frozen=True)
+class DeviceSort:
+    """Sort keys of one order and the joins they need; every order ends with the id."""
+
+    field: DeviceOrderField = DeviceOrderField.SERIAL
+    direction: Direction = Direction.ASC
+
+    @classmethod
+    def of(cls, order: DeviceOrder | None) -> DeviceSort:
+        if order is None:
+            return cls()
+        return cls(DeviceOrderField(order.field.value), Direction(order.direction.value))
+
+    @property
+    def descending(self) -> bool:
+        return self.direction is Direction.DESC
+
+    def keys(self) -> list[SortField]:
+        serial = SortField(Device.serial_number, "str")
+        pk = SortField(Device.id, "int")
+        match self.field:
+            case DeviceOrderField.SERIAL:
+                return [serial, pk]
+            case DeviceOrderField.SITE:
+                return [SortField(Site.name, "str"), serial, pk]
+            case DeviceOrderField.MODEL:
+                return [SortField(ProductModel.name, "str"), serial, pk]
+            case DeviceOrderField.LAST_READING_DATE:
+                return [SortField(last_reading_date(), "date"), pk]
+            case DeviceOrderField.INSTALL_DATE:
+                return [SortField(Device.installed_on, "date"), pk]
+
+    def joined(self, stmt: Select[Any]) -> Select[Any]:
+        if self.field is DeviceOrderField.SITE:
+            return stmt.join(Site, Site.id == Device.site_id)
+        if self.field is DeviceOrderField.MODEL:
+            return stmt.join(ProductModel, ProductModel.id == Device.product_model_id)
+        return stmt
 
 
 def account_tree(account_ids: Sequence[int]) -> Any:
-    """Subquery of the given accounts and all their descendants."""
+    """Recursive CTE of the given accounts and all their descendants."""
     tree = select(Account.id).where(Account.id.in_(account_ids)).cte("account_tree", recursive=True)
     return tree.union_all(select(Account.id).join(tree, Account.parent_id == tree.c.id))
+
+
+def _ids(values: Sequence[Any], type_name: str, language: str) -> list[int]:
+    return [decode_id(value, type_name, language=language) for value in values]
+
+
+def _contract_clause(state: ContractState, within_days: int, today: date) -> ColumnElement[bool]:
+    active = and_(Contract.starts_on <= today, Contract.ends_on >= today)
+    if state is ContractState.ACTIVE:
+        condition: ColumnElement[bool] = active
+    elif state is ContractState.EXPIRED:
+        condition = Contract.ends_on < today
+    else:
+        condition = and_(active, Contract.ends_on <= today + timedelta(days=within_days))
+    return Device.contract_id.in_(select(Contract.id).where(condition))
+
+
+def device_filter_clauses(filter: DeviceFilter | None, language: str) -> list[ColumnElement[bool]]:
+    """The conditions of a `DeviceFilter`; IDs the viewer cannot see simply match nothing,
+    since the scope clause is always applied next to them."""
+    if filter is None:
+        return []
+    clauses: list[ColumnElement[bool]] = []
+    if filter.account_ids is not None:
+        tree = account_tree(_ids(filter.account_ids, "Account", language))
+        clauses.append(Device.account_id.in_(select(tree.c.id)))
+    if filter.site_ids is not None:
+        clauses.append(Device.site_id.in_(_ids(filter.site_ids, "Site", language)))
+    if filter.model_ids is not None:
+        clauses.append(
+            Device.product_model_id.in_(_ids(filter.model_ids, "ProductModel", language))
+        )
+    if filter.statuses is not None:
+        clauses.append(Device.status.in_(filter.statuses))
+    if filter.contract is not None:
+        within = filter.contract.within_days
+        if within < 0 or within > 3650:
+            from schema.errors import BadUserInput
+
+            raise BadUserInput(
+                "`withinDays` must be between 0 and 3650.", language=language, argument="withinDays"
+            )
+        clauses.append(
+            _contract_clause(ContractState(filter.contract.state.value), within, date.today())
+        )
+    if filter.e_maintenance is not None:
+        clauses.append(Device.e_maintenance.is_(filter.e_maintenance))
+    if filter.search and filter.search.strip():
+        clauses.append(
+            or_(
+                contains(Device.serial_number, filter.search),
+                contains(Device.asset_tag, filter.search),
+                contains(Device.location_description, filter.search),
+            )
+        )
+    return clauses
+
+
+def scoped_devices(scope: Scope) -> Select[Any]:
+    return select(Device).where(scope.devices_clause())
 
 
 async def device_connection(
@@ -32,49 +179,151 @@ async def device_connection(
     last: int | None,
     before: str | None,
     filter: DeviceFilter | None,
-    account_ids: Sequence[int] | None = None,
-    site_ids: Sequence[int] | None = None,
+    order_by: DeviceOrder | None = None,
+    account_id: int | None = None,
+    site_id: int | None = None,
 ) -> Connection[Any]:
+    """A page of devices. Under an account or a site (`account_id` / `site_id`), a plain first
+    page with no filter is batched across parents by loaders (page and `totalCount`)."""
+    from resolvers.loaders.devices import (
+        DeviceCountByAccountIdLoader,
+        DeviceCountBySiteIdLoader,
+        DevicePageByAccountIdLoader,
+        DevicePageBySiteIdLoader,
+    )
     from schema.devices import Device as DeviceType
     from schema.devices import DeviceConnection
 
     context = info.context
     scope = await context.require_scope()
-    stmt = select(Device).where(scope.devices_clause())
-    language = context.language
-    if account_ids is not None:
-        stmt = stmt.where(Device.account_id.in_(account_ids))
-    if site_ids is not None:
-        stmt = stmt.where(Device.site_id.in_(site_ids))
-    if filter is not None:
-        if filter.account_ids is not None:
-            ids = [decode_id(i, "Account", language=language) for i in filter.account_ids]
-            tree = account_tree(ids)
-            stmt = stmt.where(Device.account_id.in_(select(tree.c.id)))
-        if filter.site_ids is not None:
-            stmt = stmt.where(
-                Device.site_id.in_(
-                    [decode_id(i, "Site", language=language) for i in filter.site_ids]
-                )
+    request = PageRequest(first, after, last, before).validated()
+    sort = DeviceSort.of(order_by)
+    parent = account_id if account_id is not None else site_id
+    by_site = site_id is not None
+
+    if parent is not None and filter is None:
+        counts = context.loaders[
+            DeviceCountBySiteIdLoader if by_site else DeviceCountByAccountIdLoader
+        ]
+
+        async def count() -> int:
+            return int(await counts.load(parent))
+
+        if request.is_first_page:
+            pages = context.loaders[
+                DevicePageBySiteIdLoader if by_site else DevicePageByAccountIdLoader
+            ]
+            rows, has_more = await pages.load((parent, request.limit, sort))
+            return build_connection(
+                rows,
+                sort.keys(),
+                request,
+                has_more,
+                count,
+                wrap=DeviceType.from_row,
+                connection=DeviceConnection,
             )
-        if filter.statuses is not None:
-            stmt = stmt.where(Device.status.in_(filter.statuses))
-        if filter.e_maintenance is not None:
-            stmt = stmt.where(Device.e_maintenance.is_(filter.e_maintenance))
-        if filter.search:
-            stmt = stmt.where(
-                or_(
-                    contains(Device.serial_number, filter.search),
-                    contains(Device.asset_tag, filter.search),
-                    contains(Device.location_description, filter.search),
-                )
-            )
-    sort = [SortField(Device.serial_number, "str"), SortField(Device.id, "int")]
+    else:
+        count = None  # type: ignore[assignment]
+
+    stmt = scoped_devices(scope).where(*device_filter_clauses(filter, context.language))
+    if account_id is not None:
+        stmt = stmt.where(Device.account_id == account_id)
+    if site_id is not None:
+        stmt = stmt.where(Device.site_id == site_id)
     return await paginate(
         context.session,
-        stmt,
-        sort,
-        PageRequest(first, after, last, before),
+        sort.joined(stmt),
+        sort.keys(),
+        request,
+        descending=sort.descending,
         wrap=DeviceType.from_row,
         connection=DeviceConnection,
+        count=count,
+        count_stmt=stmt,
     )
+
+
+# --- updateDevice ---------------------------------------------------------------------------
+
+_TEXT_LIMITS = {"location_description": 200, "asset_tag": 64, "cost_center": 64}
+_FIELD_NAMES = {
+    "location_description": "locationDescription",
+    "asset_tag": "assetTag",
+    "cost_center": "costCenter",
+    "site_id": "siteId",
+}
+
+
+def _text(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+async def update_device(context: Context, input: UpdateDeviceInput) -> Device:
+    """Raises `UserError` (NOT_FOUND, STALE_VERSION, VALUE_TOO_LONG, SITE_NOT_IN_ACCOUNT) or
+    `Forbidden`; a device the viewer cannot see answers like a missing one."""
+    import strawberry
+
+    scope = await context.require_scope()
+    session = context.session
+    device_id = decode_id_or_none(input.id, "Device")
+    row = None
+    if device_id is not None:
+        row = await session.scalar(
+            select(Device).where(Device.id == device_id, scope.devices_clause())
+        )
+    if row is None:
+        raise UserError("NOT_FOUND", "id")
+    if Permission.UPDATE_DEVICE not in scope.permissions_on_device(row):
+        raise Forbidden(language=context.language, required=Permission.UPDATE_DEVICE.value)
+    if row.version != input.version:
+        raise UserError("STALE_VERSION", "version")
+
+    changes: dict[str, Any] = {}
+    for attribute, limit in _TEXT_LIMITS.items():
+        value = getattr(input, attribute)
+        if value is strawberry.UNSET:
+            continue
+        value = _text(value)
+        if value is not None and len(value) > limit:
+            raise UserError("VALUE_TOO_LONG", _FIELD_NAMES[attribute], max=limit)
+        if value != getattr(row, attribute):
+            changes[attribute] = value
+    if input.site_id is not strawberry.UNSET and input.site_id is not None:
+        site_id = decode_id_or_none(input.site_id, "Site")
+        site_account = (
+            await session.scalar(select(Site.account_id).where(Site.id == site_id))
+            if site_id is not None
+            else None
+        )
+        if site_account is None or site_account != row.account_id:
+            raise UserError("SITE_NOT_IN_ACCOUNT", "siteId")
+        if site_id != row.site_id:
+            changes["site_id"] = site_id
+
+    if not changes:
+        return row
+    before = {name: getattr(row, name) for name in changes}
+    updated = await session.scalar(
+        update(Device)
+        .where(Device.id == row.id, Device.version == input.version)
+        .values(**changes, version=Device.version + 1)
+        .returning(Device)
+        .execution_options(populate_existing=True, synchronize_session=False)
+    )
+    if updated is None:  # changed by someone else between our read and our write
+        raise UserError("STALE_VERSION", "version")
+    audit(
+        context,
+        "device.update",
+        "Device",
+        row.id,
+        {
+            _FIELD_NAMES[name]: {"from": before[name], "to": value}
+            for name, value in changes.items()
+        },
+    )
+    return updated

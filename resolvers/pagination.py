@@ -1,10 +1,17 @@
 """Keyset pagination: cursors carry the sort key of a row, so a page is one indexed range
-query however deep it is, and pages stay stable when rows are added."""
+query however deep it is, and pages stay stable when rows are added.
+
+Two shapes:
+- `paginate(...)`: one list (a root field, or a nested field asked with a cursor);
+- `first_pages(...)`: the first page of many lists at once (a nested connection under each of
+  many parents), one statement for all parents with `row_number() over (partition by ...)`.
+"""
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
@@ -22,7 +29,8 @@ Kind = Literal["str", "int", "date", "datetime"]
 
 @dataclass(frozen=True)
 class SortField:
-    """A non-null sort expression and how its values travel in a cursor."""
+    """A non-null sort expression (wrap a nullable one in `coalesce`) and how its values travel
+    in a cursor."""
 
     expression: ColumnElement[Any]
     kind: Kind
@@ -59,6 +67,20 @@ class PageRequest:
             raise BadUserInput("Give `first` or `last`, not both.", argument="last")
         return self
 
+    @property
+    def backwards(self) -> bool:
+        return self.last is not None or (self.before is not None and self.first is None)
+
+    @property
+    def limit(self) -> int:
+        limit = self.last if self.backwards and self.last is not None else self.first
+        return DEFAULT_PAGE_SIZE if limit is None else limit
+
+    @property
+    def is_first_page(self) -> bool:
+        """A plain `first: N` (or nothing): the shape `first_pages` serves for many parents."""
+        return self.after is None and self.before is None and self.last is None
+
 
 def encode_cursor(values: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(list(values))).decode().rstrip("=")
@@ -74,6 +96,51 @@ def decode_cursor(cursor: str, sort: Sequence[SortField]) -> list[Any]:
         raise BadUserInput("Invalid cursor.", argument="after/before") from error
 
 
+def _ordered(keys: Sequence[ColumnElement[Any]], reverse: bool) -> list[ColumnElement[Any]]:
+    return [k.desc() if reverse else k.asc() for k in keys]
+
+
+def build_connection(
+    rows: Sequence[Any],
+    sort: Sequence[SortField],
+    request: PageRequest,
+    has_more: bool,
+    count: Callable[[], Awaitable[int]],
+    *,
+    wrap: Any = None,
+    connection: type[Connection[Any]] = Connection,
+) -> Connection[Any]:
+    """`rows` are (entity, *sort values) in display order."""
+    n = len(sort)
+    edges = [
+        Edge(
+            cursor=encode_cursor([f.encode(v) for f, v in zip(sort, row[1 : n + 1], strict=True)]),
+            node=wrap(row[0]) if wrap is not None else row[0],
+        )
+        for row in rows
+    ]
+    backwards = request.backwards
+    page_info = relay.PageInfo(
+        has_next_page=has_more if not backwards else request.before is not None,
+        has_previous_page=has_more if backwards else request.after is not None,
+        start_cursor=edges[0].cursor if edges else None,
+        end_cursor=edges[-1].cursor if edges else None,
+    )
+    return connection(edges=edges, page_info=page_info, _count=count)
+
+
+def counter(session: AsyncSession, stmt: Select[Any]) -> Callable[[], Awaitable[int]]:
+    """`totalCount` of a list: one statement, run only when the field is asked for."""
+
+    async def count() -> int:
+        total = await session.scalar(
+            select(func.count()).select_from(stmt.order_by(None).subquery())
+        )
+        return int(total or 0)
+
+    return count
+
+
 async def paginate(
     session: AsyncSession,
     stmt: Select[Any],
@@ -83,15 +150,19 @@ async def paginate(
     descending: bool = False,
     wrap: Any = None,
     connection: type[Connection[Any]] = Connection,
+    count: Callable[[], Awaitable[int]] | None = None,
+    count_stmt: Select[Any] | None = None,
 ) -> Connection[Any]:
-    """One statement for the page (plus one for `totalCount` when it is asked for).
+    """One statement for the page (plus one for `totalCount` when it is asked for, unless
+    `count` comes from a batching loader).
 
-    `stmt` selects one entity; `sort` must end with a unique key (the primary key)."""
+    `stmt` selects one entity (joins for the sort keys may be part of it); `sort` must end with
+    a unique key (the primary key); `descending` orders every key the other way. `count_stmt`
+    (default `stmt`) is what `totalCount` counts: it may leave out joins used only to sort."""
     request = request.validated()
     keys = [field.expression for field in sort]
-    backwards = request.last is not None or (request.before is not None and request.first is None)
-    limit = request.last if backwards and request.last is not None else request.first
-    limit = DEFAULT_PAGE_SIZE if limit is None else limit
+    backwards = request.backwards
+    limit = request.limit
 
     page = stmt.add_columns(*[k.label(f"_sort{i}") for i, k in enumerate(keys)])
     for cursor, after_side in ((request.after, True), (request.before, False)):
@@ -101,33 +172,60 @@ async def paginate(
         bound = tuple_(*[literal(v, type_=k.type) for k, v in zip(keys, values, strict=True)])
         forward = after_side != descending
         page = page.where(tuple_(*keys) > bound if forward else tuple_(*keys) < bound)
-    reverse = backwards != descending
-    page = page.order_by(*[k.desc() if reverse else k.asc() for k in keys]).limit(limit + 1)
+    page = page.order_by(*_ordered(keys, backwards != descending)).limit(limit + 1)
 
-    rows = (await session.execute(page)).all()
+    rows = list((await session.execute(page)).all()) if limit > 0 else []
     has_more = len(rows) > limit
     rows = rows[:limit]
     if backwards:
         rows.reverse()
-
-    edges = [
-        Edge(
-            cursor=encode_cursor([f.encode(v) for f, v in zip(sort, row[1:], strict=True)]),
-            node=wrap(row[0]) if wrap is not None else row[0],
-        )
-        for row in rows
-    ]
-    page_info = relay.PageInfo(
-        has_next_page=has_more if not backwards else request.before is not None,
-        has_previous_page=has_more if backwards else request.after is not None,
-        start_cursor=edges[0].cursor if edges else None,
-        end_cursor=edges[-1].cursor if edges else None,
+    return build_connection(
+        rows,
+        sort,
+        request,
+        has_more,
+        count or counter(session, count_stmt if count_stmt is not None else stmt),
+        wrap=wrap,
+        connection=connection,
     )
 
-    async def count() -> int:
-        total = await session.scalar(
-            select(func.count()).select_from(stmt.order_by(None).subquery())
-        )
-        return int(total or 0)
 
-    return connection(edges=edges, page_info=page_info, _count=count)
+async def first_pages(
+    session: AsyncSession,
+    stmt: Select[Any],
+    partition: ColumnElement[Any],
+    parents: Sequence[Any],
+    sort: Sequence[SortField],
+    limit: int,
+    *,
+    descending: bool = False,
+) -> dict[Any, tuple[list[Any], bool]]:
+    """The first `limit` rows of `stmt` for each parent (rows whose `partition` is one of
+    `parents`), in one statement: {parent: ([(entity, *sort values), ...], has_more)}.
+
+    `stmt` selects one entity; the window numbers the rows of each parent in sort order."""
+    keys = [field.expression for field in sort]
+    rank = func.row_number().over(partition_by=partition, order_by=_ordered(keys, descending))
+    inner = (
+        stmt.where(partition.in_(parents))
+        .add_columns(partition.label("_parent"), rank.label("_rank"))
+        .add_columns(*[k.label(f"_sort{i}") for i, k in enumerate(keys)])
+        .subquery()
+    )
+    entity = stmt.column_descriptions[0]["entity"]
+    from sqlalchemy.orm import aliased
+
+    alias = aliased(entity, inner)
+    query = (
+        select(alias, *[inner.c[f"_sort{i}"] for i in range(len(keys))], inner.c._parent)
+        .where(inner.c._rank <= limit + 1)
+        .order_by(inner.c._parent, inner.c._rank)
+    )
+    groups: dict[Any, list[Any]] = defaultdict(list)
+    if limit > 0:
+        for row in (await session.execute(query)).all():
+            groups[row[-1]].append(tuple(row[:-1]))
+    return {
+        parent: (groups.get(parent, [])[:limit], len(groups.get(parent, [])) > limit)
+        for parent in parents
+    }

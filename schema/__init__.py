@@ -6,15 +6,35 @@ import strawberry
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.tools import merge_types
 
-from schema.accounts import AccountQuery
-from schema.devices import DeviceQuery
+from schema.accounts import AccountMutation, AccountQuery
+from schema.devices import DeviceMutation, DeviceQuery
 from schema.extensions import MaskUnexpectedErrors, OperationSession
 from schema.identity import IdentityMutation
 from schema.node import NodeQuery
+from schema.sites import SiteQuery
+from schema.stock import StockMutation, StockQuery
 from schema.viewer import ViewerQuery
 
-Query = merge_types("Query", (ViewerQuery, NodeQuery, AccountQuery, DeviceQuery))
-Mutation = merge_types("Mutation", (IdentityMutation,))
+Query = merge_types(
+    "Query",
+    (
+        ViewerQuery,
+        NodeQuery,
+        AccountQuery,
+        DeviceQuery,
+        SiteQuery,
+        StockQuery,
+    ),
+)
+Mutation = merge_types(
+    "Mutation",
+    (
+        IdentityMutation,
+        AccountMutation,
+        DeviceMutation,
+        StockMutation,
+    ),
+)
 
 schema = strawberry.Schema(
     query=Query,

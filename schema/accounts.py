@@ -20,16 +20,19 @@ from resolvers.loaders.accounts import (
     AccountByIdLoader,
     ChildAccountsByParentIdLoader,
     ContractsByAccountIdLoader,
+    DescendantAccountsByAccountIdLoader,
     PaymentsByAccountIdLoader,
     SiteByIdLoader,
     SitesByAccountIdLoader,
 )
+from resolvers.loaders.devices import DeviceCountByAccountIdLoader, DeviceCountBySiteIdLoader
 from resolvers.scoping import Scope
 from schema.context import Info
+from schema.mutations import Payload, transactional
 from schema.pagination import Connection
 
 if TYPE_CHECKING:
-    from schema.devices import DeviceConnection, DeviceFilter
+    from schema.devices import DeviceConnection, DeviceFilter, DeviceOrder
 
 CreditStatusEnum = strawberry.enum(
     CreditStatus, name="CreditStatus", description="Vendor's view of an account's credit."
@@ -48,6 +51,9 @@ class Account(relay.Node):
     )
     country: str = strawberry.field(description="ISO 3166-1 alpha-2 country code.")
     language: str = strawberry.field(description="Preferred language (en, fr, it).")
+    version: int = strawberry.field(
+        description="Changes with every update; give it back to `updateAccount`."
+    )
     parent_id: strawberry.Private[int | None]
     row: strawberry.Private[AccountRow]
 
@@ -60,6 +66,7 @@ class Account(relay.Node):
             system_account_number=row.system_account_number,
             country=row.country,
             language=row.language,
+            version=row.version,
             parent_id=row.parent_id,
             row=row,
         )
@@ -85,6 +92,20 @@ class Account(relay.Node):
     async def children(self, info: Info) -> list[Account]:
         rows = await info.context.loaders[ChildAccountsByParentIdLoader].load(self.id)
         return [Account.from_row(r) for r in rows]
+
+    @strawberry.field(
+        description="Every sub-account below this one (children, their children...) the viewer "
+        "may see, by name."
+    )
+    async def descendants(self, info: Info) -> list[Account]:
+        rows = await info.context.loaders[DescendantAccountsByAccountIdLoader].load(self.id)
+        return [Account.from_row(r) for r in rows]
+
+    @strawberry.field(
+        description="How many devices of this account (not its sub-accounts) the viewer may see."
+    )
+    async def device_count(self, info: Info) -> int:
+        return await info.context.loaders[DeviceCountByAccountIdLoader].load(self.id)  # type: ignore[no-any-return]
 
     @strawberry.field(description="Sites of this account.")
     async def sites(self, info: Info) -> list[Site]:
@@ -120,6 +141,7 @@ class Account(relay.Node):
         last: int | None = None,
         before: str | None = None,
         filter: Annotated[DeviceFilter, strawberry.lazy("schema.devices")] | None = None,
+        order_by: Annotated[DeviceOrder, strawberry.lazy("schema.devices")] | None = None,
     ) -> Annotated[DeviceConnection, strawberry.lazy("schema.devices")]:
         from resolvers.devices import device_connection
 
@@ -130,7 +152,8 @@ class Account(relay.Node):
             last=last,
             before=before,
             filter=filter,
-            account_ids=[self.id],
+            order_by=order_by,
+            account_id=self.id,
         )
 
 
@@ -176,6 +199,34 @@ class Site(relay.Node):
     async def account(self, info: Info) -> Account | None:
         row = await info.context.loaders[AccountByIdLoader].load(self.account_id)
         return Account.from_row(row) if row is not None else None
+
+    @strawberry.field(description="How many devices at this site the viewer may see.")
+    async def device_count(self, info: Info) -> int:
+        return await info.context.loaders[DeviceCountBySiteIdLoader].load(self.id)  # type: ignore[no-any-return]
+
+    @strawberry.field(description="Devices at this site the viewer may see.")
+    async def devices(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        filter: Annotated[DeviceFilter, strawberry.lazy("schema.devices")] | None = None,
+        order_by: Annotated[DeviceOrder, strawberry.lazy("schema.devices")] | None = None,
+    ) -> Annotated[DeviceConnection, strawberry.lazy("schema.devices")]:
+        from resolvers.devices import device_connection
+
+        return await device_connection(
+            info,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+            filter=filter,
+            order_by=order_by,
+            site_id=self.id,
+        )
 
 
 @strawberry.type(description="A support contract; devices on an active one may get service work.")
@@ -258,3 +309,37 @@ class AccountQuery:
         return await account_connection(
             info, first=first, after=after, last=last, before=before, filter=filter
         )
+
+
+@strawberry.input(description="Changes to an account; omitted fields stay as they are.")
+class UpdateAccountInput:
+    id: strawberry.ID = strawberry.field(description="The account.")
+    version: int = strawberry.field(description="The `version` the change was made from.")
+    name: str | None = strawberry.field(default=strawberry.UNSET, description="Company name.")
+    language: str | None = strawberry.field(
+        default=strawberry.UNSET, description="Preferred language (en, fr, it)."
+    )
+    country: str | None = strawberry.field(
+        default=strawberry.UNSET, description="ISO 3166-1 alpha-2 country code."
+    )
+
+
+@strawberry.type(description="Result of `updateAccount`.")
+class UpdateAccountPayload(Payload):
+    account: Account | None = strawberry.field(default=None, description="The account, updated.")
+
+
+@strawberry.type
+class AccountMutation:
+    @permission_field(
+        Permission.UPDATE_ACCOUNT,
+        description="Changes an account's name, language or country, recorded in the audit log.",
+    )
+    async def update_account(self, info: Info, input: UpdateAccountInput) -> UpdateAccountPayload:
+        from resolvers.accounts import update_account
+
+        async def work() -> UpdateAccountPayload:
+            row = await update_account(info.context, input)
+            return UpdateAccountPayload(account=Account.from_row(row))
+
+        return await transactional(info, UpdateAccountPayload, work)

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry import relay
 
+from auth.permissions import permission_field
 from auth.policy import Permission
 from models import Device as DeviceRow
 from models import ProductModel as ProductModelRow
 from models.enums import DeviceStatus
+from resolvers.devices import ContractState, DeviceOrderField
 from resolvers.loaders.accounts import AccountByIdLoader, ContractByIdLoader, SiteByIdLoader
 from resolvers.loaders.devices import DeviceByIdLoader, ProductModelByIdLoader
 from resolvers.scoping import Scope
 from schema.accounts import Account, Contract, Site
 from schema.context import Info
-from schema.pagination import Connection
+from schema.mutations import Payload, transactional
+from schema.pagination import Connection, Direction
 
 DeviceStatusEnum = strawberry.enum(
     DeviceStatus, name="DeviceStatus", description="Where a device stands in its life."
@@ -67,6 +70,9 @@ class Device(relay.Node):
         description="Whether the device reports toner levels and meters by itself."
     )
     installed_on: date = strawberry.field(description="Installation date.")
+    version: int = strawberry.field(
+        description="Changes with every update; give it back to `updateDevice`."
+    )
     row: strawberry.Private[DeviceRow]
 
     @classmethod
@@ -80,6 +86,7 @@ class Device(relay.Node):
             status=row.status,
             e_maintenance=row.e_maintenance,
             installed_on=row.installed_on,
+            version=row.version,
             row=row,
         )
 
@@ -115,6 +122,63 @@ class Device(relay.Node):
         row = await info.context.loaders[ContractByIdLoader].load(self.row.contract_id)
         return Contract.from_row(row) if row is not None else None
 
+    @permission_field(
+        Permission.VIEW_TONER_LEVELS,
+        description="Last toner levels the device reported (e-Maintenance), by SKU.",
+    )
+    async def toner_levels(
+        self, info: Info
+    ) -> list[Annotated["TonerLevel", strawberry.lazy("schema.stock")]] | None:
+        from resolvers.loaders.stock import TonerLevelsByDeviceIdLoader
+        from schema.stock import TonerLevel
+
+        rows = await info.context.loaders[TonerLevelsByDeviceIdLoader].load(self.id)
+        return [TonerLevel.from_rows(level, consumable) for level, consumable in rows]
+
+    @strawberry.field(
+        description="The stock location that receives toner for this device, if the viewer "
+        "may see it."
+    )
+    async def stock_location(
+        self, info: Info
+    ) -> Annotated["StockLocation", strawberry.lazy("schema.stock")] | None:
+        from resolvers.loaders.stock import StockLocationByIdLoader
+        from schema.stock import StockLocation
+
+        if self.row.stock_location_id is None:
+            return None
+        row = await info.context.loaders[StockLocationByIdLoader].load(self.row.stock_location_id)
+        return StockLocation.from_row(row) if row is not None else None
+
+
+DeviceOrderFieldEnum = strawberry.enum(
+    DeviceOrderField,
+    name="DeviceOrderField",
+    description="What the devices list is sorted by (ties broken by serial number, then id).",
+)
+ContractStateEnum = strawberry.enum(
+    ContractState,
+    name="ContractState",
+    description="ACTIVE: covers today; EXPIRED: ended; EXPIRING: active, ends within N days.",
+)
+
+
+@strawberry.input(description="A contract condition on devices.")
+class ContractStateFilter:
+    state: ContractStateEnum  # type: ignore[valid-type]
+    within_days: int = strawberry.field(
+        default=30, description="For EXPIRING: the contract ends within this many days (0-3650)."
+    )
+
+
+@strawberry.input(description="How to sort devices.")
+class DeviceOrder:
+    field: DeviceOrderFieldEnum = strawberry.field(  # type: ignore[valid-type]
+        description="Sort key: SERIAL, SITE (site name), MODEL (model name), LAST_READING_DATE "
+        "(never read sorts as oldest), INSTALL_DATE."
+    )
+    direction: Direction = strawberry.field(default=Direction.ASC, description="Direction.")
+
 
 @strawberry.input(description="Narrows the devices list; all given conditions must hold.")
 class DeviceFilter:
@@ -122,6 +186,12 @@ class DeviceFilter:
         default=None, description="Accounts (their sub-accounts included)."
     )
     site_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Sites.")
+    model_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Product models."
+    )
+    contract: ContractStateFilter | None = strawberry.field(
+        default=None, description="Where the device's support contract stands."
+    )
     statuses: list[DeviceStatusEnum] | None = strawberry.field(  # type: ignore[valid-type]
         default=None, description="Life-cycle statuses."
     )
@@ -140,7 +210,10 @@ class DeviceConnection(Connection[Device]):
 
 @strawberry.type
 class DeviceQuery:
-    @strawberry.field(description="Devices the viewer may see, by serial number.")
+    @strawberry.field(
+        description="Devices the viewer may see (keyset pages of at most 100; by serial number "
+        "unless `orderBy` says otherwise)."
+    )
     async def devices(
         self,
         info: Info,
@@ -149,9 +222,56 @@ class DeviceQuery:
         last: int | None = None,
         before: str | None = None,
         filter: DeviceFilter | None = None,
+        order_by: DeviceOrder | None = None,
     ) -> DeviceConnection:
         from resolvers.devices import device_connection
 
         return await device_connection(
-            info, first=first, after=after, last=last, before=before, filter=filter
+            info,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+            filter=filter,
+            order_by=order_by,
         )
+
+
+@strawberry.input(description="Changes to a device; omitted fields stay as they are.")
+class UpdateDeviceInput:
+    id: strawberry.ID = strawberry.field(description="The device.")
+    version: int = strawberry.field(description="The `version` the change was made from.")
+    location_description: str | None = strawberry.field(
+        default=strawberry.UNSET, description="Where it stands inside its site; null clears it."
+    )
+    asset_tag: str | None = strawberry.field(
+        default=strawberry.UNSET, description="Customer's asset tag; null clears it."
+    )
+    cost_center: str | None = strawberry.field(
+        default=strawberry.UNSET, description="Customer's cost centre; null clears it."
+    )
+    site_id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET, description="Another site of the device's account."
+    )
+
+
+@strawberry.type(description="Result of `updateDevice`.")
+class UpdateDevicePayload(Payload):
+    device: Device | None = strawberry.field(default=None, description="The device, updated.")
+
+
+@strawberry.type
+class DeviceMutation:
+    @permission_field(
+        Permission.UPDATE_DEVICE,
+        description="Changes a device's location, asset tag, cost centre or site (of the same "
+        "account), recorded in the audit log. Device managers: their assigned devices.",
+    )
+    async def update_device(self, info: Info, input: UpdateDeviceInput) -> UpdateDevicePayload:
+        from resolvers.devices import update_device
+
+        async def work() -> UpdateDevicePayload:
+            row = await update_device(info.context, input)
+            return UpdateDevicePayload(device=Device.from_row(row))
+
+        return await transactional(info, UpdateDevicePayload, work)

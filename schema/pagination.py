@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
@@ -12,6 +13,12 @@ NodeT = TypeVar("NodeT")
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
+
+
+@strawberry.enum(name="OrderDirection", description="Sort direction of a list.")
+class Direction(enum.Enum):
+    ASC = strawberry.enum_value("ASC", description="Ascending (A to Z, oldest first).")
+    DESC = strawberry.enum_value("DESC", description="Descending (Z to A, newest first).")
 
 
 @strawberry.type(description="An edge of a connection: one node and its cursor.")

@@ -34,6 +34,15 @@ def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[Fa
     return False
 
 
+def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+    """Full-text search objects (FTS5 tables and their shadow tables, expression indexes) are
+    created by hand in their migration and have no model: leave them out of autogenerate."""
+    return not (name or "").startswith(SEARCH_OBJECT_PREFIXES)
+
+
+SEARCH_OBJECT_PREFIXES = ("knowledge_search", "ix_knowledge_search")
+
+
 def _configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
@@ -41,6 +50,7 @@ def _configure(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         render_item=_render_item,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

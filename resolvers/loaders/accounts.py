@@ -77,3 +77,30 @@ class PaymentsByAccountIdLoader(GroupedLoader[Payment]):
 
     def group_key(self, row: Any) -> Any:
         return row[0].account_id
+
+
+class DescendantAccountsByAccountIdLoader(GroupedLoader[Account]):
+    """All accounts below each key (any depth) that the viewer may see: one recursive query."""
+
+    def statement(self, keys: Sequence[Any], scope: Scope) -> Select[Any]:
+        tree = (
+            select(Account.id.label("root_id"), Account.id.label("account_id"))
+            .where(Account.id.in_(keys))
+            .cte("descendant_tree", recursive=True)
+        )
+        tree = tree.union_all(
+            select(tree.c.root_id, Account.id).join(Account, Account.parent_id == tree.c.account_id)
+        )
+        return (
+            select(Account, tree.c.root_id)
+            .join(tree, tree.c.account_id == Account.id)
+            .where(tree.c.account_id != tree.c.root_id, scope.accounts_clause())
+            .order_by(tree.c.root_id, Account.name, Account.id)
+        )
+
+    def group_key(self, row: Any) -> Any:
+        return row[1]
+
+    async def batch_load_fn(self, keys: Sequence[Any]) -> list[list[Account]]:
+        groups = await super().batch_load_fn(keys)
+        return [[entry[0] for entry in group] for group in groups]  # type: ignore[index]

@@ -1,11 +1,16 @@
-"""Loaders for devices and product models."""
+"""Loaders for devices and product models, and for the device lists nested under many
+accounts or sites (first pages and counts, one statement per batch)."""
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from sqlalchemy import ColumnElement, func, select
 
 from models import Device, ProductModel
-from resolvers.loaders.base import ByIdLoader
+from resolvers.loaders.base import ByIdLoader, ContextLoader
 from resolvers.scoping import Scope
 
 
@@ -20,3 +25,65 @@ class ProductModelByIdLoader(ByIdLoader[ProductModel]):
     """Product models are reference data, visible to everyone signed in."""
 
     model = ProductModel
+
+
+class _DeviceCountLoader(ContextLoader):
+    """How many devices the viewer may see per parent: one grouped count per batch."""
+
+    column: ClassVar[Any]
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[int]:
+        scope = await self.context.scope()
+        stmt = (
+            select(self.column, func.count())
+            .where(self.column.in_(keys), scope.devices_clause())
+            .group_by(self.column)
+        )
+        counts = dict((await self.context.session.execute(stmt)).all())
+        return [int(counts.get(key, 0)) for key in keys]
+
+
+class DeviceCountByAccountIdLoader(_DeviceCountLoader):
+    column = Device.account_id
+
+
+class DeviceCountBySiteIdLoader(_DeviceCountLoader):
+    column = Device.site_id
+
+
+class _DevicePageLoader(ContextLoader):
+    """First page of the devices of each parent. Key: (parent id, page size, DeviceSort).
+    One windowed statement per distinct (page size, sort) in the batch."""
+
+    column: ClassVar[Any]
+
+    async def batch_load_fn(self, keys: Sequence[tuple[int, int, Any]]) -> list[Any]:
+        from resolvers.devices import scoped_devices
+        from resolvers.pagination import first_pages
+
+        scope = await self.context.scope()
+        shapes: dict[tuple[int, Any], set[int]] = defaultdict(set)
+        for parent, limit, sort in keys:
+            shapes[(limit, sort)].add(parent)
+        results: dict[tuple[int, int, Any], Any] = {}
+        for (limit, sort), parents in shapes.items():
+            pages = await first_pages(
+                self.context.session,
+                sort.joined(scoped_devices(scope)),
+                self.column,
+                sorted(parents),
+                sort.keys(),
+                limit,
+                descending=sort.descending,
+            )
+            for parent, page in pages.items():
+                results[(parent, limit, sort)] = page
+        return [results[key] for key in keys]
+
+
+class DevicePageByAccountIdLoader(_DevicePageLoader):
+    column = Device.account_id
+
+
+class DevicePageBySiteIdLoader(_DevicePageLoader):
+    column = Device.site_id

@@ -1,0 +1,56 @@
+"""Reads of sites: the scoped, filtered and keyset-paged list."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from models import Account, Site
+from resolvers.devices import account_tree
+from resolvers.pagination import PageRequest, SortField, paginate
+from resolvers.search import contains
+from schema.node import decode_id
+from schema.pagination import Connection
+
+if TYPE_CHECKING:
+    from schema.context import Info
+    from schema.sites import SiteFilter
+
+
+async def site_connection(
+    info: Info,
+    *,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+    filter: SiteFilter | None,
+) -> Connection[Any]:
+    from schema.accounts import Site as SiteType
+    from schema.sites import SiteConnection
+
+    context = info.context
+    scope = await context.require_scope()
+    visible = select(Account.id).where(scope.accounts_clause())
+    stmt = select(Site).where(Site.account_id.in_(visible))
+    if filter is not None:
+        if filter.account_ids is not None:
+            ids = [decode_id(i, "Account", language=context.language) for i in filter.account_ids]
+            tree = account_tree(ids)
+            stmt = stmt.where(Site.account_id.in_(select(tree.c.id)))
+        if filter.country:
+            stmt = stmt.where(Site.country == filter.country.strip().upper())
+        if filter.search and filter.search.strip():
+            stmt = stmt.where(
+                contains(Site.name, filter.search) | contains(Site.city, filter.search)
+            )
+    sort = [SortField(Site.name, "str"), SortField(Site.id, "int")]
+    return await paginate(
+        context.session,
+        stmt,
+        sort,
+        PageRequest(first, after, last, before),
+        wrap=SiteType.from_row,
+        connection=SiteConnection,
+    )

@@ -1,0 +1,321 @@
+"""Stock locations: the scoped list, their updates and counts, and the vendor's side of
+replenishment orders (shipping, delivery)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, exists, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+
+import i18n
+from auth.policy import Permission
+from models import Consumable, ReplenishmentOrder, StockLevel, StockLocation
+from models.base import utcnow
+from models.enums import ReplenishmentStatus
+from resolvers.audit import audit
+from resolvers.devices import account_tree
+from resolvers.pagination import PageRequest, SortField, paginate
+from schema.errors import Forbidden, UserError
+from schema.node import decode_id, decode_id_or_none
+from schema.pagination import Connection
+
+if TYPE_CHECKING:
+    from schema.context import Context, Info
+    from schema.stock import (
+        RecordStockCountInput,
+        StockLocationFilter,
+        UpdateReplenishmentOrderInput,
+        UpdateStockLocationInput,
+    )
+
+i18n.register(
+    {
+        "STOCK_LOCATION_NAME_REQUIRED": {
+            "en": "A stock location needs a name.",
+            "fr": "Un lieu de stockage doit avoir un nom.",
+            "it": "Un magazzino deve avere un nome.",
+        },
+        "INVALID_CONTACT_EMAIL": {
+            "en": "This is not a valid e-mail address.",
+            "fr": "Cette adresse e-mail n'est pas valide.",
+            "it": "Questo indirizzo e-mail non è valido.",
+        },
+        "QUANTITY_NEGATIVE": {
+            "en": "A quantity cannot be negative.",
+            "fr": "Une quantité ne peut pas être négative.",
+            "it": "Una quantità non può essere negativa.",
+        },
+        "UNKNOWN_CONSUMABLE": {
+            "en": "This consumable does not exist.",
+            "fr": "Ce consommable n'existe pas.",
+            "it": "Questo materiale di consumo non esiste.",
+        },
+        "DUPLICATE_CONSUMABLE": {
+            "en": "This consumable is given more than once.",
+            "fr": "Ce consommable figure plusieurs fois.",
+            "it": "Questo materiale di consumo compare più volte.",
+        },
+        "INVALID_ORDER_TRANSITION": {
+            "en": "An order that is {current} cannot become {wanted}.",
+            "fr": "Une commande à l'état {current} ne peut pas passer à l'état {wanted}.",
+            "it": "Un ordine nello stato {current} non può passare allo stato {wanted}.",
+        },
+    }
+)
+
+P = Permission
+MAX_COUNTS = 500
+
+# Which status an order may move to from which.
+TRANSITIONS: dict[ReplenishmentStatus, frozenset[ReplenishmentStatus]] = {
+    ReplenishmentStatus.SHIPPED: frozenset({ReplenishmentStatus.PENDING}),
+    ReplenishmentStatus.DELIVERED: frozenset({ReplenishmentStatus.SHIPPED}),
+    ReplenishmentStatus.CANCELLED: frozenset(
+        {ReplenishmentStatus.PENDING, ReplenishmentStatus.SHIPPED}
+    ),
+}
+
+
+def low_stock_clause() -> Any:
+    return exists().where(
+        StockLevel.stock_location_id == StockLocation.id,
+        StockLevel.quantity <= StockLevel.reorder_point,
+    )
+
+
+async def stock_location_connection(
+    info: Info,
+    *,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+    filter: StockLocationFilter | None,
+) -> Connection[Any]:
+    from schema.stock import StockLocation as StockLocationType
+    from schema.stock import StockLocationConnection
+
+    context = info.context
+    scope = await context.require_scope()
+    stmt = select(StockLocation).where(scope.stock_locations_clause())
+    if filter is not None:
+        if filter.low_stock is not None:
+            stmt = stmt.where(low_stock_clause() if filter.low_stock else ~low_stock_clause())
+        if filter.account_ids is not None:
+            ids = [decode_id(i, "Account", language=context.language) for i in filter.account_ids]
+            tree = account_tree(ids)
+            stmt = stmt.where(StockLocation.account_id.in_(select(tree.c.id)))
+    sort = [SortField(StockLocation.name, "str"), SortField(StockLocation.id, "int")]
+    return await paginate(
+        context.session,
+        stmt,
+        sort,
+        PageRequest(first, after, last, before),
+        wrap=StockLocationType.from_row,
+        connection=StockLocationConnection,
+    )
+
+
+async def _location_to_manage(context: Context, raw_id: str, field: str) -> StockLocation:
+    """The location, locked for the change; out of scope answers like a missing one."""
+    scope = await context.require_scope()
+    location_id = decode_id_or_none(raw_id, "StockLocation")
+    row = None
+    if location_id is not None:
+        row = await context.session.scalar(
+            select(StockLocation)
+            .where(StockLocation.id == location_id, scope.stock_locations_clause())
+            .with_for_update()
+        )
+    if row is None:
+        raise UserError("NOT_FOUND", field)
+    if P.MANAGE_STOCK_LOCATIONS not in scope.stock_location_permissions(row):
+        raise Forbidden(language=context.language, required=P.MANAGE_STOCK_LOCATIONS.value)
+    return row
+
+
+def _text(value: str | None, field: list[str], maximum: int) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if len(value) > maximum:
+        raise UserError("VALUE_TOO_LONG", field, max=maximum)
+    return value or None
+
+
+async def update_stock_location(context: Context, data: UpdateStockLocationInput) -> StockLocation:
+    row = await _location_to_manage(context, str(data.id), "id")
+    if data.version is not None and data.version != row.version:
+        raise UserError("STALE_VERSION", "version")
+    changes: dict[str, Any] = {}
+    if data.name is not None:
+        name = _text(data.name, ["name"], 200)
+        if not name:
+            raise UserError("STOCK_LOCATION_NAME_REQUIRED", "name")
+        changes["name"] = name
+    if data.shipping_instructions is not None:
+        instructions = _text(data.shipping_instructions, ["shippingInstructions"], 2000)
+        changes["shipping_instructions"] = instructions or ""
+    if data.contact is not None:
+        email = _text(data.contact.email, ["contact", "email"], 254)
+        if email is not None and (
+            "@" not in email or " " in email or email.startswith("@") or email.endswith("@")
+        ):
+            raise UserError("INVALID_CONTACT_EMAIL", ["contact", "email"])
+        changes["contact_name"] = _text(data.contact.name, ["contact", "name"], 200)
+        changes["contact_phone"] = _text(data.contact.phone, ["contact", "phone"], 50)
+        changes["contact_email"] = email
+    before = {key: getattr(row, key) for key in changes}
+    for key, value in changes.items():
+        setattr(row, key, value)
+    row.version += 1
+    await context.session.flush()
+    audit(
+        context,
+        "stock_location.update",
+        "StockLocation",
+        row.id,
+        {"before": before, "after": changes, "version": row.version},
+    )
+    return row
+
+
+async def record_stock_count(context: Context, data: RecordStockCountInput) -> StockLocation:
+    row = await _location_to_manage(context, str(data.stock_location_id), "stockLocationId")
+    if len(data.counts) > MAX_COUNTS:
+        raise UserError("VALUE_TOO_LONG", "counts", max=MAX_COUNTS)
+    wanted: dict[int, int] = {}
+    for index, count in enumerate(data.counts):
+        consumable_id = decode_id_or_none(str(count.consumable_id), "Consumable")
+        if consumable_id is None:
+            raise UserError("UNKNOWN_CONSUMABLE", ["counts", str(index), "consumableId"])
+        if consumable_id in wanted:
+            raise UserError("DUPLICATE_CONSUMABLE", ["counts", str(index), "consumableId"])
+        if count.quantity < 0:
+            raise UserError("QUANTITY_NEGATIVE", ["counts", str(index), "quantity"])
+        wanted[consumable_id] = count.quantity
+    known = set(
+        await context.session.scalars(select(Consumable.id).where(Consumable.id.in_(wanted)))
+    )
+    for index, consumable_id in enumerate(wanted):
+        if consumable_id not in known:
+            raise UserError("UNKNOWN_CONSUMABLE", ["counts", str(index), "consumableId"])
+    now = utcnow()
+    if wanted:
+        await upsert_stock_levels(
+            context.session,
+            [
+                {
+                    "stock_location_id": row.id,
+                    "consumable_id": c,
+                    "quantity": q,
+                    "updated_at": now,
+                }
+                for c, q in wanted.items()
+            ],
+            add=False,
+        )
+    audit(
+        context,
+        "stock_location.count",
+        "StockLocation",
+        row.id,
+        {"counts": {str(c): q for c, q in wanted.items()}},
+    )
+    return row
+
+
+async def upsert_stock_levels(
+    session: AsyncSession, rows: Sequence[dict[str, Any]], *, add: bool
+) -> None:
+    """Insert the levels or, where they exist, set (`add=False`) or add to their quantity."""
+    insert = _dialect_insert(session)
+    stmt = insert(StockLevel).values(list(rows))
+    quantity = StockLevel.quantity + stmt.excluded.quantity if add else stmt.excluded.quantity
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[StockLevel.stock_location_id, StockLevel.consumable_id],
+            set_={"quantity": quantity, "updated_at": stmt.excluded.updated_at},
+        )
+    )
+
+
+def _dialect_insert(session: AsyncSession) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+async def update_replenishment_order(
+    context: Context, data: UpdateReplenishmentOrderInput
+) -> ReplenishmentOrder:
+    scope = await context.require_scope()
+    if not scope.holds_anywhere(P.MANAGE_REPLENISHMENT):
+        raise Forbidden(language=context.language, required=P.MANAGE_REPLENISHMENT.value)
+    order_id = decode_id_or_none(str(data.id), "ReplenishmentOrder")
+    visible = select(StockLocation.id).where(scope.stock_locations_clause())
+    order = None
+    if order_id is not None:
+        order = await context.session.scalar(
+            select(ReplenishmentOrder).where(
+                ReplenishmentOrder.id == order_id,
+                ReplenishmentOrder.stock_location_id.in_(visible),
+            )
+        )
+    if order is None:
+        raise UserError("NOT_FOUND", "id")
+    wanted = ReplenishmentStatus(data.status)
+    allowed_from = TRANSITIONS.get(wanted, frozenset())
+    if order.status not in allowed_from:
+        raise _transition_error(order.status, wanted)
+    now = utcnow()
+    values: dict[str, Any] = {"status": wanted}
+    if wanted is ReplenishmentStatus.SHIPPED:
+        values["shipped_at"] = now
+    elif wanted is ReplenishmentStatus.DELIVERED:
+        values["delivered_at"] = now
+    # Conditional on the status read: two agents delivering at once add the stock only once.
+    moved = await context.session.scalar(
+        update(ReplenishmentOrder)
+        .where(and_(ReplenishmentOrder.id == order.id, ReplenishmentOrder.status == order.status))
+        .values(**values)
+        .returning(ReplenishmentOrder.id)
+        .execution_options(synchronize_session=False)
+    )
+    if moved is None:
+        raise UserError("STALE_VERSION", "id")
+    previous = order.status
+    for key, value in values.items():
+        set_committed_value(order, key, value)
+    if wanted is ReplenishmentStatus.DELIVERED:
+        await upsert_stock_levels(
+            context.session,
+            [
+                {
+                    "stock_location_id": order.stock_location_id,
+                    "consumable_id": order.consumable_id,
+                    "quantity": order.quantity,
+                    "updated_at": now,
+                }
+            ],
+            add=True,
+        )
+    audit(
+        context,
+        "replenishment_order.update",
+        "ReplenishmentOrder",
+        order.id,
+        {"from": previous.value, "to": wanted.value},
+    )
+    return order
+
+
+def _transition_error(current: ReplenishmentStatus, wanted: ReplenishmentStatus) -> UserError:
+    return UserError(
+        "INVALID_ORDER_TRANSITION", "status", current=current.value, wanted=wanted.value
+    )

@@ -1,0 +1,45 @@
+"""The root list of sites (the `Site` type lives with accounts)."""
+
+from __future__ import annotations
+
+import strawberry
+
+from schema.accounts import Site
+from schema.context import Info
+from schema.pagination import Connection
+
+
+@strawberry.input(description="Narrows the sites list; all given conditions must hold.")
+class SiteFilter:
+    account_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Accounts (their sub-accounts included)."
+    )
+    country: str | None = strawberry.field(default=None, description="ISO country code.")
+    search: str | None = strawberry.field(default=None, description="Part of the name or city.")
+
+
+@strawberry.type(description="A page of sites.")
+class SiteConnection(Connection[Site]):
+    pass
+
+
+@strawberry.type
+class SiteQuery:
+    @strawberry.field(
+        description="Sites of the accounts the viewer may see, by name (keyset pages of at "
+        "most 100)."
+    )
+    async def sites(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        filter: SiteFilter | None = None,
+    ) -> SiteConnection:
+        from resolvers.sites import site_connection
+
+        return await site_connection(
+            info, first=first, after=after, last=last, before=before, filter=filter
+        )

@@ -1,0 +1,450 @@
+"""Stock locations that e-Maintenance ships toner to, their stock levels, the toner levels
+devices report and the replenishment orders a low level creates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from strawberry import relay
+
+from auth.permissions import permission_field, requirement_text
+from auth.policy import Permission
+from models import Consumable as ConsumableRow
+from models import ReplenishmentOrder as ReplenishmentOrderRow
+from models import StockLevel as StockLevelRow
+from models import StockLocation as StockLocationRow
+from models import TonerLevel as TonerLevelRow
+from models.enums import ConsumableKind, ReplenishmentStatus, TonerColour
+from resolvers.loaders.accounts import AccountByIdLoader, SiteByIdLoader
+from resolvers.loaders.devices import DeviceByIdLoader
+from resolvers.loaders.stock import (
+    ConsumableByIdLoader,
+    DevicesByStockLocationIdLoader,
+    ReplenishmentOrderByIdLoader,
+    ReplenishmentOrdersByStockLocationIdLoader,
+    StockLevelsByStockLocationIdLoader,
+    StockLocationByIdLoader,
+)
+from resolvers.scoping import Scope
+from schema.accounts import Account, Site
+from schema.context import Info
+from schema.devices import Device
+from schema.mutations import Payload, transactional
+from schema.pagination import Connection
+
+ConsumableKindEnum = strawberry.enum(
+    ConsumableKind, name="ConsumableKind", description="What a consumable is."
+)
+TonerColourEnum = strawberry.enum(TonerColour, name="TonerColour", description="Toner colour.")
+ReplenishmentStatusEnum = strawberry.enum(
+    ReplenishmentStatus,
+    name="ReplenishmentStatus",
+    description="PENDING → SHIPPED → DELIVERED (or CANCELLED while not delivered).",
+)
+
+
+@strawberry.type(description="A consumable of the vendor's catalogue (toner, drum, ...).")
+class Consumable(relay.Node):
+    id: relay.NodeID[int]
+    sku: str = strawberry.field(description="Stock-keeping unit.")
+    name: str = strawberry.field(description="Name.")
+    kind: ConsumableKindEnum = strawberry.field(description="Kind.")  # type: ignore[valid-type]
+    colour: TonerColourEnum | None = strawberry.field(  # type: ignore[valid-type]
+        description="Toner colour, for toners."
+    )
+    reorder_threshold_percent: int = strawberry.field(
+        description="A reported level at or under this percentage orders a replacement."
+    )
+
+    @classmethod
+    def from_row(cls, row: ConsumableRow) -> Consumable:
+        return cls(
+            id=row.id,
+            sku=row.sku,
+            name=row.name,
+            kind=row.kind,
+            colour=row.colour,
+            reorder_threshold_percent=row.reorder_threshold_percent,
+        )
+
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Any, required: bool = False
+    ) -> list[Consumable | None]:
+        await info.context.require_scope()
+        rows = await info.context.loaders[ConsumableByIdLoader].load_many(
+            [int(i) for i in node_ids]
+        )
+        return [cls.from_row(r) if r is not None else None for r in rows]
+
+
+@strawberry.type(description="How much of one consumable a stock location holds.")
+class StockLevel:
+    consumable: Consumable = strawberry.field(description="The consumable.")
+    quantity: int = strawberry.field(description="Units in stock.")
+    reorder_point: int = strawberry.field(description="Stock is low at or under this quantity.")
+    low: bool = strawberry.field(
+        description="Whether the quantity is at or under the reorder point."
+    )
+    updated_at: datetime = strawberry.field(description="Last change (count or delivery).")
+
+    @classmethod
+    def from_rows(cls, level: StockLevelRow, consumable: ConsumableRow) -> StockLevel:
+        return cls(
+            consumable=Consumable.from_row(consumable),
+            quantity=level.quantity,
+            reorder_point=level.reorder_point,
+            low=level.quantity <= level.reorder_point,
+            updated_at=level.updated_at,
+        )
+
+
+@strawberry.type(description="The last level an e-Maintenance device reported for a consumable.")
+class TonerLevel:
+    consumable: Consumable = strawberry.field(description="The consumable.")
+    percent: int = strawberry.field(description="Level left, in percent.")
+    low: bool = strawberry.field(
+        description="Whether the level is at or under the consumable's reorder threshold."
+    )
+    reported_at: datetime = strawberry.field(description="When the device reported it.")
+
+    @classmethod
+    def from_rows(cls, level: TonerLevelRow, consumable: ConsumableRow) -> TonerLevel:
+        return cls(
+            consumable=Consumable.from_row(consumable),
+            percent=level.percent,
+            low=level.percent <= consumable.reorder_threshold_percent,
+            reported_at=level.reported_at,
+        )
+
+
+@strawberry.type(description="Whom the carrier asks for at a stock location.")
+class StockContact:
+    name: str | None = strawberry.field(description="Contact name.")
+    phone: str | None = strawberry.field(description="Phone number.")
+    email: str | None = strawberry.field(description="E-mail address.")
+
+
+@strawberry.type(
+    description="A place that receives toner for the e-Maintenance devices it supplies."
+)
+class StockLocation(relay.Node):
+    id: relay.NodeID[int]
+    name: str = strawberry.field(description="Name.")
+    shipping_instructions: str = strawberry.field(description="What the carrier must know.")
+    contact: StockContact = strawberry.field(description="Whom the carrier asks for.")
+    version: int = strawberry.field(
+        description="Changes with every update; give it back to `updateStockLocation`."
+    )
+    row: strawberry.Private[StockLocationRow]
+
+    @classmethod
+    def from_row(cls, row: StockLocationRow) -> StockLocation:
+        return cls(
+            id=row.id,
+            name=row.name,
+            shipping_instructions=row.shipping_instructions,
+            contact=StockContact(
+                name=row.contact_name, phone=row.contact_phone, email=row.contact_email
+            ),
+            version=row.version,
+            row=row,
+        )
+
+    def granted(self, scope: Scope) -> frozenset[Permission]:
+        return scope.stock_location_permissions(self.row)
+
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Any, required: bool = False
+    ) -> list[StockLocation | None]:
+        rows = await info.context.loaders[StockLocationByIdLoader].load_many(
+            [int(i) for i in node_ids]
+        )
+        return [cls.from_row(r) if r is not None else None for r in rows]
+
+    @strawberry.field(description="The site the location is at.")
+    async def site(self, info: Info) -> Site | None:
+        row = await info.context.loaders[SiteByIdLoader].load(self.row.site_id)
+        return Site.from_row(row) if row is not None else None
+
+    @strawberry.field(description="The account the location belongs to.")
+    async def account(self, info: Info) -> Account | None:
+        row = await info.context.loaders[AccountByIdLoader].load(self.row.account_id)
+        return Account.from_row(row) if row is not None else None
+
+    @permission_field(Permission.VIEW_STOCK_LEVELS, description="Stock per consumable, by SKU.")
+    async def stock_levels(self, info: Info) -> list[StockLevel] | None:
+        rows = await info.context.loaders[StockLevelsByStockLocationIdLoader].load(self.id)
+        return [StockLevel.from_rows(level, consumable) for level, consumable in rows]
+
+    @strawberry.field(
+        description="The e-Maintenance devices this location supplies that the viewer may see."
+    )
+    async def devices(self, info: Info) -> list[Device]:
+        rows = await info.context.loaders[DevicesByStockLocationIdLoader].load(self.id)
+        return [Device.from_row(r) for r in rows]
+
+    @permission_field(
+        Permission.VIEW_STOCK_LEVELS, description="Replenishment orders shipped here, newest first."
+    )
+    async def replenishment_orders(self, info: Info) -> list[ReplenishmentOrder] | None:
+        rows = await info.context.loaders[ReplenishmentOrdersByStockLocationIdLoader].load(self.id)
+        return [ReplenishmentOrder.from_row(r) for r in rows]
+
+
+@strawberry.type(
+    description="Toner sent to a stock location because a device reported a low level."
+)
+class ReplenishmentOrder(relay.Node):
+    id: relay.NodeID[int]
+    status: ReplenishmentStatusEnum = strawberry.field(description="Where the order stands.")  # type: ignore[valid-type]
+    quantity: int = strawberry.field(description="Units ordered.")
+    created_at: datetime = strawberry.field(description="When the low level created it.")
+    shipped_at: datetime | None = strawberry.field(description="When it was shipped.")
+    delivered_at: datetime | None = strawberry.field(description="When it was delivered.")
+    row: strawberry.Private[ReplenishmentOrderRow]
+
+    @classmethod
+    def from_row(cls, row: ReplenishmentOrderRow) -> ReplenishmentOrder:
+        return cls(
+            id=row.id,
+            status=row.status,
+            quantity=row.quantity,
+            created_at=row.created_at,
+            shipped_at=row.shipped_at,
+            delivered_at=row.delivered_at,
+            row=row,
+        )
+
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Any, required: bool = False
+    ) -> list[ReplenishmentOrder | None]:
+        rows = await info.context.loaders[ReplenishmentOrderByIdLoader].load_many(
+            [int(i) for i in node_ids]
+        )
+        return [cls.from_row(r) if r is not None else None for r in rows]
+
+    @strawberry.field(description="The consumable ordered.")
+    async def consumable(self, info: Info) -> Consumable:
+        row = await info.context.loaders[ConsumableByIdLoader].load(self.row.consumable_id)
+        return Consumable.from_row(row)
+
+    @strawberry.field(description="The device whose low level created the order, if visible.")
+    async def device(self, info: Info) -> Device | None:
+        row = await info.context.loaders[DeviceByIdLoader].load(self.row.device_id)
+        return Device.from_row(row) if row is not None else None
+
+    @strawberry.field(description="Where the order ships to, if visible.")
+    async def stock_location(self, info: Info) -> StockLocation | None:
+        row = await info.context.loaders[StockLocationByIdLoader].load(self.row.stock_location_id)
+        return StockLocation.from_row(row) if row is not None else None
+
+
+@strawberry.input(description="Narrows the stock locations list; all given conditions must hold.")
+class StockLocationFilter:
+    low_stock: bool | None = strawberry.field(
+        default=None,
+        description="true: only locations with a consumable at or under its reorder point; "
+        "false: only locations with none.",
+    )
+    account_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Accounts (their sub-accounts included)."
+    )
+
+
+@strawberry.type(description="A page of stock locations.")
+class StockLocationConnection(Connection[StockLocation]):
+    pass
+
+
+# --- mutations ------------------------------------------------------------------------------
+
+
+@strawberry.input(description="Whom the carrier asks for; replaces the three values.")
+class StockContactInput:
+    name: str | None = strawberry.field(default=None, description="Contact name.")
+    phone: str | None = strawberry.field(default=None, description="Phone number.")
+    email: str | None = strawberry.field(default=None, description="E-mail address.")
+
+
+@strawberry.input(description="New data for a stock location; omitted fields stay as they are.")
+class UpdateStockLocationInput:
+    id: strawberry.ID = strawberry.field(description="The stock location.")
+    name: str | None = strawberry.field(default=None, description="New name.")
+    shipping_instructions: str | None = strawberry.field(
+        default=None, description="New shipping instructions."
+    )
+    contact: StockContactInput | None = strawberry.field(default=None, description="New contact.")
+    version: int | None = strawberry.field(
+        default=None,
+        description="The version the change is based on; refused with STALE_VERSION when "
+        "someone changed the location since.",
+    )
+
+
+@strawberry.input(description="The counted quantity of one consumable.")
+class StockCountInput:
+    consumable_id: strawberry.ID = strawberry.field(description="The consumable.")
+    quantity: int = strawberry.field(description="Units counted (0 or more).")
+
+
+@strawberry.input(description="A stock count: the quantities now on the shelf.")
+class RecordStockCountInput:
+    stock_location_id: strawberry.ID = strawberry.field(description="The stock location.")
+    counts: list[StockCountInput] = strawberry.field(description="One entry per consumable.")
+
+
+@strawberry.input(
+    description="One level reported by a device; name the consumable by id or by toner colour."
+)
+class TonerLevelReportInput:
+    consumable_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The consumable."
+    )
+    colour: TonerColourEnum | None = strawberry.field(  # type: ignore[valid-type]
+        default=None, description="The toner of this colour the device's model takes."
+    )
+    percent: int = strawberry.field(description="Level left, 0-100.")
+
+
+@strawberry.input(description="Levels an e-Maintenance device reports.")
+class ReportTonerLevelsInput:
+    device_id: strawberry.ID = strawberry.field(description="The reporting device.")
+    levels: list[TonerLevelReportInput] = strawberry.field(description="The levels.")
+
+
+@strawberry.input(description="Moves a replenishment order on.")
+class UpdateReplenishmentOrderInput:
+    id: strawberry.ID = strawberry.field(description="The order.")
+    status: ReplenishmentStatusEnum = strawberry.field(  # type: ignore[valid-type]
+        description="SHIPPED (from PENDING), DELIVERED (from SHIPPED; adds the quantity to the "
+        "stock level) or CANCELLED (before delivery)."
+    )
+
+
+@strawberry.type(description="Result of `updateStockLocation`.")
+class UpdateStockLocationPayload(Payload):
+    stock_location: StockLocation | None = strawberry.field(
+        default=None, description="The location as stored."
+    )
+
+
+@strawberry.type(description="Result of `recordStockCount`.")
+class RecordStockCountPayload(Payload):
+    stock_location: StockLocation | None = strawberry.field(
+        default=None, description="The location, with its new levels."
+    )
+
+
+@strawberry.type(description="Result of `reportTonerLevels`.")
+class ReportTonerLevelsPayload(Payload):
+    toner_levels: list[TonerLevel] = strawberry.field(
+        default_factory=list, description="The levels as stored."
+    )
+    replenishment_orders: list[ReplenishmentOrder] = strawberry.field(
+        default_factory=list,
+        description="Orders this report created (none when an order was already open).",
+    )
+
+
+@strawberry.type(description="Result of `updateReplenishmentOrder`.")
+class UpdateReplenishmentOrderPayload(Payload):
+    replenishment_order: ReplenishmentOrder | None = strawberry.field(
+        default=None, description="The order as stored."
+    )
+
+
+@strawberry.type
+class StockQuery:
+    @strawberry.field(
+        description="Stock locations the viewer may see (administrators: their accounts'; stock "
+        "managers: the ones assigned to them; agents: all), by name."
+    )
+    async def stock_locations(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        filter: StockLocationFilter | None = None,
+    ) -> StockLocationConnection:
+        from resolvers.stock import stock_location_connection
+
+        return await stock_location_connection(
+            info, first=first, after=after, last=last, before=before, filter=filter
+        )
+
+
+@strawberry.type
+class StockMutation:
+    @strawberry.mutation(
+        description="Updates a stock location's name, shipping instructions and contact. "
+        + requirement_text(Permission.MANAGE_STOCK_LOCATIONS)
+    )
+    async def update_stock_location(
+        self, info: Info, input: UpdateStockLocationInput
+    ) -> UpdateStockLocationPayload:
+        from resolvers.stock import update_stock_location
+
+        async def work() -> UpdateStockLocationPayload:
+            row = await update_stock_location(info.context, input)
+            return UpdateStockLocationPayload(stock_location=StockLocation.from_row(row))
+
+        return await transactional(info, UpdateStockLocationPayload, work)
+
+    @strawberry.mutation(
+        description="Records counted quantities at a stock location. "
+        + requirement_text(Permission.MANAGE_STOCK_LOCATIONS)
+    )
+    async def record_stock_count(
+        self, info: Info, input: RecordStockCountInput
+    ) -> RecordStockCountPayload:
+        from resolvers.stock import record_stock_count
+
+        async def work() -> RecordStockCountPayload:
+            row = await record_stock_count(info.context, input)
+            return RecordStockCountPayload(stock_location=StockLocation.from_row(row))
+
+        return await transactional(info, RecordStockCountPayload, work)
+
+    @strawberry.mutation(
+        description="Toner levels from an e-Maintenance device; a level at or under the "
+        "consumable's threshold orders a replacement for the device's stock location (at most "
+        "one open order per device and consumable). "
+        + requirement_text(Permission.REPORT_TONER_LEVELS)
+    )
+    async def report_toner_levels(
+        self, info: Info, input: ReportTonerLevelsInput
+    ) -> ReportTonerLevelsPayload:
+        from resolvers.toner import report_toner_levels
+
+        async def work() -> ReportTonerLevelsPayload:
+            levels, orders = await report_toner_levels(info.context, input)
+            return ReportTonerLevelsPayload(
+                toner_levels=[TonerLevel.from_rows(level, c) for level, c in levels],
+                replenishment_orders=[ReplenishmentOrder.from_row(o) for o in orders],
+            )
+
+        return await transactional(info, ReportTonerLevelsPayload, work)
+
+    @strawberry.mutation(
+        description="Moves a replenishment order on (vendor side). "
+        + requirement_text(Permission.MANAGE_REPLENISHMENT)
+    )
+    async def update_replenishment_order(
+        self, info: Info, input: UpdateReplenishmentOrderInput
+    ) -> UpdateReplenishmentOrderPayload:
+        from resolvers.stock import update_replenishment_order
+
+        async def work() -> UpdateReplenishmentOrderPayload:
+            row = await update_replenishment_order(info.context, input)
+            return UpdateReplenishmentOrderPayload(
+                replenishment_order=ReplenishmentOrder.from_row(row)
+            )
+
+        return await transactional(info, UpdateReplenishmentOrderPayload, work)
