@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 import i18n
 from auth.backend import CLIENT_SUBJECT_PREFIX, USER_SUBJECT_PREFIX
@@ -22,6 +24,7 @@ from schema.errors import Throttled, UserError
 
 if TYPE_CHECKING:
     from schema.context import Context
+    from settings import Settings
 
 i18n.register(
     {
@@ -83,26 +86,56 @@ async def _check_throttle(context: Context, keys: list[str]) -> None:
             )
 
 
+# Several people share a client address (an office behind NAT): it may fail this many times
+# more often than one e-mail address before it is locked.
+ADDRESS_LIMIT_FACTOR = 4
+# First delay after a failure; it doubles with each further failure (capped).
+FAILURE_DELAY_SECONDS = 0.05
+MAX_FAILURE_DELAY_SECONDS = 2.0
+
+
+def _limit(key: str, settings: Settings) -> int:
+    factor = ADDRESS_LIMIT_FACTOR if key.startswith("ip:") else 1
+    return max(1, settings.login_max_failures) * factor
+
+
 async def _record_failure(context: Context, keys: list[str]) -> int:
     """Counts failures per key; at the limit the key is locked for a while. Committed at once,
-    so the count survives the mutation's error answer."""
+    so the count survives the mutation's error answer. Returns how far along the worst key is
+    (in e-mail-sized steps), for the slow-down."""
     settings = context.settings
     now = _now()
     session = context.session
-    worst = 0
-    for key in keys:
-        row = await session.get(LoginThrottle, key)
-        if row is None:
-            row = LoginThrottle(key=key, failures=0, window_started_at=now)
-            session.add(row)
-        elif now - row.window_started_at > timedelta(seconds=settings.login_lockout_seconds):
+    level = 0
+    for key in keys:  # always in the same order (account key, then address): no deadlock
+        row = await _locked_throttle_row(session, key, now)
+        if now - row.window_started_at > timedelta(seconds=settings.login_lockout_seconds):
             row.failures, row.window_started_at, row.locked_until = 0, now, None
         row.failures += 1
-        if row.failures >= settings.login_max_failures:
+        limit = _limit(key, settings)
+        if row.failures >= limit:
             row.locked_until = now + timedelta(seconds=settings.login_lockout_seconds)
-        worst = max(worst, row.failures)
+        level = max(level, -(-row.failures * settings.login_max_failures // limit))
     await session.commit()
-    return worst
+    return level
+
+
+async def _locked_throttle_row(session: AsyncSession, key: str, now: datetime) -> LoginThrottle:
+    """The key's row, locked for this transaction (PostgreSQL), created if missing; two workers
+    creating it at once do not fail, the loser reads the winner's row."""
+    options = {"with_for_update": True, "populate_existing": True}
+    row = await session.get(LoginThrottle, key, **options)  # type: ignore[arg-type]
+    if row is not None:
+        return row
+    try:
+        async with session.begin_nested():
+            row = LoginThrottle(key=key, failures=0, window_started_at=now)
+            session.add(row)
+        return row
+    except IntegrityError:
+        row = await session.get(LoginThrottle, key, **options)  # type: ignore[arg-type]
+        assert row is not None
+        return row
 
 
 async def _issue(context: Context, user: User, family_id: str | None = None) -> Tokens:
@@ -132,9 +165,11 @@ async def login(context: Context, email: str, password: str) -> Tokens:
     user = await context.session.scalar(select(User).where(func.lower(User.email) == email))
     ok = verify_password(user.password_hash if user else None, password)
     if not ok or user is None or not user.is_active or user.email_confirmed_at is None:
-        failures = await _record_failure(context, keys)
+        level = await _record_failure(context, keys)
         # Slow repeated guesses down before the lock-out takes over.
-        await asyncio.sleep(min(0.05 * 2 ** (failures - 1), 2.0))
+        await asyncio.sleep(
+            min(FAILURE_DELAY_SECONDS * 2 ** (level - 1), MAX_FAILURE_DELAY_SECONDS)
+        )
         raise UserError("INVALID_CREDENTIALS", "password")
     await context.session.execute(
         update(LoginThrottle)
