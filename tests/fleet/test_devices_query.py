@@ -227,9 +227,7 @@ async def test_last_and_before_page_backwards(gql: GraphQLClient) -> None:
     page = back.data["devices"]
     assert [n["id"] for n in page["nodes"]] == [n["id"] for n in everything[19:29]]
     assert page["pageInfo"]["hasPreviousPage"] and page["pageInfo"]["hasNextPage"]
-    assert [n["id"] for n in tail.data["devices"]["nodes"]] == [
-        n["id"] for n in everything[-3:]
-    ]
+    assert [n["id"] for n in tail.data["devices"]["nodes"]] == [n["id"] for n in everything[-3:]]
 
 
 async def test_page_size_is_capped_at_100(gql: GraphQLClient) -> None:
@@ -315,8 +313,12 @@ async def test_device_manager_filtering_on_another_account_sees_nothing(
     [italia] = await _ids(connection, Account, Account.name, "Acme Italia")
     # when
     mine = await _all(gql, DEVICE_MANAGER)
-    by_account = await _all(gql, DEVICE_MANAGER, filter={"accountIds": [global_id("Account", globex)]})
-    by_sister = await _all(gql, DEVICE_MANAGER, filter={"accountIds": [global_id("Account", italia)]})
+    by_account = await _all(
+        gql, DEVICE_MANAGER, filter={"accountIds": [global_id("Account", globex)]}
+    )
+    by_sister = await _all(
+        gql, DEVICE_MANAGER, filter={"accountIds": [global_id("Account", italia)]}
+    )
     by_site = await _all(
         gql, DEVICE_MANAGER, filter={"siteIds": [global_id("Site", s) for s in globex_sites]}
     )
