@@ -1,0 +1,135 @@
+"""WebSocket connections (graphql-transport-ws) authenticate in `connection_init`: a real
+uvicorn server in the test's event loop and a `websockets` client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+import uvicorn
+from sqlalchemy.ext.asyncio import AsyncConnection
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from auth.tokens import TokenService
+from settings import Settings
+from tests.auth.conftest import make_app
+from tests.graphql import GraphQLClient
+
+QUERY_VIEWER = "query { viewer { authenticated user { email } } }"
+QUERY_ACCOUNTS = "query { accounts(first: 10) { totalCount } }"
+
+USER = "admin@acme.example"
+
+
+@pytest.fixture
+async def ws_url(settings: Settings, connection: AsyncConnection) -> AsyncIterator[str]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    app = make_app(settings, connection)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not task.done(), "server did not start"
+        await asyncio.sleep(0.01)
+    yield f"ws://127.0.0.1:{port}/graphql"
+    server.should_exit = True
+    await asyncio.wait_for(task, 10)
+
+
+async def _init(ws: ClientConnection, payload: Any) -> dict[str, Any]:
+    await ws.send(json.dumps({"type": "connection_init", "payload": payload}))
+    return json.loads(await asyncio.wait_for(ws.recv(), 5))  # type: ignore[no-any-return]
+
+
+async def _run(ws: ClientConnection, query: str, op_id: str = "1") -> dict[str, Any]:
+    await ws.send(json.dumps({"id": op_id, "type": "subscribe", "payload": {"query": query}}))
+    message = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    assert message["id"] == op_id and message["type"] == "next", message
+    complete = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    assert complete == {"id": op_id, "type": "complete"}
+    return message["payload"]  # type: ignore[no-any-return]
+
+
+async def _rejected(ws_url: str, payload: Any) -> int | None:
+    async with connect(ws_url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+        await ws.send(json.dumps({"type": "connection_init", "payload": payload}))
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 5)
+        return closed.value.rcvd.code if closed.value.rcvd else None
+
+
+@pytest.mark.parametrize("style", ["authorization", "token"])
+async def test_token_in_connection_init_authenticates(
+    ws_url: str, gql: GraphQLClient, style: str
+) -> None:
+    # given
+    token = await gql.token_for(USER)
+    payload = {"authorization": f"Bearer {token}"} if style == "authorization" else {"token": token}
+    async with connect(ws_url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+        # when
+        ack = await _init(ws, payload)
+        viewer = await _run(ws, QUERY_VIEWER)
+        accounts = await _run(ws, QUERY_ACCOUNTS, "2")
+    # then
+    assert ack["type"] == "connection_ack"
+    assert viewer == {"data": {"viewer": {"authenticated": True, "user": {"email": USER}}}}
+    assert accounts["data"]["accounts"]["totalCount"] == 5
+
+
+async def test_connection_without_token_is_anonymous(ws_url: str) -> None:
+    async with connect(ws_url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+        # when
+        ack = await _init(ws, {})
+        viewer = await _run(ws, QUERY_VIEWER)
+        accounts = await _run(ws, QUERY_ACCOUNTS, "2")
+    # then
+    assert ack["type"] == "connection_ack"
+    assert viewer["data"]["viewer"] == {"authenticated": False, "user": None}
+    assert [e["extensions"]["code"] for e in accounts["errors"]] == ["UNAUTHENTICATED"]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"authorization": "Bearer not-a-token"},
+        {"token": "not.a.token"},
+        {"token": 12345},
+        {"authorization": ["Bearer", "x"]},
+    ],
+    ids=["bad-bearer", "bad-token", "number", "list"],
+)
+async def test_invalid_token_is_rejected(ws_url: str, payload: Any) -> None:
+    # when
+    code = await _rejected(ws_url, payload)
+    # then
+    assert code == 4403
+
+
+async def test_expired_token_is_rejected(ws_url: str, settings: Settings) -> None:
+    # given: a token signed with our key whose lifetime is over
+    service = TokenService(replace(settings, access_token_ttl_seconds=-3600))
+    expired, _ = service.issue_access_token("user:1", "portal-web")
+    # when
+    code = await _rejected(ws_url, {"token": expired})
+    # then
+    assert code == 4403
+
+
+async def test_operation_before_connection_init_is_refused(ws_url: str) -> None:
+    async with connect(ws_url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+        # when
+        await ws.send(
+            json.dumps({"id": "1", "type": "subscribe", "payload": {"query": QUERY_ACCOUNTS}})
+        )
+        # then
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
