@@ -156,6 +156,10 @@ def device_filter_clauses(filter: DeviceFilter | None, language: str) -> list[Co
         )
     if filter.e_maintenance is not None:
         clauses.append(Device.e_maintenance.is_(filter.e_maintenance))
+    if filter.reading_due is not None:
+        from resolvers.meters import reading_due_clause
+
+        clauses.append(reading_due_clause(filter.reading_due))
     if filter.search and filter.search.strip():
         clauses.append(
             or_(

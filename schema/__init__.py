@@ -10,6 +10,7 @@ from schema.accounts import AccountMutation, AccountQuery
 from schema.devices import DeviceMutation, DeviceQuery
 from schema.extensions import MaskUnexpectedErrors, OperationSession
 from schema.identity import IdentityMutation
+from schema.meters import MeterMutation, MeterQuery
 from schema.node import NodeQuery
 from schema.sites import SiteQuery
 from schema.stock import StockMutation, StockQuery
@@ -24,6 +25,7 @@ Query = merge_types(
         DeviceQuery,
         SiteQuery,
         StockQuery,
+        MeterQuery,
     ),
 )
 Mutation = merge_types(
@@ -33,6 +35,7 @@ Mutation = merge_types(
         AccountMutation,
         DeviceMutation,
         StockMutation,
+        MeterMutation,
     ),
 )
 

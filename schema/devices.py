@@ -19,6 +19,7 @@ from resolvers.loaders.devices import DeviceByIdLoader, ProductModelByIdLoader
 from resolvers.scoping import Scope
 from schema.accounts import Account, Contract, Site
 from schema.context import Info
+from schema.meters import device_latest_readings, device_meter_readings, device_reading_due
 from schema.mutations import Payload, transactional
 from schema.pagination import Connection, Direction
 
@@ -150,6 +151,10 @@ class Device(relay.Node):
         row = await info.context.loaders[StockLocationByIdLoader].load(self.row.stock_location_id)
         return StockLocation.from_row(row) if row is not None else None
 
+    meter_readings = device_meter_readings
+    latest_readings = device_latest_readings
+    reading_due = device_reading_due
+
 
 DeviceOrderFieldEnum = strawberry.enum(
     DeviceOrderField,
@@ -200,6 +205,11 @@ class DeviceFilter:
     )
     search: str | None = strawberry.field(
         default=None, description="Part of the serial number, asset tag or location."
+    )
+    reading_due: bool | None = strawberry.field(
+        default=None,
+        description="Only devices with no meter reading since the 1st of the month, site time "
+        "(or, false, only those with one).",
     )
 
 

@@ -1,0 +1,711 @@
+"""Meter readings: the vendor's rules, submission (portal, bulk upload, e-Maintenance), agent
+corrections, the history and the "reading due" reminder.
+
+Every rule refuses with its own code and stores nothing for the device concerned. The checks run
+on the whole input at once: one statement loads the devices (with site time zone, model limit
+and meters), one statement finds the previous, next and same-day reading of every
+(device, meter, day) asked, one statement inserts the accepted readings. The once-a-day rule is
+finally the database's: a race lost on `uq_meter_readings_device_day` becomes
+READING_ALREADY_TODAY, never a second row nor a 500."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Integer,
+    String,
+    and_,
+    case,
+    column,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    values,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
+
+import i18n
+from auth.policy import Permission
+from models import Device, MeterReading, ProductModel, ProductModelMeter, Site
+from models.enums import MeterType, ReadingSource
+from resolvers.audit import audit
+from resolvers.loaders.meters import MeterReadingByIdLoader
+from resolvers.pagination import PageRequest, SortField, paginate
+from schema.errors import Forbidden, UserError
+from schema.node import decode_id_or_none
+from schema.pagination import Connection
+
+if TYPE_CHECKING:
+    from resolvers.scoping import Scope
+    from schema.context import Context
+
+P = Permission
+
+MAX_READINGS_PER_ROW = len(MeterType)
+MAX_BATCH_ROWS = 250
+MAX_REASON_LENGTH = 500
+UNIQUE_DAY = "uq_meter_readings_device_day"
+
+i18n.register(
+    {
+        "DEVICE_NOT_FOUND": {
+            "en": "This device does not exist.",
+            "fr": "Cet appareil n'existe pas.",
+            "it": "Questo dispositivo non esiste.",
+        },
+        "READING_NOT_FOUND": {
+            "en": "This meter reading does not exist.",
+            "fr": "Ce relevé de compteur n'existe pas.",
+            "it": "Questa lettura del contatore non esiste.",
+        },
+        "READINGS_REQUIRED": {
+            "en": "Give at least one meter reading.",
+            "fr": "Indiquez au moins un relevé de compteur.",
+            "it": "Indicare almeno una lettura del contatore.",
+        },
+        "TOO_MANY_READINGS": {
+            "en": "At most {max} readings per device.",
+            "fr": "{max} relevés au maximum par appareil.",
+            "it": "Al massimo {max} letture per dispositivo.",
+        },
+        "TOO_MANY_ROWS": {
+            "en": "At most {max} devices per upload.",
+            "fr": "{max} appareils au maximum par envoi.",
+            "it": "Al massimo {max} dispositivi per invio.",
+        },
+        "DUPLICATE_METER": {
+            "en": "The {meter} meter is given twice.",
+            "fr": "Le compteur {meter} est indiqué deux fois.",
+            "it": "Il contatore {meter} è indicato due volte.",
+        },
+        "READING_NEGATIVE": {
+            "en": "A meter reading cannot be negative.",
+            "fr": "Un relevé de compteur ne peut pas être négatif.",
+            "it": "Una lettura del contatore non può essere negativa.",
+        },
+        "METER_NOT_ON_MODEL": {
+            "en": "This device's model has no {meter} meter.",
+            "fr": "Le modèle de cet appareil n'a pas de compteur {meter}.",
+            "it": "Il modello di questo dispositivo non ha un contatore {meter}.",
+        },
+        "READING_DATE_IN_FUTURE": {
+            "en": "The reading date {date} is in the future (today is {today} at the site).",
+            "fr": "La date de relevé {date} est dans le futur (aujourd'hui : {today} sur le site).",
+            "it": "La data di lettura {date} è nel futuro (oggi è il {today} presso la sede).",
+        },
+        "READING_BEFORE_INSTALLATION": {
+            "en": "The reading date {date} is before the device was installed ({installed}).",
+            "fr": "La date de relevé {date} précède l'installation de l'appareil ({installed}).",
+            "it": "La data di lettura {date} precede l'installazione del dispositivo ({installed}).",
+        },
+        "READING_BELOW_PREVIOUS": {
+            "en": "{value} is lower than the previous {meter} reading ({previous} on {date}).",
+            "fr": "{value} est inférieur au relevé {meter} précédent ({previous} le {date}).",
+            "it": "{value} è inferiore alla lettura {meter} precedente ({previous} del {date}).",
+        },
+        "READING_ABOVE_LATER": {
+            "en": "{value} is higher than the later {meter} reading ({later} on {date}).",
+            "fr": "{value} est supérieur au relevé {meter} ultérieur ({later} le {date}).",
+            "it": "{value} è superiore alla lettura {meter} successiva ({later} del {date}).",
+        },
+        "READING_ALREADY_TODAY": {
+            "en": "The {meter} meter already has a reading on {date}.",
+            "fr": "Le compteur {meter} a déjà un relevé le {date}.",
+            "it": "Il contatore {meter} ha già una lettura il {date}.",
+        },
+        "READING_IMPLAUSIBLE": {
+            "en": "{value} is implausible: at most {max} pages could be printed since {date}.",
+            "fr": "{value} n'est pas plausible : {max} pages au plus ont pu être imprimées "
+            "depuis le {date}.",
+            "it": "{value} non è plausibile: dal {date} si possono stampare al massimo {max} "
+            "pagine.",
+        },
+        "REASON_REQUIRED": {
+            "en": "Say why the reading is corrected.",
+            "fr": "Indiquez pourquoi le relevé est corrigé.",
+            "it": "Indicare perché la lettura viene corretta.",
+        },
+    }
+)
+
+
+# --- input and outcome ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReadingIn:
+    meter: MeterType
+    value: int
+
+
+@dataclass
+class RowIn:
+    device_id: str
+    reading_date: date | None
+    readings: list[ReadingIn]
+
+
+@dataclass
+class RowOutcome:
+    index: int
+    device_id: int | None = None
+    device: Device | None = None
+    reading_date: date | None = None
+    errors: list[UserError] = field(default_factory=list)
+    readings: list[MeterReading] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> bool:
+        return not self.errors and bool(self.readings)
+
+
+@dataclass(frozen=True)
+class DeviceFacts:
+    device: Device
+    time_zone: str
+    max_pages_per_day: int
+    meters: frozenset[MeterType]
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    previous: tuple[date, int] | None
+    later: tuple[date, int] | None
+    same_day_id: int | None
+
+
+def site_today(time_zone: str) -> date:
+    return datetime.now(_zone(time_zone)).date()
+
+
+@lru_cache(maxsize=1024)
+def _zone(time_zone: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def is_unique_day_violation(error: IntegrityError) -> bool:
+    text = str(error.orig)
+    return UNIQUE_DAY in text or ("UNIQUE constraint failed: meter_readings.device_id" in text)
+
+
+# --- loading what the rules need ------------------------------------------------------------
+
+
+async def load_device_facts(
+    context: Context, device_ids: list[int], *, remote: bool, scope: Scope
+) -> dict[int, DeviceFacts]:
+    """One statement: the devices (in reach), their site's time zone, model limit and meters."""
+    if not device_ids:
+        return {}
+    reach = Device.e_maintenance.is_(True) if remote else scope.devices_clause()
+    stmt = (
+        select(Device, Site.time_zone, ProductModel.max_pages_per_day, ProductModelMeter.meter)
+        .join(Site, Site.id == Device.site_id)
+        .join(ProductModel, ProductModel.id == Device.product_model_id)
+        .outerjoin(ProductModelMeter, ProductModelMeter.product_model_id == ProductModel.id)
+        .where(Device.id.in_(device_ids), reach)
+    )
+    found: dict[int, tuple[Device, str, int]] = {}
+    meters: dict[int, set[MeterType]] = defaultdict(set)
+    for device, time_zone, max_pages, meter in (await context.session.execute(stmt)).all():
+        found[device.id] = (device, time_zone, max_pages)
+        if meter is not None:
+            meters[device.id].add(MeterType(meter))
+    return {
+        pk: DeviceFacts(device, tz, max_pages, frozenset(meters[pk]))
+        for pk, (device, tz, max_pages) in found.items()
+    }
+
+
+async def load_neighbours(
+    context: Context, keys: list[tuple[int, MeterType, date]]
+) -> list[Neighbours]:
+    """For each (device, meter, day): the reading before that day, the one after, and the one
+    on that day, in one statement. Each is a seek on (device_id, meter, reading_date)."""
+    if not keys:
+        return []
+    asked = (
+        values(
+            column("k", Integer),
+            column("device_id", Integer),
+            column("meter", String(32)),
+            column("day", Date),
+            name="asked",
+        )
+        .data([(k, d, m.value, day) for k, (d, m, day) in enumerate(keys)])
+        .cte("asked")
+    )
+    prev, later, same, x = (aliased(MeterReading, name=n) for n in ("prev", "later", "same", "x"))
+    pair = (x.device_id == asked.c.device_id, x.meter == asked.c.meter)
+    prev_day = select(func.max(x.reading_date)).where(*pair, x.reading_date < asked.c.day)
+    later_day = select(func.min(x.reading_date)).where(*pair, x.reading_date > asked.c.day)
+
+    def on(alias: Any, day: Any) -> ColumnElement[bool]:
+        return and_(
+            alias.device_id == asked.c.device_id,
+            alias.meter == asked.c.meter,
+            alias.reading_date == day,
+        )
+
+    stmt = (
+        select(
+            asked.c.k,
+            prev.reading_date,
+            prev.value,
+            later.reading_date,
+            later.value,
+            same.id,
+        )
+        .select_from(asked)
+        .outerjoin(prev, on(prev, prev_day.scalar_subquery()))
+        .outerjoin(later, on(later, later_day.scalar_subquery()))
+        .outerjoin(same, on(same, asked.c.day))
+    )
+    result: list[Neighbours] = [Neighbours(None, None, None)] * len(keys)
+    for k, prev_date, prev_value, later_date, later_value, same_id in (
+        await context.session.execute(stmt)
+    ).all():
+        result[k] = Neighbours(
+            (prev_date, prev_value) if prev_date is not None else None,
+            (later_date, later_value) if later_date is not None else None,
+            same_id,
+        )
+    return result
+
+
+# --- the rules ------------------------------------------------------------------------------
+
+
+def _shape_errors(row: RowIn, prefix: list[str]) -> list[UserError]:
+    errors: list[UserError] = []
+    if not row.readings:
+        errors.append(UserError("READINGS_REQUIRED", [*prefix, "readings"]))
+    if len(row.readings) > MAX_READINGS_PER_ROW:
+        errors.append(
+            UserError("TOO_MANY_READINGS", [*prefix, "readings"], max=MAX_READINGS_PER_ROW)
+        )
+    seen: set[MeterType] = set()
+    for i, reading in enumerate(row.readings):
+        if reading.meter in seen:
+            errors.append(
+                UserError(
+                    "DUPLICATE_METER",
+                    [*prefix, "readings", str(i), "meter"],
+                    meter=reading.meter.value,
+                )
+            )
+        seen.add(reading.meter)
+        if reading.value < 0:
+            errors.append(UserError("READING_NEGATIVE", [*prefix, "readings", str(i), "value"]))
+    return errors
+
+
+def _value_errors(
+    reading: ReadingIn,
+    day: date,
+    facts: DeviceFacts,
+    neighbours: Neighbours,
+    path: list[str],
+) -> list[UserError]:
+    meter = reading.meter.value
+    if neighbours.same_day_id is not None:
+        return [UserError("READING_ALREADY_TODAY", path[:-1] + ["meter"], meter=meter, date=day)]
+    errors: list[UserError] = []
+    if neighbours.previous is not None:
+        prev_day, prev_value = neighbours.previous
+        if reading.value < prev_value:
+            errors.append(
+                UserError(
+                    "READING_BELOW_PREVIOUS",
+                    path,
+                    value=reading.value,
+                    meter=meter,
+                    previous=prev_value,
+                    date=prev_day,
+                )
+            )
+        else:
+            most = facts.max_pages_per_day * (day - prev_day).days
+            if reading.value - prev_value > most:
+                errors.append(
+                    UserError(
+                        "READING_IMPLAUSIBLE", path, value=reading.value, max=most, date=prev_day
+                    )
+                )
+    if neighbours.later is not None and reading.value > neighbours.later[1]:
+        later_day, later_value = neighbours.later
+        errors.append(
+            UserError(
+                "READING_ABOVE_LATER",
+                path,
+                value=reading.value,
+                meter=meter,
+                later=later_value,
+                date=later_day,
+            )
+        )
+    return errors
+
+
+async def check_rows(
+    context: Context,
+    rows: list[RowIn],
+    *,
+    permission: Permission,
+    remote: bool,
+    prefixes: list[list[str]],
+) -> list[RowOutcome]:
+    """Applies every rule to every row; a row with any error stores nothing."""
+    scope = await context.require_scope()
+    if not scope.holds_anywhere(permission):
+        raise Forbidden(language=context.language, required=permission.value)
+    outcomes = [RowOutcome(index=i) for i in range(len(rows))]
+    for row, outcome, prefix in zip(rows, outcomes, prefixes, strict=True):
+        outcome.device_id = decode_id_or_none(row.device_id, "Device")
+        if outcome.device_id is None:
+            outcome.errors.append(UserError("DEVICE_NOT_FOUND", [*prefix, "deviceId"]))
+        outcome.errors += _shape_errors(row, prefix)
+
+    wanted = sorted({o.device_id for o in outcomes if o.device_id is not None and not o.errors})
+    facts = await load_device_facts(context, wanted, remote=remote, scope=scope)
+
+    keys: list[tuple[int, MeterType, date]] = []
+    key_owner: list[tuple[int, int]] = []  # (row index, reading index)
+    for row, outcome, prefix in zip(rows, outcomes, prefixes, strict=True):
+        if outcome.errors or outcome.device_id is None:
+            continue
+        fact = facts.get(outcome.device_id)
+        if fact is None:
+            outcome.errors.append(UserError("DEVICE_NOT_FOUND", [*prefix, "deviceId"]))
+            continue
+        if permission not in scope.permissions_on_device(fact.device):
+            outcome.errors.append(UserError("FORBIDDEN", [*prefix, "deviceId"]))
+            continue
+        outcome.device = fact.device
+        today = site_today(fact.time_zone)
+        day = row.reading_date or today
+        outcome.reading_date = day
+        if day > today:
+            outcome.errors.append(
+                UserError("READING_DATE_IN_FUTURE", [*prefix, "readingDate"], date=day, today=today)
+            )
+        if day < fact.device.installed_on:
+            outcome.errors.append(
+                UserError(
+                    "READING_BEFORE_INSTALLATION",
+                    [*prefix, "readingDate"],
+                    date=day,
+                    installed=fact.device.installed_on,
+                )
+            )
+        for i, reading in enumerate(row.readings):
+            if reading.meter not in fact.meters:
+                outcome.errors.append(
+                    UserError(
+                        "METER_NOT_ON_MODEL",
+                        [*prefix, "readings", str(i), "meter"],
+                        meter=reading.meter.value,
+                    )
+                )
+        if outcome.errors:
+            continue
+        for i, reading in enumerate(row.readings):
+            keys.append((fact.device.id, reading.meter, day))
+            key_owner.append((outcome.index, i))
+
+    # Two rows of one upload for the same device, meter and day: the second is refused.
+    claimed: dict[tuple[int, MeterType, date], int] = {}
+    for key, (row_index, i) in zip(keys, key_owner, strict=True):
+        first = claimed.setdefault(key, row_index)
+        if first != row_index:
+            outcomes[row_index].errors.append(
+                UserError(
+                    "READING_ALREADY_TODAY",
+                    [*prefixes[row_index], "readings", str(i), "meter"],
+                    meter=key[1].value,
+                    date=key[2],
+                )
+            )
+
+    for key, (row_index, i), neighbours in zip(
+        keys, key_owner, await load_neighbours(context, keys), strict=True
+    ):
+        outcome = outcomes[row_index]
+        assert outcome.device_id is not None and outcome.reading_date is not None
+        outcome.errors += _value_errors(
+            rows[row_index].readings[i],
+            key[2],
+            facts[outcome.device_id],
+            neighbours,
+            [*prefixes[row_index], "readings", str(i), "value"],
+        )
+    return outcomes
+
+
+# --- storing ----------------------------------------------------------------------------------
+
+
+def _reading_rows(
+    scope: Scope, row: RowIn, outcome: RowOutcome, source: ReadingSource
+) -> list[dict[str, Any]]:
+    now = datetime.now(UTC)
+    return [
+        {
+            "device_id": outcome.device_id,
+            "meter": reading.meter,
+            "reading_date": outcome.reading_date,
+            "value": reading.value,
+            "source": source,
+            "submitted_by_user_id": scope.user_id,
+            "submitted_by_client_id": scope.client.id if scope.client is not None else None,
+            "created_at": now,
+        }
+        for reading in row.readings
+    ]
+
+
+async def _insert(context: Context, rows: list[dict[str, Any]]) -> list[MeterReading]:
+    stmt = insert(MeterReading).returning(MeterReading, sort_by_parameter_order=True)
+    return list(await context.session.scalars(stmt, rows))
+
+
+async def submit_one(context: Context, row: RowIn, source: ReadingSource) -> RowOutcome:
+    """All readings of one device, accepted together or refused together: with any error the
+    outcome carries every error found and nothing is written."""
+    [outcome] = await check_rows(
+        context, [row], permission=P.SUBMIT_METER_READINGS, remote=False, prefixes=[[]]
+    )
+    if any(e.code == "FORBIDDEN" for e in outcome.errors):
+        raise Forbidden(language=context.language, required=P.SUBMIT_METER_READINGS.value)
+    if outcome.errors:
+        return outcome
+    scope = await context.require_scope()
+    try:
+        outcome.readings = await _insert(context, _reading_rows(scope, row, outcome, source))
+    except IntegrityError as error:
+        if not is_unique_day_violation(error):
+            raise
+        # Lost the race to a concurrent submission for the same day: the caller's transaction
+        # is rolled back by the mutation wrapper.
+        raise UserError(
+            "READING_ALREADY_TODAY",
+            ["readings"],
+            meter=", ".join(r.meter.value for r in row.readings),
+            date=outcome.reading_date,
+        ) from None
+    return outcome
+
+
+async def submit_many(
+    context: Context,
+    rows: list[RowIn],
+    source: ReadingSource,
+    *,
+    permission: Permission,
+    remote: bool,
+) -> list[RowOutcome]:
+    """Good rows are stored, bad rows reported. One insert for all good rows; only when a
+    concurrent writer wins a (device, meter, day) in between does it fall back to one
+    savepoint per row to find out which."""
+    if len(rows) > MAX_BATCH_ROWS:
+        raise UserError("TOO_MANY_ROWS", ["rows"], max=MAX_BATCH_ROWS)
+    outcomes = await check_rows(
+        context,
+        rows,
+        permission=permission,
+        remote=remote,
+        prefixes=[["rows", str(i)] for i in range(len(rows))],
+    )
+    scope = await context.require_scope()
+    good = [o for o in outcomes if not o.errors]
+    if not good:
+        return outcomes
+    session = context.session
+    try:
+        async with session.begin_nested():
+            inserted = await _insert(
+                context,
+                [r for o in good for r in _reading_rows(scope, rows[o.index], o, source)],
+            )
+        by_row = iter(inserted)
+        for o in good:
+            o.readings = [next(by_row) for _ in rows[o.index].readings]
+        return outcomes
+    except IntegrityError as error:
+        if not is_unique_day_violation(error):
+            raise
+    for o in good:
+        try:
+            async with session.begin_nested():
+                o.readings = await _insert(context, _reading_rows(scope, rows[o.index], o, source))
+        except IntegrityError as error:
+            if not is_unique_day_violation(error):
+                raise
+            o.errors.append(
+                UserError(
+                    "READING_ALREADY_TODAY",
+                    ["rows", str(o.index), "readings"],
+                    meter=", ".join(r.meter.value for r in rows[o.index].readings),
+                    date=o.reading_date,
+                )
+            )
+    return outcomes
+
+
+async def correct_reading(
+    context: Context, reading_gid: str, value: int, reason: str
+) -> MeterReading:
+    """An agent changes a reading's value in place; the original goes to the audit log. The
+    neighbours' order (never lower than before, never higher than after) still holds."""
+    scope = await context.require_scope()
+    if not scope.holds_anywhere(P.CORRECT_METER_READINGS):
+        raise Forbidden(language=context.language, required=P.CORRECT_METER_READINGS.value)
+    reading_id = decode_id_or_none(reading_gid, "MeterReading")
+    found = (
+        await context.loaders[MeterReadingByIdLoader].load(reading_id)
+        if reading_id is not None
+        else None
+    )
+    if found is None:
+        raise UserError("READING_NOT_FOUND", ["readingId"])
+    reading, device = found
+    if P.CORRECT_METER_READINGS not in scope.permissions_on_device(device):
+        raise Forbidden(language=context.language, required=P.CORRECT_METER_READINGS.value)
+    reason = reason.strip()
+    if not reason:
+        raise UserError("REASON_REQUIRED", ["reason"])
+    if len(reason) > MAX_REASON_LENGTH:
+        raise UserError("VALUE_TOO_LONG", ["reason"], max=MAX_REASON_LENGTH)
+    if value < 0:
+        raise UserError("READING_NEGATIVE", ["value"])
+    [neighbours] = await load_neighbours(
+        context, [(device.id, reading.meter, reading.reading_date)]
+    )
+    if neighbours.previous is not None and value < neighbours.previous[1]:
+        raise UserError(
+            "READING_BELOW_PREVIOUS",
+            ["value"],
+            value=value,
+            meter=reading.meter.value,
+            previous=neighbours.previous[1],
+            date=neighbours.previous[0],
+        )
+    if neighbours.later is not None and value > neighbours.later[1]:
+        raise UserError(
+            "READING_ABOVE_LATER",
+            ["value"],
+            value=value,
+            meter=reading.meter.value,
+            later=neighbours.later[1],
+            date=neighbours.later[0],
+        )
+    audit(
+        context,
+        "meter_reading.corrected",
+        "MeterReading",
+        reading.id,
+        {
+            "device_id": device.id,
+            "meter": reading.meter.value,
+            "reading_date": reading.reading_date.isoformat(),
+            "original_value": reading.value,
+            "original_source": reading.source.value,
+            "original_submitted_by_user_id": reading.submitted_by_user_id,
+            "original_submitted_by_client_id": reading.submitted_by_client_id,
+            "value": value,
+            "reason": reason,
+        },
+    )
+    reading.value = value
+    reading.source = ReadingSource.AGENT_CORRECTION
+    reading.correction_reason = reason
+    reading.submitted_by_user_id = scope.user_id
+    reading.submitted_by_client_id = None
+    await context.session.flush()
+    return reading
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+async def meter_reading_connection(
+    context: Context,
+    device_id: int,
+    *,
+    meter: MeterType | None,
+    from_: date | None,
+    to: date | None,
+    first: int | None,
+    after: str | None,
+    connection: type[Connection[Any]],
+    wrap: Any,
+) -> Connection[Any]:
+    """A device's readings, newest first; keyset-paged on (reading_date, id)."""
+    stmt = select(MeterReading).where(MeterReading.device_id == device_id)
+    if meter is not None:
+        stmt = stmt.where(MeterReading.meter == meter)
+    if from_ is not None:
+        stmt = stmt.where(MeterReading.reading_date >= from_)
+    if to is not None:
+        stmt = stmt.where(MeterReading.reading_date <= to)
+    sort = [SortField(MeterReading.reading_date, "date"), SortField(MeterReading.id, "int")]
+    return await paginate(
+        context.session,
+        stmt,
+        sort,
+        PageRequest(first, after),
+        descending=True,
+        wrap=wrap,
+        connection=connection,
+    )
+
+
+def first_of_month(time_zone: str) -> date:
+    return site_today(time_zone).replace(day=1)
+
+
+def is_reading_due(
+    latest: list[tuple[MeterType, MeterReading | None]], time_zone: str | None
+) -> bool:
+    since = first_of_month(time_zone or "UTC")
+    return not any(r is not None and r.reading_date >= since for _, r in latest)
+
+
+def _period_start_by_zone() -> tuple[date, dict[date, list[str]]]:
+    """The 1st of the current month in every time zone, grouped: (the most common date, the
+    other dates with their zones). Away from a month boundary all zones agree."""
+    groups: dict[date, list[str]] = defaultdict(list)
+    for name in sorted(available_timezones()):
+        groups[first_of_month(name)].append(name)
+    common = max(groups, key=lambda d: len(groups[d]))
+    return common, {d: zones for d, zones in groups.items() if d != common}
+
+
+def reading_due_clause(due: bool) -> ColumnElement[bool]:
+    """Devices with (or without) a reading since the 1st of the month in their site's time
+    zone. Correlated to `Device`; the date is a constant except on the few hours around a month
+    boundary, where it depends on the site's zone (a CASE on sites.time_zone)."""
+    common, others = _period_start_by_zone()
+    since: Any = literal(common, Date)
+    if others:
+        site_zone = select(Site.time_zone).where(Site.id == Device.site_id).scalar_subquery()
+        since = case(
+            *[(site_zone.in_(zones), literal(d, Date)) for d, zones in others.items()],
+            else_=literal(common, Date),
+        )
+    recent = exists().where(MeterReading.device_id == Device.id, MeterReading.reading_date >= since)
+    return ~recent if due else recent

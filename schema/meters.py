@@ -1,0 +1,437 @@
+"""Meter readings: submission (portal, bulk upload, e-Maintenance), agent corrections, the
+history and latest readings of a device, and usage analytics."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+from strawberry import relay
+
+from auth.permissions import guard, permission_field, requirement_text
+from auth.policy import Permission
+from models import MeterReading as MeterReadingRow
+from models.enums import MeterType, ReadingSource
+from resolvers import meters as rules
+from resolvers import usage
+from resolvers.loaders.accounts import SiteByIdLoader
+from resolvers.loaders.meters import (
+    LatestReadingsByDeviceIdLoader,
+    MeterReadingByIdLoader,
+    SubmitterNameByClientIdLoader,
+    SubmitterNameByUserIdLoader,
+)
+from schema.context import Info
+from schema.errors import UserErrorType
+from schema.mutations import Payload, payload_errors, transactional
+from schema.node import global_id
+from schema.pagination import Connection
+
+if TYPE_CHECKING:
+    from schema.devices import Device
+
+P = Permission
+DeviceRef = Annotated["Device", strawberry.lazy("schema.devices")]
+
+MeterTypeEnum = strawberry.enum(
+    MeterType, name="MeterType", description="A page counter of a device (a model has several)."
+)
+ReadingSourceEnum = strawberry.enum(
+    ReadingSource, name="ReadingSource", description="How a meter reading came in."
+)
+UsageGroupByEnum = strawberry.enum(
+    usage.GroupBy, name="UsageGroupBy", description="What usage figures are totalled per."
+)
+UsagePeriodEnum = strawberry.enum(
+    usage.Period, name="UsagePeriod", description="The length of the periods of a usage report."
+)
+
+
+@strawberry.type(description="Who submitted a reading: a person or a machine client.")
+class ReadingSubmitter:
+    name: str = strawberry.field(description="The person's or the client's name.")
+    machine_client: bool = strawberry.field(
+        description="Whether a machine client (e-Maintenance) reported it."
+    )
+
+
+@strawberry.type(description="One reading of one meter of a device on one day.")
+class MeterReading(relay.Node):
+    id: relay.NodeID[int]
+    meter: MeterTypeEnum = strawberry.field(description="Which meter.")  # type: ignore[valid-type]
+    reading_date: date = strawberry.field(description="The day, in the device site's time zone.")
+    value: int = strawberry.field(description="The counter value.")
+    source: ReadingSourceEnum = strawberry.field(description="How it came in.")  # type: ignore[valid-type]
+    correction_reason: str | None = strawberry.field(
+        description="Why an agent corrected it (the original value is in the audit log)."
+    )
+    created_at: datetime = strawberry.field(description="When it was recorded.")
+    row: strawberry.Private[MeterReadingRow]
+
+    @classmethod
+    def from_row(cls, row: MeterReadingRow) -> MeterReading:
+        return cls(
+            id=row.id,
+            meter=row.meter,
+            reading_date=row.reading_date,
+            value=row.value,
+            source=row.source,
+            correction_reason=row.correction_reason,
+            created_at=row.created_at,
+            row=row,
+        )
+
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Any, required: bool = False
+    ) -> list[MeterReading | None]:
+        scope = await info.context.require_scope()
+        found = await info.context.loaders[MeterReadingByIdLoader].load_many(
+            [int(i) for i in node_ids]
+        )
+        return [
+            cls.from_row(pair[0])
+            if pair is not None and P.VIEW_METER_READINGS in scope.permissions_on_device(pair[1])
+            else None
+            for pair in found
+        ]
+
+    @strawberry.field(description="Who submitted it (the agent, for a correction).")
+    async def submitted_by(self, info: Info) -> ReadingSubmitter | None:
+        if self.row.submitted_by_user_id is not None:
+            name = await info.context.loaders[SubmitterNameByUserIdLoader].load(
+                self.row.submitted_by_user_id
+            )
+            return ReadingSubmitter(name=name, machine_client=False) if name else None
+        if self.row.submitted_by_client_id is not None:
+            name = await info.context.loaders[SubmitterNameByClientIdLoader].load(
+                self.row.submitted_by_client_id
+            )
+            return ReadingSubmitter(name=name, machine_client=True) if name else None
+        return None
+
+
+@strawberry.type(description="A page of meter readings, newest first.")
+class MeterReadingConnection(Connection[MeterReading]):
+    pass
+
+
+@strawberry.type(description="The newest reading of one meter of a device's model.")
+class LatestReading:
+    meter: MeterTypeEnum = strawberry.field(description="The meter.")  # type: ignore[valid-type]
+    reading: MeterReading | None = strawberry.field(
+        description="Its newest reading; null when it has never been read."
+    )
+
+
+# --- Device fields (attached in schema/devices.py) ----------------------------------------
+
+
+async def _device_meter_readings(
+    root: Any,
+    info: Info,
+    meter: MeterTypeEnum | None = None,  # type: ignore[valid-type]
+    from_: Annotated[
+        date | None, strawberry.argument(name="from", description="From this day on.")
+    ] = None,
+    to: Annotated[date | None, strawberry.argument(description="Up to this day.")] = None,
+    first: int | None = None,
+    after: str | None = None,
+) -> MeterReadingConnection:
+    return await rules.meter_reading_connection(  # type: ignore[return-value]
+        info.context,
+        root.row.id,
+        meter=meter,
+        from_=from_,
+        to=to,
+        first=first,
+        after=after,
+        connection=MeterReadingConnection,
+        wrap=MeterReading.from_row,
+    )
+
+
+async def _device_latest_readings(root: Any, info: Info) -> list[LatestReading]:
+    latest = await info.context.loaders[LatestReadingsByDeviceIdLoader].load(root.row.id)
+    return [
+        LatestReading(meter=meter, reading=MeterReading.from_row(r) if r is not None else None)
+        for meter, r in latest
+    ]
+
+
+async def _device_reading_due(root: Any, info: Info) -> bool:
+    loaders = info.context.loaders
+    latest = await loaders[LatestReadingsByDeviceIdLoader].load(root.row.id)
+    site = await loaders[SiteByIdLoader].load(root.row.site_id)
+    return rules.is_reading_due(latest, site.time_zone if site is not None else None)
+
+
+device_meter_readings = permission_field(
+    P.VIEW_METER_READINGS,
+    description="The meter history, newest first, optionally for one meter and a date range.",
+    resolver=_device_meter_readings,
+)
+device_latest_readings = permission_field(
+    P.VIEW_METER_READINGS,
+    description="The newest reading of each meter of the device's model.",
+    resolver=_device_latest_readings,
+)
+device_reading_due = permission_field(
+    P.VIEW_METER_READINGS,
+    description="Whether a reading is due: none since the 1st of the month (site time).",
+    resolver=_device_reading_due,
+)
+
+
+# --- inputs and payloads ------------------------------------------------------------------
+
+
+@strawberry.input(description="One meter's value.")
+class MeterValueInput:
+    meter: MeterTypeEnum = strawberry.field(description="The meter.")  # type: ignore[valid-type]
+    value: int = strawberry.field(description="The counter value read.")
+
+
+@strawberry.input(description="The readings of one device on one day.")
+class SubmitMeterReadingsInput:
+    device_id: strawberry.ID = strawberry.field(description="The device.")
+    reading_date: date | None = strawberry.field(
+        default=None, description="The day read; today in the device site's time zone if omitted."
+    )
+    readings: list[MeterValueInput] = strawberry.field(
+        description=f"One value per meter (at most {rules.MAX_READINGS_PER_ROW})."
+    )
+
+
+@strawberry.input(description=f"Readings of up to {rules.MAX_BATCH_ROWS} devices.")
+class MeterReadingsBatchInput:
+    rows: list[SubmitMeterReadingsInput] = strawberry.field(
+        description="One row per device and day, as in a spreadsheet."
+    )
+
+
+@strawberry.input(description="An agent's correction of one reading.")
+class CorrectMeterReadingInput:
+    reading_id: strawberry.ID = strawberry.field(description="The reading to correct.")
+    value: int = strawberry.field(description="The right value.")
+    reason: str = strawberry.field(description="Why (kept with the reading and in the audit log).")
+
+
+@strawberry.type(description="Result of submitting one device's readings.")
+class SubmitMeterReadingsPayload(Payload):
+    device: DeviceRef | None = strawberry.field(default=None, description="The device read.")
+    readings: list[MeterReading] = strawberry.field(
+        default_factory=list, description="The readings stored (none when refused)."
+    )
+
+
+@strawberry.type(description="What became of one row of an upload.")
+class MeterReadingsRowResult:
+    index: int = strawberry.field(description="Position of the row in the input (from 0).")
+    device_id: strawberry.ID = strawberry.field(description="The device ID as given.")
+    device: DeviceRef | None = strawberry.field(description="The device, when found.")
+    accepted: bool = strawberry.field(description="Whether its readings were stored.")
+    readings: list[MeterReading] = strawberry.field(description="The readings stored.")
+    errors: list[UserErrorType] = strawberry.field(
+        description="Why the row was refused (nothing of it stored)."
+    )
+
+
+@strawberry.type(description="Result of an upload: good rows stored, bad rows reported.")
+class MeterReadingsBatchPayload(Payload):
+    results: list[MeterReadingsRowResult] = strawberry.field(
+        default_factory=list, description="One result per input row, in input order."
+    )
+    accepted_count: int = strawberry.field(default=0, description="Rows stored.")
+    refused_count: int = strawberry.field(default=0, description="Rows refused.")
+
+
+@strawberry.type(description="Result of a correction.")
+class CorrectMeterReadingPayload(Payload):
+    reading: MeterReading | None = strawberry.field(default=None, description="The reading.")
+
+
+@strawberry.input(description="Which readings a usage report covers; all conditions hold.")
+class MeterUsageFilter:
+    account_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Accounts (their sub-accounts included)."
+    )
+    site_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Sites.")
+    device_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Devices.")
+    meters: list[MeterTypeEnum] | None = strawberry.field(  # type: ignore[valid-type]
+        default=None, description="Meters (all by default)."
+    )
+    from_: date | None = strawberry.field(
+        default=None, name="from", description="First day (default: a year before `to`)."
+    )
+    to: date | None = strawberry.field(default=None, description="Last day (default: today).")
+
+
+@strawberry.type(description="Pages printed by one group on one meter in one period.")
+class MeterUsage:
+    group_id: strawberry.ID = strawberry.field(
+        description="The device, site, account or product model totalled."
+    )
+    group_name: str = strawberry.field(description="Its name (serial number for a device).")
+    meter: MeterTypeEnum = strawberry.field(description="The meter.")  # type: ignore[valid-type]
+    period_start: date = strawberry.field(description="First day of the period.")
+    period_end: date = strawberry.field(description="Last day of the period.")
+    pages: float = strawberry.field(
+        description="Pages counted in the period (between two readings, spread evenly per day)."
+    )
+
+
+def _rows(inputs: list[SubmitMeterReadingsInput]) -> list[rules.RowIn]:
+    return [
+        rules.RowIn(
+            device_id=str(row.device_id),
+            reading_date=row.reading_date,
+            readings=[rules.ReadingIn(MeterType(r.meter), r.value) for r in row.readings],
+        )
+        for row in inputs
+    ]
+
+
+def _device(row: Any) -> Device | None:
+    from schema.devices import Device
+
+    return Device.from_row(row) if row is not None else None
+
+
+def _batch_payload(
+    info: Info, inputs: list[SubmitMeterReadingsInput], outcomes: list[rules.RowOutcome]
+) -> MeterReadingsBatchPayload:
+    results = [
+        MeterReadingsRowResult(
+            index=o.index,
+            device_id=inputs[o.index].device_id,
+            device=_device(o.device),
+            accepted=o.accepted,
+            readings=[MeterReading.from_row(r) for r in o.readings],
+            errors=payload_errors(info, o.errors),
+        )
+        for o in outcomes
+    ]
+    accepted = sum(1 for o in outcomes if o.accepted)
+    return MeterReadingsBatchPayload(
+        results=results, accepted_count=accepted, refused_count=len(outcomes) - accepted
+    )
+
+
+@strawberry.type
+class MeterMutation:
+    @strawberry.mutation(
+        description="Submits one device's readings for a day; all accepted or all refused. "
+        + requirement_text(P.SUBMIT_METER_READINGS)
+    )
+    async def submit_meter_readings(
+        self, info: Info, input: SubmitMeterReadingsInput
+    ) -> SubmitMeterReadingsPayload:
+        async def work() -> SubmitMeterReadingsPayload:
+            [row] = _rows([input])
+            outcome = await rules.submit_one(info.context, row, ReadingSource.PORTAL)
+            if outcome.errors:
+                return SubmitMeterReadingsPayload(user_errors=payload_errors(info, outcome.errors))
+            return SubmitMeterReadingsPayload(
+                device=_device(outcome.device),
+                readings=[MeterReading.from_row(r) for r in outcome.readings],
+            )
+
+        return await transactional(info, SubmitMeterReadingsPayload, work)
+
+    @strawberry.mutation(
+        description=f"Uploads readings of up to {rules.MAX_BATCH_ROWS} devices; good rows are "
+        "stored, bad rows reported with their index and codes. "
+        + requirement_text(P.SUBMIT_METER_READINGS)
+    )
+    async def submit_meter_readings_batch(
+        self, info: Info, input: MeterReadingsBatchInput
+    ) -> MeterReadingsBatchPayload:
+        async def work() -> MeterReadingsBatchPayload:
+            outcomes = await rules.submit_many(
+                info.context,
+                _rows(input.rows),
+                ReadingSource.BULK_UPLOAD,
+                permission=P.SUBMIT_METER_READINGS,
+                remote=False,
+            )
+            return _batch_payload(info, input.rows, outcomes)
+
+        return await transactional(info, MeterReadingsBatchPayload, work)
+
+    @strawberry.mutation(
+        description="Readings sent by e-Maintenance for its devices (source REMOTE); answers "
+        "per row like an upload. " + requirement_text(P.REPORT_METER_READINGS),
+        extensions=guard(P.REPORT_METER_READINGS),
+    )
+    async def report_meter_readings(
+        self, info: Info, input: MeterReadingsBatchInput
+    ) -> MeterReadingsBatchPayload:
+        async def work() -> MeterReadingsBatchPayload:
+            outcomes = await rules.submit_many(
+                info.context,
+                _rows(input.rows),
+                ReadingSource.REMOTE,
+                permission=P.REPORT_METER_READINGS,
+                remote=True,
+            )
+            return _batch_payload(info, input.rows, outcomes)
+
+        return await transactional(info, MeterReadingsBatchPayload, work)
+
+    @strawberry.mutation(
+        description="Corrects a reading's value, with a reason; the original stays in the "
+        "audit log. " + requirement_text(P.CORRECT_METER_READINGS),
+        extensions=guard(P.CORRECT_METER_READINGS),
+    )
+    async def correct_meter_reading(
+        self, info: Info, input: CorrectMeterReadingInput
+    ) -> CorrectMeterReadingPayload:
+        async def work() -> CorrectMeterReadingPayload:
+            row = await rules.correct_reading(
+                info.context, str(input.reading_id), input.value, input.reason
+            )
+            return CorrectMeterReadingPayload(reading=MeterReading.from_row(row))
+
+        return await transactional(info, CorrectMeterReadingPayload, work)
+
+
+@strawberry.type
+class MeterQuery:
+    @permission_field(
+        P.VIEW_USAGE_ANALYTICS,
+        description="Pages printed per group and period, over the devices the viewer may see.",
+    )
+    async def meter_usage(
+        self,
+        info: Info,
+        group_by: UsageGroupByEnum,  # type: ignore[valid-type]
+        period: UsagePeriodEnum,  # type: ignore[valid-type]
+        filter: MeterUsageFilter | None = None,
+    ) -> list[MeterUsage]:
+        given = filter or MeterUsageFilter()
+        rows = await usage.meter_usage(
+            info.context,
+            usage.UsageFilterIn(
+                account_ids=given.account_ids,
+                site_ids=given.site_ids,
+                device_ids=given.device_ids,
+                meters=[MeterType(m) for m in given.meters] if given.meters is not None else None,
+                from_=given.from_,
+                to=given.to,
+            ),
+            usage.GroupBy(group_by),
+            usage.Period(period),
+        )
+        return [
+            MeterUsage(
+                group_id=strawberry.ID(global_id(r.group_type, r.group_id)),
+                group_name=r.group_name,
+                meter=r.meter,
+                period_start=r.period_start,
+                period_end=r.period_end,
+                pages=r.pages,
+            )
+            for r in rows
+        ]

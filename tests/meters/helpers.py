@@ -1,0 +1,96 @@
+"""Shared look-ups for the meter tests: a device the user may read, with its latest readings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from tests.graphql import GraphQLClient
+
+QUERY_DEVICES_WITH_READINGS = """
+query Devices($first: Int, $filter: DeviceFilter) {
+  devices(first: $first, filter: $filter) {
+    nodes {
+      id serialNumber installedOn eMaintenance
+      site { timeZone }
+      model { maxPagesPerDay }
+      latestReadings { meter reading { id readingDate value } }
+    }
+  }
+}
+"""
+
+QUERY_LATEST = """
+query Latest($id: ID!) {
+  node(id: $id) { ... on Device { latestReadings { meter reading { id readingDate value source } } } }
+}
+"""
+
+
+@dataclass
+class DeviceInfo:
+    id: str
+    serial: str
+    installed_on: date
+    e_maintenance: bool
+    max_pages_per_day: int
+    time_zone: str
+    latest: dict[str, tuple[date, int] | None]
+
+    def next_values(self, step: int = 10) -> list[dict[str, Any]]:
+        return [
+            {"meter": meter, "value": (last[1] if last else 0) + step}
+            for meter, last in self.latest.items()
+        ]
+
+    @property
+    def today(self) -> date:
+        return datetime.now(ZoneInfo(self.time_zone)).date()
+
+    @property
+    def last_date(self) -> date:
+        return max(last[0] for last in self.latest.values() if last is not None)
+
+
+def _device(node: dict[str, Any]) -> DeviceInfo:
+    return DeviceInfo(
+        id=node["id"],
+        serial=node["serialNumber"],
+        installed_on=date.fromisoformat(node["installedOn"]),
+        e_maintenance=node["eMaintenance"],
+        max_pages_per_day=node["model"]["maxPagesPerDay"],
+        time_zone=node["site"]["timeZone"],
+        latest={
+            item["meter"]: (
+                (date.fromisoformat(item["reading"]["readingDate"]), item["reading"]["value"])
+                if item["reading"]
+                else None
+            )
+            for item in node["latestReadings"]
+        },
+    )
+
+
+async def devices_of(
+    gql: GraphQLClient, user: str, *, first: int = 20, filter: dict[str, Any] | None = None
+) -> list[DeviceInfo]:
+    result = await gql(
+        QUERY_DEVICES_WITH_READINGS, {"first": first, "filter": filter}, as_user=user
+    )
+    assert not result.errors, result.errors
+    return [_device(node) for node in result.data["devices"]["nodes"]]
+
+
+async def latest_of(gql: GraphQLClient, device_id: str) -> dict[str, tuple[str, int, str] | None]:
+    result = await gql(QUERY_LATEST, {"id": device_id}, as_user="agent@vendor.example")
+    assert not result.errors, result.errors
+    return {
+        item["meter"]: (
+            (item["reading"]["readingDate"], item["reading"]["value"], item["reading"]["source"])
+            if item["reading"]
+            else None
+        )
+        for item in result.data["node"]["latestReadings"]
+    }
