@@ -10,6 +10,7 @@ from schema.accounts import AccountMutation, AccountQuery
 from schema.devices import DeviceMutation, DeviceQuery
 from schema.extensions import MaskUnexpectedErrors, OperationSession
 from schema.identity import IdentityMutation
+from schema.memberships import MembershipMutation
 from schema.meters import MeterMutation, MeterQuery
 from schema.node import NodeQuery
 from schema.sites import SiteQuery
@@ -32,6 +33,7 @@ Mutation = merge_types(
     "Mutation",
     (
         IdentityMutation,
+        MembershipMutation,
         AccountMutation,
         DeviceMutation,
         StockMutation,

@@ -33,6 +33,7 @@ from schema.pagination import Connection
 
 if TYPE_CHECKING:
     from schema.devices import DeviceConnection, DeviceFilter, DeviceOrder
+    from schema.memberships import Invitation, Membership
 
 CreditStatusEnum = strawberry.enum(
     CreditStatus, name="CreditStatus", description="Vendor's view of an account's credit."
@@ -131,6 +132,27 @@ class Account(relay.Node):
     async def payments(self, info: Info) -> list[Payment] | None:
         rows = await info.context.loaders[PaymentsByAccountIdLoader].load(self.id)
         return [Payment.from_row(r) for r in rows]
+
+    @permission_field(
+        Permission.VIEW_MEMBERS,
+        description="People with a role on this account, and pending access requests.",
+    )
+    async def members(
+        self, info: Info
+    ) -> list[Annotated[Membership, strawberry.lazy("schema.memberships")]] | None:
+        from schema.memberships import account_members
+
+        return await account_members(info, self.id)
+
+    @permission_field(
+        Permission.MANAGE_USERS, description="Invitations to this account, newest first."
+    )
+    async def invitations(
+        self, info: Info
+    ) -> list[Annotated[Invitation, strawberry.lazy("schema.memberships")]] | None:
+        from schema.memberships import account_invitations
+
+        return await account_invitations(info, self.id)
 
     @strawberry.field(description="Devices of this account the viewer may see.")
     async def devices(

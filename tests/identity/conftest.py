@@ -9,15 +9,19 @@ import re
 import socket
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
+from datetime import date
 from email.message import EmailMessage
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from mail.sender import deliver_pending
+from models import Account, AuditLogEntry, Device, Site
 from models.session import create_sessionmaker
+from schema.node import global_id
 from settings import Settings
 
 TOKEN_IN_LINK = re.compile(r"[?&]token=([A-Za-z0-9_\-]+)")
@@ -105,3 +109,88 @@ def deliver_mail(
         return smtp_server.inbox
 
     return run
+
+
+@dataclass(frozen=True)
+class AccountFixture:
+    id: int
+    global_id: str
+    customer_account_number: str
+    serial_number: str
+    device_ids: list[int]
+
+
+async def account_by_number(
+    sessionmaker: async_sessionmaker[AsyncSession], customer_account_number: str
+) -> AccountFixture:
+    async with sessionmaker() as session:
+        account = await session.scalar(
+            select(Account).where(Account.customer_account_number == customer_account_number)
+        )
+        assert account is not None
+        devices = list(
+            await session.scalars(
+                select(Device).where(Device.account_id == account.id).order_by(Device.id)
+            )
+        )
+        return AccountFixture(
+            account.id,
+            global_id("Account", account.id),
+            customer_account_number,
+            devices[0].serial_number,
+            [d.id for d in devices],
+        )
+
+
+@pytest.fixture
+async def orphan_account(mail_sessionmaker: async_sessionmaker[AsyncSession]) -> AccountFixture:
+    """A customer account nobody administers yet, with one device."""
+    async with mail_sessionmaker() as session, session.begin():
+        model_id = await session.scalar(select(Device.product_model_id).limit(1))
+        account = Account(
+            name="Initech",
+            customer_account_number="C-300000",
+            system_account_number="S-930000",
+            country="IT",
+            language="it",
+        )
+        session.add(account)
+        await session.flush()
+        site = Site(
+            account_id=account.id,
+            name="Initech Roma",
+            street="Via del Corso 1",
+            postal_code="00186",
+            city="Roma",
+            country="IT",
+            time_zone="Europe/Rome",
+        )
+        session.add(site)
+        await session.flush()
+        device = Device(
+            serial_number="INI0000001",
+            product_model_id=model_id,
+            account_id=account.id,
+            site_id=site.id,
+            installed_on=date(2024, 1, 1),
+        )
+        session.add(device)
+        await session.flush()
+        return AccountFixture(
+            account.id, global_id("Account", account.id), "C-300000", "INI0000001", [device.id]
+        )
+
+
+async def audit_actions(
+    sessionmaker: async_sessionmaker[AsyncSession], object_type: str, object_id: int
+) -> list[str]:
+    async with sessionmaker() as session:
+        return list(
+            await session.scalars(
+                select(AuditLogEntry.action)
+                .where(
+                    AuditLogEntry.object_type == object_type, AuditLogEntry.object_id == object_id
+                )
+                .order_by(AuditLogEntry.id)
+            )
+        )

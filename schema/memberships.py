@@ -1,0 +1,507 @@
+"""Memberships, access requests, invitations and self-registration."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+import strawberry
+from strawberry import relay
+
+from models import Invitation as InvitationRow
+from models import Membership as MembershipRow
+from models import User as UserRow
+from models.enums import MembershipStatus
+from resolvers import invitations, memberships, registration
+from resolvers.loaders.accounts import AccountByIdLoader
+from resolvers.loaders.memberships import (
+    AssignedDevicesByMembershipIdLoader,
+    AssignedStockLocationIdsByMembershipIdLoader,
+    InvitationByIdLoader,
+    InvitationsByAccountIdLoader,
+    MembershipByIdLoader,
+    MembershipsByAccountIdLoader,
+)
+from schema.accounts import Account
+from schema.context import Info
+from schema.devices import Device
+from schema.mutations import Payload, transactional
+from schema.node import global_id
+from schema.viewer import RoleEnum, User
+
+MembershipStatusEnum = strawberry.enum(
+    MembershipStatus,
+    name="MembershipStatus",
+    description="ACTIVE: the role applies; PENDING: an access request waiting for an "
+    "administrator; REJECTED: an access request an administrator declined.",
+)
+
+
+@strawberry.enum(description="Where an invitation stands.")
+class InvitationStatus(enum.Enum):
+    PENDING = "PENDING"
+    ACCEPTED = "ACCEPTED"
+    REVOKED = "REVOKED"
+    EXPIRED = "EXPIRED"
+
+
+def _user(row: UserRow) -> User:
+    return User(
+        id=row.id, email=row.email, name=row.name, language=row.language, is_agent=row.is_agent
+    )
+
+
+@strawberry.type(name="Membership", description="A person's role on one account.")
+class Membership(relay.Node):
+    id: relay.NodeID[int]
+    role: RoleEnum = strawberry.field(  # type: ignore[valid-type]
+        description="Role on the account (for an access request: not yet chosen)."
+    )
+    status: MembershipStatusEnum = strawberry.field(  # type: ignore[valid-type]
+        description="Active, or an access request (pending / rejected)."
+    )
+    version: int = strawberry.field(description="Changes with every update (for `version`).")
+    created_at: datetime = strawberry.field(description="When the membership was created.")
+    user: User = strawberry.field(description="The member.")
+    account_id: strawberry.Private[int]
+
+    @classmethod
+    def from_rows(cls, row: MembershipRow, user: UserRow) -> Membership:
+        return cls(
+            id=row.id,
+            role=row.role,
+            status=row.status,
+            version=row.version,
+            created_at=row.created_at,
+            user=_user(user),
+            account_id=row.account_id,
+        )
+
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Any, required: bool = False
+    ) -> list[Membership | None]:
+        rows = await info.context.loaders[MembershipByIdLoader].load_many(
+            [int(i) for i in node_ids]
+        )
+        return [cls.from_rows(*r) if r is not None else None for r in rows]
+
+    @strawberry.field(description="The account.")
+    async def account(self, info: Info) -> Account | None:
+        row = await info.context.loaders[AccountByIdLoader].load(self.account_id)
+        return Account.from_row(row) if row is not None else None
+
+    @strawberry.field(
+        description="Devices assigned to the member (device managers), as far as the viewer "
+        "may see them."
+    )
+    async def devices(self, info: Info) -> list[Device]:
+        rows = await info.context.loaders[AssignedDevicesByMembershipIdLoader].load(self.id)
+        return [Device.from_row(r[1]) for r in rows]
+
+    @strawberry.field(
+        description="Global IDs of the stock locations assigned to the member (stock managers)."
+    )
+    async def stock_location_ids(self, info: Info) -> list[strawberry.ID]:
+        rows = await info.context.loaders[AssignedStockLocationIdsByMembershipIdLoader].load(
+            self.id
+        )
+        return [strawberry.ID(global_id("StockLocation", r[1])) for r in rows]
+
+
+@strawberry.type(name="Invitation", description="An invitation to join an account, by e-mail.")
+class Invitation(relay.Node):
+    id: relay.NodeID[int]
+    email: str = strawberry.field(description="Address the invitation was sent to.")
+    role: RoleEnum = strawberry.field(description="Role given on acceptance.")  # type: ignore[valid-type]
+    status: InvitationStatus = strawberry.field(description="Where the invitation stands.")
+    language: str = strawberry.field(description="Language of the invitation mail.")
+    created_at: datetime = strawberry.field(description="When it was first sent.")
+    expires_at: datetime = strawberry.field(description="When the link stops working.")
+    accepted_at: datetime | None = strawberry.field(description="When it was accepted.")
+    revoked_at: datetime | None = strawberry.field(description="When it was revoked.")
+    sent_count: int = strawberry.field(description="How often the mail was sent.")
+    device_ids: list[strawberry.ID] = strawberry.field(
+        description="Global IDs of the devices assigned on acceptance."
+    )
+    stock_location_ids: list[strawberry.ID] = strawberry.field(
+        description="Global IDs of the stock locations assigned on acceptance."
+    )
+    account_id: strawberry.Private[int]
+
+    @classmethod
+    def from_row(cls, row: InvitationRow) -> Invitation:
+        if row.accepted_at is not None:
+            status = InvitationStatus.ACCEPTED
+        elif row.revoked_at is not None:
+            status = InvitationStatus.REVOKED
+        elif row.expires_at <= datetime.now(UTC):
+            status = InvitationStatus.EXPIRED
+        else:
+            status = InvitationStatus.PENDING
+        return cls(
+            id=row.id,
+            email=row.email,
+            role=row.role,
+            status=status,
+            language=row.language,
+            created_at=row.created_at,
+            expires_at=row.expires_at,
+            accepted_at=row.accepted_at,
+            revoked_at=row.revoked_at,
+            sent_count=row.sent_count,
+            device_ids=[strawberry.ID(global_id("Device", d)) for d in row.device_ids or []],
+            stock_location_ids=[
+                strawberry.ID(global_id("StockLocation", s)) for s in row.stock_location_ids or []
+            ],
+            account_id=row.account_id,
+        )
+
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Any, required: bool = False
+    ) -> list[Invitation | None]:
+        rows = await info.context.loaders[InvitationByIdLoader].load_many(
+            [int(i) for i in node_ids]
+        )
+        return [cls.from_row(r) if r is not None else None for r in rows]
+
+    @strawberry.field(description="The account the invitation is for.")
+    async def account(self, info: Info) -> Account | None:
+        row = await info.context.loaders[AccountByIdLoader].load(self.account_id)
+        return Account.from_row(row) if row is not None else None
+
+
+async def account_members(info: Info, account_id: int) -> list[Membership]:
+    rows = await info.context.loaders[MembershipsByAccountIdLoader].load(account_id)
+    return [Membership.from_rows(m, u) for m, u in rows]
+
+
+async def account_invitations(info: Info, account_id: int) -> list[Invitation]:
+    rows = await info.context.loaders[InvitationsByAccountIdLoader].load(account_id)
+    return [Invitation.from_row(r) for r in rows]
+
+
+# --- inputs and payloads -----------------------------------------------------------------
+
+
+@strawberry.input(description="Self-registration, proven by a device serial number of the account.")
+class RegisterInput:
+    email: str = strawberry.field(description="E-mail address (sign-in name; confirmed by mail).")
+    name: str = strawberry.field(description="Full name.")
+    password: str = strawberry.field(description="Password (at least 10 characters by default).")
+    customer_account_number: str = strawberry.field(
+        description="Customer account number (on contracts and invoices)."
+    )
+    device_serial_number: str = strawberry.field(
+        description="Serial number of one of the account's devices."
+    )
+    language: str | None = strawberry.field(
+        default=None, description="en, fr or it; default: the request's language."
+    )
+
+
+@strawberry.type(description="Result of a registration.")
+class RegisterPayload(Payload):
+    email: str | None = strawberry.field(
+        default=None, description="The address the confirmation mail was sent to."
+    )
+
+
+@strawberry.input(description="The token from the confirmation link.")
+class ConfirmEmailInput:
+    token: str = strawberry.field(description="One-time token from the mail.")
+
+
+@strawberry.type(description="Result of an e-mail confirmation.")
+class ConfirmEmailPayload(Payload):
+    confirmed: bool = strawberry.field(
+        default=False, description="Whether the address is now confirmed."
+    )
+    access_status: MembershipStatusEnum | None = strawberry.field(  # type: ignore[valid-type]
+        default=None,
+        description="ACTIVE: the account is yours to administer; PENDING: its administrators "
+        "decide on your access request.",
+    )
+    role: RoleEnum | None = strawberry.field(  # type: ignore[valid-type]
+        default=None, description="The role now held, when access is active."
+    )
+
+
+@strawberry.input(description="Approve an access request, choosing role and assignments.")
+class ApproveAccessRequestInput:
+    membership_id: relay.GlobalID = strawberry.field(description="The pending membership.")
+    role: RoleEnum = strawberry.field(description="Role to give.")  # type: ignore[valid-type]
+    device_ids: list[relay.GlobalID] | None = strawberry.field(
+        default=None, description="Devices to assign (roles working on assigned devices)."
+    )
+    stock_location_ids: list[relay.GlobalID] | None = strawberry.field(
+        default=None, description="Stock locations to assign (stock roles)."
+    )
+
+
+@strawberry.input(description="Reject an access request.")
+class RejectAccessRequestInput:
+    membership_id: relay.GlobalID = strawberry.field(description="The pending membership.")
+
+
+@strawberry.input(description="Change a member's role or assignments.")
+class UpdateMembershipInput:
+    membership_id: relay.GlobalID = strawberry.field(description="The membership.")
+    role: RoleEnum | None = strawberry.field(  # type: ignore[valid-type]
+        default=None, description="New role; unchanged when omitted."
+    )
+    device_ids: list[relay.GlobalID] | None = strawberry.field(
+        default=None, description="Replaces the assigned devices; unchanged when omitted."
+    )
+    stock_location_ids: list[relay.GlobalID] | None = strawberry.field(
+        default=None, description="Replaces the assigned stock locations; unchanged when omitted."
+    )
+    version: int | None = strawberry.field(
+        default=None, description="The version read; refused with STALE_VERSION if it changed."
+    )
+
+
+@strawberry.input(description="Remove a member from an account.")
+class RevokeMembershipInput:
+    membership_id: relay.GlobalID = strawberry.field(description="The membership.")
+
+
+@strawberry.type(description="The membership after the change.")
+class ApproveAccessRequestPayload(Payload):
+    membership: Membership | None = strawberry.field(default=None, description="The membership.")
+
+
+@strawberry.type(description="The membership after the change.")
+class RejectAccessRequestPayload(Payload):
+    membership: Membership | None = strawberry.field(default=None, description="The membership.")
+
+
+@strawberry.type(description="The membership after the change.")
+class UpdateMembershipPayload(Payload):
+    membership: Membership | None = strawberry.field(default=None, description="The membership.")
+
+
+@strawberry.type(description="Result of removing a member.")
+class RevokeMembershipPayload(Payload):
+    revoked_membership_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Global ID of the removed membership."
+    )
+
+
+@strawberry.input(description="Invite a colleague to an account.")
+class InviteUserInput:
+    account_id: relay.GlobalID = strawberry.field(description="The account.")
+    email: str = strawberry.field(description="Address to invite.")
+    role: RoleEnum = strawberry.field(description="Role given on acceptance.")  # type: ignore[valid-type]
+    device_ids: list[relay.GlobalID] | None = strawberry.field(
+        default=None, description="Devices to assign (roles working on assigned devices)."
+    )
+    stock_location_ids: list[relay.GlobalID] | None = strawberry.field(
+        default=None, description="Stock locations to assign (stock roles)."
+    )
+    language: str | None = strawberry.field(
+        default=None,
+        description="Language of the mail (en, fr, it); default: the person's own if known, "
+        "else the account's.",
+    )
+
+
+@strawberry.input(description="An invitation to resend or revoke.")
+class InvitationIdInput:
+    invitation_id: relay.GlobalID = strawberry.field(description="The invitation.")
+
+
+@strawberry.type(description="The invitation after the change.")
+class InviteUserPayload(Payload):
+    invitation: Invitation | None = strawberry.field(default=None, description="The invitation.")
+
+
+@strawberry.type(description="The invitation after the change.")
+class ResendInvitationPayload(Payload):
+    invitation: Invitation | None = strawberry.field(default=None, description="The invitation.")
+
+
+@strawberry.type(description="The invitation after the change.")
+class RevokeInvitationPayload(Payload):
+    invitation: Invitation | None = strawberry.field(default=None, description="The invitation.")
+
+
+@strawberry.input(description="Accept an invitation from its link.")
+class AcceptInvitationInput:
+    token: str = strawberry.field(description="One-time token from the invitation mail.")
+    name: str | None = strawberry.field(
+        default=None, description="Full name (required for a new user)."
+    )
+    password: str | None = strawberry.field(
+        default=None, description="Password (required for a new user; ignored otherwise)."
+    )
+
+
+@strawberry.type(description="Result of accepting an invitation.")
+class AcceptInvitationPayload(Payload):
+    accepted: bool = strawberry.field(default=False, description="Whether it was accepted.")
+    email: str | None = strawberry.field(default=None, description="The sign-in address.")
+    new_user: bool | None = strawberry.field(
+        default=None, description="Whether a user was created (else the membership was added)."
+    )
+
+
+def _ids(values: list[relay.GlobalID] | None) -> list[str] | None:
+    return None if values is None else [str(v) for v in values]
+
+
+@strawberry.type
+class MembershipMutation:
+    @strawberry.mutation(
+        description="Registers a person who proves a device serial number of a customer "
+        "account; a confirmation link is mailed. Open to anonymous callers."
+    )
+    async def register(self, info: Info, input: RegisterInput) -> RegisterPayload:
+        async def work() -> RegisterPayload:
+            user = await registration.register(
+                info.context,
+                email=input.email,
+                name=input.name,
+                password=input.password,
+                customer_account_number=input.customer_account_number,
+                device_serial_number=input.device_serial_number,
+                language=input.language,
+            )
+            return RegisterPayload(email=user.email)
+
+        return await transactional(info, RegisterPayload, work)
+
+    @strawberry.mutation(
+        description="Confirms an e-mail address with the link's token. The first confirmed "
+        "person of an account without an administrator becomes its administrator; otherwise "
+        "this files an access request. Open to anonymous callers."
+    )
+    async def confirm_email(self, info: Info, input: ConfirmEmailInput) -> ConfirmEmailPayload:
+        async def work() -> ConfirmEmailPayload:
+            _, status, role = await registration.confirm_email(info.context, input.token)
+            return ConfirmEmailPayload(confirmed=True, access_status=status, role=role)
+
+        return await transactional(info, ConfirmEmailPayload, work)
+
+    @strawberry.mutation(description="Approves an access request. Requires: MANAGE_USERS.")
+    async def approve_access_request(
+        self, info: Info, input: ApproveAccessRequestInput
+    ) -> ApproveAccessRequestPayload:
+        async def work() -> ApproveAccessRequestPayload:
+            row, user = await memberships.decide_access_request(
+                info.context,
+                str(input.membership_id),
+                approve=True,
+                role=input.role,
+                device_ids=_ids(input.device_ids),
+                stock_location_ids=_ids(input.stock_location_ids),
+            )
+            return ApproveAccessRequestPayload(membership=Membership.from_rows(row, user))
+
+        return await transactional(info, ApproveAccessRequestPayload, work)
+
+    @strawberry.mutation(description="Rejects an access request. Requires: MANAGE_USERS.")
+    async def reject_access_request(
+        self, info: Info, input: RejectAccessRequestInput
+    ) -> RejectAccessRequestPayload:
+        async def work() -> RejectAccessRequestPayload:
+            row, user = await memberships.decide_access_request(
+                info.context, str(input.membership_id), approve=False
+            )
+            return RejectAccessRequestPayload(membership=Membership.from_rows(row, user))
+
+        return await transactional(info, RejectAccessRequestPayload, work)
+
+    @strawberry.mutation(
+        description="Changes a member's role or assigned devices / stock locations; the last "
+        "administrator cannot be demoted (LAST_ADMINISTRATOR). Requires: MANAGE_USERS."
+    )
+    async def update_membership(
+        self, info: Info, input: UpdateMembershipInput
+    ) -> UpdateMembershipPayload:
+        async def work() -> UpdateMembershipPayload:
+            row, user = await memberships.update_membership(
+                info.context,
+                str(input.membership_id),
+                input.role,
+                _ids(input.device_ids),
+                _ids(input.stock_location_ids),
+                input.version,
+            )
+            return UpdateMembershipPayload(membership=Membership.from_rows(row, user))
+
+        return await transactional(info, UpdateMembershipPayload, work)
+
+    @strawberry.mutation(
+        description="Removes a member from an account; the last administrator cannot be "
+        "removed (LAST_ADMINISTRATOR). Requires: MANAGE_USERS."
+    )
+    async def revoke_membership(
+        self, info: Info, input: RevokeMembershipInput
+    ) -> RevokeMembershipPayload:
+        async def work() -> RevokeMembershipPayload:
+            pk = await memberships.revoke_membership(info.context, str(input.membership_id))
+            return RevokeMembershipPayload(
+                revoked_membership_id=strawberry.ID(global_id("Membership", pk))
+            )
+
+        return await transactional(info, RevokeMembershipPayload, work)
+
+    @strawberry.mutation(
+        description="Invites a colleague by e-mail with a role and assigned devices / stock "
+        "locations of the account. Requires: MANAGE_USERS."
+    )
+    async def invite_user(self, info: Info, input: InviteUserInput) -> InviteUserPayload:
+        async def work() -> InviteUserPayload:
+            row = await invitations.invite_user(
+                info.context,
+                account_id=str(input.account_id),
+                email=input.email,
+                role=input.role,
+                device_ids=_ids(input.device_ids),
+                stock_location_ids=_ids(input.stock_location_ids),
+                language=input.language,
+            )
+            return InviteUserPayload(invitation=Invitation.from_row(row))
+
+        return await transactional(info, InviteUserPayload, work)
+
+    @strawberry.mutation(
+        description="Sends an open invitation again with a new link (the old one stops "
+        "working) and a new expiry. Requires: MANAGE_USERS."
+    )
+    async def resend_invitation(
+        self, info: Info, input: InvitationIdInput
+    ) -> ResendInvitationPayload:
+        async def work() -> ResendInvitationPayload:
+            row = await invitations.resend_invitation(info.context, str(input.invitation_id))
+            return ResendInvitationPayload(invitation=Invitation.from_row(row))
+
+        return await transactional(info, ResendInvitationPayload, work)
+
+    @strawberry.mutation(description="Revokes an open invitation. Requires: MANAGE_USERS.")
+    async def revoke_invitation(
+        self, info: Info, input: InvitationIdInput
+    ) -> RevokeInvitationPayload:
+        async def work() -> RevokeInvitationPayload:
+            row = await invitations.revoke_invitation(info.context, str(input.invitation_id))
+            return RevokeInvitationPayload(invitation=Invitation.from_row(row))
+
+        return await transactional(info, RevokeInvitationPayload, work)
+
+    @strawberry.mutation(
+        description="Accepts an invitation from its link: creates the user (name and password "
+        "needed) or adds the membership to the existing one. Open to anonymous callers."
+    )
+    async def accept_invitation(
+        self, info: Info, input: AcceptInvitationInput
+    ) -> AcceptInvitationPayload:
+        async def work() -> AcceptInvitationPayload:
+            user, created = await invitations.accept_invitation(
+                info.context, token=input.token, name=input.name, password=input.password
+            )
+            return AcceptInvitationPayload(accepted=True, email=user.email, new_user=created)
+
+        return await transactional(info, AcceptInvitationPayload, work)
