@@ -10,6 +10,7 @@ from schema.accounts import AccountMutation, AccountQuery
 from schema.devices import DeviceMutation, DeviceQuery
 from schema.extensions import MaskUnexpectedErrors, OperationSession
 from schema.identity import IdentityMutation
+from schema.knowledge import KnowledgeMutation, KnowledgeQuery
 from schema.memberships import MembershipMutation
 from schema.meters import MeterMutation, MeterQuery
 from schema.node import NodeQuery
@@ -26,6 +27,7 @@ Query = merge_types(
         DeviceQuery,
         SiteQuery,
         StockQuery,
+        KnowledgeQuery,
         MeterQuery,
     ),
 )
@@ -37,6 +39,7 @@ Mutation = merge_types(
         AccountMutation,
         DeviceMutation,
         StockMutation,
+        KnowledgeMutation,
         MeterMutation,
     ),
 )

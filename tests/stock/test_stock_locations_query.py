@@ -182,7 +182,7 @@ async def test_low_stock_filter_splits_the_list(gql: GraphQLClient) -> None:
     assert low and fine
     assert sorted(low + fine) == sorted(everything)
     result = await gql(
-        QUERY_STOCK_LOCATIONS, {"first": 100, "filter": {"lowStock": True}}, as_user=AGENT
+        QUERY_STOCK_LOCATIONS, {"first": 10, "filter": {"lowStock": True}}, as_user=AGENT
     )
     for location in result.data["stockLocations"]["nodes"]:
         assert any(level["low"] for level in location["stockLevels"]), location
