@@ -7,12 +7,14 @@ holds anywhere. A denial is a FORBIDDEN error on that field only, the rest of th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
 import strawberry
 from strawberry.extensions.field_extension import FieldExtension
 from strawberry.permission import BasePermission, PermissionExtension
+from strawberry.types.field import StrawberryField
 
 from auth.policy import Permission, roles_granting
 from schema.context import Info
@@ -63,10 +65,37 @@ def signed_in() -> list[FieldExtension]:
 def permission_field(
     permission: Permission, *, description: str, resolver: Any = None, **kwargs: Any
 ) -> Any:
-    """A field guarded by one permission; its description says what it requires."""
+    """A field guarded by one permission; its description says what it requires.
+
+    A denial must leave the rest of the response intact, so the field is always nullable in the
+    schema: a resolver's return type gets `| None` if it lacks it."""
     text = f"{description} {requirement_text(permission)}"
     if resolver is not None:
         return strawberry.field(
-            resolver=resolver, description=text, extensions=guard(permission), **kwargs
+            resolver=_nullable(resolver), description=text, extensions=guard(permission), **kwargs
         )
-    return strawberry.field(description=text, extensions=guard(permission), **kwargs)
+    field = strawberry.field(description=text, extensions=guard(permission), **kwargs)
+    field.__class__ = _GuardedField  # same layout; only `__call__` (decorator use) differs
+    return field
+
+
+class _GuardedField(StrawberryField):
+    def __call__(self, resolver: Any) -> Any:
+        return super().__call__(_nullable(resolver))
+
+
+_OPTIONAL = re.compile(r"(\|\s*None\s*$)|(^None\s*\|)|(^(typing\.)?Optional\[)")
+
+
+def _nullable(resolver: Any) -> Any:
+    function = getattr(resolver, "wrapped_func", resolver)
+    annotations = getattr(function, "__annotations__", None)
+    if not annotations or "return" not in annotations:
+        return resolver
+    returned = annotations["return"]
+    if isinstance(returned, str):
+        if not _OPTIONAL.search(returned.strip()):
+            annotations["return"] = f"{returned} | None"
+    elif type(None) not in getattr(returned, "__args__", ()):
+        annotations["return"] = returned | None
+    return resolver

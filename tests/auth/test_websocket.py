@@ -80,7 +80,7 @@ async def test_token_in_connection_init_authenticates(
         accounts = await _run(ws, QUERY_ACCOUNTS, "2")
     # then
     assert ack["type"] == "connection_ack"
-    assert viewer == {"data": {"viewer": {"authenticated": True, "user": {"email": USER}}}}
+    assert viewer["data"] == {"viewer": {"authenticated": True, "user": {"email": USER}}}
     assert accounts["data"]["accounts"]["totalCount"] == 5
 
 
