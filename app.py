@@ -122,6 +122,9 @@ def create_app(
         try:
             yield
         finally:
+            broker = services.extras.pop("ticket_broker", None)  # live ticket updates
+            if broker is not None:
+                await broker.stop()
             if sender is not None:
                 await sender.stop()
             if engine is not None:

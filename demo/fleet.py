@@ -687,6 +687,10 @@ async def _seed_tickets(
         account_ids["acme"]: user_ids["admin@acme.example"],
         account_ids["globex"]: user_ids["admin@globex.example"],
     }
+    from resolvers.business_hours import clock_columns
+    from resolvers.loaders.tickets import device_calendars
+
+    calendars = await device_calendars(conn)
     for n in range(count):
         device = devices[(n * 7) % len(devices)]
         kind, summary_text, description, symptom = TICKET_TEXTS[n % len(TICKET_TEXTS)]
@@ -713,6 +717,11 @@ async def _seed_tickets(
             if status in (TicketStatus.RESOLVED, TicketStatus.CLOSED)
             else None,
         }
+        # Response clock in business hours; the agent's first status change (3 h in) answers.
+        answered = status not in (TicketStatus.NEW, TicketStatus.ASSIGNED)
+        row |= clock_columns(
+            calendars.get(device.id), created, created + timedelta(hours=3) if answered else None
+        )
         [tid] = await _insert_returning_ids(conn, Ticket, [row])
         [public_comment, internal_comment] = await _insert_returning_ids(
             conn,

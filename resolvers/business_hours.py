@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -231,3 +232,42 @@ def sla_state(
     if at_risk_at is not None and clock_at >= at_risk_at:
         return SlaState.AT_RISK
     return SlaState.ON_TRACK
+
+
+# --- what a ticket stores ------------------------------------------------------------------
+
+# Keys of a ticket's `details` that hold the response clock's bookkeeping.
+AT_RISK_KEY = "slaAtRiskAt"
+ON_HOLD_SINCE_KEY = "onHoldSince"
+FROZEN_STATE_KEY = "slaFrozen"
+
+
+def stamp(instant: datetime) -> str:
+    """Instants kept in JSON as sortable UTC text (so SQL can compare them as strings)."""
+    return _aware(instant).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def unstamp(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """A ticket's coverage and response time."""
+
+    coverage: Coverage
+    response_time: timedelta
+
+
+def clock_columns(
+    calendar: Calendar | None, created_at: datetime, responded_at: datetime | None
+) -> dict[str, Any]:
+    """Response-clock columns of a ticket created at `created_at` (used for demo data)."""
+    if calendar is None:
+        return {"response_due_at": None, "first_responded_at": responded_at, "details": {}}
+    clock = response_clock(created_at, calendar.response_time, calendar.coverage)
+    return {
+        "response_due_at": clock.due_at,
+        "first_responded_at": responded_at,
+        "details": {AT_RISK_KEY: stamp(clock.at_risk_at)},
+    }

@@ -16,6 +16,7 @@ from schema.meters import MeterMutation, MeterQuery
 from schema.node import NodeQuery
 from schema.sites import SiteQuery
 from schema.stock import StockMutation, StockQuery
+from schema.tickets import TicketMutation, TicketQuery, TicketSubscription
 from schema.viewer import ViewerQuery
 
 Query = merge_types(
@@ -29,6 +30,7 @@ Query = merge_types(
         StockQuery,
         KnowledgeQuery,
         MeterQuery,
+        TicketQuery,
     ),
 )
 Mutation = merge_types(
@@ -41,12 +43,16 @@ Mutation = merge_types(
         StockMutation,
         KnowledgeMutation,
         MeterMutation,
+        TicketMutation,
     ),
 )
+
+Subscription = merge_types("Subscription", (TicketSubscription,))
 
 schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
+    subscription=Subscription,
     extensions=[
         OperationSession,
         MaskUnexpectedErrors,

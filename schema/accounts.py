@@ -178,6 +178,23 @@ class Account(relay.Node):
             account_id=self.id,
         )
 
+    @permission_field(
+        Permission.VIEW_TICKETS,
+        description="Tickets of this account and its sub-accounts the viewer may see, newest first.",
+    )
+    async def tickets(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        filter: Annotated["TicketFilter", strawberry.lazy("schema.tickets")] | None = None,
+    ) -> Annotated["TicketConnection", strawberry.lazy("schema.tickets")] | None:
+        from schema.tickets import account_tickets
+
+        return await account_tickets(info, self.id, first, after, last, before, filter)
+
 
 @strawberry.type(description="A place where devices stand.")
 class Site(relay.Node):

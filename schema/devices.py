@@ -124,6 +124,24 @@ class Device(relay.Node):
         return Contract.from_row(row) if row is not None else None
 
     @permission_field(
+        Permission.VIEW_TICKETS,
+        description="Newest tickets of the device (page further with `tickets(filter: "
+        "{deviceIds})`).",
+    )
+    async def tickets(
+        self, info: Info, first: int = 10
+    ) -> list[Annotated["Ticket", strawberry.lazy("schema.tickets")]] | None:
+        from schema.tickets import device_tickets
+
+        return await device_tickets(info, self.row.id, first)
+
+    @permission_field(Permission.VIEW_TICKETS, description="How many of its tickets are open.")
+    async def open_ticket_count(self, info: Info) -> int | None:
+        from resolvers.loaders.tickets import OpenTicketCountByDeviceIdLoader
+
+        return await info.context.loaders[OpenTicketCountByDeviceIdLoader].load(self.row.id)
+
+    @permission_field(
         Permission.VIEW_TONER_LEVELS,
         description="Last toner levels the device reported (e-Maintenance), by SKU.",
     )

@@ -1,0 +1,91 @@
+"""Helpers shared by the ticket tests: pick demo objects through the API like a client."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.graphql import GraphQLClient
+
+QUERY_MY_DEVICES = """
+query MyDevices {
+  devices(first: 100) {
+    nodes { id serialNumber status account { id name } site { id name timeZone } contract { active } }
+  }
+}
+"""
+
+CREATE_TICKET = """
+mutation Create($input: CreateTicketInput!) {
+  createTicket(input: $input) {
+    ticket {
+      id number type status summary version responseDueAt slaState createdAt
+      contact { name email phone language }
+      device { id } account { id }
+    }
+    userErrors { field code message }
+  }
+}
+"""
+
+UPDATE_STATUS = """
+mutation Update($input: UpdateTicketStatusInput!) {
+  updateTicketStatus(input: $input) {
+    ticket { id status version responseDueAt slaState firstRespondedAt }
+    userErrors { field code message }
+  }
+}
+"""
+
+ADD_COMMENT = """
+mutation Comment($input: AddTicketCommentInput!) {
+  addTicketComment(input: $input) {
+    ticket { id }
+    comment { id body internal byAgent authorName }
+    userErrors { field code message }
+  }
+}
+"""
+
+
+async def devices_of(gql: GraphQLClient, user: str) -> list[dict[str, Any]]:
+    result = await gql(QUERY_MY_DEVICES, as_user=user)
+    assert not result.errors, result.errors
+    return result.data["devices"]["nodes"]  # type: ignore[no-any-return]
+
+
+async def covered_device(gql: GraphQLClient, user: str, account: str | None = None) -> dict[str, Any]:
+    """An ACTIVE device with an active contract that `user` may see."""
+    for device in await devices_of(gql, user):
+        if (
+            device["status"] == "ACTIVE"
+            and device["contract"] is not None
+            and device["contract"]["active"]
+            and (account is None or device["account"]["name"] == account)
+        ):
+            return device
+    raise AssertionError("no covered device")
+
+
+async def uncovered_device(gql: GraphQLClient, user: str) -> dict[str, Any]:
+    for device in await devices_of(gql, user):
+        if device["contract"] is None or not device["contract"]["active"]:
+            return device
+    raise AssertionError("no uncovered device")
+
+
+async def create_incident(
+    gql: GraphQLClient, user: str, device_id: str, **extra: Any
+) -> dict[str, Any]:
+    payload = {
+        "type": "INCIDENT",
+        "deviceId": device_id,
+        "summary": "Paper jam",
+        "description": "Tray 2 jams.",
+        "symptomCategory": "PAPER_JAM",
+        **extra,
+    }
+    result = await gql(CREATE_TICKET, {"input": payload}, as_user=user)
+    assert not result.errors, result.errors
+    data = result.data["createTicket"]
+    assert data["userErrors"] == [], data["userErrors"]
+    return data["ticket"]  # type: ignore[no-any-return]
