@@ -28,10 +28,11 @@ i18n.register(
             "fr": "Cette valeur est obligatoire.",
             "it": "Questo valore è obbligatorio.",
         },
+        # Same code and text as sign-up's (resolvers/registration.py): one meaning per code.
         "UNSUPPORTED_LANGUAGE": {
-            "en": "Unsupported language (use one of: {languages}).",
-            "fr": "Langue non prise en charge (utilisez : {languages}).",
-            "it": "Lingua non supportata (usare: {languages}).",
+            "en": "Supported languages: en, fr, it.",
+            "fr": "Langues disponibles : en, fr, it.",
+            "it": "Lingue disponibili: en, fr, it.",
         },
         "INVALID_COUNTRY": {
             "en": "Give a two-letter ISO country code.",
@@ -112,7 +113,7 @@ async def update_account(context: Context, input: UpdateAccountInput) -> Account
     if input.language is not strawberry.UNSET:
         language = (input.language or "").strip().lower()
         if language not in i18n.SUPPORTED:
-            raise UserError("UNSUPPORTED_LANGUAGE", "language", languages=", ".join(i18n.SUPPORTED))
+            raise UserError("UNSUPPORTED_LANGUAGE", "language")
         changes["language"] = language
     if input.country is not strawberry.UNSET:
         country = (input.country or "").strip().upper()

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import orjson
 from sqlalchemy import ColumnElement, Select, func, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from strawberry import relay
 
 from schema.errors import BadUserInput
@@ -208,18 +209,15 @@ async def first_pages(
     rank = func.row_number().over(partition_by=partition, order_by=_ordered(keys, descending))
     inner = (
         stmt.where(partition.in_(parents))
-        .add_columns(partition.label("_parent"), rank.label("_rank"))
+        .add_columns(partition.label("page_parent"), rank.label("page_rank"))
         .add_columns(*[k.label(f"_sort{i}") for i, k in enumerate(keys)])
         .subquery()
     )
-    entity = stmt.column_descriptions[0]["entity"]
-    from sqlalchemy.orm import aliased
-
-    alias = aliased(entity, inner)
+    alias = aliased(stmt.column_descriptions[0]["entity"], inner)
     query = (
-        select(alias, *[inner.c[f"_sort{i}"] for i in range(len(keys))], inner.c._parent)
-        .where(inner.c._rank <= limit + 1)
-        .order_by(inner.c._parent, inner.c._rank)
+        select(alias, *[inner.c[f"_sort{i}"] for i in range(len(keys))], inner.c["page_parent"])
+        .where(inner.c["page_rank"] <= limit + 1)
+        .order_by(inner.c["page_parent"], inner.c["page_rank"])
     )
     groups: dict[Any, list[Any]] = defaultdict(list)
     if limit > 0:

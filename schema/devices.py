@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import date
 from typing import Annotated, Any
 
@@ -13,7 +14,6 @@ from auth.policy import Permission
 from models import Device as DeviceRow
 from models import ProductModel as ProductModelRow
 from models.enums import DeviceStatus
-from resolvers.devices import ContractState, DeviceOrderField
 from resolvers.loaders.accounts import AccountByIdLoader, ContractByIdLoader, SiteByIdLoader
 from resolvers.loaders.devices import DeviceByIdLoader, ProductModelByIdLoader
 from resolvers.scoping import Scope
@@ -174,21 +174,31 @@ class Device(relay.Node):
     reading_due = device_reading_due
 
 
-DeviceOrderFieldEnum = strawberry.enum(
-    DeviceOrderField,
+@strawberry.enum(
     name="DeviceOrderField",
     description="What the devices list is sorted by (ties broken by serial number, then id).",
 )
-ContractStateEnum = strawberry.enum(
-    ContractState,
+class DeviceOrderFieldEnum(enum.Enum):
+    SERIAL = "SERIAL"
+    SITE = "SITE"
+    MODEL = "MODEL"
+    LAST_READING_DATE = "LAST_READING_DATE"
+    INSTALL_DATE = "INSTALL_DATE"
+
+
+@strawberry.enum(
     name="ContractState",
     description="ACTIVE: covers today; EXPIRED: ended; EXPIRING: active, ends within N days.",
 )
+class ContractStateEnum(enum.Enum):
+    ACTIVE = "ACTIVE"
+    EXPIRED = "EXPIRED"
+    EXPIRING = "EXPIRING"
 
 
 @strawberry.input(description="A contract condition on devices.")
 class ContractStateFilter:
-    state: ContractStateEnum  # type: ignore[valid-type]
+    state: ContractStateEnum
     within_days: int = strawberry.field(
         default=30, description="For EXPIRING: the contract ends within this many days (0-3650)."
     )
@@ -196,7 +206,7 @@ class ContractStateFilter:
 
 @strawberry.input(description="How to sort devices.")
 class DeviceOrder:
-    field: DeviceOrderFieldEnum = strawberry.field(  # type: ignore[valid-type]
+    field: DeviceOrderFieldEnum = strawberry.field(
         description="Sort key: SERIAL, SITE (site name), MODEL (model name), LAST_READING_DATE "
         "(never read sorts as oldest), INSTALL_DATE."
     )

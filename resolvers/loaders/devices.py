@@ -30,32 +30,33 @@ class ProductModelByIdLoader(ByIdLoader[ProductModel]):
 class _DeviceCountLoader(ContextLoader):
     """How many devices the viewer may see per parent: one grouped count per batch."""
 
-    column: ClassVar[Any]
+    parent: ClassVar[str]  # the Device column naming the parent
 
     async def batch_load_fn(self, keys: Sequence[int]) -> list[int]:
         scope = await self.context.scope()
+        column = getattr(Device, self.parent)
         stmt = (
-            select(self.column, func.count())
-            .where(self.column.in_(keys), scope.devices_clause())
-            .group_by(self.column)
+            select(column, func.count())
+            .where(column.in_(keys), scope.devices_clause())
+            .group_by(column)
         )
         counts = dict((await self.context.session.execute(stmt)).all())
         return [int(counts.get(key, 0)) for key in keys]
 
 
 class DeviceCountByAccountIdLoader(_DeviceCountLoader):
-    column = Device.account_id
+    parent = "account_id"
 
 
 class DeviceCountBySiteIdLoader(_DeviceCountLoader):
-    column = Device.site_id
+    parent = "site_id"
 
 
 class _DevicePageLoader(ContextLoader):
     """First page of the devices of each parent. Key: (parent id, page size, DeviceSort).
     One windowed statement per distinct (page size, sort) in the batch."""
 
-    column: ClassVar[Any]
+    parent: ClassVar[str]  # the Device column naming the parent
 
     async def batch_load_fn(self, keys: Sequence[tuple[int, int, Any]]) -> list[Any]:
         from resolvers.devices import scoped_devices
@@ -70,7 +71,7 @@ class _DevicePageLoader(ContextLoader):
             pages = await first_pages(
                 self.context.session,
                 sort.joined(scoped_devices(scope)),
-                self.column,
+                getattr(Device, self.parent),
                 sorted(parents),
                 sort.keys(),
                 limit,
@@ -82,8 +83,8 @@ class _DevicePageLoader(ContextLoader):
 
 
 class DevicePageByAccountIdLoader(_DevicePageLoader):
-    column = Device.account_id
+    parent = "account_id"
 
 
 class DevicePageBySiteIdLoader(_DevicePageLoader):
-    column = Device.site_id
+    parent = "site_id"
