@@ -11,21 +11,30 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
+from cross_web import HTTPException
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET
 
 from auth.backend import authenticate, bearer_token
 from auth.tokens import TokenService
 from mail.sender import MailSender
 from models.session import create_engine, create_sessionmaker
+from resolvers.ratelimit import bucket_key, close_shared_redis, connection_counter
 from schema import schema
 from schema.context import AppServices, Context
 from settings import Settings, get_settings
@@ -33,18 +42,109 @@ from settings import Settings, get_settings
 log = logging.getLogger("portal")
 
 
+GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+
+
 class PortalGraphQL(GraphQL[Context, None]):
-    """Strawberry's ASGI view with our context, token checks and orjson encoding."""
+    """Strawberry's ASGI view with our context, token checks and orjson encoding, and the
+    GraphQL-over-HTTP rules: JSON POST bodies only (415), a body size limit (413), mutations
+    never over GET (405), `application/graphql-response+json` with 4xx for request errors when
+    the client accepts it (`application/json` and 200 otherwise), errors as JSON bodies; a
+    WebSocket origin allow-list and caps on subscriptions and connections."""
 
     def __init__(self, services: AppServices) -> None:
+        settings = services.settings
         super().__init__(
             schema,
-            graphql_ide="graphiql",
+            graphql_ide="graphiql" if settings.introspection_policy != "off" else None,
             allow_queries_via_get=True,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
             connection_init_wait_timeout=timedelta(seconds=10),
+            max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
+            allowed_origins=settings.cors_origins,
         )
         self.services = services
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope=scope, receive=receive)
+        request.state.media_type = negotiate_media_type(request.headers.get("accept"))
+        try:
+            await self._check_http_request(request)
+            response = await self.run(request)
+        except HTTPException as error:
+            response = self._error_response(request, error.status_code, error.reason)
+        await response(scope, receive, send)
+
+    async def _check_http_request(self, request: Request) -> None:
+        if request.method != "POST":
+            return
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type != "application/json":
+            raise HTTPException(415, "Send the operation as an application/json POST body.")
+        limit = self.services.settings.max_body_bytes
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise HTTPException(413, f"The request body exceeds {limit} bytes.")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise HTTPException(413, f"The request body exceeds {limit} bytes.")
+        request._body = bytes(body)  # Starlette's cache: strawberry reads the body from there
+
+    def _error_response(self, request: Request, status: int, reason: str) -> Response:
+        return Response(
+            self.encode_json(
+                {
+                    "errors": [
+                        {
+                            "message": reason,
+                            "extensions": {"code": HTTP_ERROR_CODES.get(status, "BAD_REQUEST")},
+                        }
+                    ]
+                }
+            ),
+            status_code=status,
+            media_type=request.state.media_type,
+            headers={"Allow": "POST"} if status == 405 else None,
+        )
+
+    async def execute_single(  # type: ignore[override]
+        self, request: Request, request_adapter: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        try:
+            return await super().execute_single(request, request_adapter, *args, **kwargs)
+        except HTTPException as error:
+            if isinstance(error.__cause__, InvalidOperationTypeError) and request.method == "GET":
+                raise HTTPException(405, "Mutations are only accepted over POST.") from error
+            raise
+
+    async def process_result(  # type: ignore[override]
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        response = await super().process_result(request, result)
+        errors = result.errors or []
+        sub_response = getattr(request.state, "sub_response", None)
+        media_type = request.state.media_type
+        if sub_response is not None:
+            sub_response.media_type = media_type
+        # A request error (parse, validation, variables, cost, throttling): nothing executed.
+        request_error = result.data is None and errors and all(not e.path for e in errors)
+        if media_type == GRAPHQL_RESPONSE_JSON and request_error:
+            response.pop("data", None)
+            codes = {(e.extensions or {}).get("code") for e in errors}
+            if sub_response is not None:
+                sub_response.status_code = 429 if "THROTTLED" in codes else 400
+        return response
+
+    def create_response(self, response_data: Any, sub_response: Response) -> Response:
+        response = super().create_response(response_data, sub_response)
+        if sub_response.media_type:
+            response.headers["content-type"] = sub_response.media_type
+        return response
 
     async def get_context(  # type: ignore[override]
         self, request: Request | WebSocket, response: Response | WebSocket | None = None
@@ -57,6 +157,9 @@ class PortalGraphQL(GraphQL[Context, None]):
             request_id=request_id[:64],
             accept_language=request.headers.get("accept-language"),
         )
+        if isinstance(response, Response):
+            response.headers["X-Request-Id"] = context.request_id
+            request.state.sub_response = response
         if isinstance(request, Request):
             token = bearer_token(request.headers.get("authorization"))
             context.principal = await self._authenticate(token)
@@ -72,7 +175,22 @@ class PortalGraphQL(GraphQL[Context, None]):
         context.principal = await self._authenticate(token)
         if token is not None and context.principal.is_anonymous:
             raise ConnectionRejectionError({"code": "UNAUTHENTICATED"})
+        if not context.principal.is_anonymous:
+            key = bucket_key(context.principal, None)
+            maximum = self.services.settings.max_ws_connections_per_user
+            if not await connection_counter(self.services).acquire(key, maximum):
+                raise ConnectionRejectionError({"code": "TOO_MANY_CONNECTIONS"})
+            context.request.state.ws_connection_key = key
         return None
+
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        try:
+            return await super().run(request, context, root_value)
+        finally:
+            if self.is_websocket_request(request):
+                key = getattr(request.state, "ws_connection_key", None)
+                if key is not None:
+                    await connection_counter(self.services).release(key)
 
     async def _authenticate(self, token: str | None) -> Any:
         if token is None:
@@ -82,6 +200,37 @@ class PortalGraphQL(GraphQL[Context, None]):
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
+
+
+HTTP_ERROR_CODES = {
+    400: "BAD_REQUEST",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+}
+
+
+def negotiate_media_type(accept: str | None) -> str:
+    """`application/graphql-response+json` when the client accepts it at least as much as
+    `application/json`; `application/json` otherwise (also for no or an unusable header)."""
+    qualities: dict[str, float] = {}
+    for part in (accept or "").split(","):
+        media, _, params = part.strip().partition(";")
+        quality = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        qualities[media.strip().lower()] = quality
+    graphql_response = qualities.get(GRAPHQL_RESPONSE_JSON, 0.0)
+    json = max(qualities.get("application/json", 0.0), qualities.get("*/*", 0.0))
+    if graphql_response > 0 and graphql_response >= json:
+        return GRAPHQL_RESPONSE_JSON
+    return "application/json"
 
 
 def create_app(
@@ -122,6 +271,7 @@ def create_app(
         try:
             yield
         finally:
+            await close_shared_redis(services)  # rate limits, persisted queries
             broker = services.extras.pop("ticket_broker", None)  # live ticket updates
             if broker is not None:
                 await broker.stop()
@@ -130,7 +280,23 @@ def create_app(
             if engine is not None:
                 await engine.dispose()
 
+    cors = Middleware(
+        CORSMiddleware,
+        allow_origins=list(settings.cors_origins),
+        allow_methods=["GET", "POST"],
+        allow_headers=["Authorization", "Content-Type", "Accept", "Accept-Language", "X-Request-Id"],
+        expose_headers=[
+            "Retry-After",
+            "X-Request-Id",
+            "X-RateLimit-Limit",
+            "X-RateLimit-Remaining",
+            "X-RateLimit-Reset",
+            "X-Query-Cost",
+        ],
+        max_age=600,
+    )
     app = Starlette(
+        middleware=[cors],
         routes=[
             Route("/graphql", graphql_app, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql_app),

@@ -48,6 +48,22 @@ class Settings:
     default_language: str = "en"
     login_max_failures: int = 5
     login_lockout_seconds: int = 15 * 60
+    # API protection (schema/limits.py, resolvers/ratelimit.py, schema/persisted.py, app.py)
+    max_query_cost: int = 1000
+    rate_limit_capacity: int = 2000
+    rate_limit_restore_rate: int = 100
+    max_query_depth: int = 15
+    max_aliases: int = 30
+    max_tokens: int = 5000
+    max_directives: int = 50
+    max_list_input: int = 100
+    max_body_bytes: int = 1_000_000
+    graphql_introspection: str | None = None  # on | off | authenticated; None: by environment
+    cors_origins: tuple[str, ...] = ()
+    max_subscriptions_per_connection: int = 20
+    max_ws_connections_per_user: int = 10
+    persisted_queries_only: bool = False
+    persisted_queries_file: Path | None = None
     mail_sender_enabled: bool = True
     mail_poll_seconds: float = 1.0
     mail_max_attempts: int = 8
@@ -55,6 +71,13 @@ class Settings:
     email_confirmation_ttl_seconds: int = 2 * 24 * 3600
     invitation_ttl_seconds: int = 7 * 24 * 3600
     extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def introspection_policy(self) -> str:
+        """on | off | authenticated (signed-in callers only: the production default)."""
+        if self.graphql_introspection in {"on", "off", "authenticated"}:
+            return self.graphql_introspection
+        return "authenticated" if self.environment == "production" else "on"
 
     @property
     def is_sqlite(self) -> bool:
@@ -83,6 +106,27 @@ class Settings:
             sql_echo=_env_bool("SQL_ECHO", False),
             login_max_failures=_env_int("LOGIN_MAX_FAILURES", 5),
             login_lockout_seconds=_env_int("LOGIN_LOCKOUT_SECONDS", 15 * 60),
+            max_query_cost=_env_int("MAX_QUERY_COST", 1000),
+            rate_limit_capacity=_env_int("RATE_LIMIT_CAPACITY", 2000),
+            rate_limit_restore_rate=_env_int("RATE_LIMIT_RESTORE_RATE", 100),
+            max_query_depth=_env_int("MAX_QUERY_DEPTH", 15),
+            max_aliases=_env_int("MAX_ALIASES", 30),
+            max_tokens=_env_int("MAX_TOKENS", 5000),
+            max_directives=_env_int("MAX_DIRECTIVES", 50),
+            max_list_input=_env_int("MAX_LIST_INPUT", 100),
+            max_body_bytes=_env_int("MAX_BODY_BYTES", 1_000_000),
+            graphql_introspection=os.environ.get("GRAPHQL_INTROSPECTION") or None,
+            cors_origins=tuple(
+                o.strip() for o in _env("CORS_ORIGINS", "").split(",") if o.strip()
+            ),
+            max_subscriptions_per_connection=_env_int("MAX_SUBSCRIPTIONS_PER_CONNECTION", 20),
+            max_ws_connections_per_user=_env_int("MAX_WS_CONNECTIONS_PER_USER", 10),
+            persisted_queries_only=_env_bool("PERSISTED_QUERIES_ONLY", False),
+            persisted_queries_file=(
+                Path(os.environ["PERSISTED_QUERIES_FILE"])
+                if os.environ.get("PERSISTED_QUERIES_FILE")
+                else None
+            ),
             mail_sender_enabled=_env_bool("MAIL_SENDER_ENABLED", True),
             mail_poll_seconds=float(_env("MAIL_POLL_SECONDS", "1.0")),
             mail_max_attempts=_env_int("MAIL_MAX_ATTEMPTS", 8),

@@ -8,12 +8,14 @@ from strawberry.tools import merge_types
 
 from schema.accounts import AccountMutation, AccountQuery
 from schema.devices import DeviceMutation, DeviceQuery
-from schema.extensions import MaskUnexpectedErrors, OperationSession
+from schema.extensions import MaskUnexpectedErrors, MutationAudit, OperationSession
 from schema.identity import IdentityMutation
+from schema.limits import ApiProtection
 from schema.knowledge import KnowledgeMutation, KnowledgeQuery
 from schema.memberships import MembershipMutation
 from schema.meters import MeterMutation, MeterQuery
 from schema.node import NodeQuery
+from schema.persisted import PersistedQueries
 from schema.sites import SiteQuery
 from schema.stock import StockMutation, StockQuery
 from schema.tickets import TicketMutation, TicketQuery, TicketSubscription
@@ -54,7 +56,10 @@ schema = strawberry.Schema(
     mutation=Mutation,
     subscription=Subscription,
     extensions=[
+        PersistedQueries,  # first: fills in the query text before anything reads it
         OperationSession,
+        ApiProtection,
+        MutationAudit,
         MaskUnexpectedErrors,
         ParserCache(maxsize=256),
         ValidationCache(maxsize=256),

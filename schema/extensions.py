@@ -1,16 +1,30 @@
-"""Schema extensions: one database session per operation, and masking of unexpected errors."""
+"""Schema extensions: one database session per operation, masking of unexpected errors, error
+codes for request errors, and an audit entry for every executed mutation."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
 
-from graphql import GraphQLError
+from graphql import ExecutionResult, FieldNode, GraphQLError, GraphQLSyntaxError, get_operation_ast
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 from strawberry.extensions import MaskErrors, SchemaExtension
+from strawberry.types.graphql import OperationType
 
+import i18n
+from models import AuditLogEntry
 from schema.errors import CodedError
 
+if TYPE_CHECKING:
+    from schema.context import Context
+
 log = logging.getLogger("portal.errors")
+audit_log = logging.getLogger("portal.audit")
+
+PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
 
 
 class OperationSession(SchemaExtension):
@@ -30,8 +44,27 @@ def _expected(error: GraphQLError) -> bool:
     return isinstance(original, CodedError | GraphQLError)
 
 
+def is_request_error(error: GraphQLError) -> bool:
+    """Raised before execution (parse, validation, variables, cost, throttling): no path."""
+    return not error.path
+
+
+def _with_code(error: GraphQLError, code: str) -> GraphQLError:
+    return GraphQLError(
+        error.message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=error.original_error,
+        extensions={**(error.extensions or {}), "code": code},
+    )
+
+
 class MaskUnexpectedErrors(MaskErrors):
-    """Unexpected exceptions become "Unexpected error" plus a request id that is in the log."""
+    """Unexpected exceptions become "Unexpected error." plus a request id that is in the log
+    (with the stack trace, which never reaches the client); expected errors keep their code;
+    parse and validation errors get GRAPHQL_PARSE_FAILED / GRAPHQL_VALIDATION_FAILED."""
 
     def __init__(self) -> None:
         super().__init__(should_mask_error=lambda e: not _expected(e))
@@ -39,6 +72,7 @@ class MaskUnexpectedErrors(MaskErrors):
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         context = self.execution_context.context
         request_id = getattr(context, "request_id", None)
+        language = getattr(context, "language", i18n.DEFAULT)
         log.error(
             "unexpected error (request %s) at %s",
             request_id,
@@ -46,8 +80,114 @@ class MaskUnexpectedErrors(MaskErrors):
             exc_info=error.original_error,
         )
         return GraphQLError(
-            "Unexpected error.",
+            i18n.translate("INTERNAL", language),
             nodes=error.nodes,
             path=error.path,
             extensions={"code": "INTERNAL", "requestId": request_id},
         )
+
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        processed = []
+        for error in super()._process_errors(errors):
+            if not (error.extensions or {}).get("code") and is_request_error(error):
+                code = PARSE_FAILED if isinstance(error, GraphQLSyntaxError) else VALIDATION_FAILED
+                error = _with_code(error, code)
+            processed.append(error)
+        return processed
+
+
+# --- audit of mutations ------------------------------------------------------------------
+
+AUDITED_FIELDS = "audited_mutations"
+AUDIT_ENTRIES = "audit_entries"
+
+
+@event.listens_for(Session, "after_attach")
+def _count_audit_entries(session: Session, instance: object) -> None:
+    if isinstance(instance, AuditLogEntry):
+        session.info[AUDIT_ENTRIES] = session.info.get(AUDIT_ENTRIES, 0) + 1
+
+
+def audit_entries(context: Context) -> int:
+    """Audit entries added to the operation's session so far."""
+    return int(context.session.info.get(AUDIT_ENTRIES, 0))
+
+
+def mark_audited(context: Context, response_key: str) -> None:
+    context.session.info.setdefault(AUDITED_FIELDS, set()).add(response_key)
+
+
+async def record_mutation(
+    context: Context, mutation: str, outcome: str, details: dict[str, Any] | None = None
+) -> None:
+    """An audit entry for a mutation whose resolver wrote none (or whose entries were rolled
+    back with a refused change), in a short transaction of its own. Never raises: a failing
+    audit write is logged, the caller's answer stays as it was."""
+    session = context.session
+    principal = context.principal
+    try:
+        session.add(
+            AuditLogEntry(
+                actor_user_id=principal.user_id,
+                actor_client_id=principal.api_client_id,
+                action=f"mutation:{mutation}",
+                object_type="Mutation",
+                object_id=None,
+                request_id=context.request_id,
+                details={"outcome": outcome, **(details or {})},
+            )
+        )
+        await session.commit()
+    except Exception:
+        audit_log.exception(
+            "audit entry for %s (request %s) not written", mutation, context.request_id
+        )
+        try:
+            await session.rollback()
+        except Exception:
+            audit_log.exception("rollback after a failed audit write")
+
+
+class MutationAudit(SchemaExtension):
+    """Every executed root mutation field leaves an audit entry: `transactional` writes one
+    with the outcome when the resolver wrote none; this covers the fields that never reached it
+    (refused by a permission class, failing before their transaction)."""
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        yield
+        ctx = self.execution_context
+        context = ctx.context
+        result = ctx.result
+        if (
+            not isinstance(result, ExecutionResult)
+            or not hasattr(context, "session")
+            or ctx.operation_type != OperationType.MUTATION
+        ):
+            return
+        errors = result.errors or []
+        if not result.data and all(is_request_error(e) for e in errors):
+            return  # refused before execution: nothing ran
+        done: set[str] = context.session.info.get(AUDITED_FIELDS, set())
+        for key, name in self._root_fields().items():
+            if key in done:
+                continue
+            failure = next((e for e in errors if e.path and e.path[0] == key), None)
+            if failure is None and not (result.data and key in result.data):
+                continue  # not executed
+            code = (failure.extensions or {}).get("code", "INTERNAL") if failure else None
+            await record_mutation(
+                context, name, "refused" if failure else "ok", {"code": code} if code else {}
+            )
+
+    def _root_fields(self) -> dict[str, str]:
+        document = self.execution_context.graphql_document
+        if document is None:
+            return {}
+        operation = get_operation_ast(document, self.execution_context.operation_name)
+        if operation is None:
+            return {}
+        fields: dict[str, str] = {}
+        for selection in operation.selection_set.selections:
+            if isinstance(selection, FieldNode):
+                fields[(selection.alias or selection.name).value] = selection.name.value
+        return fields

@@ -9,7 +9,8 @@ from typing import TypeVar
 import strawberry
 
 from schema.context import Info
-from schema.errors import UserError, UserErrorType, to_user_error
+from schema.errors import CodedError, UserError, UserErrorType, to_user_error
+from schema.extensions import audit_entries, mark_audited, record_mutation
 
 PayloadT = TypeVar("PayloadT")
 
@@ -25,19 +26,32 @@ class Payload:
 async def transactional(
     info: Info, payload: type[PayloadT], work: Callable[[], Awaitable[PayloadT]]
 ) -> PayloadT:
-    session = info.context.session
+    context = info.context
+    session = context.session
+    # Every mutation leaves an audit entry: the resolver's own, or one with the outcome,
+    # written after the rollback (a rolled-back transaction loses its entries).
+    mark_audited(context, str(info.path.key))
+    entries_before = audit_entries(context)
     try:
         result = await work()
         await session.commit()
-        return result
     except UserError as error:
         # Read before the rollback: it expires the viewer's row the language may come from.
         language = info.context.language
         await session.rollback()
+        await record_mutation(context, info.field_name, "refused", {"code": error.code})
         return payload(user_errors=[to_user_error(error, language)])  # type: ignore[call-arg]
+    except Exception as error:
+        await session.rollback()
+        code = error.code if isinstance(error, CodedError) else "INTERNAL"
+        await record_mutation(context, info.field_name, "failed", {"code": code})
+        raise
     except BaseException:
         await session.rollback()
         raise
+    if audit_entries(context) == entries_before:
+        await record_mutation(context, info.field_name, "ok")
+    return result
 
 
 def payload_errors(info: Info, errors: list[UserError]) -> list[UserErrorType]:

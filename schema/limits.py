@@ -1,0 +1,627 @@
+"""Query cost analysis and request limits, all checked before any SQL runs.
+
+Cost (in the spirit of GitHub's and Shopify's): scalar fields are free, an object costs 1, a
+connection costs 2 plus its page (`first`/`last`, variables resolved, default 20) times the cost
+of one of its nodes, so nested connections multiply; a root mutation field costs 10. A query over
+`max_query_cost` is refused with `MAX_COST_EXCEEDED` and the computed cost. Each caller has a
+token bucket (`resolvers/ratelimit.py`) spent by the requested cost; what the operation did not
+use (`actualQueryCost`, counted on the returned data) is given back afterwards. An empty bucket
+answers `THROTTLED` with the seconds to wait. Every response carries `extensions.cost`.
+
+Depth, alias and token limits use strawberry's `QueryDepthLimiter`, `MaxAliasesLimiter` and
+`MaxTokensLimiter` (the parse option); directives, credential mutations and mutations per
+operation have rules of their own. Introspection follows `Settings.introspection_policy`, and
+where it is off, no error suggests names ("Did you mean ...")."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import time
+from collections.abc import AsyncIterator, Iterator
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from graphql import (
+    DirectiveNode,
+    ExecutionResult,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLIncludeDirective,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLSchema,
+    GraphQLSkipDirective,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    ValidationRule,
+    get_named_type,
+    get_operation_ast,
+    is_abstract_type,
+    is_leaf_type,
+)
+from graphql.execution.values import (
+    VariableValues,
+    get_argument_values,
+    get_directive_values,
+    get_variable_values,
+)
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaExtension
+
+import i18n
+from resolvers.ratelimit import BucketState, bucket_key, rate_limiter
+from schema.errors import BadUserInput, CodedError, Throttled
+from schema.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+
+if TYPE_CHECKING:
+    from graphql.language import Node
+
+    from auth.principal import Principal
+    from settings import Settings
+
+COST_OBJECT = 1
+COST_CONNECTION = 2
+COST_MUTATION = 10
+# A plain list of objects without a list argument to size it by.
+LIST_ESTIMATE = 10
+# Leaf fields that run a query of their own.
+LEAF_COSTS = {"totalCount": 1}
+# Wrapper types that fetch nothing themselves.
+FREE_TYPES = frozenset({"PageInfo"})
+# Mutations that check a secret: one per operation, so aliases cannot batch guesses.
+CREDENTIAL_MUTATIONS = frozenset(
+    {"login", "refreshToken", "clientToken", "register", "confirmEmail", "acceptInvitation"}
+)
+MAX_MUTATIONS_PER_OPERATION = 10
+
+i18n.register(
+    {
+        "MAX_COST_EXCEEDED": {
+            "en": "This query would cost {cost} points; the maximum is {maximum}.",
+            "fr": "Cette requête coûterait {cost} points ; le maximum est {maximum}.",
+            "it": "Questa query costerebbe {cost} punti; il massimo è {maximum}.",
+        },
+        "PAGE_SIZE_OUT_OF_RANGE": {
+            "en": "`{argument}` of `{field}` must be between 0 and {maximum}.",
+            "fr": "`{argument}` de `{field}` doit être compris entre 0 et {maximum}.",
+            "it": "`{argument}` di `{field}` deve essere compreso tra 0 e {maximum}.",
+        },
+        "PAGE_SIZE_REQUIRED": {
+            "en": "`{field}` is inside a list: give `first` or `last`.",
+            "fr": "`{field}` se trouve dans une liste : indiquez `first` ou `last`.",
+            "it": "`{field}` si trova in una lista: indicate `first` o `last`.",
+        },
+        "LIST_INPUT_TOO_LONG": {
+            "en": "`{argument}` takes at most {maximum} items.",
+            "fr": "`{argument}` accepte au plus {maximum} éléments.",
+            "it": "`{argument}` accetta al massimo {maximum} elementi.",
+        },
+    }
+)
+
+
+class MaxCostExceeded(CodedError):
+    code = "MAX_COST_EXCEEDED"
+
+
+class Refused(Exception):
+    """The operation is refused before execution with this error."""
+
+    def __init__(self, error: CodedError, nodes: Node | list[Node] | None = None) -> None:
+        super().__init__(str(error))
+        self.error = GraphQLError(str(error), nodes=nodes, extensions=error.extensions)
+
+
+# --- validation rules --------------------------------------------------------------------
+
+
+def _root_fields(
+    selection_set: SelectionSetNode, fragments: dict[str, FragmentDefinitionNode]
+) -> Iterator[FieldNode]:
+    stack, seen = [selection_set], set()
+    while stack:
+        for selection in stack.pop().selections:
+            if isinstance(selection, FieldNode):
+                yield selection
+            elif isinstance(selection, InlineFragmentNode):
+                stack.append(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                if name not in seen and name in fragments:
+                    seen.add(name)
+                    stack.append(fragments[name].selection_set)
+
+
+def _directives_rule(maximum: int) -> type[ValidationRule]:
+    class MaxDirectivesRule(ValidationRule):
+        """At most `maximum` directives in a document (directive floods)."""
+
+        count = 0
+
+        def enter_directive(self, node: DirectiveNode, *_: Any) -> None:
+            self.count += 1
+            if self.count == maximum + 1:
+                self.report_error(
+                    GraphQLError(f"Too many directives: at most {maximum} allowed.", node)
+                )
+
+    return MaxDirectivesRule
+
+
+class MutationBatchRule(ValidationRule):
+    """A credential-checking mutation appears once per operation, and an operation holds at
+    most `MAX_MUTATIONS_PER_OPERATION` mutations (batched guessing through aliases)."""
+
+    def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
+        if node.operation != OperationType.MUTATION:
+            return
+        fragments = {
+            d.name.value: d
+            for d in self.context.document.definitions
+            if isinstance(d, FragmentDefinitionNode)
+        }
+        fields = list(_root_fields(node.selection_set, fragments))
+        if len(fields) > MAX_MUTATIONS_PER_OPERATION:
+            self.report_error(
+                GraphQLError(
+                    f"Too many mutations: at most {MAX_MUTATIONS_PER_OPERATION} per operation.",
+                    node,
+                )
+            )
+        credential = [f for f in fields if f.name.value in CREDENTIAL_MUTATIONS]
+        if len(credential) > 1:
+            self.report_error(
+                GraphQLError("Sign-in mutations may appear only once per operation.", credential[1])
+            )
+
+
+@lru_cache(maxsize=16)
+def validation_rules(
+    max_depth: int, max_aliases: int, max_directives: int, introspection: bool
+) -> tuple[type[ValidationRule], ...]:
+    """Stable rule classes per configuration, so the validation cache keeps working."""
+    rules = [
+        *QueryDepthLimiter(max_depth=max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
+        _directives_rule(max_directives),
+        MutationBatchRule,
+    ]
+    if not introspection:
+        rules.append(NoSchemaIntrospectionCustomRule)
+    return tuple(rules)
+
+
+def introspection_allowed(settings: Settings, principal: Principal) -> bool:
+    policy = settings.introspection_policy
+    return policy == "on" or (policy == "authenticated" and not principal.is_anonymous)
+
+
+_SUGGESTION = re.compile(r"\s*Did you mean .*$", re.DOTALL)
+
+
+def without_suggestions(errors: list[GraphQLError]) -> list[GraphQLError]:
+    """Copies of the errors without "Did you mean ..." (cached errors are not changed)."""
+    cleaned = []
+    for error in errors:
+        message = _SUGGESTION.sub("", error.message)
+        if message != error.message:
+            error = GraphQLError(
+                message,
+                nodes=error.nodes,
+                path=error.path,
+                original_error=error.original_error,
+                extensions=error.extensions,
+            )
+        cleaned.append(error)
+    return cleaned
+
+
+# --- cost --------------------------------------------------------------------------------
+
+
+def is_connection(type_: Any) -> bool:
+    return (
+        isinstance(type_, GraphQLObjectType)
+        and "pageInfo" in type_.fields
+        and "edges" in type_.fields
+    )
+
+
+class CostCalculator:
+    """Requested cost from the document and variables; actual cost from the returned data.
+    Also refuses page sizes out of range, missing page sizes inside lists, and list inputs
+    over the cap."""
+
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        operation: OperationDefinitionNode,
+        fragments: dict[str, FragmentDefinitionNode],
+        variables: VariableValues,
+        *,
+        max_list_input: int,
+        language: str,
+    ) -> None:
+        self.schema = schema
+        self.operation = operation
+        self.fragments = fragments
+        self.variables = variables
+        self.max_list_input = max_list_input
+        self.language = language
+        self._memo: dict[tuple[int, str, int | None, bool], int] = {}
+        self._actual_memo: dict[tuple[int, str, int], int] = {}
+        root = schema.get_root_type(operation.operation)
+        assert root is not None
+        self.root = root
+
+    # requested ---------------------------------------------------------------------------
+
+    def requested(self) -> int:
+        cost = self._object_cost(self.operation.selection_set, self.root, None, False)
+        if self.operation.operation == OperationType.MUTATION:
+            cost += COST_MUTATION * len(
+                list(self._collect(self.operation.selection_set, self.root))
+            )
+        return cost
+
+    def _collect(
+        self, selection_set: SelectionSetNode, obj: GraphQLObjectType
+    ) -> Iterator[FieldNode]:
+        stack, seen = [selection_set], set()
+        while stack:
+            for selection in stack.pop().selections:
+                if not self._included(selection):
+                    continue
+                if isinstance(selection, FieldNode):
+                    yield selection
+                    continue
+                if isinstance(selection, FragmentSpreadNode):
+                    name = selection.name.value
+                    fragment = self.fragments.get(name)
+                    if fragment is None or name in seen:
+                        continue
+                    seen.add(name)
+                    condition, target = fragment.type_condition, fragment.selection_set
+                else:
+                    assert isinstance(selection, InlineFragmentNode)
+                    condition, target = selection.type_condition, selection.selection_set
+                if condition is None or self._applies(condition.name.value, obj):
+                    stack.append(target)
+
+    def _applies(self, condition: str, obj: GraphQLObjectType) -> bool:
+        if condition == obj.name:
+            return True
+        type_ = self.schema.get_type(condition)
+        return type_ is not None and is_abstract_type(type_) and self.schema.is_sub_type(type_, obj)  # type: ignore[arg-type]
+
+    def _included(self, node: Any) -> bool:
+        if not node.directives:
+            return True
+        skip = get_directive_values(GraphQLSkipDirective, node, self.variables)
+        if skip is not None and skip.get("if") is True:
+            return False
+        include = get_directive_values(GraphQLIncludeDirective, node, self.variables)
+        return not (include is not None and include.get("if") is False)
+
+    def _possible(self, type_: Any) -> list[GraphQLObjectType]:
+        if is_abstract_type(type_):
+            return list(self.schema.get_possible_types(type_))
+        return [type_]
+
+    def _selection_cost(
+        self, selection_set: SelectionSetNode | None, type_: Any, page: int | None, in_list: bool
+    ) -> int:
+        if selection_set is None:
+            return 0
+        return max(
+            (self._object_cost(selection_set, t, page, in_list) for t in self._possible(type_)),
+            default=0,
+        )
+
+    def _object_cost(
+        self,
+        selection_set: SelectionSetNode,
+        obj: GraphQLObjectType,
+        page: int | None,
+        in_list: bool,
+    ) -> int:
+        key = (id(selection_set), obj.name, page, in_list)
+        cached = self._memo.get(key)
+        if cached is None:
+            cached = self._memo[key] = sum(
+                self._field_cost(obj, node, page, in_list)
+                for node in self._collect(selection_set, obj)
+            )
+        return cached
+
+    def _arguments(self, field: Any, node: FieldNode) -> dict[str, Any]:
+        try:
+            return get_argument_values(field, node, self.variables)
+        except GraphQLError as error:
+            raise Refused(BadUserInput(error.message, language=self.language), node) from None
+
+    def _field_cost(
+        self, obj: GraphQLObjectType, node: FieldNode, page: int | None, in_list: bool
+    ) -> int:
+        name = node.name.value
+        field = obj.fields.get(name)
+        if name.startswith("__") or field is None:
+            return 0
+        args = self._arguments(field, node) if field.args else {}
+        for arg_name, value in args.items():
+            self._check_list_input(arg_name, value, node)
+        named = get_named_type(field.type)
+        if is_leaf_type(named):
+            return LEAF_COSTS.get(name, 0)
+        type_ = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
+        is_list = isinstance(type_, GraphQLList)
+        count = 1
+        if is_list:
+            count = page if page is not None else self._list_size(args)
+        child_in_list = in_list or is_list
+        if is_connection(named):
+            size = self._page_size(f"{obj.name}.{name}", args, node, in_list)
+            inner = self._selection_cost(node.selection_set, named, size, child_in_list)
+            return count * (COST_CONNECTION + inner)
+        own = 0 if named.name in FREE_TYPES or named.name.endswith("Edge") else COST_OBJECT
+        inner = self._selection_cost(node.selection_set, named, None, child_in_list)
+        return count * (own + inner)
+
+    def _list_size(self, args: dict[str, Any]) -> int:
+        sizes = [len(v) for v in args.values() if isinstance(v, list)]
+        return max(sizes) if sizes else LIST_ESTIMATE
+
+    def _page_size(self, field: str, args: dict[str, Any], node: FieldNode, in_list: bool) -> int:
+        sizes = [(k, args.get(k)) for k in ("first", "last") if args.get(k) is not None]
+        for argument, value in sizes:
+            if not 0 <= value <= MAX_PAGE_SIZE:
+                message = i18n.translate(
+                    "PAGE_SIZE_OUT_OF_RANGE",
+                    self.language,
+                    argument=argument,
+                    field=field,
+                    maximum=MAX_PAGE_SIZE,
+                )
+                raise Refused(BadUserInput(message, argument=argument), node)
+        if not sizes:
+            if in_list:
+                message = i18n.translate("PAGE_SIZE_REQUIRED", self.language, field=field)
+                raise Refused(BadUserInput(message, argument="first"), node)
+            return DEFAULT_PAGE_SIZE
+        return max(value for _, value in sizes)
+
+    def _check_list_input(self, argument: str, value: Any, node: FieldNode) -> None:
+        if isinstance(value, list):
+            if len(value) > self.max_list_input:
+                message = i18n.translate(
+                    "LIST_INPUT_TOO_LONG",
+                    self.language,
+                    argument=argument,
+                    maximum=self.max_list_input,
+                )
+                raise Refused(BadUserInput(message, argument=argument), node)
+            for item in value:
+                self._check_list_input(argument, item, node)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                self._check_list_input(f"{argument}.{key}", item, node)
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            for field in dataclasses.fields(value):
+                self._check_list_input(f"{argument}.{field.name}", getattr(value, field.name), node)
+
+    # actual ------------------------------------------------------------------------------
+
+    def actual(self, data: dict[str, Any] | None) -> int:
+        if not data:
+            return 0
+        cost = self._actual_object(self.operation.selection_set, self.root, data)
+        if self.operation.operation == OperationType.MUTATION:
+            cost += COST_MUTATION * sum(
+                1
+                for node in self._collect(self.operation.selection_set, self.root)
+                if (node.alias or node.name).value in data
+            )
+        return cost
+
+    def _actual_value(self, selection_set: SelectionSetNode | None, type_: Any, value: Any) -> int:
+        if selection_set is None or not isinstance(value, dict):
+            return 0
+        return max(
+            (self._actual_object(selection_set, t, value) for t in self._possible(type_)),
+            default=0,
+        )
+
+    def _actual_object(
+        self, selection_set: SelectionSetNode, obj: GraphQLObjectType, value: dict[str, Any]
+    ) -> int:
+        key = (id(selection_set), obj.name, id(value))
+        cached = self._actual_memo.get(key)
+        if cached is not None:
+            return cached
+        total = 0
+        for node in self._collect(selection_set, obj):
+            name = node.name.value
+            field = obj.fields.get(name)
+            response_key = (node.alias or node.name).value
+            if name.startswith("__") or field is None or response_key not in value:
+                continue
+            named = get_named_type(field.type)
+            if is_leaf_type(named):
+                total += LEAF_COSTS.get(name, 0)
+                continue
+            if is_connection(named):
+                own = COST_CONNECTION
+            elif named.name in FREE_TYPES or named.name.endswith("Edge"):
+                own = 0
+            else:
+                own = COST_OBJECT
+            raw = value[response_key]
+            for item in raw if isinstance(raw, list) else [raw]:
+                if item is not None:
+                    total += own + self._actual_value(node.selection_set, named, item)
+        self._actual_memo[key] = total
+        return total
+
+
+# --- the extension ------------------------------------------------------------------------
+
+
+class ApiProtection(SchemaExtension):
+    """Limits, introspection policy, cost analysis and the rate-limit bucket of the caller."""
+
+    def __init__(self) -> None:
+        self.introspection = True
+        self.requested = 0
+        self.actual = 0
+        self.bucket: BucketState | None = None
+        self.key: str | None = None
+        self.calculator: CostCalculator | None = None
+
+    def _settings_and_principal(self) -> tuple[Settings, Principal] | None:
+        context = self.execution_context.context
+        settings = getattr(context, "settings", None)
+        if settings is None:
+            return None
+        return settings, context.principal
+
+    def on_operation(self) -> Iterator[None]:
+        ctx = self.execution_context
+        found = self._settings_and_principal()
+        if found is not None:
+            settings, principal = found
+            self.introspection = introspection_allowed(settings, principal)
+            ctx.parse_options["max_tokens"] = settings.max_tokens
+            ctx.validation_rules = ctx.validation_rules + validation_rules(
+                settings.max_query_depth,
+                settings.max_aliases,
+                settings.max_directives,
+                self.introspection,
+            )
+        yield
+        result = ctx.result
+        if not self.introspection and result is not None and getattr(result, "errors", None):
+            result.errors = without_suggestions(result.errors)
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        ctx = self.execution_context
+        context = ctx.context
+        found = self._settings_and_principal()
+        if found is None or ctx.graphql_document is None:
+            yield
+            return
+        settings, principal = found
+        language = context.language
+        try:
+            self.calculator = self._calculator(settings, language)
+            self.requested = self.calculator.requested()
+            if self.requested > settings.max_query_cost:
+                raise Refused(
+                    MaxCostExceeded(
+                        i18n.translate(
+                            "MAX_COST_EXCEEDED",
+                            language,
+                            cost=self.requested,
+                            maximum=settings.max_query_cost,
+                        ),
+                        cost=self.requested,
+                        maximumCost=settings.max_query_cost,
+                    )
+                )
+            self.key = bucket_key(principal, _client_host(context))
+            self.bucket = await rate_limiter(context.services).take(self.key, self.requested)
+            if not self.bucket.allowed:
+                seconds = self.bucket.retry_after_seconds
+                raise Refused(
+                    Throttled(
+                        i18n.translate("THROTTLED", language, seconds=seconds),
+                        retryAfter=seconds,
+                        cost=self.requested,
+                    )
+                )
+        except Refused as refused:
+            ctx.result = ExecutionResult(data=None, errors=[refused.error])
+            self.calculator = None
+        yield
+        result = ctx.result
+        if self.calculator is not None and isinstance(result, ExecutionResult):
+            self.actual = min(self.requested, self.calculator.actual(result.data))
+            if self.key is not None and self.actual < self.requested:
+                self.bucket = await rate_limiter(context.services).refund(
+                    self.key, self.requested - self.actual
+                )
+
+    def _calculator(self, settings: Settings, language: str) -> CostCalculator:
+        ctx = self.execution_context
+        document = ctx.graphql_document
+        assert document is not None
+        operation = get_operation_ast(document, ctx.operation_name)
+        if operation is None:  # graphql-core reports it
+            raise Refused(BadUserInput("Unknown operation.", language=language))
+        schema = ctx.schema._schema  # type: ignore[attr-defined]
+        variables = get_variable_values(
+            schema,
+            operation.variable_definitions or (),
+            ctx.variables or {},
+            max_errors=10,
+            hide_suggestions=not self.introspection,
+        )
+        if isinstance(variables, list):
+            first = variables[0]
+            raise Refused(BadUserInput(first.message, language=language), first.nodes)
+        fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        return CostCalculator(
+            schema,
+            operation,
+            fragments,
+            variables,
+            max_list_input=settings.max_list_input,
+            language=language,
+        )
+
+    async def get_results(self) -> dict[str, Any]:
+        context = self.execution_context.context
+        if self._settings_and_principal() is None:
+            return {}
+        if self.bucket is None:
+            self.key = self.key or bucket_key(context.principal, _client_host(context))
+            self.bucket = await rate_limiter(context.services).peek(self.key)
+        bucket = self.bucket
+        _set_headers(context, bucket, self.requested)
+        return {
+            "cost": {
+                "requestedQueryCost": self.requested,
+                "actualQueryCost": self.actual,
+                "throttleStatus": {
+                    "maximumAvailable": bucket.capacity,
+                    "currentlyAvailable": math.floor(bucket.available),
+                    "restoreRate": bucket.restore_rate,
+                },
+            }
+        }
+
+
+def _client_host(context: Any) -> str | None:
+    client = getattr(context.request, "client", None)
+    return client.host if client is not None else None
+
+
+def _set_headers(context: Any, bucket: BucketState, cost: int) -> None:
+    response = getattr(context, "response", None)
+    if response is None:
+        return
+    headers = response.headers
+    headers["X-RateLimit-Limit"] = str(bucket.capacity)
+    headers["X-RateLimit-Remaining"] = str(math.floor(bucket.available))
+    headers["X-RateLimit-Reset"] = str(math.ceil(time.time()) + bucket.seconds_to_full)
+    headers["X-Query-Cost"] = str(cost)
+    if not bucket.allowed:
+        headers["Retry-After"] = str(bucket.retry_after_seconds)
