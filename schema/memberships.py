@@ -55,10 +55,10 @@ def _user(row: UserRow) -> User:
 @strawberry.type(name="Membership", description="A person's role on one account.")
 class Membership(relay.Node):
     id: relay.NodeID[int]
-    role: RoleEnum = strawberry.field(  # type: ignore[valid-type]
+    role: RoleEnum = strawberry.field(
         description="Role on the account (for an access request: not yet chosen)."
     )
-    status: MembershipStatusEnum = strawberry.field(  # type: ignore[valid-type]
+    status: MembershipStatusEnum = strawberry.field(
         description="Active, or an access request (pending / rejected)."
     )
     version: int = strawberry.field(description="Changes with every update (for `version`).")
@@ -114,7 +114,7 @@ class Membership(relay.Node):
 class Invitation(relay.Node):
     id: relay.NodeID[int]
     email: str = strawberry.field(description="Address the invitation was sent to.")
-    role: RoleEnum = strawberry.field(description="Role given on acceptance.")  # type: ignore[valid-type]
+    role: RoleEnum = strawberry.field(description="Role given on acceptance.")
     status: InvitationStatus = strawberry.field(description="Where the invitation stands.")
     language: str = strawberry.field(description="Language of the invitation mail.")
     created_at: datetime = strawberry.field(description="When it was first sent.")
@@ -219,12 +219,12 @@ class ConfirmEmailPayload(Payload):
     confirmed: bool = strawberry.field(
         default=False, description="Whether the address is now confirmed."
     )
-    access_status: MembershipStatusEnum | None = strawberry.field(  # type: ignore[valid-type]
+    access_status: MembershipStatusEnum | None = strawberry.field(
         default=None,
         description="ACTIVE: the account is yours to administer; PENDING: its administrators "
         "decide on your access request.",
     )
-    role: RoleEnum | None = strawberry.field(  # type: ignore[valid-type]
+    role: RoleEnum | None = strawberry.field(
         default=None, description="The role now held, when access is active."
     )
 
@@ -232,7 +232,7 @@ class ConfirmEmailPayload(Payload):
 @strawberry.input(description="Approve an access request, choosing role and assignments.")
 class ApproveAccessRequestInput:
     membership_id: relay.GlobalID = strawberry.field(description="The pending membership.")
-    role: RoleEnum = strawberry.field(description="Role to give.")  # type: ignore[valid-type]
+    role: RoleEnum = strawberry.field(description="Role to give.")
     device_ids: list[relay.GlobalID] | None = strawberry.field(
         default=None, description="Devices to assign (roles working on assigned devices)."
     )
@@ -249,7 +249,7 @@ class RejectAccessRequestInput:
 @strawberry.input(description="Change a member's role or assignments.")
 class UpdateMembershipInput:
     membership_id: relay.GlobalID = strawberry.field(description="The membership.")
-    role: RoleEnum | None = strawberry.field(  # type: ignore[valid-type]
+    role: RoleEnum | None = strawberry.field(
         default=None, description="New role; unchanged when omitted."
     )
     device_ids: list[relay.GlobalID] | None = strawberry.field(
@@ -294,7 +294,7 @@ class RevokeMembershipPayload(Payload):
 class InviteUserInput:
     account_id: relay.GlobalID = strawberry.field(description="The account.")
     email: str = strawberry.field(description="Address to invite.")
-    role: RoleEnum = strawberry.field(description="Role given on acceptance.")  # type: ignore[valid-type]
+    role: RoleEnum = strawberry.field(description="Role given on acceptance.")
     device_ids: list[relay.GlobalID] | None = strawberry.field(
         default=None, description="Devices to assign (roles working on assigned devices)."
     )

@@ -6,7 +6,7 @@ holds MANAGE_USERS. Assigned devices and stock locations are filtered by the vie
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Select, false, select, true
 
@@ -58,12 +58,13 @@ class MembershipsByAccountIdLoader(GroupedLoader[tuple[Membership, User]]):
     """Every membership of an account (active, pending access requests, rejected), by name."""
 
     def statement(self, keys: Sequence[Any], scope: Scope) -> Select[Any]:
-        return (
+        stmt = (
             select(Membership, User)
             .join(User, User.id == Membership.user_id)
             .where(Membership.account_id.in_(keys), memberships_clause(scope))
             .order_by(User.name, User.id)
         )
+        return cast(Select[Any], stmt)
 
     def group_key(self, row: Any) -> Any:
         return row[0].account_id
@@ -73,12 +74,13 @@ class AssignedDevicesByMembershipIdLoader(GroupedLoader[tuple[int, Device]]):
     """Devices assigned to a membership, as far as the viewer may see them."""
 
     def statement(self, keys: Sequence[Any], scope: Scope) -> Select[Any]:
-        return (
+        stmt = (
             select(MembershipDevice.membership_id, Device)
             .join(Device, Device.id == MembershipDevice.device_id)
             .where(MembershipDevice.membership_id.in_(keys), scope.devices_clause())
             .order_by(Device.serial_number)
         )
+        return cast(Select[Any], stmt)
 
     def group_key(self, row: Any) -> Any:
         return row[0]
@@ -88,12 +90,13 @@ class AssignedStockLocationIdsByMembershipIdLoader(GroupedLoader[tuple[int, int]
     """Ids of the stock locations assigned to a membership, as far as the viewer may see them."""
 
     def statement(self, keys: Sequence[Any], scope: Scope) -> Select[Any]:
-        return (
+        stmt = (
             select(MembershipStockLocation.membership_id, StockLocation.id)
             .join(StockLocation, StockLocation.id == MembershipStockLocation.stock_location_id)
             .where(MembershipStockLocation.membership_id.in_(keys), scope.stock_locations_clause())
             .order_by(StockLocation.id)
         )
+        return cast(Select[Any], stmt)
 
     def group_key(self, row: Any) -> Any:
         return row[0]
