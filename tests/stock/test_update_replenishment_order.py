@@ -1,0 +1,151 @@
+"""`updateReplenishmentOrder`: agents ship and deliver; delivery adds to the stock level."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from models import ReplenishmentOrder, StockLevel
+from models.enums import ReplenishmentStatus
+from schema.node import global_id
+from tests.graphql import GraphQLClient
+from tests.stock.conftest import supplied_device
+
+AGENT = "agent@vendor.example"
+
+QUERY_UPDATE_ORDER = """
+mutation Update($input: UpdateReplenishmentOrderInput!) {
+  updateReplenishmentOrder(input: $input) {
+    replenishmentOrder { id status shippedAt deliveredAt stockLocation { id } device { id } }
+    userErrors { field code message }
+  }
+}
+"""
+
+QUERY_LOCATION_ORDERS = """
+query Node($id: ID!) {
+  node(id: $id) { ... on StockLocation { replenishmentOrders { id status } } }
+}
+"""
+
+
+async def _pending_order(connection: AsyncConnection) -> tuple[Any, int]:
+    device = await supplied_device(connection)
+    level = (
+        await connection.execute(
+            select(StockLevel).where(StockLevel.stock_location_id == device.stock_location_id)
+        )
+    ).first()
+    assert level is not None
+    order_id = await connection.scalar(
+        insert(ReplenishmentOrder)
+        .values(
+            stock_location_id=device.stock_location_id,
+            device_id=device.id,
+            consumable_id=level.consumable_id,
+            quantity=2,
+        )
+        .returning(ReplenishmentOrder.id)
+    )
+    return level, int(order_id)
+
+
+async def _move(gql: GraphQLClient, order_id: int, status: str, user: str = AGENT) -> Any:
+    return await gql(
+        QUERY_UPDATE_ORDER,
+        {"input": {"id": global_id("ReplenishmentOrder", order_id), "status": status}},
+        as_user=user,
+    )
+
+
+async def test_agent_ships_then_delivers_and_stock_grows(
+    gql: GraphQLClient, connection: AsyncConnection
+) -> None:
+    # given
+    level, order_id = await _pending_order(connection)
+    # when
+    shipped = await _move(gql, order_id, "SHIPPED")
+    delivered = await _move(gql, order_id, "DELIVERED")
+    # then
+    assert shipped.data["updateReplenishmentOrder"]["replenishmentOrder"]["status"] == "SHIPPED"
+    order = delivered.data["updateReplenishmentOrder"]["replenishmentOrder"]
+    assert order["status"] == "DELIVERED" and order["deliveredAt"] and order["shippedAt"]
+    assert order["stockLocation"]["id"] == global_id("StockLocation", level.stock_location_id)
+    quantity = await connection.scalar(
+        select(StockLevel.quantity).where(
+            StockLevel.stock_location_id == level.stock_location_id,
+            StockLevel.consumable_id == level.consumable_id,
+        )
+    )
+    assert quantity == level.quantity + 2
+    orders = await gql(
+        QUERY_LOCATION_ORDERS,
+        {"id": global_id("StockLocation", level.stock_location_id)},
+        as_user=AGENT,
+    )
+    assert {"id": global_id("ReplenishmentOrder", order_id), "status": "DELIVERED"} in orders.data[
+        "node"
+    ]["replenishmentOrders"]
+
+
+async def test_delivery_of_an_untracked_consumable_creates_the_level(
+    gql: GraphQLClient, connection: AsyncConnection
+) -> None:
+    # given
+    level, order_id = await _pending_order(connection)
+    await connection.execute(
+        StockLevel.__table__.delete().where(
+            StockLevel.stock_location_id == level.stock_location_id,
+            StockLevel.consumable_id == level.consumable_id,
+        )
+    )
+    await _move(gql, order_id, "SHIPPED")
+    # when
+    await _move(gql, order_id, "DELIVERED")
+    # then
+    quantity = await connection.scalar(
+        select(StockLevel.quantity).where(
+            StockLevel.stock_location_id == level.stock_location_id,
+            StockLevel.consumable_id == level.consumable_id,
+        )
+    )
+    assert quantity == 2
+
+
+async def test_invalid_transitions_are_refused(
+    gql: GraphQLClient, connection: AsyncConnection
+) -> None:
+    # given
+    _, order_id = await _pending_order(connection)
+    # when
+    skipped = await _move(gql, order_id, "DELIVERED")
+    backwards = await _move(gql, order_id, "PENDING")
+    # then
+    for result in (skipped, backwards):
+        payload = result.data["updateReplenishmentOrder"]
+        assert payload["replenishmentOrder"] is None
+        assert payload["userErrors"][0]["code"] == "INVALID_ORDER_TRANSITION"
+    status = await connection.scalar(
+        select(ReplenishmentOrder.status).where(ReplenishmentOrder.id == order_id)
+    )
+    assert status == ReplenishmentStatus.PENDING
+
+
+async def test_update_replenishment_order_requires_permission(
+    gql: GraphQLClient, connection: AsyncConnection
+) -> None:
+    # given
+    _, order_id = await _pending_order(connection)
+    # when
+    results = [
+        await _move(gql, order_id, "SHIPPED", user=user)
+        for user in ("admin@acme.example", "stock@acme.example", "kb@acme.example")
+    ]
+    # then
+    assert all(r.error_codes == ["FORBIDDEN"] for r in results)
+    status = await connection.scalar(
+        select(ReplenishmentOrder.status).where(ReplenishmentOrder.id == order_id)
+    )
+    assert status == ReplenishmentStatus.PENDING
