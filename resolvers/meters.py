@@ -323,7 +323,7 @@ def _value_errors(
 ) -> list[UserError]:
     meter = reading.meter.value
     if neighbours.same_day_id is not None:
-        return [UserError("READING_ALREADY_TODAY", path[:-1] + ["meter"], meter=meter, date=day)]
+        return [UserError("READING_ALREADY_TODAY", [*path[:-1], "meter"], meter=meter, date=day)]
     errors: list[UserError] = []
     if neighbours.previous is not None:
         prev_day, prev_value = neighbours.previous
@@ -479,8 +479,13 @@ def _reading_rows(
 
 
 async def _insert(context: Context, rows: list[dict[str, Any]]) -> list[MeterReading]:
-    stmt = insert(MeterReading).returning(MeterReading, sort_by_parameter_order=True)
-    return list(await context.session.scalars(stmt, rows))
+    """One INSERT ... RETURNING for all rows, in input order. (Not `sort_by_parameter_order`:
+    SQLite would then insert row by row; the rows' own key gives the order back.)"""
+    stmt = insert(MeterReading).returning(MeterReading)
+    stored = {
+        (r.device_id, r.meter, r.reading_date): r for r in await context.session.scalars(stmt, rows)
+    }
+    return [stored[(row["device_id"], row["meter"], row["reading_date"])] for row in rows]
 
 
 async def submit_one(context: Context, row: RowIn, source: ReadingSource) -> RowOutcome:
@@ -582,7 +587,8 @@ async def correct_reading(
     )
     if found is None:
         raise UserError("READING_NOT_FOUND", ["readingId"])
-    reading, device = found
+    reading: MeterReading = found[0]
+    device: Device = found[1]
     if P.CORRECT_METER_READINGS not in scope.permissions_on_device(device):
         raise Forbidden(language=context.language, required=P.CORRECT_METER_READINGS.value)
     reason = reason.strip()
@@ -662,7 +668,10 @@ async def meter_reading_connection(
         stmt = stmt.where(MeterReading.reading_date >= from_)
     if to is not None:
         stmt = stmt.where(MeterReading.reading_date <= to)
-    sort = [SortField(MeterReading.reading_date, "date"), SortField(MeterReading.id, "int")]
+    sort = [
+        SortField(MeterReading.reading_date.expression, "date"),
+        SortField(MeterReading.id.expression, "int"),
+    ]
     return await paginate(
         context.session,
         stmt,

@@ -217,11 +217,13 @@ async def meter_usage(
         after = after.where(ProductModelMeter.meter.in_(list(filter.meters)))
     base = union_all(in_range, after).cte("base")
 
-    window = {"partition_by": (base.c.device_id, base.c.meter), "order_by": base.c.reading_date}
+    partition, order = (base.c.device_id, base.c.meter), base.c.reading_date
     lagged = select(
-        base,
-        func.lag(base.c.reading_date).over(**window).label("prev_date"),
-        func.lag(base.c.value).over(**window).label("prev_value"),
+        *base.c,
+        func.lag(base.c.reading_date)
+        .over(partition_by=partition, order_by=order)
+        .label("prev_date"),
+        func.lag(base.c.value).over(partition_by=partition, order_by=order).label("prev_value"),
     ).cte("lagged")
 
     pair = (x.device_id == lagged.c.device_id, x.meter == lagged.c.meter, x.reading_date < start)

@@ -59,10 +59,10 @@ class ReadingSubmitter:
 @strawberry.type(description="One reading of one meter of a device on one day.")
 class MeterReading(relay.Node):
     id: relay.NodeID[int]
-    meter: MeterTypeEnum = strawberry.field(description="Which meter.")  # type: ignore[valid-type]
+    meter: MeterTypeEnum = strawberry.field(description="Which meter.")
     reading_date: date = strawberry.field(description="The day, in the device site's time zone.")
     value: int = strawberry.field(description="The counter value.")
-    source: ReadingSourceEnum = strawberry.field(description="How it came in.")  # type: ignore[valid-type]
+    source: ReadingSourceEnum = strawberry.field(description="How it came in.")
     correction_reason: str | None = strawberry.field(
         description="Why an agent corrected it (the original value is in the audit log)."
     )
@@ -119,7 +119,7 @@ class MeterReadingConnection(Connection[MeterReading]):
 
 @strawberry.type(description="The newest reading of one meter of a device's model.")
 class LatestReading:
-    meter: MeterTypeEnum = strawberry.field(description="The meter.")  # type: ignore[valid-type]
+    meter: MeterTypeEnum = strawberry.field(description="The meter.")
     reading: MeterReading | None = strawberry.field(
         description="Its newest reading; null when it has never been read."
     )
@@ -131,7 +131,7 @@ class LatestReading:
 async def _device_meter_readings(
     root: Any,
     info: Info,
-    meter: MeterTypeEnum | None = None,  # type: ignore[valid-type]
+    meter: MeterTypeEnum | None = None,
     from_: Annotated[
         date | None, strawberry.argument(name="from", description="From this day on.")
     ] = None,
@@ -189,7 +189,7 @@ device_reading_due = permission_field(
 
 @strawberry.input(description="One meter's value.")
 class MeterValueInput:
-    meter: MeterTypeEnum = strawberry.field(description="The meter.")  # type: ignore[valid-type]
+    meter: MeterTypeEnum = strawberry.field(description="The meter.")
     value: int = strawberry.field(description="The counter value read.")
 
 
@@ -259,7 +259,7 @@ class MeterUsageFilter:
     )
     site_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Sites.")
     device_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Devices.")
-    meters: list[MeterTypeEnum] | None = strawberry.field(  # type: ignore[valid-type]
+    meters: list[MeterTypeEnum] | None = strawberry.field(
         default=None, description="Meters (all by default)."
     )
     from_: date | None = strawberry.field(
@@ -274,7 +274,7 @@ class MeterUsage:
         description="The device, site, account or product model totalled."
     )
     group_name: str = strawberry.field(description="Its name (serial number for a device).")
-    meter: MeterTypeEnum = strawberry.field(description="The meter.")  # type: ignore[valid-type]
+    meter: MeterTypeEnum = strawberry.field(description="The meter.")
     period_start: date = strawberry.field(description="First day of the period.")
     period_end: date = strawberry.field(description="Last day of the period.")
     pages: float = strawberry.field(
@@ -406,8 +406,8 @@ class MeterQuery:
     async def meter_usage(
         self,
         info: Info,
-        group_by: UsageGroupByEnum,  # type: ignore[valid-type]
-        period: UsagePeriodEnum,  # type: ignore[valid-type]
+        group_by: UsageGroupByEnum,
+        period: UsagePeriodEnum,
         filter: MeterUsageFilter | None = None,
     ) -> list[MeterUsage]:
         given = filter or MeterUsageFilter()

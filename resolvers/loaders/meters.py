@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import aliased
 
 from models import ApiClient, Device, MeterReading, ProductModelMeter, User
@@ -16,7 +16,7 @@ from resolvers.loaders.base import ContextLoader
 METER_ORDER = {meter: position for position, meter in enumerate(MeterType)}
 
 
-def latest_readings_statement(device_ids: Sequence[int]) -> Select[Any]:
+def latest_readings_statement(device_ids: Sequence[int]) -> Any:
     """One row per (device, meter of its model), with that meter's newest reading or NULLs.
 
     The newest date comes from `max(reading_date)` for one (device_id, meter) pair, which both

@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 from tests.graphql import GraphQLClient
 
 QUERY_DEVICES_WITH_READINGS = """
-query Devices($first: Int, $filter: DeviceFilter) {
-  devices(first: $first, filter: $filter) {
+query Devices($first: Int, $after: String, $filter: DeviceFilter) {
+  devices(first: $first, after: $after, filter: $filter) {
+    pageInfo { hasNextPage endCursor }
     nodes {
       id serialNumber installedOn eMaintenance
       site { timeZone }
@@ -76,11 +77,21 @@ def _device(node: dict[str, Any]) -> DeviceInfo:
 async def devices_of(
     gql: GraphQLClient, user: str, *, first: int = 20, filter: dict[str, Any] | None = None
 ) -> list[DeviceInfo]:
-    result = await gql(
-        QUERY_DEVICES_WITH_READINGS, {"first": first, "filter": filter}, as_user=user
-    )
-    assert not result.errors, result.errors
-    return [_device(node) for node in result.data["devices"]["nodes"]]
+    found: list[DeviceInfo] = []
+    after = None
+    while len(found) < first:
+        result = await gql(
+            QUERY_DEVICES_WITH_READINGS,
+            {"first": min(20, first - len(found)), "after": after, "filter": filter},
+            as_user=user,
+        )
+        assert not result.errors, result.errors
+        page = result.data["devices"]
+        found += [_device(node) for node in page["nodes"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    return found
 
 
 async def latest_of(gql: GraphQLClient, device_id: str) -> dict[str, tuple[str, int, str] | None]:

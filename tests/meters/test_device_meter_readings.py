@@ -1,0 +1,196 @@
+"""Device.meterReadings (history), Device.latestReadings, Device.readingDue and the
+devices(filter: {readingDue}) reminder list."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from models import MeterReading
+from schema.node import parse_global_id
+from tests.conftest import StatementCounter
+from tests.graphql import GraphQLClient
+from tests.meters.helpers import devices_of
+
+QUERY_HISTORY = """
+query History($id: ID!, $meter: MeterType, $from: Date, $to: Date, $first: Int, $after: String) {
+  node(id: $id) { ... on Device {
+    meterReadings(meter: $meter, from: $from, to: $to, first: $first, after: $after) {
+      totalCount
+      pageInfo { hasNextPage endCursor }
+      nodes { id meter readingDate value source submittedBy { name machineClient } }
+    }
+  } }
+}
+"""
+
+QUERY_SUBMIT = """
+mutation Submit($input: SubmitMeterReadingsInput!) {
+  submitMeterReadings(input: $input) { userErrors { code } }
+}
+"""
+
+QUERY_LATEST_PAGE = """
+query Latest($first: Int) {
+  devices(first: $first) {
+    nodes { readingDue latestReadings { meter reading { readingDate value } } }
+  }
+}
+"""
+
+QUERY_DUE_PAGE = """
+query Due($first: Int) { devices(first: $first) { nodes { readingDue } } }
+"""
+
+QUERY_DUE_FILTER = """
+query DueFilter($due: Boolean, $after: String) {
+  devices(first: 100, after: $after, filter: {readingDue: $due}) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    nodes { id readingDue }
+  }
+}
+"""
+
+QUERY_STOCK_DEVICE = """
+query StockDevice {
+  devices(first: 1) {
+    nodes { serialNumber meterReadings(first: 1) { totalCount } latestReadings { meter } }
+  }
+}
+"""
+
+ADMIN = "admin@acme.example"
+MANAGER = "devices@acme.example"
+AGENT = "agent@vendor.example"
+
+
+async def test_history_is_newest_first_with_source_and_submitter(gql: GraphQLClient) -> None:
+    # given: today's reading by the device manager on top of the seeded history
+    [device] = await devices_of(gql, MANAGER, first=1)
+    submitted = await gql(
+        QUERY_SUBMIT,
+        {"input": {"deviceId": device.id, "readings": device.next_values()}},
+        as_user=MANAGER,
+    )
+    assert submitted.data["submitMeterReadings"]["userErrors"] == []
+    # when
+    result = await gql(QUERY_HISTORY, {"id": device.id, "meter": "TOTAL"}, as_user=MANAGER)
+    # then
+    assert not result.errors, result.errors
+    history = result.data["node"]["meterReadings"]
+    dates = [n["readingDate"] for n in history["nodes"]]
+    assert dates == sorted(dates, reverse=True)
+    assert {n["meter"] for n in history["nodes"]} == {"TOTAL"}
+    newest = history["nodes"][0]
+    assert newest["readingDate"] == device.today.isoformat()
+    assert newest["source"] == "PORTAL"
+    assert newest["submittedBy"] == {"name": "Daniel Devices", "machineClient": False}
+
+
+async def test_history_pages_and_filters_by_date(gql: GraphQLClient) -> None:
+    # given
+    [device] = await devices_of(gql, ADMIN, first=1)
+    everything = await gql(QUERY_HISTORY, {"id": device.id, "first": 100}, as_user=ADMIN)
+    all_nodes = everything.data["node"]["meterReadings"]["nodes"]
+    # when: two pages of 3, then a date window
+    first = await gql(QUERY_HISTORY, {"id": device.id, "first": 3}, as_user=ADMIN)
+    page = first.data["node"]["meterReadings"]
+    second = await gql(
+        QUERY_HISTORY,
+        {"id": device.id, "first": 3, "after": page["pageInfo"]["endCursor"]},
+        as_user=ADMIN,
+    )
+    day = date.fromisoformat(all_nodes[len(all_nodes) // 2]["readingDate"])
+    window = await gql(
+        QUERY_HISTORY,
+        {"id": device.id, "from": day.isoformat(), "to": day.isoformat()},
+        as_user=ADMIN,
+    )
+    # then
+    ids = [n["id"] for n in all_nodes]
+    assert [n["id"] for n in page["nodes"]] == ids[:3]
+    assert [n["id"] for n in second.data["node"]["meterReadings"]["nodes"]] == ids[3:6]
+    assert page["totalCount"] == len(ids)
+    in_window = window.data["node"]["meterReadings"]["nodes"]
+    assert in_window and {n["readingDate"] for n in in_window} == {day.isoformat()}
+
+
+async def test_meter_history_requires_permission(gql: GraphQLClient) -> None:
+    # given: a stock manager sees the e-Maintenance devices its stock location supplies, but
+    # not their meter readings
+    # when
+    result = await gql(QUERY_STOCK_DEVICE, as_user="stock@acme.example")
+    # then
+    assert result.data["devices"]["nodes"][0]["serialNumber"]
+    assert set(result.error_codes) == {"FORBIDDEN"}
+    assert {tuple(e["path"][-1:]) for e in result.errors} == {
+        ("meterReadings",),
+        ("latestReadings",),
+    }
+
+
+async def test_latest_readings_cost_the_same_statements_for_any_page_size(
+    gql: GraphQLClient, statements: StatementCounter
+) -> None:
+    # given
+    await gql.token_for(AGENT)
+    counts = {}
+    for query, sizes in ((QUERY_LATEST_PAGE, (10, 40)), (QUERY_DUE_PAGE, (10, 100))):
+        for size in sizes:
+            statements.reset()
+            # when
+            result = await gql(query, {"first": size}, as_user=AGENT)
+            # then
+            assert not result.errors, result.errors
+            assert len(result.data["devices"]["nodes"]) == size
+            counts[(query, size)] = statements.count
+    assert counts[(QUERY_LATEST_PAGE, 10)] == counts[(QUERY_LATEST_PAGE, 40)], counts
+    assert counts[(QUERY_DUE_PAGE, 10)] == counts[(QUERY_DUE_PAGE, 100)], counts
+
+
+async def test_reading_due_until_a_reading_this_month(
+    gql: GraphQLClient, connection: AsyncConnection
+) -> None:
+    # given: a device with nothing read since the 1st of the month (its site's time)
+    [device] = await devices_of(gql, ADMIN, first=1)
+    parsed = parse_global_id(device.id)
+    assert parsed is not None
+    since = device.today.replace(day=1)
+    await connection.execute(
+        delete(MeterReading).where(
+            MeterReading.device_id == parsed[1], MeterReading.reading_date >= since
+        )
+    )
+    # when
+    due = await _ids(gql, True)
+    not_due = await _ids(gql, False)
+    # then
+    assert device.id in due and device.id not in not_due
+    # when: a reading today
+    submitted = await gql(
+        QUERY_SUBMIT,
+        {"input": {"deviceId": device.id, "readings": device.next_values()}},
+        as_user=ADMIN,
+    )
+    assert submitted.data["submitMeterReadings"]["userErrors"] == []
+    # then
+    assert device.id not in await _ids(gql, True)
+    assert device.id in await _ids(gql, False)
+
+
+async def _ids(gql: GraphQLClient, due: bool) -> set[str]:
+    found: dict[str, bool] = {}
+    after = None
+    while True:
+        result = await gql(QUERY_DUE_FILTER, {"due": due, "after": after}, as_user=ADMIN)
+        assert not result.errors, result.errors
+        page = result.data["devices"]
+        found |= {n["id"]: n["readingDue"] for n in page["nodes"]}
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert set(found.values()) <= {due}
+    return set(found)

@@ -1,0 +1,132 @@
+"""The once-a-day rule under real concurrency (PostgreSQL, separate connections): one reading
+accepted, the other refused with a code; never two rows, never a 500."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import date
+
+import httpx
+import pytest
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app import create_app
+from models import MeterReading
+from models.enums import MeterType, ReadingSource
+from models.session import create_sessionmaker
+from schema.node import parse_global_id
+from settings import Settings
+from tests.graphql import GraphQLClient
+from tests.meters.helpers import DeviceInfo, devices_of
+
+pytestmark = pytest.mark.postgres
+
+QUERY_SUBMIT = """
+mutation Submit($input: SubmitMeterReadingsInput!) {
+  submitMeterReadings(input: $input) {
+    readings { id }
+    userErrors { field code }
+  }
+}
+"""
+
+ADMIN = "admin@acme.example"
+
+
+@pytest.fixture
+async def committing_gql(settings: Settings, engine: AsyncEngine) -> AsyncIterator[GraphQLClient]:
+    """A client whose every request runs on its own pooled connection and commits for real."""
+    app = create_app(settings, sessionmaker=create_sessionmaker(engine))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield GraphQLClient(client)
+
+
+async def _cleanup(engine: AsyncEngine, device: DeviceInfo, day: date) -> None:
+    parsed = parse_global_id(device.id)
+    assert parsed is not None
+    async with engine.begin() as conn:
+        await conn.execute(
+            delete(MeterReading).where(
+                MeterReading.device_id == parsed[1], MeterReading.reading_date == day
+            )
+        )
+
+
+async def _rows_on(engine: AsyncEngine, device: DeviceInfo, day: date) -> int:
+    parsed = parse_global_id(device.id)
+    assert parsed is not None
+    async with engine.connect() as conn:
+        count = await conn.scalar(
+            select(func.count()).where(
+                MeterReading.device_id == parsed[1], MeterReading.reading_date == day
+            )
+        )
+    return int(count or 0)
+
+
+async def test_racing_submissions_give_one_reading_and_one_refusal(
+    gql: GraphQLClient, committing_gql: GraphQLClient, engine: AsyncEngine
+) -> None:
+    # given
+    [device, *_] = await devices_of(gql, ADMIN, first=1)
+    token = await gql.token_for(ADMIN)
+    input = {"deviceId": device.id, "readings": device.next_values()}
+    try:
+        # when
+        results = await asyncio.gather(
+            *[committing_gql(QUERY_SUBMIT, {"input": input}, token=token) for _ in range(2)]
+        )
+        # then
+        assert [r.status for r in results] == [200, 200]
+        assert all(not r.errors for r in results), [r.errors for r in results]
+        payloads = [r.data["submitMeterReadings"] for r in results]
+        accepted = [p for p in payloads if not p["userErrors"]]
+        refused = [p for p in payloads if p["userErrors"]]
+        assert len(accepted) == 1 and len(refused) == 1
+        assert {e["code"] for e in refused[0]["userErrors"]} == {"READING_ALREADY_TODAY"}
+        assert await _rows_on(engine, device, device.today) == len(device.latest)
+    finally:
+        await _cleanup(engine, device, device.today)
+
+
+async def test_insert_losing_to_a_concurrent_commit_is_a_coded_refusal(
+    gql: GraphQLClient, committing_gql: GraphQLClient, engine: AsyncEngine
+) -> None:
+    # given: another transaction has written today's TOTAL reading but not committed yet, so
+    # the submission's checks cannot see it and its insert waits on the unique index
+    [device, *_] = await devices_of(gql, ADMIN, first=1)
+    token = await gql.token_for(ADMIN)
+    parsed = parse_global_id(device.id)
+    assert parsed is not None
+    input = {"deviceId": device.id, "readings": device.next_values()}
+    try:
+        async with engine.connect() as other:
+            transaction = await other.begin()
+            await other.execute(
+                insert(MeterReading).values(
+                    device_id=parsed[1],
+                    meter=MeterType.TOTAL,
+                    reading_date=device.today,
+                    value=device.latest["TOTAL"][1] + 5,  # type: ignore[index]
+                    source=ReadingSource.REMOTE,
+                )
+            )
+            # when
+            submission = asyncio.ensure_future(
+                committing_gql(QUERY_SUBMIT, {"input": input}, token=token)
+            )
+            await asyncio.sleep(0.5)
+            assert not submission.done()
+            await transaction.commit()
+        result = await submission
+        # then
+        assert result.status == 200 and not result.errors, result.errors
+        payload = result.data["submitMeterReadings"]
+        assert [e["code"] for e in payload["userErrors"]] == ["READING_ALREADY_TODAY"]
+        assert payload["readings"] == []
+        assert await _rows_on(engine, device, device.today) == 1
+    finally:
+        await _cleanup(engine, device, device.today)
