@@ -341,7 +341,7 @@ def _empty(connection: type[Connection[Any]]) -> Connection[Any]:
 
 
 def _postgres_search(stmt: Any, search: str) -> Any:
-    config = literal_column(_PG_CONFIG)
+    config: Any = literal_column(_PG_CONFIG)
     t = KnowledgeArticleTranslation
     query = func.websearch_to_tsquery(config, search)
     weighted = func.setweight(func.to_tsvector(config, t.title), literal_column("'A'")).op("||")(
@@ -489,10 +489,9 @@ async def upsert_article(context: Context, data: UpsertKnowledgeArticleInput) ->
         article.id,
         {"slug": slug, "languages": sorted(texts)},
     )
-    served = await requested_language(context, None)
-    translation = pick_translation(list(existing.values()), served)
-    assert translation is not None
-    return ArticleHit(article=article, translation=translation)
+    served = pick_translation(list(existing.values()), await requested_language(context, None))
+    assert served is not None
+    return ArticleHit(article=article, translation=served)
 
 
 async def publish_article(context: Context, data: PublishKnowledgeArticleInput) -> ArticleHit:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, exists, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -108,7 +109,10 @@ async def stock_location_connection(
             ids = [decode_id(i, "Account", language=context.language) for i in filter.account_ids]
             tree = account_tree(ids)
             stmt = stmt.where(StockLocation.account_id.in_(select(tree.c.id)))
-    sort = [SortField(StockLocation.name, "str"), SortField(StockLocation.id, "int")]
+    sort = [
+        SortField(StockLocation.name.expression, "str"),
+        SortField(StockLocation.id.expression, "int"),
+    ]
     return await paginate(
         context.session,
         stmt,
@@ -244,11 +248,8 @@ async def upsert_stock_levels(
 
 
 def _dialect_insert(session: AsyncSession) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
+    """INSERT with ON CONFLICT for the session's database (PostgreSQL or SQLite)."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 async def update_replenishment_order(

@@ -13,7 +13,7 @@ import i18n
 from auth.policy import Permission
 from models import Consumable, Device, ReplenishmentOrder, TonerLevel, product_model_consumables
 from models.base import utcnow
-from models.enums import ReplenishmentStatus, TonerColour
+from models.enums import ConsumableKind, ReplenishmentStatus, TonerColour
 from models.stock import OPEN_ORDER
 from resolvers.audit import audit
 from resolvers.stock import _dialect_insert
@@ -85,7 +85,7 @@ async def report_toner_levels(
     )
     by_id = {c.id: c for c in takes}
     toner_by_colour: dict[TonerColour, Consumable] = {
-        c.colour: c for c in takes if c.colour is not None and c.kind.value == "TONER"
+        c.colour: c for c in takes if c.colour is not None and c.kind is ConsumableKind.TONER
     }
     reported: dict[int, tuple[int, Consumable]] = {}
     for index, level in enumerate(data.levels):
@@ -95,7 +95,7 @@ async def report_toner_levels(
         if level.consumable_id is not None:
             consumable = by_id.get(decode_id_or_none(str(level.consumable_id), "Consumable") or 0)
         else:
-            consumable = toner_by_colour.get(TonerColour(level.colour))
+            consumable = toner_by_colour.get(TonerColour(str(level.colour)))
         if consumable is None:
             raise UserError("CONSUMABLE_NOT_FOR_DEVICE", field)
         if not 0 <= level.percent <= 100:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import date
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry import relay
@@ -22,6 +22,9 @@ from schema.context import Info
 from schema.meters import device_latest_readings, device_meter_readings, device_reading_due
 from schema.mutations import Payload, transactional
 from schema.pagination import Connection, Direction
+
+if TYPE_CHECKING:
+    from schema.stock import StockLocation, TonerLevel
 
 DeviceStatusEnum = strawberry.enum(
     DeviceStatus, name="DeviceStatus", description="Where a device stands in its life."
@@ -147,7 +150,7 @@ class Device(relay.Node):
     )
     async def toner_levels(
         self, info: Info
-    ) -> list[Annotated["TonerLevel", strawberry.lazy("schema.stock")]] | None:
+    ) -> list[Annotated[TonerLevel, strawberry.lazy("schema.stock")]] | None:
         from resolvers.loaders.stock import TonerLevelsByDeviceIdLoader
         from schema.stock import TonerLevel
 
@@ -160,7 +163,7 @@ class Device(relay.Node):
     )
     async def stock_location(
         self, info: Info
-    ) -> Annotated["StockLocation", strawberry.lazy("schema.stock")] | None:
+    ) -> Annotated[StockLocation, strawberry.lazy("schema.stock")] | None:
         from resolvers.loaders.stock import StockLocationByIdLoader
         from schema.stock import StockLocation
 

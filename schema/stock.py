@@ -50,10 +50,8 @@ class Consumable(relay.Node):
     id: relay.NodeID[int]
     sku: str = strawberry.field(description="Stock-keeping unit.")
     name: str = strawberry.field(description="Name.")
-    kind: ConsumableKindEnum = strawberry.field(description="Kind.")  # type: ignore[valid-type]
-    colour: TonerColourEnum | None = strawberry.field(  # type: ignore[valid-type]
-        description="Toner colour, for toners."
-    )
+    kind: ConsumableKindEnum = strawberry.field(description="Kind.")
+    colour: TonerColourEnum | None = strawberry.field(description="Toner colour, for toners.")
     reorder_threshold_percent: int = strawberry.field(
         description="A reported level at or under this percentage orders a replacement."
     )
@@ -200,7 +198,7 @@ class StockLocation(relay.Node):
 )
 class ReplenishmentOrder(relay.Node):
     id: relay.NodeID[int]
-    status: ReplenishmentStatusEnum = strawberry.field(description="Where the order stands.")  # type: ignore[valid-type]
+    status: ReplenishmentStatusEnum = strawberry.field(description="Where the order stands.")
     quantity: int = strawberry.field(description="Units ordered.")
     created_at: datetime = strawberry.field(description="When the low level created it.")
     shipped_at: datetime | None = strawberry.field(description="When it was shipped.")
@@ -305,7 +303,7 @@ class TonerLevelReportInput:
     consumable_id: strawberry.ID | None = strawberry.field(
         default=None, description="The consumable."
     )
-    colour: TonerColourEnum | None = strawberry.field(  # type: ignore[valid-type]
+    colour: TonerColourEnum | None = strawberry.field(
         default=None, description="The toner of this colour the device's model takes."
     )
     percent: int = strawberry.field(description="Level left, 0-100.")
@@ -320,7 +318,7 @@ class ReportTonerLevelsInput:
 @strawberry.input(description="Moves a replenishment order on.")
 class UpdateReplenishmentOrderInput:
     id: strawberry.ID = strawberry.field(description="The order.")
-    status: ReplenishmentStatusEnum = strawberry.field(  # type: ignore[valid-type]
+    status: ReplenishmentStatusEnum = strawberry.field(
         description="SHIPPED (from PENDING), DELIVERED (from SHIPPED; adds the quantity to the "
         "stock level) or CANCELLED (before delivery)."
     )
@@ -375,7 +373,7 @@ class StockQuery:
     ) -> StockLocationConnection:
         from resolvers.stock import stock_location_connection
 
-        return await stock_location_connection(
+        return await stock_location_connection(  # type: ignore[return-value]
             info, first=first, after=after, last=last, before=before, filter=filter
         )
 

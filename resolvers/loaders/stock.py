@@ -41,12 +41,13 @@ class StockLevelsByStockLocationIdLoader(GroupedLoader[tuple[StockLevel, Consuma
     """(level, consumable) pairs, by SKU. The caller has already seen the location."""
 
     def statement(self, keys: Sequence[Any], scope: Scope) -> Select[Any]:
-        return (
+        stmt: Any = (
             select(StockLevel, Consumable)
             .join(Consumable, Consumable.id == StockLevel.consumable_id)
             .where(StockLevel.stock_location_id.in_(keys))
             .order_by(Consumable.sku)
         )
+        return stmt  # type: ignore[no-any-return]
 
     def group_key(self, row: Any) -> Any:
         return row[0].stock_location_id
@@ -88,12 +89,13 @@ class TonerLevelsByDeviceIdLoader(GroupedLoader[tuple[TonerLevel, Consumable]]):
     """(level, consumable) pairs, by SKU. The caller has already seen the device."""
 
     def statement(self, keys: Sequence[Any], scope: Scope) -> Select[Any]:
-        return (
+        stmt: Any = (
             select(TonerLevel, Consumable)
             .join(Consumable, Consumable.id == TonerLevel.consumable_id)
             .where(TonerLevel.device_id.in_(keys))
             .order_by(Consumable.sku)
         )
+        return stmt  # type: ignore[no-any-return]
 
     def group_key(self, row: Any) -> Any:
         return row[0].device_id
