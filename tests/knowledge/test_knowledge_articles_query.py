@@ -231,3 +231,13 @@ async def test_knowledge_articles_require_permission(
     # then
     assert as_machine.error_codes == ["FORBIDDEN"]
     assert anonymous.error_codes == ["UNAUTHENTICATED"]
+
+
+async def test_search_syntax_is_taken_literally(gql: GraphQLClient) -> None:
+    for search in ('"paper', "jam OR (", "*", "NEAR(paper jam)", "'; drop table x; --", "!!!"):
+        # when
+        result = await gql(QUERY_ARTICLES, {"search": search, "first": 5}, as_user=KNOWLEDGE_USER)
+        # then
+        assert not result.errors, (search, result.errors)
+    found = await _articles(gql, KNOWLEDGE_USER, search='"paper jam', language="en")
+    assert found[0]["slug"] == "clear-paper-jam"

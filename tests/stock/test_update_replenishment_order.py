@@ -149,3 +149,27 @@ async def test_update_replenishment_order_requires_permission(
         select(ReplenishmentOrder.status).where(ReplenishmentOrder.id == order_id)
     )
     assert status == ReplenishmentStatus.PENDING
+
+
+QUERY_ORDER_NODE = """
+query Node($id: ID!) {
+  node(id: $id) { ... on ReplenishmentOrder { status consumable { sku } } }
+}
+"""
+
+
+async def test_order_nodes_follow_the_stock_location_scope(
+    gql: GraphQLClient, connection: AsyncConnection
+) -> None:
+    # given
+    _, order_id = await _pending_order(connection)
+    variables = {"id": global_id("ReplenishmentOrder", order_id)}
+    # when
+    as_agent = await gql(QUERY_ORDER_NODE, variables, as_user=AGENT)
+    hidden = [
+        await gql(QUERY_ORDER_NODE, variables, as_user=user)
+        for user in ("devices@acme.example", "kb@acme.example", "admin@globex.example")
+    ]
+    # then
+    assert as_agent.data["node"]["status"] == "PENDING"
+    assert all(result.data["node"] is None for result in hidden)
