@@ -4,6 +4,7 @@ health and readiness probes, and the public signing keys."""
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -37,6 +38,7 @@ from models.session import create_engine, create_sessionmaker
 from resolvers.ratelimit import bucket_key, close_shared_redis, connection_counter
 from schema import schema
 from schema.context import AppServices, Context
+from schema.extensions import label_request_errors
 from settings import Settings, get_settings
 
 log = logging.getLogger("portal")
@@ -125,6 +127,8 @@ class PortalGraphQL(GraphQL[Context, None]):
     async def process_result(  # type: ignore[override]
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
+        if result.errors:
+            result.errors = label_request_errors(result.errors)
         response = await super().process_result(request, result)
         errors = result.errors or []
         sub_response = getattr(request.state, "sub_response", None)
@@ -200,6 +204,14 @@ class PortalGraphQL(GraphQL[Context, None]):
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
+
+    def decode_json(self, data: str | bytes) -> object:
+        """A request is a JSON object (or a list: a batch, refused unless enabled); anything
+        else is as malformed as broken JSON (400), never an exception further on."""
+        decoded = orjson.loads(data)
+        if not isinstance(decoded, dict | list):
+            raise json.JSONDecodeError("expected a JSON object", "", 0)
+        return decoded
 
 
 HTTP_ERROR_CODES = {

@@ -87,13 +87,20 @@ class MaskUnexpectedErrors(MaskErrors):
         )
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
-        processed = []
-        for error in super()._process_errors(errors):
-            if not (error.extensions or {}).get("code") and is_request_error(error):
-                code = PARSE_FAILED if isinstance(error, GraphQLSyntaxError) else VALIDATION_FAILED
-                error = _with_code(error, code)
-            processed.append(error)
-        return processed
+        return label_request_errors(super()._process_errors(errors))
+
+
+def label_request_errors(errors: list[GraphQLError]) -> list[GraphQLError]:
+    """Parse and validation errors get GRAPHQL_PARSE_FAILED / GRAPHQL_VALIDATION_FAILED.
+    Also called by the HTTP view: an error raised by an extension hook (the parser cache's
+    syntax errors) skips the extensions' post-processing."""
+    labelled = []
+    for error in errors:
+        if not (error.extensions or {}).get("code") and is_request_error(error):
+            code = PARSE_FAILED if isinstance(error, GraphQLSyntaxError) else VALIDATION_FAILED
+            error = _with_code(error, code)
+        labelled.append(error)
+    return labelled
 
 
 # --- audit of mutations ------------------------------------------------------------------

@@ -73,8 +73,8 @@ COST_MUTATION = 10
 LIST_ESTIMATE = 10
 # Leaf fields that run a query of their own.
 LEAF_COSTS = {"totalCount": 1}
-# Wrapper types that fetch nothing themselves.
-FREE_TYPES = frozenset({"PageInfo"})
+# Types that fetch nothing themselves (wrappers, values built in memory).
+FREE_TYPES = frozenset({"PageInfo", "UserError"})
 # Mutations that check a secret: one per operation, so aliases cannot batch guesses.
 CREDENTIAL_MUTATIONS = frozenset(
     {"login", "refreshToken", "clientToken", "register", "confirmEmail", "acceptInvitation"}
