@@ -605,9 +605,7 @@ async def create_ticket(
         if spec.device_id is None:
             raise UserError("TICKET_FIELD_REQUIRED", ["input", "deviceId"])
         device, site, contract = await _visible_device(session, scope, spec.device_id, language)
-        needed = customer_permission(spec.type)
-        if needed not in scope.permissions_on_device(device):
-            raise Forbidden(language=language, required=needed.value)
+        require_on_device(scope, device, customer_permission(spec.type), language)
         if contract is None or not contract.is_active_on(site_today(site, now)):
             raise UserError("CONTRACT_INACTIVE", ["input", "deviceId"])
         if spec.device_status is not None and device.status is not DeviceStatus.ACTIVE:
@@ -691,6 +689,13 @@ async def create_ticket(
     return Outcome(ticket, device)
 
 
+def require_on_device(
+    scope: Scope, device: Device, permission: Permission, language: str
+) -> None:
+    if permission not in scope.permissions_on_device(device):
+        raise Forbidden(language=language, required=permission.value)
+
+
 async def visible_ticket(context: Context, ticket_id: int, *, lock: bool = False) -> Ticket:
     scope = await context.require_scope()
     stmt = select(Ticket).where(Ticket.id == ticket_id, scope.tickets_clause())
@@ -755,7 +760,9 @@ async def update_ticket_status(
             held = business_time_between(_unstamp(since), now, calendar.coverage)
             ticket.on_hold_seconds = (ticket.on_hold_seconds or 0) + int(held.total_seconds())
             start_clock(ticket, calendar)
-    if agent and ticket.first_responded_at is None and status is not S.ASSIGNED:
+    # The vendor has answered once it writes to the customer or settles the ticket; moving
+    # it along without a word is not an answer.
+    if agent and ticket.first_responded_at is None and (body or status not in OPEN):
         ticket.first_responded_at = now
     if status is S.RESOLVED:
         ticket.resolved_at = now

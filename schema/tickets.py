@@ -14,6 +14,7 @@ import strawberry
 from sqlalchemy import select
 from strawberry import relay
 
+from auth.policy import Permission
 from models import Account as AccountRow
 from models import Ticket as TicketRow
 from models import TicketComment as TicketCommentRow
@@ -592,6 +593,7 @@ class TicketMutation:
             device, site, _ = await logic._visible_device(
                 info.context.session, scope, device_id, language
             )
+            logic.require_on_device(scope, device, Permission.REQUEST_DEVICE_CHANGES, language)
             target_site = site
             if input.target_site_id is not None:
                 target_id = decode_id(input.target_site_id, "Site", language=language)
@@ -638,6 +640,7 @@ class TicketMutation:
             device, _, _ = await logic._visible_device(
                 info.context.session, scope, device_id, language
             )
+            logic.require_on_device(scope, device, Permission.REQUEST_DEVICE_CHANGES, language)
             reason = logic._check_text(
                 input.reason, ["input", "reason"], logic.MAX_REASON, required=True
             )

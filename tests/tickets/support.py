@@ -53,7 +53,9 @@ async def devices_of(gql: GraphQLClient, user: str) -> list[dict[str, Any]]:
     return result.data["devices"]["nodes"]  # type: ignore[no-any-return]
 
 
-async def covered_device(gql: GraphQLClient, user: str, account: str | None = None) -> dict[str, Any]:
+async def covered_device(
+    gql: GraphQLClient, user: str, account: str | None = None
+) -> dict[str, Any]:
     """An ACTIVE device with an active contract that `user` may see."""
     for device in await devices_of(gql, user):
         if (
