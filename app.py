@@ -114,6 +114,12 @@ class PortalGraphQL(GraphQL[Context, None]):
             headers={"Allow": "POST"} if status == 405 else None,
         )
 
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # A GET with only `extensions` is a persisted query (APQ), not a visit to GraphiQL.
+        return "extensions" not in request.query_params and super().should_render_graphql_ide(
+            request
+        )
+
     async def execute_single(  # type: ignore[override]
         self, request: Request, request_adapter: Any, *args: Any, **kwargs: Any
     ) -> Any:
