@@ -1,0 +1,126 @@
+"""WebSocket protection: the Origin allow-list (cross-site WebSocket hijacking), a cap on
+connections per user and on subscriptions per connection. A real uvicorn server in the test's
+event loop and a `websockets` client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import replace
+from typing import Any
+
+import pytest
+import uvicorn
+from sqlalchemy.ext.asyncio import AsyncConnection
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from app import create_app
+from models.session import create_sessionmaker
+from settings import Settings
+from tests.graphql import GraphQLClient
+
+ADMIN = "admin@acme.example"
+PROTOCOL = ["graphql-transport-ws"]
+SUBSCRIPTION_TICKETS = "subscription { ticketUpdated { __typename } }"
+
+ServerFactory = Callable[..., AbstractAsyncContextManager[str]]
+
+
+@pytest.fixture
+def server_with(settings: Settings, connection: AsyncConnection) -> ServerFactory:
+    @asynccontextmanager
+    async def serve(**overrides: Any) -> AsyncIterator[str]:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        sessionmaker = create_sessionmaker(connection, join_transaction_mode="create_savepoint")
+        app = create_app(replace(settings, **overrides), sessionmaker=sessionmaker)
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+        )
+        server = uvicorn.Server(config)
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            assert not task.done(), "server did not start"
+            await asyncio.sleep(0.01)
+        try:
+            yield f"ws://127.0.0.1:{port}/graphql"
+        finally:
+            server.should_exit = True
+            await asyncio.wait_for(task, 10)
+
+    return serve
+
+
+async def _init(ws: ClientConnection, token: str | None = None) -> str:
+    payload = {"authorization": f"Bearer {token}"} if token else {}
+    await ws.send(json.dumps({"type": "connection_init", "payload": payload}))
+    message = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    return message["type"]  # type: ignore[no-any-return]
+
+
+async def test_cross_site_origin_is_rejected(server_with: ServerFactory) -> None:
+    # given
+    async with server_with(cors_origins=("https://portal.example",)) as url:
+        # when
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(url, subprotocols=PROTOCOL, origin="https://evil.example"):  # type: ignore[arg-type]
+                pass
+        async with connect(url, subprotocols=PROTOCOL, origin="https://portal.example") as ws:  # type: ignore[arg-type]
+            allowed = await _init(ws)
+        async with connect(url, subprotocols=PROTOCOL) as ws:  # type: ignore[arg-type]
+            no_origin = await _init(ws)
+    # then
+    assert refused.value.response.status_code == 403
+    assert allowed == "connection_ack"
+    assert no_origin == "connection_ack"
+
+
+async def test_connections_per_user_are_capped(
+    server_with: ServerFactory, gql: GraphQLClient
+) -> None:
+    # given
+    token = await gql.token_for(ADMIN)
+    async with server_with(max_ws_connections_per_user=2) as url:
+        async with connect(url, subprotocols=PROTOCOL) as first:  # type: ignore[arg-type]
+            assert await _init(first, token) == "connection_ack"
+            async with connect(url, subprotocols=PROTOCOL) as second:  # type: ignore[arg-type]
+                assert await _init(second, token) == "connection_ack"
+                # when
+                async with connect(url, subprotocols=PROTOCOL) as third:  # type: ignore[arg-type]
+                    with pytest.raises(ConnectionClosed) as closed:
+                        await _init(third, token)
+        # then: closing connections frees their places
+        async with connect(url, subprotocols=PROTOCOL) as again:  # type: ignore[arg-type]
+            reopened = await _init(again, token)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+    assert reopened == "connection_ack"
+
+
+async def test_subscriptions_per_connection_are_capped(
+    server_with: ServerFactory, gql: GraphQLClient
+) -> None:
+    # given
+    token = await gql.token_for(ADMIN)
+    async with server_with(max_subscriptions_per_connection=1) as url:
+        async with connect(url, subprotocols=PROTOCOL) as ws:  # type: ignore[arg-type]
+            await _init(ws, token)
+            for op_id in ("1", "2"):
+                await ws.send(
+                    json.dumps(
+                        {
+                            "id": op_id,
+                            "type": "subscribe",
+                            "payload": {"query": SUBSCRIPTION_TICKETS},
+                        }
+                    )
+                )
+            # when
+            message = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    # then
+    assert message["id"] == "2" and message["type"] == "error"
+    assert message["payload"][0]["message"] == "Subscription limit reached"
