@@ -106,21 +106,23 @@ async def test_subscriptions_per_connection_are_capped(
 ) -> None:
     # given
     token = await gql.token_for(ADMIN)
-    async with server_with(max_subscriptions_per_connection=1) as url:
-        async with connect(url, subprotocols=PROTOCOL) as ws:  # type: ignore[arg-type]
-            await _init(ws, token)
-            for op_id in ("1", "2"):
-                await ws.send(
-                    json.dumps(
-                        {
-                            "id": op_id,
-                            "type": "subscribe",
-                            "payload": {"query": SUBSCRIPTION_TICKETS},
-                        }
-                    )
+    async with (
+        server_with(max_subscriptions_per_connection=1) as url,
+        connect(url, subprotocols=PROTOCOL) as ws,  # type: ignore[arg-type]
+    ):
+        await _init(ws, token)
+        for op_id in ("1", "2"):
+            await ws.send(
+                json.dumps(
+                    {
+                        "id": op_id,
+                        "type": "subscribe",
+                        "payload": {"query": SUBSCRIPTION_TICKETS},
+                    }
                 )
-            # when
-            message = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            )
+        # when
+        message = json.loads(await asyncio.wait_for(ws.recv(), 5))
     # then
     assert message["id"] == "2" and message["type"] == "error"
     assert message["payload"][0]["message"] == "Subscription limit reached"
