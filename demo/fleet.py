@@ -534,6 +534,7 @@ async def _seed_readings(
     progress: bool,
 ) -> None:
     batch: list[dict[str, Any]] = []
+    last_days: list[dict[str, Any]] = []
     count = 0
     now = _now()
     bar = tqdm(total=len(devices), desc="meter readings", unit="device", disable=not progress)
@@ -576,6 +577,8 @@ async def _seed_readings(
                         "created_at": now,
                     }
                 )
+        if previous is not None:
+            last_days.append({"device_id": device.id, "day": previous})
         if len(batch) >= 20_000:
             await _insert(conn, MeterReading, batch)
             count += len(batch)
@@ -585,6 +588,16 @@ async def _seed_readings(
     count += len(batch)
     bar.close()
     summary.add("meter_readings", count)
+    # devices.last_reading_date (see resolvers.devices.record_reading_dates); days ascend.
+    from sqlalchemy import bindparam, update
+
+    if last_days:
+        await conn.execute(
+            update(Device)
+            .where(Device.id == bindparam("device_id"))
+            .values(last_reading_date=bindparam("day")),
+            last_days,
+        )
 
 
 async def _seed_users(

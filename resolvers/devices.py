@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Date, Select, and_, func, literal, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Select,
+    and_,
+    bindparam,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
 
 import i18n
 from auth.policy import Permission
-from models import Account, Contract, Device, MeterReading, ProductModel, Site
+from models import Account, Contract, Device, ProductModel, Site
 from resolvers.audit import audit
 from resolvers.pagination import PageRequest, SortField, build_connection, paginate
 from resolvers.scoping import Scope
@@ -54,15 +66,36 @@ NEVER = date(1, 1, 1)
 
 
 def last_reading_date() -> ColumnElement[Any]:
-    """The device's latest reading day (a day before any reading when it has none): a
-    correlated `max` served by the readings' (device, meter, day) unique index."""
-    latest = (
-        select(func.max(MeterReading.reading_date))
-        .where(MeterReading.device_id == Device.id)
-        .correlate(Device)
-        .scalar_subquery()
+    """The device's newest reading day, a day before any reading when it has none.
+
+    Read from the denormalised `devices.last_reading_date` (kept by `record_reading_dates`):
+    a correlated `max(reading_date)` per device took 1-2 s on the large fleet (20,000 devices,
+    3.3 M readings) since the readings index leads with (device, meter)."""
+    return func.coalesce(Device.last_reading_date, literal(NEVER, Date()), type_=Date())
+
+
+async def record_reading_dates(session: AsyncSession, readings: Iterable[tuple[int, date]]) -> None:
+    """Keeps `devices.last_reading_date` current: call it in the transaction that stores
+    readings, with their (device id, reading day). One statement; never moves a date back."""
+    newest: dict[int, date] = {}
+    for device_id, day in readings:
+        if device_id not in newest or day > newest[device_id]:
+            newest[device_id] = day
+    if not newest:
+        return
+    await session.execute(
+        update(Device)
+        .where(
+            Device.id == bindparam("device_id"),
+            or_(
+                Device.last_reading_date.is_(None),
+                Device.last_reading_date < bindparam("day", type_=Date()),
+            ),
+        )
+        .values(last_reading_date=bindparam("day", type_=Date()))
+        .execution_options(synchronize_session=False),
+        [{"device_id": d, "day": day} for d, day in newest.items()],
     )
-    return func.coalesce(latest, literal(NEVER, Date()), type_=Date())
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from models import Account, Contract, Device, MeterReading, ProductModel, Site
-from models.enums import MeterType, ReadingSource
+from resolvers.devices import NEVER
 from schema.node import global_id
 from tests.conftest import StatementCounter
 from tests.graphql import GraphQLClient
@@ -148,7 +148,7 @@ async def _site_gid(gql: GraphQLClient, name: str) -> str:
 async def test_orders_by_last_reading_date_with_never_read_devices_last_when_descending(
     gql: GraphQLClient, connection: AsyncConnection
 ) -> None:
-    # given: a device of Paris Opéra read tomorrow-ish (latest of all), another never read
+    # given: a device of Paris Opéra read later than any other, another never read
     [paris] = await _ids(connection, Site, Site.name, "Paris Opéra")
     device_ids = list(
         (
@@ -158,27 +158,49 @@ async def test_orders_by_last_reading_date_with_never_read_devices_last_when_des
         ).all()
     )
     await connection.execute(
-        MeterReading.__table__.delete().where(MeterReading.device_id == device_ids[1])
+        update(Device)
+        .where(Device.id == device_ids[0])
+        .values(last_reading_date=date.today() + timedelta(days=1))
     )
     await connection.execute(
-        insert(MeterReading).values(
-            device_id=device_ids[0],
-            meter=MeterType.TOTAL,
-            reading_date=date.today() + timedelta(days=1),
-            value=10**9,
-            source=ReadingSource.PORTAL,
-        )
+        update(Device).where(Device.id == device_ids[1]).values(last_reading_date=None)
     )
     # when
-    nodes = await _all(
+    descending = await _all(
         gql,
         ADMIN,
         filter={"siteIds": [global_id("Site", paris)]},
         orderBy={"field": "LAST_READING_DATE", "direction": "DESC"},
     )
+    ascending = await _all(
+        gql,
+        ADMIN,
+        filter={"siteIds": [global_id("Site", paris)]},
+        orderBy={"field": "LAST_READING_DATE", "direction": "ASC"},
+    )
     # then
-    assert nodes[0]["id"] == global_id("Device", device_ids[0])
-    assert nodes[-1]["id"] == global_id("Device", device_ids[1])
+    assert descending[0]["id"] == global_id("Device", device_ids[0])
+    assert descending[-1]["id"] == global_id("Device", device_ids[1])
+    assert [n["id"] for n in ascending] == [n["id"] for n in reversed(descending)]
+
+
+async def test_the_demo_fleet_carries_each_devices_newest_reading_day(
+    connection: AsyncConnection,
+) -> None:
+    # given
+    newest = (
+        select(func.max(MeterReading.reading_date))
+        .where(MeterReading.device_id == Device.id)
+        .scalar_subquery()
+    )
+    # when
+    stale = await connection.scalar(
+        select(func.count())
+        .select_from(Device)
+        .where(func.coalesce(Device.last_reading_date, NEVER) != func.coalesce(newest, NEVER))
+    )
+    # then
+    assert stale == 0
 
 
 async def test_keyset_pages_stay_stable_when_a_row_is_inserted_between_pages(
