@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
@@ -88,9 +89,10 @@ class RedisBroker(InMemoryBroker):
     """Several processes: publish to a Redis channel; one listener per process feeds the local
     subscriber queues (local subscribers get the event back from Redis like everyone else)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, channel: str = CHANNEL) -> None:
         super().__init__()
         self.url = url
+        self.channel = channel
         self._redis: Any = None
         self._listener: asyncio.Task[None] | None = None
         self._ready: asyncio.Event | None = None
@@ -113,7 +115,7 @@ class RedisBroker(InMemoryBroker):
         while True:
             try:
                 async with self._redis.pubsub() as pubsub:
-                    await pubsub.subscribe(CHANNEL)
+                    await pubsub.subscribe(self.channel)
                     self._ready.set()
                     async for item in pubsub.listen():
                         if item.get("type") != "message":
@@ -141,14 +143,23 @@ class RedisBroker(InMemoryBroker):
 
     async def publish(self, message: TicketEventMessage) -> None:
         await self.start()
-        await self._redis.publish(CHANNEL, message.encode())
+        await self._redis.publish(self.channel, message.encode())
 
 
 Broker = InMemoryBroker
 
 
+def channel_for(settings: Settings) -> str:
+    """One channel per database: deployments (or test runs) sharing a Redis never see each
+    other's event ids."""
+    database = settings.database_url.rsplit("@", 1)[-1]
+    return f"{CHANNEL}:{hashlib.sha256(database.encode()).hexdigest()[:16]}"
+
+
 def create_broker(settings: Settings) -> Broker:
-    return RedisBroker(settings.redis_url) if settings.redis_url else InMemoryBroker()
+    if settings.redis_url:
+        return RedisBroker(settings.redis_url, channel_for(settings))
+    return InMemoryBroker()
 
 
 def broker_for(services: AppServices) -> Broker:

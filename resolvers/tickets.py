@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, false, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -391,17 +393,14 @@ async def allocate_number(session: AsyncSession, year: int) -> str:
     )
     number = await session.scalar(bump)
     if number is None:
-        dialect = session.get_bind().dialect.name
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
+        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
         await session.execute(
             insert(TicketNumberCounter)
             .values(year=year, last_number=0)
             .on_conflict_do_nothing(index_elements=["year"])
         )
         number = await session.scalar(bump)
+    assert number is not None
     return f"T-{year}-{int(number):06d}"
 
 
@@ -689,9 +688,7 @@ async def create_ticket(
     return Outcome(ticket, device)
 
 
-def require_on_device(
-    scope: Scope, device: Device, permission: Permission, language: str
-) -> None:
+def require_on_device(scope: Scope, device: Device, permission: Permission, language: str) -> None:
     if permission not in scope.permissions_on_device(device):
         raise Forbidden(language=language, required=permission.value)
 

@@ -116,10 +116,10 @@ class TicketComment:
 class TicketEvent:
     id: strawberry.ID = strawberry.field(description="Global ID of the event.")
     kind: TicketEventKind = strawberry.field(description="What happened.")
-    from_status: TicketStatusEnum | None = strawberry.field(  # type: ignore[valid-type]
+    from_status: TicketStatusEnum | None = strawberry.field(
         description="Status before a status change."
     )
-    to_status: TicketStatusEnum | None = strawberry.field(  # type: ignore[valid-type]
+    to_status: TicketStatusEnum | None = strawberry.field(
         description="Status after a status change or creation."
     )
     created_at: datetime = strawberry.field(description="When it happened.")
@@ -129,7 +129,7 @@ class TicketEvent:
     comment: TicketComment | None = strawberry.field(description="The comment it added, if any.")
     ticket_id: strawberry.ID = strawberry.field(description="Global ID of the ticket.")
     ticket_number: str = strawberry.field(description="Number of the ticket.")
-    ticket_status: TicketStatusEnum = strawberry.field(  # type: ignore[valid-type]
+    ticket_status: TicketStatusEnum = strawberry.field(
         description="The ticket's status when the event was delivered."
     )
     ticket_version: int = strawberry.field(
@@ -168,8 +168,8 @@ class TicketEvent:
 class Ticket(relay.Node):
     id: relay.NodeID[int]
     number: str = strawberry.field(description="Human-readable number, e.g. T-2026-000123.")
-    type: TicketTypeEnum = strawberry.field(description="What it is about.")  # type: ignore[valid-type]
-    status: TicketStatusEnum = strawberry.field(description="Where it stands.")  # type: ignore[valid-type]
+    type: TicketTypeEnum = strawberry.field(description="What it is about.")
+    status: TicketStatusEnum = strawberry.field(description="Where it stands.")
     summary: str = strawberry.field(description="One-line summary.")
     description: str = strawberry.field(description="Details given by the customer.")
     symptom_category: str | None = strawberry.field(description="Kind of fault (incidents).")
@@ -235,7 +235,7 @@ class Ticket(relay.Node):
         return [cls.from_row(r) if r is not None else None for r in rows]
 
     @strawberry.field(description="Where the response clock stands (null without one).")
-    def sla_state(self) -> SlaStateEnum | None:  # type: ignore[valid-type]
+    def sla_state(self) -> SlaStateEnum | None:
         return logic.ticket_sla(self.row)
 
     @strawberry.field(description="The device, if the viewer may see it (null for questions).")
@@ -297,12 +297,10 @@ class TicketConnection(Connection[Ticket]):
 
 @strawberry.input(description="Narrows the tickets list; all given conditions must hold.")
 class TicketFilter:
-    statuses: list[TicketStatusEnum] | None = strawberry.field(  # type: ignore[valid-type]
+    statuses: list[TicketStatusEnum] | None = strawberry.field(
         default=None, description="Statuses."
     )
-    types: list[TicketTypeEnum] | None = strawberry.field(  # type: ignore[valid-type]
-        default=None, description="Types."
-    )
+    types: list[TicketTypeEnum] | None = strawberry.field(default=None, description="Types.")
     device_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Devices.")
     account_ids: list[strawberry.ID] | None = strawberry.field(
         default=None, description="Accounts (their sub-accounts included)."
@@ -313,7 +311,7 @@ class TicketFilter:
     created_before: datetime | None = strawberry.field(
         default=None, description="Logged before this instant."
     )
-    sla_state: SlaStateEnum | None = strawberry.field(  # type: ignore[valid-type]
+    sla_state: SlaStateEnum | None = strawberry.field(
         default=None, description="Where the response clock stands now."
     )
     search: str | None = strawberry.field(
@@ -426,9 +424,7 @@ def _contact(value: TicketContactInput | None) -> logic.Contact | None:
 
 @strawberry.input(description="A new ticket.")
 class CreateTicketInput:
-    type: TicketTypeEnum = strawberry.field(  # type: ignore[valid-type]
-        description="INCIDENT, SUPPLIES or ACCOUNT_QUERY."
-    )
+    type: TicketTypeEnum = strawberry.field(description="INCIDENT, SUPPLIES or ACCOUNT_QUERY.")
     summary: str = strawberry.field(description="One-line summary.")
     description: str = strawberry.field(default="", description="Details.")
     device_id: strawberry.ID | None = strawberry.field(
@@ -479,7 +475,7 @@ class RequestDeviceRemovalInput:
 @strawberry.input(description="A status change.")
 class UpdateTicketStatusInput:
     ticket_id: strawberry.ID = strawberry.field(description="The ticket.")
-    status: TicketStatusEnum = strawberry.field(description="The new status.")  # type: ignore[valid-type]
+    status: TicketStatusEnum = strawberry.field(description="The new status.")
     version: int = strawberry.field(description="The ticket version the change is based on.")
     comment: str | None = strawberry.field(
         default=None, description="A public comment explaining the change."
