@@ -186,6 +186,19 @@ class Scope:
         )
         return _any(_in(Ticket.account_id, ticket_accounts), _in(Ticket.device_id, assigned))
 
+    def users_clause(self) -> ColumnElement[bool]:
+        """People: oneself, and the members (any membership status) of accounts whose members
+        the viewer may see; agents see everyone."""
+        if P.VIEW_MEMBERS in self.global_permissions:
+            return true()
+        accounts = sorted(self.accounts_with(P.VIEW_MEMBERS))
+        return _any(
+            User.id == self.user_id if self.user_id is not None else false(),
+            User.id.in_(select(Membership.user_id).where(Membership.account_id.in_(accounts)))
+            if accounts
+            else false(),
+        )
+
 
 def _in(column: Any, ids: Iterable[int]) -> ColumnElement[bool]:
     ids = sorted(ids)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
 from strawberry import relay
 
 from auth.policy import Permission
+from models import User as UserRow
 from models.enums import Role
 from resolvers.loaders.accounts import AccountByIdLoader
+from resolvers.loaders.users import UserByIdLoader
 from resolvers.scoping import Scope
 from schema.accounts import Account
 from schema.context import Info
@@ -25,6 +29,23 @@ class User(relay.Node):
     name: str = strawberry.field(description="Full name.")
     language: str = strawberry.field(description="Preferred language (en, fr, it).")
     is_agent: bool = strawberry.field(description="Vendor staff (sees every account).")
+
+    @classmethod
+    def from_row(cls, row: UserRow) -> User:
+        return cls(
+            id=row.id,
+            email=row.email,
+            name=row.name,
+            language=row.language,
+            is_agent=row.is_agent,
+        )
+
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Any, required: bool = False
+    ) -> list[User | None]:
+        rows = await info.context.loaders[UserByIdLoader].load_many([int(i) for i in node_ids])
+        return [cls.from_row(r) if r is not None else None for r in rows]
 
 
 @strawberry.type(description="The viewer's role on one account.")
@@ -52,13 +73,7 @@ class Viewer:
         user = self.scope.user
         if user is None:
             return None
-        return User(
-            id=user.id,
-            email=user.email,
-            name=user.name,
-            language=user.language,
-            is_agent=user.is_agent,
-        )
+        return User.from_row(user)
 
     @strawberry.field(description="Whether the caller is signed in.")
     def authenticated(self) -> bool:

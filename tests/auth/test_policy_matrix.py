@@ -41,6 +41,7 @@ from tests.auth.conftest import make_app
 from tests.auth.oracle import ORACLE_TYPES, World, load_world
 from tests.graphql import GraphQLClient
 
+P = Permission
 USERS = [email for email, *_ in DEMO_USERS]
 GLOBEX = "admin@globex.example"
 GRAPHQL = schema._schema
@@ -385,41 +386,38 @@ async def test_node_with_aliases(
 # --- every Node type: the other customer's objects do not exist ---------------------------------
 
 
-def _owner_account_column(type_name: str) -> Any:
-    model = getattr(models, type_name, None)
-    if model is None:
-        return None
-    if type_name == "Account":
-        return model.id
-    if hasattr(model, "account_id"):
-        return model.account_id
-    return None
-
-
-async def _objects_by_group(
+async def _groups_of_objects(
     connection: AsyncConnection, world: World, type_name: str
-) -> dict[int, list[int]]:
-    """Object ids per customer group, for node types tied to an account (directly, through a
-    device or through a stock location)."""
+) -> dict[int, set[int]]:
+    """Per object, the customer groups it belongs to, for node types tied to accounts (directly,
+    through a device or a stock location, or, for people, through their memberships)."""
     model = getattr(models, type_name, None)
+    pairs: list[tuple[int, int | None]]
     if model is None:
         return {}
+    if type_name == "User":
+        users = await connection.execute(select(models.User.id))
+        groups: dict[int, set[int]] = {pk: set() for (pk,) in users}
+        for user_id, account_id in await connection.execute(
+            select(models.Membership.user_id, models.Membership.account_id)
+        ):
+            groups[user_id].add(world.group(account_id))
+        return groups
     if type_name == "Account" or hasattr(model, "account_id"):
         column = model.id if type_name == "Account" else model.account_id
         rows = await connection.execute(select(model.id, column))
         pairs = [(pk, account) for pk, account in rows]
     elif hasattr(model, "device_id"):
         rows = await connection.execute(select(model.id, model.device_id))
-        pairs = [(pk, world.devices[d].account_id) for pk, d in rows if d in world.devices]
+        pairs = [
+            (pk, world.devices[d].account_id if d in world.devices else None) for pk, d in rows
+        ]
     elif hasattr(model, "stock_location_id"):
         rows = await connection.execute(select(model.id, model.stock_location_id))
-        pairs = [(pk, world.stock_locations[s]) for pk, s in rows]
+        pairs = [(pk, world.stock_locations.get(s)) for pk, s in rows]
     else:
         return {}
-    grouped: dict[int, list[int]] = {}
-    for pk, account_id in pairs:
-        grouped.setdefault(world.group(account_id), []).append(pk)
-    return grouped
+    return {pk: {world.group(a)} if a is not None else set() for pk, a in pairs}
 
 
 CUSTOMERS = [e for e in USERS if e != "agent@vendor.example"]
@@ -433,8 +431,8 @@ async def test_other_customers_objects_do_not_exist_by_any_node_type(
     mine = expected.groups()
     checked = 0
     for type_name in node_types():
-        grouped = await _objects_by_group(connection, world, type_name)
-        foreign = sorted(pk for group, pks in grouped.items() if group not in mine for pk in pks)
+        groups = await _groups_of_objects(connection, world, type_name)
+        foreign = sorted(pk for pk, of in groups.items() if not of & mine)
         if not foreign:
             continue
         # given: a sample of other customers' objects of this type (every one for small tables)
@@ -457,7 +455,37 @@ async def test_other_customers_objects_do_not_exist_by_any_node_type(
         assert set(one.data.values()) == {None}, type_name
         assert all(c in ("FORBIDDEN", "UNAUTHENTICATED", None) for c in many.error_codes)
         checked += 1
-    assert checked >= 3
+    assert checked >= 4
+
+
+QUERY_USERS = "query($ids: [ID!]!) { nodes(ids: $ids) { ... on User { id email } } }"
+
+
+@pytest.mark.parametrize("email", USERS)
+async def test_people_visible_by_node(
+    client: GraphQLClient, world: World, connection: AsyncConnection, email: str
+) -> None:
+    # given: every user id
+    expected = world.expected(email)
+    users = dict((await connection.execute(select(models.User.id, models.User.email))).all())
+    members = await connection.execute(
+        select(models.Membership.account_id, models.Membership.user_id)
+    )
+    may_see_members = {
+        a for a in world.parents if P.VIEW_MEMBERS in (expected.account(a) or frozenset())
+    }
+    visible = {u for a, u in members if a in may_see_members} | {
+        pk for pk, e in users.items() if e == email
+    }
+    if expected.agent:
+        visible = set(users)
+    ids = sorted(users)
+    # when
+    result = await client(QUERY_USERS, {"ids": [gid("User", pk) for pk in ids]}, as_user=email)
+    # then: oneself, the members of accounts whose members the viewer may see; nobody else
+    assert not result.errors, result.errors
+    got = {pk for pk, node in zip(ids, result.data["nodes"], strict=True) if node}
+    assert got == visible
 
 
 # --- nested paths -------------------------------------------------------------------------------
