@@ -29,7 +29,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -95,7 +95,7 @@ class Timing:
 
 
 async def timed_together(
-    modes: dict[str, Callable[[], Awaitable[Any]]], runs: int, warmup: int = 3
+    modes: Mapping[str, Callable[[], Awaitable[Any]]], runs: int, warmup: int = 3
 ) -> dict[str, Timing]:
     """Runs one of each mode per round, so that load swings on a shared machine weigh on
     every mode alike (the ratios compare modes measured side by side)."""
@@ -196,7 +196,7 @@ def root_list(build: Callable[..., Awaitable[Any]]) -> Iterator[None]:
     try:
         yield
     finally:
-        resolvers.devices.device_connection = original  # type: ignore[assignment]
+        resolvers.devices.device_connection = original
 
 
 # --- the raw lower bound: hand-written SQL + orjson ---------------------------------------------
@@ -531,7 +531,7 @@ async def bench_database(database_url: str, runs: int, http: bool) -> list[dict[
                 context._loaders = ReplayLoaders(recorded)  # type: ignore[assignment]
                 done: asyncio.Future[Scope] = asyncio.get_running_loop().create_future()
                 done.set_result(stub_scope)
-                context._scope_task = done
+                context._scope_task = done  # type: ignore[assignment]
                 return context
 
             async def floor() -> None:

@@ -15,10 +15,9 @@ from resolvers.pagination import PageRequest, SortField, paginate
 from resolvers.search import contains
 from schema.errors import Forbidden, UserError
 from schema.node import decode_id_or_none
-from schema.pagination import Connection
 
 if TYPE_CHECKING:
-    from schema.accounts import AccountFilter, UpdateAccountInput
+    from schema.accounts import AccountConnection, AccountFilter, UpdateAccountInput
     from schema.context import Context, Info
 
 i18n.register(
@@ -51,7 +50,7 @@ async def account_connection(
     last: int | None,
     before: str | None,
     filter: AccountFilter | None,
-) -> Connection[Any]:
+) -> AccountConnection:
     from schema.accounts import Account as AccountType
     from schema.accounts import AccountConnection
 
@@ -73,7 +72,7 @@ async def account_connection(
             visible = select(Account.id).where(scope.accounts_clause())
             stmt = stmt.where(or_(Account.parent_id.is_(None), Account.parent_id.not_in(visible)))
     sort = [SortField(Account.name, "str"), SortField(Account.id, "int")]
-    return await paginate(
+    return await paginate(  # type: ignore[return-value]
         context.session,
         stmt,
         sort,

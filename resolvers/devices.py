@@ -31,11 +31,11 @@ from resolvers.scoping import Scope
 from resolvers.search import contains
 from schema.errors import Forbidden, UserError
 from schema.node import decode_id, decode_id_or_none
-from schema.pagination import Connection, Direction
+from schema.pagination import Direction
 
 if TYPE_CHECKING:
     from schema.context import Context, Info
-    from schema.devices import DeviceFilter, DeviceOrder, UpdateDeviceInput
+    from schema.devices import DeviceConnection, DeviceFilter, DeviceOrder, UpdateDeviceInput
 
 i18n.register(
     {
@@ -219,7 +219,7 @@ async def device_connection(
     order_by: DeviceOrder | None = None,
     account_id: int | None = None,
     site_id: int | None = None,
-) -> Connection[Any]:
+) -> DeviceConnection:
     """A page of devices. Under an account or a site (`account_id` / `site_id`), a plain first
     page with no filter is batched across parents by loaders (page and `totalCount`)."""
     from resolvers.loaders.devices import (
@@ -251,7 +251,7 @@ async def device_connection(
                 DevicePageBySiteIdLoader if by_site else DevicePageByAccountIdLoader
             ]
             rows, has_more = await pages.load((parent, request.limit, sort))
-            return build_connection(
+            return build_connection(  # type: ignore[return-value]
                 rows,
                 sort.keys(),
                 request,
@@ -268,7 +268,7 @@ async def device_connection(
         stmt = stmt.where(Device.account_id == account_id)
     if site_id is not None:
         stmt = stmt.where(Device.site_id == site_id)
-    return await paginate(
+    return await paginate(  # type: ignore[return-value]
         context.session,
         sort.joined(stmt),
         sort.keys(),

@@ -33,7 +33,7 @@ class SortField:
     """A non-null sort expression (wrap a nullable one in `coalesce`) and how its values travel
     in a cursor."""
 
-    expression: ColumnElement[Any]
+    expression: Any  # a mapped column or any SQL expression
     kind: Kind
 
     def encode(self, value: Any) -> Any:
@@ -97,7 +97,7 @@ def decode_cursor(cursor: str, sort: Sequence[SortField]) -> list[Any]:
         raise BadUserInput("Invalid cursor.", argument="after/before") from error
 
 
-def _ordered(keys: Sequence[ColumnElement[Any]], reverse: bool) -> list[ColumnElement[Any]]:
+def _ordered(keys: Sequence[Any], reverse: bool) -> list[Any]:
     return [k.desc() if reverse else k.asc() for k in keys]
 
 

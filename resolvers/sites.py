@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -11,11 +11,10 @@ from resolvers.devices import account_tree
 from resolvers.pagination import PageRequest, SortField, paginate
 from resolvers.search import contains
 from schema.node import decode_id
-from schema.pagination import Connection
 
 if TYPE_CHECKING:
     from schema.context import Info
-    from schema.sites import SiteFilter
+    from schema.sites import SiteConnection, SiteFilter
 
 
 async def site_connection(
@@ -26,7 +25,7 @@ async def site_connection(
     last: int | None,
     before: str | None,
     filter: SiteFilter | None,
-) -> Connection[Any]:
+) -> SiteConnection:
     from schema.accounts import Site as SiteType
     from schema.sites import SiteConnection
 
@@ -46,7 +45,7 @@ async def site_connection(
                 contains(Site.name, filter.search) | contains(Site.city, filter.search)
             )
     sort = [SortField(Site.name, "str"), SortField(Site.id, "int")]
-    return await paginate(
+    return await paginate(  # type: ignore[return-value]
         context.session,
         stmt,
         sort,

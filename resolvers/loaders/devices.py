@@ -40,7 +40,7 @@ class _DeviceCountLoader(ContextLoader):
             .where(column.in_(keys), scope.devices_clause())
             .group_by(column)
         )
-        counts = dict((await self.context.session.execute(stmt)).all())
+        counts: dict[int, int] = dict((await self.context.session.execute(stmt)).tuples().all())
         return [int(counts.get(key, 0)) for key in keys]
 
 
