@@ -219,6 +219,11 @@ def _is_false(clause: ColumnElement[bool]) -> bool:
     return clause.compare(false())
 
 
+_ASSIGNMENT_REACH = frozenset(
+    {P.VIEW_ASSIGNED_DEVICES, P.VIEW_ASSIGNED_STOCK_LOCATIONS, P.VIEW_SUPPLIED_DEVICES}
+)
+
+
 async def build_scope(principal: Principal, session: AsyncSession) -> Scope:
     """Three statements at most for a customer, one for an agent or a machine client."""
     if principal.api_client_id is not None:
@@ -260,16 +265,24 @@ async def build_scope(principal: Principal, session: AsyncSession) -> Scope:
     membership_ids = [mid for mid, _, _ in memberships]
     assigned_devices: dict[int, set[int]] = {mid: set() for mid in membership_ids}
     assigned_locations: dict[int, set[int]] = {mid: set() for mid in membership_ids}
-    assignment_rows = await session.execute(
-        union_all(
-            select(MembershipDevice.membership_id, MembershipDevice.device_id, literal(0)).where(
-                MembershipDevice.membership_id.in_(membership_ids)
-            ),
-            select(
-                MembershipStockLocation.membership_id,
-                MembershipStockLocation.stock_location_id,
-                literal(1),
-            ).where(MembershipStockLocation.membership_id.in_(membership_ids)),
+    # Only roles that reach objects through assignments need them read.
+    membership_ids = [
+        mid for mid, _, role in memberships if role_permissions(role) & _ASSIGNMENT_REACH
+    ]
+    assignment_rows: Iterable[Any] = (
+        []
+        if not membership_ids
+        else await session.execute(
+            union_all(
+                select(
+                    MembershipDevice.membership_id, MembershipDevice.device_id, literal(0)
+                ).where(MembershipDevice.membership_id.in_(membership_ids)),
+                select(
+                    MembershipStockLocation.membership_id,
+                    MembershipStockLocation.stock_location_id,
+                    literal(1),
+                ).where(MembershipStockLocation.membership_id.in_(membership_ids)),
+            )
         )
     )
     for mid, object_id, kind in assignment_rows:
