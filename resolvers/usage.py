@@ -5,9 +5,10 @@ evenly over the days between the two readings, then summed per group, meter and 
 readings never travel to Python: only one row per (group, meter, period) does.
 
 Dates become day numbers (days since EPOCH) so that the same arithmetic runs on SQLite and
-PostgreSQL; the periods (at most MAX_PERIODS) are a VALUES table of day-number ranges, and the
-share of an interval (p, e] that falls into a period [s, t] is plain arithmetic:
-    pages * (min(e, t) - max(p + 1, s) + 1) / (e - p).
+PostgreSQL. Each interval (p, e] gets the index of the period its first and last day fall in
+(arithmetic; months by a CASE on their first days). Most intervals lie inside one period and go
+there whole; only the others are joined with the periods (a VALUES table of day-number ranges,
+at most MAX_PERIODS) and spread by days: pages * (min(e, t) - max(p + 1, s) + 1) / (e - p).
 
 Which readings: those inside [from, to], plus the first reading after `to` of each meter (its
 interval reaches back into the range), plus, for the first of each meter in that set, the
@@ -32,7 +33,10 @@ from sqlalchemy import (
     column,
     func,
     literal,
+    null,
+    or_,
     select,
+    text,
     type_coerce,
     union_all,
     values,
@@ -128,6 +132,25 @@ def _n(day: date) -> int:
     return (day - EPOCH).days
 
 
+def _period_index(day: Any, spans: list[tuple[date, date, date, date]], period: Period) -> Any:
+    """Which period a day number falls in, by arithmetic (months by a CASE on their first
+    days): -1 before the range, len(spans) after it."""
+    first, last = _n(spans[0][2]), _n(spans[-1][3])
+    inner: Any
+    if period is Period.DAY:
+        inner = day - first
+    elif period is Period.WEEK:
+        inner = (day - _n(spans[0][0])) // 7
+    elif len(spans) == 1:
+        inner = literal(0)
+    else:
+        inner = case(
+            *[(day < _n(spans[k + 1][0]), k) for k in range(len(spans) - 1)],
+            else_=len(spans) - 1,
+        )
+    return case((day.is_(None), null()), (day < first, -1), (day > last, len(spans)), else_=inner)
+
+
 async def meter_usage(
     context: Context, filter: UsageFilterIn, group_by: GroupBy, period: Period
 ) -> list[UsageRow]:
@@ -156,24 +179,17 @@ async def meter_usage(
             reach,
             Device.account_id.in_(sorted(scope.accounts_with(Permission.VIEW_USAGE_ANALYTICS))),
         )
-    group_key, group_name, join = {
-        GroupBy.DEVICE: (Device.id, Device.serial_number, None),
-        GroupBy.SITE: (Site.id, Site.name, (Site, Site.id == Device.site_id)),
-        GroupBy.ACCOUNT: (Account.id, Account.name, (Account, Account.id == Device.account_id)),
-        GroupBy.MODEL: (
-            ProductModel.id,
-            ProductModel.name,
-            (ProductModel, ProductModel.id == Device.product_model_id),
-        ),
+    group_key, group_table, group_name = {
+        GroupBy.DEVICE: (Device.id, Device, Device.serial_number),
+        GroupBy.SITE: (Device.site_id, Site, Site.name),
+        GroupBy.ACCOUNT: (Device.account_id, Account, Account.name),
+        GroupBy.MODEL: (Device.product_model_id, ProductModel, ProductModel.name),
     }[group_by]
     devices = select(
         Device.id.label("device_id"),
         Device.product_model_id.label("model_id"),
         group_key.label("g"),
-        group_name.label("gname"),
     ).where(reach)
-    if join is not None:
-        devices = devices.join(*join)
     if filter.account_ids is not None:
         ids = [decode_id(i, "Account", language=language) for i in filter.account_ids]
         tree = account_tree(ids)
@@ -188,9 +204,11 @@ async def meter_usage(
         )
     scoped = devices.cte("scoped")
 
+    # The readings: in range, plus the first one after `to` of each meter (narrow rows: the
+    # window sort is the expensive step).
     r, x = MeterReading, aliased(MeterReading, name="x")
     in_range = (
-        select(scoped.c.device_id, scoped.c.g, scoped.c.gname, r.meter, r.reading_date, r.value)
+        select(r.device_id, scoped.c.g, r.meter, r.reading_date, r.value)
         .join(scoped, scoped.c.device_id == r.device_id)
         .where(r.reading_date >= start, r.reading_date <= to)
     )
@@ -200,7 +218,7 @@ async def meter_usage(
         x.reading_date > to,
     )
     after = (
-        select(scoped.c.device_id, scoped.c.g, scoped.c.gname, r.meter, r.reading_date, r.value)
+        select(r.device_id, scoped.c.g, r.meter, r.reading_date, r.value)
         .select_from(scoped)
         .join(ProductModelMeter, ProductModelMeter.product_model_id == scoped.c.model_id)
         .join(
@@ -226,37 +244,73 @@ async def meter_usage(
         func.lag(base.c.value).over(partition_by=partition, order_by=order).label("prev_value"),
     ).cte("lagged")
 
+    # The first reading of each meter in that set takes its previous one from before `from`.
     pair = (x.device_id == lagged.c.device_id, x.meter == lagged.c.meter, x.reading_date < start)
     before_date = select(func.max(x.reading_date)).where(*pair).scalar_subquery()
     before_value = (
         select(x.value).where(*pair).order_by(x.reading_date.desc()).limit(1).scalar_subquery()
     )
     dialect = context.session.get_bind().dialect.name
-    intervals = select(
+    end = _day_number(lagged.c.reading_date, dialect)
+    prev = _day_number(func.coalesce(lagged.c.prev_date, before_date), dialect)
+    located = select(
         lagged.c.g,
-        lagged.c.gname,
         lagged.c.meter,
-        _day_number(lagged.c.reading_date, dialect).label("e"),
-        _day_number(func.coalesce(lagged.c.prev_date, before_date), dialect).label("p"),
+        end.label("e"),
+        prev.label("p"),
         (lagged.c.value - func.coalesce(lagged.c.prev_value, before_value)).label("pages"),
-    ).cte("intervals")
+        _period_index(end, spans, period).label("ke"),
+        # From LAG only (NULL for a meter's first interval, which is then spread by days):
+        # repeating the before-`from` subquery in each branch of a CASE would run it each time.
+        _period_index(_day_number(lagged.c.prev_date, dialect) + 1, spans, period).label("ks"),
+    ).cte("located")
 
+    # Periods as day-number ranges.
     table = (
         values(column("k", Integer), column("s", Integer), column("t", Integer), name="periods")
         .data([(k, _n(first), _n(last)) for k, (_, _, first, last) in enumerate(spans)])
         .cte("periods")
     )
-    iv = intervals.c
-    low = case((iv.p + 1 > table.c.s, iv.p + 1), else_=table.c.s)
-    high = case((iv.e < table.c.t, iv.e), else_=table.c.t)
-    share = cast(iv.pages, Float) * (high - low + 1) / (iv.e - iv.p)
-    stmt = (
-        select(iv.g, iv.gname, iv.meter, table.c.k, func.sum(share))
-        .select_from(intervals)
-        .join(table, and_(iv.p < table.c.t, iv.e >= table.c.s))
-        .group_by(iv.g, iv.gname, iv.meter, table.c.k)
-        .order_by(iv.gname, iv.g, iv.meter, table.c.k)
+    lc = located.c
+    # Most intervals lie inside one period: all their pages go there, no join needed.
+    within = select(lc.g, lc.meter, lc.ke.label("k"), cast(lc.pages, Float).label("share")).where(
+        lc.ke == lc.ks, lc.ke < len(spans)
     )
+    # The others are spread over the periods they overlap, by days.
+    low = case((lc.p + 1 > table.c.s, lc.p + 1), else_=table.c.s)
+    high = case((lc.e < table.c.t, lc.e), else_=table.c.t)
+    across = (
+        select(
+            lc.g,
+            lc.meter,
+            table.c.k,
+            (cast(lc.pages, Float) * (high - low + 1) / (lc.e - lc.p)).label("share"),
+        )
+        .select_from(located)
+        .join(table, and_(lc.p < table.c.t, lc.e >= table.c.s))
+        .where(or_(lc.ke.is_(None), lc.ks.is_(None), lc.ke != lc.ks))
+    )
+    shares = union_all(within, across).subquery("shares")
+    totals = (
+        select(
+            shares.c.g,
+            shares.c.meter,
+            shares.c.k,
+            func.sum(shares.c.share).label("pages"),
+        )
+        .group_by(shares.c.g, shares.c.meter, shares.c.k)
+        .subquery("totals")
+    )
+    stmt = (
+        select(totals.c.g, group_name, totals.c.meter, totals.c.k, totals.c.pages)
+        .join(group_table, group_table.id == totals.c.g)
+        .order_by(group_name, totals.c.g, totals.c.meter, totals.c.k)
+    )
+    if dialect == "postgresql":
+        # An analytic statement: sort in memory rather than on disk, and skip JIT compilation
+        # (seconds for a statement this size), for this transaction only.
+        await context.session.execute(text("SET LOCAL work_mem = '256MB'"))
+        await context.session.execute(text("SET LOCAL jit = off"))
     type_name = GROUP_TYPE_NAMES[group_by]
     return [
         UsageRow(
