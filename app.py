@@ -120,7 +120,7 @@ class PortalGraphQL(GraphQL[Context, None]):
             request
         )
 
-    async def execute_single(  # type: ignore[override]
+    async def execute_single(
         self, request: Request, request_adapter: Any, *args: Any, **kwargs: Any
     ) -> Any:
         try:
@@ -130,7 +130,7 @@ class PortalGraphQL(GraphQL[Context, None]):
                 raise HTTPException(405, "Mutations are only accepted over POST.") from error
             raise
 
-    async def process_result(  # type: ignore[override]
+    async def process_result(
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
         if result.errors:
@@ -156,7 +156,7 @@ class PortalGraphQL(GraphQL[Context, None]):
             response.headers["content-type"] = sub_response.media_type
         return response
 
-    async def get_context(  # type: ignore[override]
+    async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket | None = None
     ) -> Context:
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex

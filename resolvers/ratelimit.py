@@ -165,7 +165,7 @@ def shared_redis(services: AppServices) -> Redis | None:
         from redis.asyncio import Redis
 
         client = services.extras[_REDIS_KEY] = Redis.from_url(url)
-    return client  # type: ignore[no-any-return]
+    return client
 
 
 def build_rate_limiter(settings: Settings, redis: Redis | None) -> RateLimiter:
@@ -180,7 +180,7 @@ def rate_limiter(services: AppServices) -> RateLimiter:
     if limiter is None:
         limiter = build_rate_limiter(services.settings, shared_redis(services))
         services.extras[_LIMITER_KEY] = limiter
-    return limiter  # type: ignore[no-any-return]
+    return limiter
 
 
 def bucket_key(principal: Principal, client_host: str | None) -> str:
@@ -237,4 +237,4 @@ def connection_counter(services: AppServices) -> ConnectionCounter:
     counter = services.extras.get(_CONNECTIONS_KEY)
     if counter is None:
         counter = services.extras[_CONNECTIONS_KEY] = ConnectionCounter(shared_redis(services))
-    return counter  # type: ignore[no-any-return]
+    return counter

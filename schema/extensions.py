@@ -30,7 +30,7 @@ VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
 class OperationSession(SchemaExtension):
     """Closes the operation's session (and so returns its connection) when it is done."""
 
-    async def on_operation(self) -> Any:  # type: ignore[override]
+    async def on_operation(self) -> Any:
         yield
         context = self.execution_context.context
         if hasattr(context, "close_operation"):

@@ -37,6 +37,7 @@ from graphql import (
     GraphQLSchema,
     GraphQLSkipDirective,
     InlineFragmentNode,
+    NamedTypeNode,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
@@ -288,7 +289,8 @@ class CostCalculator:
                     if fragment is None or name in seen:
                         continue
                     seen.add(name)
-                    condition, target = fragment.type_condition, fragment.selection_set
+                    condition: NamedTypeNode | None = fragment.type_condition
+                    target = fragment.selection_set
                 else:
                     assert isinstance(selection, InlineFragmentNode)
                     condition, target = selection.type_condition, selection.selection_set
@@ -299,7 +301,7 @@ class CostCalculator:
         if condition == obj.name:
             return True
         type_ = self.schema.get_type(condition)
-        return type_ is not None and is_abstract_type(type_) and self.schema.is_sub_type(type_, obj)  # type: ignore[arg-type]
+        return type_ is not None and is_abstract_type(type_) and self.schema.is_sub_type(type_, obj)
 
     def _included(self, node: Any) -> bool:
         if not node.directives:
@@ -379,7 +381,9 @@ class CostCalculator:
         return max(sizes) if sizes else LIST_ESTIMATE
 
     def _page_size(self, field: str, args: dict[str, Any], node: FieldNode, in_list: bool) -> int:
-        sizes = [(k, args.get(k)) for k in ("first", "last") if args.get(k) is not None]
+        sizes: list[tuple[str, int]] = [
+            (k, args[k]) for k in ("first", "last") if args.get(k) is not None
+        ]
         for argument, value in sizes:
             if not 0 <= value <= MAX_PAGE_SIZE:
                 message = i18n.translate(
@@ -506,8 +510,9 @@ class ApiProtection(SchemaExtension):
             )
         yield
         result = ctx.result
-        if not self.introspection and result is not None and getattr(result, "errors", None):
-            result.errors = without_suggestions(result.errors)
+        errors = getattr(result, "errors", None) if result is not None else None
+        if not self.introspection and errors:
+            result.errors = without_suggestions(errors)  # type: ignore[union-attr]
 
     async def on_execute(self) -> AsyncIterator[None]:
         ctx = self.execution_context
@@ -564,7 +569,7 @@ class ApiProtection(SchemaExtension):
         operation = get_operation_ast(document, ctx.operation_name)
         if operation is None:  # graphql-core reports it
             raise Refused(BadUserInput("Unknown operation.", language=language))
-        schema = ctx.schema._schema  # type: ignore[attr-defined]
+        schema = ctx.schema._schema
         variables = get_variable_values(
             schema,
             operation.variable_definitions or (),

@@ -86,7 +86,7 @@ def query_store(services: AppServices) -> QueryStore:
         redis = shared_redis(services)
         store = RedisQueryStore(redis) if redis is not None else MemoryQueryStore()
         services.extras[_STORE_KEY] = store
-    return store  # type: ignore[no-any-return]
+    return store
 
 
 def load_allow_list(path: Path) -> dict[str, str]:
@@ -107,7 +107,7 @@ def allow_list(services: AppServices) -> dict[str, str]:
         path = services.settings.persisted_queries_file
         registered = load_allow_list(path) if path is not None else {}
         services.extras[_ALLOW_LIST_KEY] = registered
-    return registered  # type: ignore[no-any-return]
+    return registered
 
 
 def _error(message: str, code: str) -> GraphQLError:
@@ -140,12 +140,12 @@ class PersistedQueries(SchemaExtension):
             raise _error("`sha256Hash` must be a SHA-256 hex digest.", "BAD_USER_INPUT")
         sha256 = sha256.lower()
         if settings.persisted_queries_only:
-            registered = allow_list(services).get(sha256)
-            if registered is None:
+            known = allow_list(services).get(sha256)
+            if known is None:
                 raise _error(NOT_FOUND, "PERSISTED_QUERY_NOT_FOUND")
-            if ctx.query is not None and ctx.query != registered:
+            if ctx.query is not None and ctx.query != known:
                 raise _error("provided sha does not match query", "BAD_USER_INPUT")
-            ctx.query = registered
+            ctx.query = known
             return
         store = query_store(services)
         if ctx.query is None:
