@@ -114,6 +114,8 @@ FALLBACK = "en"
 MARK_START, MARK_END = "<mark>", "</mark>"
 MAX_SEARCH_WORDS = 12
 
+_REGCONFIGS = {"en": "english", "fr": "french", "it": "italian"}
+
 # Must stay identical to the expression of `ix_knowledge_search_vector` (see its migration).
 _TABLE = "knowledge_article_translations"
 _PG_CONFIG = (
@@ -293,7 +295,7 @@ async def article_connection(
     if searching:
         assert search is not None
         if dialect == "postgresql":
-            stmt = _postgres_search(stmt, search)
+            stmt = _postgres_search(stmt, search, {served, FALLBACK})
         else:
             stmt = _sqlite_search(stmt, search, {served, FALLBACK})
         if stmt is None:
@@ -340,9 +342,23 @@ def _empty(connection: type[Connection[Any]]) -> Connection[Any]:
     return build_connection([], [], PageRequest(), False, zero, connection=connection)
 
 
-def _postgres_search(stmt: Any, search: str) -> Any:
-    config: Any = literal_column(_PG_CONFIG)
+def _postgres_search(stmt: Any, search: str, languages: set[str]) -> Any:
     t = KnowledgeArticleTranslation
+    vector = literal_column(PG_VECTOR)
+    # One condition per language, each with a constant tsquery, so the GIN index serves them.
+    matches = [
+        and_(
+            t.language == language,
+            vector.op("@@")(
+                func.websearch_to_tsquery(
+                    literal_column(f"'{_REGCONFIGS[language]}'::regconfig"), search
+                )
+            ),
+        )
+        for language in sorted(languages)
+    ]
+    # Rank and snippet are computed for the matched rows only, in each row's language.
+    config: Any = literal_column(_PG_CONFIG)
     query = func.websearch_to_tsquery(config, search)
     weighted = func.setweight(func.to_tsvector(config, t.title), literal_column("'A'")).op("||")(
         func.setweight(func.to_tsvector(config, t.body), literal_column("'B'"))
@@ -356,7 +372,7 @@ def _postgres_search(stmt: Any, search: str) -> Any:
             "MaxFragments=2, FragmentDelimiter= … '"
         ),
     )
-    return stmt.where(literal_column(PG_VECTOR).op("@@")(query)).add_columns(
+    return stmt.where(or_(*matches)).add_columns(
         func.ts_rank(weighted, query).label("score"), headline.label("snippet")
     )
 
