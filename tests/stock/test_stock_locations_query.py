@@ -291,3 +291,16 @@ async def test_stock_levels_match_the_database(
         .where(StockLevel.stock_location_id == parsed[1])
     )
     assert len(location["stockLevels"]) == stored
+
+
+async def test_device_stock_manager_sees_the_assigned_location_and_its_devices(
+    gql: GraphQLClient,
+) -> None:
+    # when
+    result = await gql(QUERY_STOCK_LOCATIONS, {"first": 10}, as_user=DEVICE_STOCK_MANAGER)
+    # then
+    assert not result.errors, result.errors
+    [location] = result.data["stockLocations"]["nodes"]
+    assert location["account"]["name"] == "Acme Deutschland"
+    assert location["stockLevels"] is not None
+    assert all(device["eMaintenance"] for device in location["devices"])
