@@ -235,6 +235,10 @@ def is_connection(type_: Any) -> bool:
     )
 
 
+# One counted field of a selection: response key, own cost, sub-selection, possible types.
+_Step = tuple[str, int, SelectionSetNode | None, tuple[GraphQLObjectType, ...]]
+
+
 class CostCalculator:
     """Requested cost from the document and variables; actual cost from the returned data.
     Also refuses page sizes out of range, missing page sizes inside lists, and list inputs
@@ -257,7 +261,8 @@ class CostCalculator:
         self.max_list_input = max_list_input
         self.language = language
         self._memo: dict[tuple[int, str, int | None, bool], int] = {}
-        self._actual_memo: dict[tuple[int, str, int], int] = {}
+        self._actual_memo: dict[tuple[int, int], int] = {}
+        self._plans: dict[tuple[int, str], list[_Step]] = {}
         root = schema.get_root_type(operation.operation)
         assert root is not None
         self.root = root
@@ -434,44 +439,75 @@ class CostCalculator:
             )
         return cost
 
-    def _actual_value(self, selection_set: SelectionSetNode | None, type_: Any, value: Any) -> int:
-        if selection_set is None or not isinstance(value, dict):
-            return 0
-        return max(
-            (self._actual_object(selection_set, t, value) for t in self._possible(type_)),
-            default=0,
-        )
+    def _plan(self, selection_set: SelectionSetNode, obj: GraphQLObjectType) -> list[_Step]:
+        """What counts in a selection on one type, worked out once per operation, so that the
+        walk over the returned data only does dictionary lookups."""
+        key = (id(selection_set), obj.name)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = []
+            for node in self._collect(selection_set, obj):
+                name = node.name.value
+                field = obj.fields.get(name)
+                if name.startswith("__") or field is None:
+                    continue
+                response_key = (node.alias or node.name).value
+                named = get_named_type(field.type)
+                if is_leaf_type(named):
+                    if name in LEAF_COSTS:
+                        plan.append((response_key, LEAF_COSTS[name], None, ()))
+                    continue
+                if is_connection(named):
+                    own = COST_CONNECTION
+                elif named.name in FREE_TYPES or named.name.endswith("Edge"):
+                    own = 0
+                else:
+                    own = COST_OBJECT
+                targets = tuple(self._possible(named))
+                plan.append((response_key, own, node.selection_set, targets))
+            self._plans[key] = plan
+        return plan
 
     def _actual_object(
         self, selection_set: SelectionSetNode, obj: GraphQLObjectType, value: dict[str, Any]
     ) -> int:
-        key = (id(selection_set), obj.name, id(value))
-        cached = self._actual_memo.get(key)
-        if cached is not None:
-            return cached
+        plan = self._plans.get((id(selection_set), obj.name))
+        if plan is None:
+            plan = self._plan(selection_set, obj)
         total = 0
-        for node in self._collect(selection_set, obj):
-            name = node.name.value
-            field = obj.fields.get(name)
-            response_key = (node.alias or node.name).value
-            if name.startswith("__") or field is None or response_key not in value:
+        for response_key, own, children, targets in plan:
+            raw = value.get(response_key)
+            if raw is None:
                 continue
-            named = get_named_type(field.type)
-            if is_leaf_type(named):
-                total += LEAF_COSTS.get(name, 0)
+            if children is None:
+                total += own
                 continue
-            if is_connection(named):
-                own = COST_CONNECTION
-            elif named.name in FREE_TYPES or named.name.endswith("Edge"):
-                own = 0
+            items = raw if isinstance(raw, list) else (raw,)
+            if len(targets) == 1:
+                target = targets[0]
+                for item in items:
+                    if isinstance(item, dict):
+                        total += own + self._actual_object(children, target, item)
             else:
-                own = COST_OBJECT
-            raw = value[response_key]
-            for item in raw if isinstance(raw, list) else [raw]:
-                if item is not None:
-                    total += own + self._actual_value(node.selection_set, named, item)
-        self._actual_memo[key] = total
+                for item in items:
+                    if isinstance(item, dict):
+                        total += own + self._actual_abstract(children, targets, item)
         return total
+
+    def _actual_abstract(
+        self,
+        selection_set: SelectionSetNode,
+        targets: tuple[GraphQLObjectType, ...],
+        value: dict[str, Any],
+    ) -> int:
+        """An abstract type without __typename at hand: the costliest reading, once per value."""
+        key = (id(selection_set), id(value))
+        cached = self._actual_memo.get(key)
+        if cached is None:
+            cached = self._actual_memo[key] = max(
+                (self._actual_object(selection_set, t, value) for t in targets), default=0
+            )
+        return cached
 
 
 # --- the extension ------------------------------------------------------------------------

@@ -161,3 +161,26 @@ async def test_cost_messages_follow_the_language(gql: GraphQLClient) -> None:
     assert (
         result.errors[0]["message"] == "Cette requête coûterait 2062 points ; le maximum est 1000."
     )
+
+
+QUERY_FIRST_DEVICE = "query { devices(first: 1) { nodes { id account { id } } } }"
+
+QUERY_MIXED_NODES = """
+query Mixed($ids: [ID!]!) {
+  nodes(ids: $ids) { ... on Device { serialNumber account { name } } ... on Account { name } }
+}
+"""
+
+
+async def test_abstract_lists_cost_their_costliest_type(gql: GraphQLClient) -> None:
+    # given
+    first = await gql(QUERY_FIRST_DEVICE, as_user=ADMIN)
+    device = first.data["devices"]["nodes"][0]
+    # when
+    result = await gql(
+        QUERY_MIXED_NODES, {"ids": [device["id"], device["account"]["id"]]}, as_user=ADMIN
+    )
+    # then: 2 ids x (node 1 + Device.account 1); returned: device 2, account 1
+    assert not result.errors, result.errors
+    assert cost(result)["requestedQueryCost"] == 4
+    assert cost(result)["actualQueryCost"] == 3
