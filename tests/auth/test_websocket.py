@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from auth.tokens import TokenService
+from auth.tokens import CLOCK_LEEWAY_SECONDS, TokenService
 from settings import Settings
 from tests.auth.conftest import make_app
 from tests.graphql import GraphQLClient
@@ -133,3 +133,23 @@ async def test_operation_before_connection_init_is_refused(ws_url: str) -> None:
         with pytest.raises(ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 5)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+
+
+async def test_connection_becomes_anonymous_when_its_token_expires(
+    ws_url: str, settings: Settings
+) -> None:
+    # given: a token two seconds from the end of its clock-skew allowance
+    service = TokenService(replace(settings, access_token_ttl_seconds=-CLOCK_LEEWAY_SECONDS + 2))
+    token, _ = service.issue_access_token("user:2", "portal-web")
+    async with connect(ws_url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+        ack = await _init(ws, {"token": token})
+        before = await _run(ws, QUERY_ACCOUNTS)
+        # when
+        await asyncio.sleep(2.5)
+        after = await _run(ws, QUERY_ACCOUNTS, "2")
+    # then
+    assert ack["type"] == "connection_ack"
+    assert "errors" not in before, before
+    assert [e["extensions"] for e in after["errors"]] == [
+        {"code": "UNAUTHENTICATED", "reason": "TOKEN_EXPIRED"}
+    ]
