@@ -1,0 +1,317 @@
+"""Meter readings on the large demo fleet: the dashboard's latest-readings lookup for 100
+devices, a 12-month usage report grouped by site for the group administrator, and sustained
+accepted submissions per second over HTTP (uvicorn subprocess on loopback).
+
+    DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1:5432/bench python bench/meters.py
+
+Migrates and seeds the large fleet (`seed-demo --scale large`) when the database is empty,
+with bench/fleet.py's loader.
+Statements per request are counted in-process (same app, an engine event listener); latencies
+are measured over HTTP against `uvicorn` on 127.0.0.1. The server gets generous query-cost and
+rate limits (environment below): this measures the readings code, not the limiter. Readings the
+benchmark stores are deleted at the end."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import delete, event, func, select
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app import create_app  # noqa: E402
+from bench.fleet import ensure_loaded  # noqa: E402
+from demo.fleet import DEMO_PASSWORD  # noqa: E402
+from models import Account, Device, MeterReading  # noqa: E402
+from models.session import create_engine, create_sessionmaker  # noqa: E402
+from resolvers.loaders.meters import latest_readings_statement  # noqa: E402
+from schema.node import global_id, parse_global_id  # noqa: E402
+from settings import Settings  # noqa: E402
+
+ADMIN = "admin@acme.example"
+SERVER_ENV = {
+    "MAX_QUERY_COST": "100000",
+    "RATE_LIMIT_CAPACITY": "100000000",
+    "RATE_LIMIT_RESTORE_RATE": "100000000",
+    "MAX_LIST_INPUT": "250",
+}
+
+QUERY_LOGIN = """
+mutation Login($email: String!, $password: String!) {
+  login(input: {email: $email, password: $password}) { accessToken }
+}
+"""
+QUERY_LATEST = """
+query Dashboard {
+  devices(first: 100) {
+    nodes { serialNumber readingDue latestReadings { meter reading { readingDate value } } }
+  }
+}
+"""
+QUERY_USAGE = """
+query Usage($filter: MeterUsageFilter) {
+  meterUsage(groupBy: SITE, period: MONTH, filter: $filter) { groupName meter periodStart pages }
+}
+"""
+QUERY_SUBMIT = """
+mutation Submit($input: SubmitMeterReadingsInput!) {
+  submitMeterReadings(input: $input) { readings { id } userErrors { code } }
+}
+"""
+
+
+class Client:
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+        self.token: str | None = None
+
+    async def __call__(self, query: str, variables: dict[str, Any] | None = None) -> Any:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        response = await self.http.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+        )
+        body = response.json()
+        if body.get("errors"):
+            raise RuntimeError(body["errors"])
+        return body["data"]
+
+    async def sign_in(self) -> None:
+        data = await self(QUERY_LOGIN, {"email": ADMIN, "password": DEMO_PASSWORD})
+        self.token = data["login"]["accessToken"]
+
+
+def usage_filter() -> dict[str, str]:
+    today = date.today()
+    return {"from": (today - timedelta(days=365)).isoformat(), "to": today.isoformat()}
+
+
+async def prepare(settings: Settings) -> None:
+    """Loads the large fleet when the database is empty (bench/fleet.py's loader)."""
+    await ensure_loaded(settings)
+    engine = create_engine(settings)
+    try:
+        async with engine.connect() as conn:
+            readings = await conn.scalar(select(func.count()).select_from(MeterReading))
+            devices = await conn.scalar(select(func.count()).select_from(Device))
+        print(f"fleet: {devices:,} devices, {readings:,} meter readings")
+        if (readings or 0) < 2_000_000:
+            raise SystemExit("the benchmark needs the large fleet (>= 2 million readings)")
+    finally:
+        await engine.dispose()
+
+
+async def submissions_plan(settings: Settings, count: int) -> list[dict[str, Any]]:
+    """Inputs for `count` devices of the group: each meter one page above its latest reading."""
+    engine = create_engine(settings)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            ids = list(
+                (
+                    await session.scalars(
+                        select(Device.id)
+                        .join(Account, Account.id == Device.account_id)
+                        .where(Account.name != "Globex Corporation")  # not the group's
+                        .order_by(Device.id)
+                        .limit(count)
+                    )
+                ).all()
+            )
+            rows = (await session.execute(latest_readings_statement(ids))).all()
+    finally:
+        await engine.dispose()
+    latest: dict[int, list[dict[str, Any]]] = {}
+    today = date.today()
+    skip: set[int] = set()
+    for device_id, meter, reading in rows:
+        if reading is not None and reading.reading_date >= today - timedelta(days=1):
+            skip.add(device_id)  # already read today (site time may be ahead of ours)
+        value = (reading.value if reading is not None else 0) + 1
+        latest.setdefault(device_id, []).append({"meter": meter, "value": value})
+    return [
+        {"deviceId": global_id("Device", pk), "readings": readings}
+        for pk, readings in latest.items()
+        if pk not in skip
+    ]
+
+
+async def statements_per_request(settings: Settings, plan: dict[str, Any]) -> dict[str, int]:
+    engine = create_engine(settings)
+    counter = {"n": 0}
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def count(*_: Any) -> None:
+        counter["n"] += 1
+
+    app = create_app(settings, sessionmaker=create_sessionmaker(engine))
+    result: dict[str, int] = {}
+    stored: list[int] = []
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
+            client = Client(http)
+            await client.sign_in()
+            for name, query, variables in (
+                ("latest readings, 100 devices", QUERY_LATEST, None),
+                ("usage, 12 months by site", QUERY_USAGE, {"filter": usage_filter()}),
+                ("submitMeterReadings", QUERY_SUBMIT, {"input": plan}),
+            ):
+                counter["n"] = 0
+                data = await client(query, variables)
+                result[name] = counter["n"]
+                if name == "submitMeterReadings":
+                    stored += [
+                        parse_global_id(r["id"])[1]  # type: ignore[index]
+                        for r in data["submitMeterReadings"]["readings"]
+                    ]
+        async with engine.begin() as conn:
+            await conn.execute(delete(MeterReading).where(MeterReading.id.in_(stored)))
+    finally:
+        await engine.dispose()
+    return result
+
+
+def start_server(settings: Settings, port: int, workers: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, **SERVER_ENV, "DATABASE_URL": settings.database_url}
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+
+
+async def wait_ready(http: httpx.AsyncClient) -> None:
+    for _ in range(200):
+        try:
+            if (await http.get("/healthz")).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        await asyncio.sleep(0.1)
+    raise SystemExit("server did not start")
+
+
+async def timed(client: Client, query: str, variables: Any, runs: int) -> list[float]:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        await client(query, variables)
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def describe(times: list[float]) -> str:
+    ordered = sorted(times)
+    p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+    return f"median {statistics.median(ordered):.1f} ms, p95 {p95:.1f} ms ({len(ordered)} runs)"
+
+
+async def sustained(
+    client: Client, plans: list[dict[str, Any]], seconds: float, concurrency: int
+) -> tuple[int, int, float, list[int]]:
+    queue = iter(plans)
+    accepted = refused = 0
+    stored: list[int] = []
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        nonlocal accepted, refused
+        while time.perf_counter() < deadline:
+            plan = next(queue, None)
+            if plan is None:
+                return
+            data = await client(QUERY_SUBMIT, {"input": plan})
+            payload = data["submitMeterReadings"]
+            if payload["userErrors"]:
+                refused += 1
+            else:
+                accepted += 1
+                stored.extend(parse_global_id(r["id"])[1] for r in payload["readings"])  # type: ignore[index]
+
+    started = time.perf_counter()
+    await asyncio.gather(*[worker() for _ in range(concurrency)])
+    return accepted, refused, time.perf_counter() - started, stored
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=8767)
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--seconds", type=float, default=15.0, help="submission run length")
+    parser.add_argument("--concurrency", type=int, default=16, help="clients submitting at once")
+    parser.add_argument("--runs", type=int, default=20, help="runs of the latest-readings lookup")
+    parser.add_argument("--usage-runs", type=int, default=3, help="runs of the usage report")
+    args = parser.parse_args()
+
+    os.environ.update(SERVER_ENV)  # the same limits in-process and in the server
+    settings = Settings.from_env()
+    if settings.is_sqlite:
+        print("note: SQLite; set DATABASE_URL to a PostgreSQL database for the reference figures")
+    await prepare(settings)
+    plans = await submissions_plan(settings, 6000)
+    statements = await statements_per_request(settings, plans.pop())
+
+    server = start_server(settings, args.port, args.workers)
+    stored: list[int] = []
+    try:
+        limits = httpx.Limits(max_connections=args.concurrency + 4)
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{args.port}", timeout=300, limits=limits
+        ) as http:
+            await wait_ready(http)
+            client = Client(http)
+            await client.sign_in()
+            await client(QUERY_LATEST)  # warm-up
+            latest = await timed(client, QUERY_LATEST, None, args.runs)
+            usage = await timed(client, QUERY_USAGE, {"filter": usage_filter()}, args.usage_runs)
+            accepted, refused, took, stored = await sustained(
+                client, plans, args.seconds, args.concurrency
+            )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        engine = create_engine(settings)
+        async with engine.begin() as conn:
+            for start in range(0, len(stored), 5000):
+                await conn.execute(
+                    delete(MeterReading).where(MeterReading.id.in_(stored[start : start + 5000]))
+                )
+        await engine.dispose()
+
+    print(f"database: {settings.database_url.split('@')[-1]}, uvicorn workers: {args.workers}")
+    print(f"latest readings, 100 devices (dashboard page): {describe(latest)}")
+    print(f"usage report, 12 months by site, group administrator: {describe(usage)}")
+    print(
+        f"submissions: {accepted / took:.0f} accepted/s sustained over {took:.1f} s "
+        f"({accepted} accepted, {refused} refused, {args.concurrency} concurrent clients)"
+    )
+    for name, count in statements.items():
+        print(f"statements per request, {name}: {count}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
