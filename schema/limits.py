@@ -54,6 +54,7 @@ from graphql.execution.values import (
     get_variable_values,
 )
 from graphql.validation import NoSchemaIntrospectionCustomRule
+from starlette.websockets import WebSocket
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaExtension
 
 import i18n
@@ -561,6 +562,16 @@ class ApiProtection(SchemaExtension):
         language = context.language
         try:
             self.calculator = self._calculator(settings, language)
+            operation_type = self.calculator.operation.operation
+            if operation_type == OperationType.SUBSCRIPTION and not isinstance(
+                context.request, WebSocket
+            ):
+                raise Refused(
+                    BadUserInput(
+                        "Subscriptions run over WebSocket (graphql-transport-ws).",
+                        language=language,
+                    )
+                )
             self.requested = self.calculator.requested()
             if self.requested > settings.max_query_cost:
                 raise Refused(

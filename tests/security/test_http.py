@@ -225,3 +225,12 @@ async def test_cors_allows_configured_origins_only(client_with: ClientFactory) -
     assert "access-control-allow-origin" not in refused.headers
     assert simple.headers["access-control-allow-origin"] == "https://portal.example"
     assert "x-ratelimit-remaining" in simple.headers["access-control-expose-headers"].lower()
+
+
+async def test_subscription_over_http_is_refused(http: httpx.AsyncClient) -> None:
+    # when
+    response = await _post(http, "subscription { ticketUpdated { __typename } }")
+    # then
+    assert response.status_code == 200
+    assert _codes(response) == ["BAD_USER_INPUT"]
+    assert "WebSocket" in response.json()["errors"][0]["message"]
