@@ -14,12 +14,14 @@ from typing import Any
 
 import pytest
 import uvicorn
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncConnection
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from app import create_app
 from models.session import create_sessionmaker
+from resolvers.ratelimit import ConnectionCounter
 from settings import Settings
 from tests.graphql import GraphQLClient
 
@@ -126,3 +128,19 @@ async def test_subscriptions_per_connection_are_capped(
     # then
     assert message["id"] == "2" and message["type"] == "error"
     assert message["payload"][0]["message"] == "Subscription limit reached"
+
+
+async def test_workers_share_connection_counts_through_redis(
+    redis: Redis, redis_prefix: str
+) -> None:
+    # given: two workers' counters on one Redis
+    first, second = (ConnectionCounter(redis, prefix=redis_prefix) for _ in range(2))
+    # when
+    opened = [await first.acquire("user:1", 2), await second.acquire("user:1", 2)]
+    refused = await second.acquire("user:1", 2)
+    await first.release("user:1")
+    reopened = await second.acquire("user:1", 2)
+    # then
+    assert opened == [True, True]
+    assert refused is False
+    assert reopened is True
