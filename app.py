@@ -78,6 +78,10 @@ class PortalGraphQL(GraphQL[Context, None]):
             response = await self.run(request)
         except HTTPException as error:
             response = self._error_response(request, error.status_code, error.reason)
+        except Exception:  # outside any operation (e.g. the database is down): no trace out
+            request_id = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
+            log.exception("unexpected error (request %s) outside an operation", request_id)
+            response = self._error_response(request, 500, "Unexpected error.", request_id)
         await response(scope, receive, send)
 
     async def _check_http_request(self, request: Request) -> None:
@@ -97,21 +101,18 @@ class PortalGraphQL(GraphQL[Context, None]):
                 raise HTTPException(413, f"The request body exceeds {limit} bytes.")
         request._body = bytes(body)  # Starlette's cache: strawberry reads the body from there
 
-    def _error_response(self, request: Request, status: int, reason: str) -> Response:
+    def _error_response(
+        self, request: Request, status: int, reason: str, request_id: str | None = None
+    ) -> Response:
+        extensions = {"code": HTTP_ERROR_CODES.get(status, "BAD_REQUEST")}
+        headers = {"Allow": "POST"} if status == 405 else {}
+        if request_id is not None:
+            extensions["requestId"] = headers["X-Request-Id"] = request_id
         return Response(
-            self.encode_json(
-                {
-                    "errors": [
-                        {
-                            "message": reason,
-                            "extensions": {"code": HTTP_ERROR_CODES.get(status, "BAD_REQUEST")},
-                        }
-                    ]
-                }
-            ),
+            self.encode_json({"errors": [{"message": reason, "extensions": extensions}]}),
             status_code=status,
             media_type=request.state.media_type,
-            headers={"Allow": "POST"} if status == 405 else None,
+            headers=headers,
         )
 
     def should_render_graphql_ide(self, request: Any) -> bool:
@@ -226,6 +227,7 @@ HTTP_ERROR_CODES = {
     405: "METHOD_NOT_ALLOWED",
     413: "PAYLOAD_TOO_LARGE",
     415: "UNSUPPORTED_MEDIA_TYPE",
+    500: "INTERNAL",
 }
 
 

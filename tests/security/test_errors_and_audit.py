@@ -191,3 +191,27 @@ async def test_mutation_refused_before_execution_is_not_run_nor_audited(
     assert result.error_codes == ["GRAPHQL_VALIDATION_FAILED"]
     assert statements.count == 0  # type: ignore[attr-defined]
     assert await _entries(connection, "req-audit-invalid") == []
+
+
+async def test_failure_outside_an_operation_is_masked(
+    gql: GraphQLClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: authentication itself fails (e.g. the database is down)
+    import app
+
+    async def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("postgresql://secret@db refused")
+
+    monkeypatch.setattr(app, "authenticate", broken)
+    # when
+    result = await gql(QUERY_ACCOUNTS, headers={"X-Request-Id": "req-outside"})
+    # then
+    assert result.status == 500
+    assert result.body == {
+        "errors": [
+            {
+                "message": "Unexpected error.",
+                "extensions": {"code": "INTERNAL", "requestId": "req-outside"},
+            }
+        ]
+    }
