@@ -20,6 +20,7 @@ from mail.templates import ACCESS_REQUEST, CONFIRM_EMAIL
 from models import Account, Device, Membership, OneTimeToken, User
 from models.enums import DeviceStatus, MembershipStatus, Role, TokenPurpose
 from resolvers.audit import audit
+from resolvers.identity import _check_throttle, _record_failure, client_address
 from resolvers.memberships import administrators_of, lock_account
 from schema.errors import UserError
 
@@ -177,6 +178,10 @@ async def register(
     name = validate_name(name)
     validate_password(password, email, settings)
     language = validate_language(language, context.language)
+    # Wrong pairs count against the caller's address like failed sign-ins: guessing serial
+    # numbers is slowed down, then refused for a while (THROTTLED).
+    throttle_keys = [f"register:{client_address(context)}"]
+    await _check_throttle(context, throttle_keys)
 
     # One answer for every wrong pair, so the numbers cannot be probed one at a time.
     account = await session.scalar(
@@ -189,6 +194,7 @@ async def register(
         )
     )
     if account is None:
+        await _record_failure(context, throttle_keys)
         raise UserError("ACCOUNT_NOT_VERIFIED")
     if await session.scalar(select(User.id).where(func.lower(User.email) == email)) is not None:
         raise UserError("EMAIL_ALREADY_REGISTERED", "email")

@@ -17,7 +17,7 @@ from resolvers import invitations, memberships, registration
 from resolvers.loaders.accounts import AccountByIdLoader
 from resolvers.loaders.memberships import (
     AssignedDevicesByMembershipIdLoader,
-    AssignedStockLocationIdsByMembershipIdLoader,
+    AssignedStockLocationsByMembershipIdLoader,
     InvitationByIdLoader,
     InvitationsByAccountIdLoader,
     MembershipByIdLoader,
@@ -28,6 +28,7 @@ from schema.context import Info
 from schema.devices import Device
 from schema.mutations import Payload, transactional
 from schema.node import global_id
+from schema.stock import StockLocation
 from schema.viewer import RoleEnum, User
 
 MembershipStatusEnum = strawberry.enum(
@@ -101,13 +102,12 @@ class Membership(relay.Node):
         return [Device.from_row(r[1]) for r in rows]
 
     @strawberry.field(
-        description="Global IDs of the stock locations assigned to the member (stock managers)."
+        description="Stock locations assigned to the member (stock managers), as far as the "
+        "viewer may see them."
     )
-    async def stock_location_ids(self, info: Info) -> list[strawberry.ID]:
-        rows = await info.context.loaders[AssignedStockLocationIdsByMembershipIdLoader].load(
-            self.id
-        )
-        return [strawberry.ID(global_id("StockLocation", r[1])) for r in rows]
+    async def stock_locations(self, info: Info) -> list[StockLocation]:
+        rows = await info.context.loaders[AssignedStockLocationsByMembershipIdLoader].load(self.id)
+        return [StockLocation.from_row(r[1]) for r in rows]
 
 
 @strawberry.type(name="Invitation", description="An invitation to join an account, by e-mail.")

@@ -86,15 +86,15 @@ class AssignedDevicesByMembershipIdLoader(GroupedLoader[tuple[int, Device]]):
         return row[0]
 
 
-class AssignedStockLocationIdsByMembershipIdLoader(GroupedLoader[tuple[int, int]]):
-    """Ids of the stock locations assigned to a membership, as far as the viewer may see them."""
+class AssignedStockLocationsByMembershipIdLoader(GroupedLoader[tuple[int, StockLocation]]):
+    """Stock locations assigned to a membership, as far as the viewer may see them."""
 
     def statement(self, keys: Sequence[Any], scope: Scope) -> Select[Any]:
         stmt = (
-            select(MembershipStockLocation.membership_id, StockLocation.id)
+            select(MembershipStockLocation.membership_id, StockLocation)
             .join(StockLocation, StockLocation.id == MembershipStockLocation.stock_location_id)
             .where(MembershipStockLocation.membership_id.in_(keys), scope.stock_locations_clause())
-            .order_by(StockLocation.id)
+            .order_by(StockLocation.name, StockLocation.id)
         )
         return cast(Select[Any], stmt)
 

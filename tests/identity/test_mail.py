@@ -12,7 +12,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from mail import enqueue_mail
-from mail.sender import deliver_pending, parse_smtp_url
+from mail.sender import MailSender, deliver_pending, parse_smtp_url
 from mail.templates import ACCESS_REJECTED
 from models import OutboxMessage
 from models.session import create_sessionmaker
@@ -172,3 +172,29 @@ async def test_concurrent_senders_deliver_each_message_exactly_once(
     finally:
         async with committed() as session, session.begin():
             await session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(ids)))
+
+
+async def test_background_sender_delivers_without_being_driven(
+    settings: Settings, engine: AsyncEngine, smtp_server: SmtpServer
+) -> None:
+    # given: the loop the app's lifespan starts, on its own connections
+    committed = create_sessionmaker(engine)
+    sender = MailSender(
+        committed, replace(settings, smtp_url=smtp_server.url, mail_poll_seconds=0.05)
+    )
+    sender.start()
+    pk = None
+    try:
+        # when
+        pk = await _enqueue(committed, "loop@example.com", "fr")
+        for _ in range(100):
+            if smtp_server.inbox.to("loop@example.com"):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await sender.stop()
+        if pk is not None:
+            async with committed() as session, session.begin():
+                await session.execute(delete(OutboxMessage).where(OutboxMessage.id == pk))
+    # then
+    assert smtp_server.inbox.only("loop@example.com")["Content-Language"] == "fr"

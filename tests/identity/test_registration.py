@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import Account, Membership, OneTimeToken, User
 from schema.node import global_id, parse_global_id
+from settings import Settings
 from tests.graphql import GraphQLClient
 from tests.identity.conftest import (
     AccountFixture,
@@ -383,3 +384,18 @@ async def test_confirmation_token_works_once_and_expires(
     async with mail_sessionmaker() as session:
         hashes = list(await session.scalars(select(OneTimeToken.token_hash)))
     assert once not in hashes and late not in hashes
+
+
+async def test_guessing_account_and_serial_pairs_is_throttled(
+    gql: GraphQLClient, mail_sessionmaker: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    # given: as many wrong pairs from one address as allowed
+    acme_fr = await account_by_number(mail_sessionmaker, "C-100100")
+    for n in range(settings.login_max_failures):
+        wrong = _input(acme_fr, f"guess{n}@example.com", deviceSerialNumber=f"GUESS{n}")
+        result = await gql(QUERY_REGISTER, {"input": wrong})
+        assert result.data["register"]["userErrors"][0]["code"] == "ACCOUNT_NOT_VERIFIED"
+    # when: even the right pair now
+    result = await gql(QUERY_REGISTER, {"input": _input(acme_fr, "right@example.com")})
+    # then
+    assert result.error_codes == ["THROTTLED"]
