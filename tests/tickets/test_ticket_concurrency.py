@@ -1,5 +1,6 @@
-"""Ticket numbers and idempotency under real concurrency (separate connections on
-PostgreSQL). These tests commit, so they clean up what they wrote."""
+"""Ticket numbers and idempotency under real concurrency: each request on its own pooled
+connection (row locks on PostgreSQL, the write lock taken first on SQLite). These tests
+commit, so they clean up what they wrote."""
 
 from __future__ import annotations
 
@@ -19,8 +20,6 @@ from models.session import create_sessionmaker
 from settings import Settings
 from tests.graphql import GraphQLClient
 from tests.tickets.support import CREATE_TICKET, covered_device
-
-pytestmark = pytest.mark.postgres
 
 ADMIN = "admin@acme.example"
 

@@ -230,3 +230,30 @@ async def test_node_lookup_of_an_invisible_ticket_is_null(gql: GraphQLClient) ->
     )
     # then
     assert result.data["node"] is None
+
+
+QUERY_TICKET_DETAILS = """
+query Details($first: Int) {
+  tickets(first: $first) {
+    nodes { number comments { body } history { kind comment { body } } device { serialNumber } }
+  }
+}
+"""
+
+
+async def test_comments_and_history_cost_the_same_for_any_page_size(
+    gql: GraphQLClient, statements: StatementCounter
+) -> None:
+    # given
+    await gql(QUERY_TICKET_DETAILS, {"first": 1}, as_user=AGENT)
+    # when
+    statements.reset()
+    small = await gql(QUERY_TICKET_DETAILS, {"first": 3}, as_user=AGENT)
+    small_count = statements.count
+    statements.reset()
+    large = await gql(QUERY_TICKET_DETAILS, {"first": 25}, as_user=AGENT)
+    large_count = statements.count
+    # then
+    assert not small.errors and not large.errors, (small.errors, large.errors)
+    assert small_count == large_count
+    assert all(node["history"] for node in large.data["tickets"]["nodes"])
