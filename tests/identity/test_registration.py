@@ -3,13 +3,21 @@ with the mails read from a real SMTP server."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+import httpx
+import pytest
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from models import Account, Membership, OneTimeToken, User
+from app import create_app
+from auth.tokens import hash_secret
+from models import Account, AuditLogEntry, Membership, OneTimeToken, OutboxMessage, User
+from models.enums import MembershipStatus, TokenPurpose
+from models.session import create_sessionmaker
 from schema.node import global_id, parse_global_id
 from settings import Settings
 from tests.graphql import GraphQLClient
@@ -399,3 +407,70 @@ async def test_guessing_account_and_serial_pairs_is_throttled(
     result = await gql(QUERY_REGISTER, {"input": _input(acme_fr, "right@example.com")})
     # then
     assert result.error_codes == ["THROTTLED"]
+
+
+@pytest.mark.postgres
+async def test_two_people_confirming_at_once_make_one_administrator(
+    settings: Settings, engine: AsyncEngine
+) -> None:
+    # given: an unadministered account and two registered, unconfirmed people, committed
+    committed = create_sessionmaker(engine)
+    tag = uuid.uuid4().hex[:8]
+    tokens = [f"confirm-{tag}-{n}" for n in range(2)]
+    async with committed() as session, session.begin():
+        outbox_before = await session.scalar(select(func.coalesce(func.max(OutboxMessage.id), 0)))
+        account = Account(
+            name=f"Race {tag}",
+            customer_account_number=f"R-{tag}",
+            system_account_number=f"RS-{tag}",
+            country="FR",
+        )
+        users = [
+            User(email=f"p{n}-{tag}@race.example", name=f"P{n}", password_hash=None)
+            for n in range(2)
+        ]
+        session.add_all([account, *users])
+        await session.flush()
+        session.add_all(
+            OneTimeToken(
+                user_id=user.id,
+                purpose=TokenPurpose.CONFIRM_EMAIL,
+                token_hash=hash_secret(token),
+                expires_at=datetime.now(UTC) + timedelta(hours=1),
+                payload={"account_id": account.id},
+            )
+            for user, token in zip(users, tokens, strict=True)
+        )
+        account_id, user_ids = account.id, [u.id for u in users]
+    app = create_app(settings, sessionmaker=committed)
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+        ) as http:
+            gql = GraphQLClient(http)
+            # when
+            results = await asyncio.gather(
+                *(gql(QUERY_CONFIRM, {"input": {"token": token}}) for token in tokens)
+            )
+        # then
+        statuses = sorted(r.data["confirmEmail"]["accessStatus"] for r in results)
+        assert statuses == ["ACTIVE", "PENDING"]
+        async with committed() as session:
+            roles = list(
+                await session.scalars(
+                    select(Membership.role).where(
+                        Membership.account_id == account_id,
+                        Membership.status == MembershipStatus.ACTIVE,
+                    )
+                )
+            )
+        assert roles == ["ADMINISTRATOR"]
+    finally:
+        async with committed() as session, session.begin():
+            await session.execute(delete(OutboxMessage).where(OutboxMessage.id > outbox_before))
+            await session.execute(
+                delete(AuditLogEntry).where(AuditLogEntry.actor_user_id.in_(user_ids))
+            )
+            await session.execute(delete(Membership).where(Membership.account_id == account_id))
+            await session.execute(delete(User).where(User.id.in_(user_ids)))
+            await session.execute(delete(Account).where(Account.id == account_id))
