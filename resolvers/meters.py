@@ -25,7 +25,6 @@ from sqlalchemy import (
     and_,
     case,
     column,
-    exists,
     func,
     insert,
     literal,
@@ -696,7 +695,14 @@ def is_reading_due(
 
 def _period_start_by_zone() -> tuple[date, dict[date, list[str]]]:
     """The 1st of the current month in every time zone, grouped: (the most common date, the
-    other dates with their zones). Away from a month boundary all zones agree."""
+    other dates with their zones). Away from a month boundary all zones agree. Computed once
+    per quarter of an hour (every zone's offset is a multiple of 15 minutes)."""
+    now = datetime.now(UTC)
+    return _period_start_by_zone_at(now.strftime("%Y-%m-%dT%H:") + str(now.minute // 15))
+
+
+@lru_cache(maxsize=2)
+def _period_start_by_zone_at(quarter: str) -> tuple[date, dict[date, list[str]]]:
     groups: dict[date, list[str]] = defaultdict(list)
     for name in sorted(available_timezones()):
         groups[first_of_month(name)].append(name)
@@ -711,10 +717,20 @@ def reading_due_clause(due: bool) -> ColumnElement[bool]:
     common, others = _period_start_by_zone()
     since: Any = literal(common, Date)
     if others:
-        site_zone = select(Site.time_zone).where(Site.id == Device.site_id).scalar_subquery()
+        site_zone = (
+            select(Site.time_zone)
+            .where(Site.id == Device.site_id)
+            .correlate_except(Site)
+            .scalar_subquery()
+        )
         since = case(
             *[(site_zone.in_(zones), literal(d, Date)) for d, zones in others.items()],
             else_=literal(common, Date),
         )
-    recent = exists().where(MeterReading.device_id == Device.id, MeterReading.reading_date >= since)
+    recent = (
+        select(MeterReading.id)
+        .where(MeterReading.device_id == Device.id, MeterReading.reading_date >= since)
+        .correlate_except(MeterReading)
+        .exists()
+    )
     return ~recent if due else recent

@@ -179,6 +179,9 @@ async def meter_usage(
             reach,
             Device.account_id.in_(sorted(scope.accounts_with(Permission.VIEW_USAGE_ANALYTICS))),
         )
+    group_key: Any
+    group_table: Any
+    group_name: Any
     group_key, group_table, group_name = {
         GroupBy.DEVICE: (Device.id, Device, Device.serial_number),
         GroupBy.SITE: (Device.site_id, Site, Site.name),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -181,7 +182,7 @@ async def test_reading_due_until_a_reading_this_month(
     assert device.id in await _ids(gql, False)
 
 
-async def _ids(gql: GraphQLClient, due: bool) -> set[str]:
+async def _ids(gql: GraphQLClient, due: bool, *, consistent: bool = True) -> set[str]:
     found: dict[str, bool] = {}
     after = None
     while True:
@@ -192,5 +193,29 @@ async def _ids(gql: GraphQLClient, due: bool) -> set[str]:
         if not page["pageInfo"]["hasNextPage"]:
             break
         after = page["pageInfo"]["endCursor"]
-    assert set(found.values()) <= {due}
+    if consistent:  # the field and the filter agree
+        assert set(found.values()) <= {due}
     return set(found)
+
+
+async def test_reading_due_follows_each_sites_month_around_a_boundary(
+    gql: GraphQLClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: the hours around a month boundary, when Paris is already in a later month than
+    # the rest of the world (simulated: Paris's month starts far ahead)
+    import resolvers.meters
+
+    [device] = await devices_of(gql, ADMIN, first=1, filter={"search": "LC4"})
+    assert device.time_zone == "Europe/Paris"
+    before = await _ids(gql, True)
+    common = date.today().replace(day=1)
+    monkeypatch.setattr(
+        resolvers.meters,
+        "_period_start_by_zone",
+        lambda: (common, {date(2999, 1, 1): ["Europe/Paris"]}),
+    )
+    # when (only the filter is simulated, not the field)
+    due = await _ids(gql, True, consistent=False)
+    # then: every Paris device is due, the others as before
+    assert device.id in due
+    assert before <= due
