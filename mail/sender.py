@@ -230,12 +230,19 @@ class MailSender:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="mail-sender")
 
-    async def stop(self) -> None:
+    async def stop(self, grace_seconds: float = 5.0) -> None:
+        """Lets a delivery in progress finish (up to `grace_seconds`); a mail cut off is sent
+        again once its lease runs out."""
         self._stop.set()
-        if self._task is not None:
+        task, self._task = self._task, None
+        if task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(task), grace_seconds)
+        except TimeoutError:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await task
 
     async def _run(self) -> None:
         while not self._stop.is_set():

@@ -99,6 +99,8 @@ async def invite_user(
     require_manage_users(context, scope, visible)
     email = validate_email(email)
     account = await lock_account(context, visible)
+    if account is None:  # deleted meanwhile
+        raise UserError("NOT_FOUND", "accountId")
 
     user = await session.scalar(select(User).where(func.lower(User.email) == email))
     if user is not None:
@@ -245,6 +247,8 @@ async def accept_invitation(
     if claimed.rowcount != 1:  # type: ignore[attr-defined]  # accepted or revoked concurrently
         raise UserError("INVALID_TOKEN", "token")
     account = await lock_account(context, invitation.account_id)
+    if account is None:  # invitations go with their account; this is a deletion in flight
+        raise UserError("INVALID_TOKEN", "token")
 
     user = await session.scalar(select(User).where(func.lower(User.email) == invitation.email))
     created = user is None

@@ -264,9 +264,9 @@ async def confirm_email(
     role: Role | None = None
     account_id = row.payload.get("account_id")
     membership: Membership | None = None
-    if account_id is not None:
+    account = await lock_account(context, int(account_id)) if account_id is not None else None
+    if account is not None:
         # Locked, so of two people confirming at once only one becomes the administrator.
-        account = await lock_account(context, int(account_id))
         membership = await session.scalar(
             select(Membership).where(
                 Membership.user_id == user.id, Membership.account_id == account.id
