@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from models import AuditLogEntry, Device, OutboxMessage, Ticket, TicketNumberCounter
 from tests.graphql import GraphQLClient
 
 QUERY_MY_DEVICES = """
@@ -91,3 +97,41 @@ async def create_incident(
     data = result.data["createTicket"]
     assert data["userErrors"] == [], data["userErrors"]
     return data["ticket"]  # type: ignore[no-any-return]
+
+
+@contextlib.asynccontextmanager
+async def committed_writes_removed(engine: AsyncEngine) -> AsyncIterator[None]:
+    """For tests whose requests commit for real: afterwards, remove the tickets, mails and audit
+    entries they wrote and put ticket counters and device statuses back."""
+    async with engine.connect() as conn:
+        marks = {
+            model: await conn.scalar(select(func.coalesce(func.max(model.id), 0)))
+            for model in (Ticket, OutboxMessage, AuditLogEntry)
+        }
+        counters = dict(
+            (await conn.execute(select(TicketNumberCounter.year, TicketNumberCounter.last_number)))
+            .tuples()
+            .all()
+        )
+        statuses = dict((await conn.execute(select(Device.id, Device.status))).tuples().all())
+    try:
+        yield
+    finally:
+        async with engine.begin() as conn:
+            for model, mark in marks.items():
+                await conn.execute(delete(model).where(model.id > mark))
+            await conn.execute(
+                delete(TicketNumberCounter).where(TicketNumberCounter.year.not_in(list(counters)))
+            )
+            for year, last in counters.items():
+                await conn.execute(
+                    update(TicketNumberCounter)
+                    .where(TicketNumberCounter.year == year)
+                    .values(last_number=last)
+                )
+            for device_id, status in statuses.items():
+                await conn.execute(
+                    update(Device)
+                    .where(Device.id == device_id, Device.status != status)
+                    .values(status=status)
+                )

@@ -19,16 +19,21 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets.asyncio.client import ClientConnection, connect
 
 from auth.tokens import TokenService
-from models import AuditLogEntry, Device, OutboxMessage, Ticket, TicketNumberCounter, User
+from models import User
 from settings import Settings
 from tests.conftest import ROOT
 from tests.graphql import QUERY_LOGIN
-from tests.tickets.support import ADD_COMMENT, CREATE_TICKET, QUERY_MY_DEVICES
+from tests.tickets.support import (
+    ADD_COMMENT,
+    CREATE_TICKET,
+    QUERY_MY_DEVICES,
+    committed_writes_removed,
+)
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -133,17 +138,12 @@ class Cluster:
 @pytest.fixture(scope="module")
 async def cluster(engine: AsyncEngine, settings: Settings) -> AsyncIterator[Cluster]:
     TokenService(settings)  # the signing key exists before both servers load it
-    async with engine.connect() as conn:
-        marks = {
-            model: await conn.scalar(select(func.coalesce(func.max(model.id), 0)))
-            for model in (Ticket, OutboxMessage, AuditLogEntry)
-        }
-        counters = dict(
-            (await conn.execute(select(TicketNumberCounter.year, TicketNumberCounter.last_number)))
-            .tuples()
-            .all()
-        )
-        statuses = dict((await conn.execute(select(Device.id, Device.status))).tuples().all())
+    async with committed_writes_removed(engine), _cluster(settings) as cluster:
+        yield cluster
+
+
+@contextlib.asynccontextmanager
+async def _cluster(settings: Settings) -> AsyncIterator[Cluster]:
     servers = await asyncio.gather(_start(settings), _start(settings))
     try:
         tokens = {}
@@ -162,24 +162,6 @@ async def cluster(engine: AsyncEngine, settings: Settings) -> AsyncIterator[Clus
             except TimeoutError:
                 server.process.kill()
                 await server.process.wait()
-        async with engine.begin() as conn:
-            for model, mark in marks.items():
-                await conn.execute(delete(model).where(model.id > mark))
-            await conn.execute(
-                delete(TicketNumberCounter).where(TicketNumberCounter.year.not_in(list(counters)))
-            )
-            for year, last in counters.items():
-                await conn.execute(
-                    update(TicketNumberCounter)
-                    .where(TicketNumberCounter.year == year)
-                    .values(last_number=last)
-                )
-            for device_id, status in statuses.items():
-                await conn.execute(
-                    update(Device)
-                    .where(Device.id == device_id, Device.status != status)
-                    .values(status=status)
-                )
 
 
 @contextlib.asynccontextmanager

@@ -11,15 +11,15 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import create_app
-from models import AuditLogEntry, Device, OutboxMessage, Ticket, TicketNumberCounter
+from models import Ticket
 from models.session import create_sessionmaker
 from settings import Settings
 from tests.graphql import GraphQLClient
-from tests.tickets.support import CREATE_TICKET, covered_device
+from tests.tickets.support import CREATE_TICKET, committed_writes_removed, covered_device
 
 ADMIN = "admin@acme.example"
 
@@ -28,39 +28,13 @@ ADMIN = "admin@acme.example"
 async def committing_gql(engine: AsyncEngine, settings: Settings) -> AsyncIterator[GraphQLClient]:
     """A client whose operations each commit on their own pooled connection; everything the
     test wrote is removed afterwards."""
-    async with engine.connect() as conn:
-        marks = {
-            model: await conn.scalar(select(func.coalesce(func.max(model.id), 0)))
-            for model in (Ticket, OutboxMessage, AuditLogEntry)
-        }
-        counters = dict(
-            (await conn.execute(select(TicketNumberCounter.year, TicketNumberCounter.last_number)))
-            .tuples()
-            .all()
-        )
-        statuses = dict((await conn.execute(select(Device.id, Device.status))).tuples().all())
     app = create_app(settings, sessionmaker=create_sessionmaker(engine))
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+    async with (
+        committed_writes_removed(engine),
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as http,
+    ):
         yield GraphQLClient(http)
-    async with engine.begin() as conn:
-        for model, mark in marks.items():
-            await conn.execute(delete(model).where(model.id > mark))
-        await conn.execute(
-            delete(TicketNumberCounter).where(TicketNumberCounter.year.not_in(list(counters)))
-        )
-        for year, last in counters.items():
-            await conn.execute(
-                update(TicketNumberCounter)
-                .where(TicketNumberCounter.year == year)
-                .values(last_number=last)
-            )
-        for device_id, status in statuses.items():
-            await conn.execute(
-                update(Device)
-                .where(Device.id == device_id, Device.status != status)
-                .values(status=status)
-            )
 
 
 def _input(device_id: str, **extra: Any) -> dict[str, Any]:
