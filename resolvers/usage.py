@@ -1,18 +1,22 @@
 """Usage analytics: pages printed per group and period, computed in SQL.
 
-Pages are differences between consecutive readings of a meter (window function LAG), spread
-evenly over the days between the two readings, then summed per group, meter and period. The
-readings never travel to Python: only one row per (group, meter, period) does.
+Pages are differences between consecutive readings of a meter, spread evenly over the days
+between the two readings, then summed per group, meter and period. The readings never travel to
+Python: only one row per (group, meter, period) does.
 
 Dates become day numbers (days since EPOCH) so that the same arithmetic runs on SQLite and
-PostgreSQL. Each interval (p, e] gets the index of the period its first and last day fall in
-(arithmetic; months by a CASE on their first days). Most intervals lie inside one period and go
-there whole; only the others are joined with the periods (a VALUES table of day-number ranges,
-at most MAX_PERIODS) and spread by days: pages * (min(e, t) - max(p + 1, s) + 1) / (e - p).
+PostgreSQL, and each reading gets the index of its period by arithmetic (months by a CASE on
+their first days). Then:
+- inside one period, consecutive readings telescope: the pages are its last minus its first
+  reading (max - min, counters never go down), a hash aggregate over the readings;
+- the interval from a period's last reading to the next one's first (LAG over the per-period
+  rows, a window over a few rows per meter instead of every reading) is spread over the periods
+  it overlaps: pages * (min(e, t) - max(p + 1, s) + 1) / (e - p), with the periods a VALUES
+  table of day-number ranges (at most MAX_PERIODS).
 
 Which readings: those inside [from, to], plus the first reading after `to` of each meter (its
-interval reaches back into the range), plus, for the first of each meter in that set, the
-reading before `from` (its interval reaches forward into the range); both are index seeks on
+interval reaches back into the range), plus, for the first period of each meter, the reading
+before `from` (its interval reaches forward into the range); both are index seeks on
 (device_id, meter, reading_date)."""
 
 from __future__ import annotations
@@ -34,7 +38,6 @@ from sqlalchemy import (
     func,
     literal,
     null,
-    or_,
     select,
     text,
     type_coerce,
@@ -236,62 +239,87 @@ async def meter_usage(
     if filter.meters is not None:
         in_range = in_range.where(r.meter.in_(list(filter.meters)))
         after = after.where(ProductModelMeter.meter.in_(list(filter.meters)))
-    base = union_all(in_range, after).cte("base")
+    base = union_all(in_range, after).subquery("base")
+    dialect = context.session.get_bind().dialect.name
+    day = _day_number(base.c.reading_date, dialect)
 
-    partition, order = (base.c.device_id, base.c.meter), base.c.reading_date
+    # One row per device, meter and period: its first and last reading. Between readings of one
+    # period the pages are last - first (counters never go down: the submission rules and
+    # corrections keep every meter in order), so most readings only go through a hash
+    # aggregate; the after-`to` reading makes a period of its own (index len(spans)).
+    located = select(
+        base.c.device_id,
+        base.c.g,
+        base.c.meter,
+        base.c.value,
+        day.label("day"),
+        _period_index(day, spans, period).label("k"),
+    ).subquery("located")
+    lo = located.c
+    grouped = (
+        select(
+            lo.device_id,
+            lo.g,
+            lo.meter,
+            lo.k,
+            func.min(lo.day).label("first_day"),
+            func.max(lo.day).label("last_day"),
+            func.min(lo.value).label("low"),
+            func.max(lo.value).label("high"),
+        )
+        .group_by(lo.device_id, lo.g, lo.meter, lo.k)
+        .cte("grouped")
+    )
+    gc = grouped.c
+    within = select(gc.g, gc.meter, gc.k, cast(gc.high - gc.low, Float).label("share")).where(
+        gc.k < len(spans), gc.high > gc.low
+    )
+
+    # The interval from a period's last reading to the next period's first one (LAG over the
+    # per-period rows); the first one of each meter starts at its reading before `from`.
+    partition, order = (gc.device_id, gc.meter), gc.k
     lagged = select(
-        *base.c,
-        func.lag(base.c.reading_date)
-        .over(partition_by=partition, order_by=order)
-        .label("prev_date"),
-        func.lag(base.c.value).over(partition_by=partition, order_by=order).label("prev_value"),
+        gc.g,
+        gc.device_id,
+        gc.meter,
+        gc.first_day,
+        gc.low,
+        func.lag(gc.last_day).over(partition_by=partition, order_by=order).label("prev_day"),
+        func.lag(gc.high).over(partition_by=partition, order_by=order).label("prev_value"),
     ).cte("lagged")
-
-    # The first reading of each meter in that set takes its previous one from before `from`.
-    pair = (x.device_id == lagged.c.device_id, x.meter == lagged.c.meter, x.reading_date < start)
+    lc = lagged.c
+    pair = (x.device_id == lc.device_id, x.meter == lc.meter, x.reading_date < start)
     before_date = select(func.max(x.reading_date)).where(*pair).scalar_subquery()
     before_value = (
         select(x.value).where(*pair).order_by(x.reading_date.desc()).limit(1).scalar_subquery()
     )
-    dialect = context.session.get_bind().dialect.name
-    end = _day_number(lagged.c.reading_date, dialect)
-    prev = _day_number(func.coalesce(lagged.c.prev_date, before_date), dialect)
-    located = select(
-        lagged.c.g,
-        lagged.c.meter,
-        end.label("e"),
-        prev.label("p"),
-        (lagged.c.value - func.coalesce(lagged.c.prev_value, before_value)).label("pages"),
-        _period_index(end, spans, period).label("ke"),
-        # From LAG only (NULL for a meter's first interval, which is then spread by days):
-        # repeating the before-`from` subquery in each branch of a CASE would run it each time.
-        _period_index(_day_number(lagged.c.prev_date, dialect) + 1, spans, period).label("ks"),
-    ).cte("located")
+    crossing = select(
+        lc.g,
+        lc.meter,
+        lc.first_day.label("e"),
+        func.coalesce(lc.prev_day, _day_number(before_date, dialect)).label("p"),
+        (lc.low - func.coalesce(lc.prev_value, before_value)).label("pages"),
+    ).cte("crossing")
 
-    # Periods as day-number ranges.
+    # Periods as day-number ranges; a crossing interval is spread over those it overlaps.
     table = (
         values(column("k", Integer), column("s", Integer), column("t", Integer), name="periods")
         .data([(k, _n(first), _n(last)) for k, (_, _, first, last) in enumerate(spans)])
         .cte("periods")
     )
-    lc = located.c
-    # Most intervals lie inside one period: all their pages go there, no join needed.
-    within = select(lc.g, lc.meter, lc.ke.label("k"), cast(lc.pages, Float).label("share")).where(
-        lc.ke == lc.ks, lc.ke < len(spans)
-    )
-    # The others are spread over the periods they overlap, by days.
-    low = case((lc.p + 1 > table.c.s, lc.p + 1), else_=table.c.s)
-    high = case((lc.e < table.c.t, lc.e), else_=table.c.t)
+    cc = crossing.c
+    low = case((cc.p + 1 > table.c.s, cc.p + 1), else_=table.c.s)
+    high = case((cc.e < table.c.t, cc.e), else_=table.c.t)
     across = (
         select(
-            lc.g,
-            lc.meter,
+            cc.g,
+            cc.meter,
             table.c.k,
-            (cast(lc.pages, Float) * (high - low + 1) / (lc.e - lc.p)).label("share"),
+            (cast(cc.pages, Float) * (high - low + 1) / (cc.e - cc.p)).label("share"),
         )
-        .select_from(located)
-        .join(table, and_(lc.p < table.c.t, lc.e >= table.c.s))
-        .where(or_(lc.ke.is_(None), lc.ks.is_(None), lc.ke != lc.ks))
+        .select_from(crossing)
+        .join(table, and_(cc.p < table.c.t, cc.e >= table.c.s))
+        .where(cc.pages > 0)
     )
     shares = union_all(within, across).subquery("shares")
     totals = (
