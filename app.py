@@ -38,7 +38,7 @@ from models.session import create_engine, create_sessionmaker
 from resolvers.ratelimit import bucket_key, close_shared_redis, connection_counter
 from schema import schema
 from schema.context import AppServices, Context
-from schema.extensions import label_request_errors
+from schema.extensions import label_request_errors, mask_unexpected
 from settings import Settings, get_settings
 
 log = logging.getLogger("portal")
@@ -135,7 +135,14 @@ class PortalGraphQL(GraphQL[Context, None]):
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
         if result.errors:
-            result.errors = label_request_errors(result.errors)
+            context = getattr(request.state, "context", None)
+            result.errors = label_request_errors(
+                mask_unexpected(
+                    result.errors,
+                    getattr(context, "request_id", None),
+                    getattr(context, "language", "en"),
+                )
+            )
         response = await super().process_result(request, result)
         errors = result.errors or []
         sub_response = getattr(request.state, "sub_response", None)
@@ -171,6 +178,7 @@ class PortalGraphQL(GraphQL[Context, None]):
         if isinstance(response, Response):
             response.headers["X-Request-Id"] = context.request_id
             request.state.sub_response = response
+            request.state.context = context
         if isinstance(request, Request):
             token = bearer_token(request.headers.get("authorization"))
             context.principal = await self._authenticate(token)

@@ -71,23 +71,34 @@ class MaskUnexpectedErrors(MaskErrors):
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         context = self.execution_context.context
-        request_id = getattr(context, "request_id", None)
-        language = getattr(context, "language", i18n.DEFAULT)
-        log.error(
-            "unexpected error (request %s) at %s",
-            request_id,
-            error.path,
-            exc_info=error.original_error,
-        )
-        return GraphQLError(
-            i18n.translate("INTERNAL", language),
-            nodes=error.nodes,
-            path=error.path,
-            extensions={"code": "INTERNAL", "requestId": request_id},
+        return anonymised(
+            error,
+            getattr(context, "request_id", None),
+            getattr(context, "language", i18n.DEFAULT),
         )
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         return label_request_errors(super()._process_errors(errors))
+
+
+def anonymised(error: GraphQLError, request_id: str | None, language: str) -> GraphQLError:
+    log.error(
+        "unexpected error (request %s) at %s", request_id, error.path, exc_info=error.original_error
+    )
+    return GraphQLError(
+        i18n.translate("INTERNAL", language),
+        nodes=error.nodes,
+        path=error.path,
+        extensions={"code": "INTERNAL", "requestId": request_id},
+    )
+
+
+def mask_unexpected(
+    errors: list[GraphQLError], request_id: str | None, language: str
+) -> list[GraphQLError]:
+    """The safety net of the HTTP view: an exception raised by an extension hook skips the
+    masking extension, so the view masks what is still unexpected."""
+    return [e if _expected(e) else anonymised(e, request_id, language) for e in errors]
 
 
 def label_request_errors(errors: list[GraphQLError]) -> list[GraphQLError]:

@@ -16,6 +16,7 @@ where it is off, no error suggests names ("Did you mean ...")."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import re
 import time
@@ -61,6 +62,8 @@ import i18n
 from resolvers.ratelimit import BucketState, bucket_key, rate_limiter
 from schema.errors import BadUserInput, CodedError, Throttled
 from schema.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+
+log = logging.getLogger("portal.ratelimit")
 
 if TYPE_CHECKING:
     from graphql.language import Node
@@ -587,8 +590,8 @@ class ApiProtection(SchemaExtension):
                     )
                 )
             self.key = bucket_key(principal, _client_host(context))
-            self.bucket = await rate_limiter(context.services).take(self.key, self.requested)
-            if not self.bucket.allowed:
+            self.bucket = await _bucket(context, "take", self.key, self.requested)
+            if self.bucket is not None and not self.bucket.allowed:
                 seconds = self.bucket.retry_after_seconds
                 raise Refused(
                     Throttled(
@@ -605,9 +608,8 @@ class ApiProtection(SchemaExtension):
         if self.calculator is not None and isinstance(result, ExecutionResult):
             self.actual = min(self.requested, self.calculator.actual(result.data))
             if self.key is not None and self.actual < self.requested:
-                self.bucket = await rate_limiter(context.services).refund(
-                    self.key, self.requested - self.actual
-                )
+                refunded = await _bucket(context, "refund", self.key, self.requested - self.actual)
+                self.bucket = refunded or self.bucket
 
     def _calculator(self, settings: Settings, language: str) -> CostCalculator:
         ctx = self.execution_context
@@ -645,8 +647,10 @@ class ApiProtection(SchemaExtension):
             return {}
         if self.bucket is None:
             self.key = self.key or bucket_key(context.principal, _client_host(context))
-            self.bucket = await rate_limiter(context.services).peek(self.key)
+            self.bucket = await _bucket(context, "peek", self.key)
         bucket = self.bucket
+        if bucket is None:  # the shared store is unreachable: no figures to give
+            return {"cost": {"requestedQueryCost": self.requested, "actualQueryCost": self.actual}}
         _set_headers(context, bucket, self.requested)
         return {
             "cost": {
@@ -659,6 +663,16 @@ class ApiProtection(SchemaExtension):
                 },
             }
         }
+
+
+async def _bucket(context: Any, change: str, key: str, *amount: int) -> BucketState | None:
+    """A bucket change; when the shared store (Redis) fails, requests go on unthrottled (and
+    the failure is logged) rather than the whole API failing with it."""
+    try:
+        return await getattr(rate_limiter(context.services), change)(key, *amount)  # type: ignore[no-any-return]
+    except Exception:
+        log.warning("rate limiter unavailable (request %s)", context.request_id, exc_info=True)
+        return None
 
 
 def _client_host(context: Any) -> str | None:

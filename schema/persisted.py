@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
     from schema.context import AppServices
+
+log = logging.getLogger("portal.persisted")
 
 _STORE_KEY = "protection.persisted_queries"
 _ALLOW_LIST_KEY = "protection.allow_list"
@@ -149,7 +152,11 @@ class PersistedQueries(SchemaExtension):
             return
         store = query_store(services)
         if ctx.query is None:
-            stored = await store.get(sha256)
+            try:
+                stored = await store.get(sha256)
+            except Exception:  # unreachable store: the client then sends the text
+                log.warning("persisted query store unavailable", exc_info=True)
+                stored = None
             if stored is None:
                 raise _error(NOT_FOUND, "PERSISTED_QUERY_NOT_FOUND")
             ctx.query = stored
@@ -157,4 +164,7 @@ class PersistedQueries(SchemaExtension):
         if query_hash(ctx.query) != sha256:
             raise _error("provided sha does not match query", "BAD_USER_INPUT")
         if len(ctx.query) <= MAX_STORED_QUERY_CHARS:
-            await store.put(sha256, ctx.query)
+            try:
+                await store.put(sha256, ctx.query)
+            except Exception:  # the operation still runs; only the hash is not kept
+                log.warning("persisted query store unavailable", exc_info=True)

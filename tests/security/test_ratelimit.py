@@ -147,3 +147,21 @@ async def test_login_spends_from_the_address_bucket(http: httpx.AsyncClient) -> 
     )
     # then: a mutation costs 10, its payload object 1, userErrors nothing
     assert response.json()["extensions"]["cost"]["requestedQueryCost"] == 11
+
+
+async def test_unreachable_redis_does_not_take_the_api_down(client_with: ClientFactory) -> None:
+    # given: nothing listens on port 1
+    async with client_with(redis_url="redis://127.0.0.1:1/0") as gql:
+        # when
+        result = await gql(QUERY_VIEWER)
+        persisted = await gql.http.post(
+            "/graphql",
+            json={"extensions": {"persistedQuery": {"version": 1, "sha256Hash": "0" * 64}}},
+        )
+    # then
+    assert result.data == {"viewer": {"authenticated": False}}
+    assert result.body["extensions"]["cost"] == {"requestedQueryCost": 1, "actualQueryCost": 1}
+    assert [e["extensions"]["code"] for e in persisted.json()["errors"]] == [
+        "PERSISTED_QUERY_NOT_FOUND"
+    ]
+    assert "6379" not in persisted.text and "127.0.0.1:1" not in persisted.text
