@@ -4,17 +4,23 @@ e-mail and per client address; the lock-out lives in the database, so every work
 from __future__ import annotations
 
 import asyncio
+import uuid
+from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
 
+import httpx
 import pytest
-from sqlalchemy import insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app import create_app
 from auth.passwords import hash_password
 from demo.fleet import DEMO_PASSWORD
 from models import LoginThrottle, User
+from models.session import create_sessionmaker
 from resolvers import identity
+from settings import Settings
 from tests.auth.conftest import ClientFactory
 from tests.graphql import GraphQLClient
 
@@ -173,3 +179,35 @@ async def test_success_clears_the_email_count(client_with: ClientFactory) -> Non
         result = await _login(gql, USER)
         # then: not locked (the count started again)
         assert result.data["login"]["userErrors"] == []
+
+
+@pytest.mark.postgres
+async def test_concurrent_failures_on_separate_connections_are_all_counted(
+    settings: Settings, engine: AsyncEngine
+) -> None:
+    # given: an app on the real engine (each request its own connection, as on many workers)
+    email = f"race-{uuid.uuid4().hex[:8]}@acme.example"
+    keys = [f"email:{email}", "ip:127.0.0.1"]
+    app = create_app(
+        replace(settings, login_max_failures=1000, login_lockout_seconds=60),
+        sessionmaker=create_sessionmaker(engine),
+    )
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            gql = GraphQLClient(http)
+            # when: ten wrong guesses at once for an e-mail never seen before
+            answers = await asyncio.gather(*(_login(gql, email, "wrong") for _ in range(10)))
+        # then: every one is the ordinary answer (no conflict on the new counter row) ...
+        assert [a.data["login"]["userErrors"][0]["code"] for a in answers] == [
+            "INVALID_CREDENTIALS"
+        ] * 10
+        # ... and none was lost
+        async with engine.connect() as conn:
+            failures = await conn.scalar(
+                select(LoginThrottle.failures).where(LoginThrottle.key == keys[0])
+            )
+        assert failures == 10
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(delete(LoginThrottle).where(LoginThrottle.key.in_(keys)))
