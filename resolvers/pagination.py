@@ -173,6 +173,10 @@ async def paginate(
         bound = tuple_(*[literal(v, type_=k.type) for k, v in zip(keys, values, strict=True)])
         forward = after_side != descending
         page = page.where(tuple_(*keys) > bound if forward else tuple_(*keys) < bound)
+        # Implied by the row comparison, but usable by an index on the first key alone (e.g.
+        # sites by name when devices are sorted by site).
+        first = literal(values[0], type_=keys[0].type)
+        page = page.where(keys[0] >= first if forward else keys[0] <= first)
     page = page.order_by(*_ordered(keys, backwards != descending)).limit(limit + 1)
 
     rows = list((await session.execute(page)).all()) if limit > 0 else []

@@ -49,6 +49,9 @@ class Context:
     _session: AsyncSession | None = None
     _scope_task: asyncio.Task[Scope] | None = None
     _loaders: Loaders | None = None
+    # The viewer's language, read once while the user row is fresh: after a rollback the row
+    # is expired (and the session maybe closed) while errors are still being worded.
+    _user_language: str | None = None
 
     @property
     def settings(self) -> Settings:
@@ -77,12 +80,20 @@ class Context:
             self._scope_task = None
         if self._scope_task is None:
             self._scope_task = asyncio.ensure_future(build_scope(self.principal, self.session))
-        return await self._scope_task
+            self._user_language = None
+        scope = await self._scope_task
+        if self._user_language is None and scope.user is not None:
+            self._user_language = scope.user.language
+        return scope
 
     async def require_scope(self) -> Scope:
         scope = await self.scope()
         if not scope.is_authenticated:
-            problem = self.principal.token_problem  # a coarse reason code, never a detail
+            # a coarse reason code, never a detail; a valid token of a user who is gone or
+            # deactivated names no one we know
+            problem = self.principal.token_problem or (
+                None if self.principal.is_anonymous else "UNKNOWN_IDENTITY"
+            )
             extra = {"reason": problem} if problem else {}
             raise Unauthenticated(language=self.language, **extra)
         return scope
@@ -95,11 +106,8 @@ class Context:
     def language(self) -> str:
         if self.header_language:
             return self.header_language
-        task = self._scope_task
-        if task is not None and task.done() and not task.exception():
-            user = task.result().user
-            if user is not None and user.language in i18n.SUPPORTED:
-                return user.language
+        if self._user_language is not None and self._user_language in i18n.SUPPORTED:
+            return self._user_language
         return self.settings.default_language
 
     def reset_operation(self) -> None:
@@ -107,6 +115,7 @@ class Context:
         many operations over one context)."""
         self._session = None
         self._scope_task = None
+        self._user_language = None
         self._loaders = None
 
     async def close_operation(self) -> None:
