@@ -130,3 +130,58 @@ async def test_insert_losing_to_a_concurrent_commit_is_a_coded_refusal(
         assert await _rows_on(engine, device, device.today) == 1
     finally:
         await _cleanup(engine, device, device.today)
+
+
+QUERY_BATCH = """
+mutation Batch($input: MeterReadingsBatchInput!) {
+  submitMeterReadingsBatch(input: $input) {
+    results { index accepted readings { id } errors { field code } }
+  }
+}
+"""
+
+
+async def test_batch_row_losing_to_a_concurrent_commit_is_reported_alone(
+    gql: GraphQLClient, committing_gql: GraphQLClient, engine: AsyncEngine
+) -> None:
+    # given: a concurrent, not yet committed reading for the first row's device; the batch's
+    # single insert then fails and each row is retried in its own savepoint
+    first, second = await devices_of(gql, ADMIN, first=2)
+    token = await gql.token_for(ADMIN)
+    parsed = parse_global_id(first.id)
+    assert parsed is not None
+    rows = [
+        {"deviceId": first.id, "readings": first.next_values()},
+        {"deviceId": second.id, "readings": second.next_values()},
+    ]
+    try:
+        async with engine.connect() as other:
+            transaction = await other.begin()
+            await other.execute(
+                insert(MeterReading).values(
+                    device_id=parsed[1],
+                    meter=MeterType.TOTAL,
+                    reading_date=first.today,
+                    value=first.latest["TOTAL"][1] + 5,  # type: ignore[index]
+                    source=ReadingSource.REMOTE,
+                )
+            )
+            # when
+            batch = asyncio.ensure_future(
+                committing_gql(QUERY_BATCH, {"input": {"rows": rows}}, token=token)
+            )
+            await asyncio.sleep(0.5)
+            assert not batch.done()
+            await transaction.commit()
+        result = await batch
+        # then
+        assert result.status == 200 and not result.errors, result.errors
+        lost, won = result.data["submitMeterReadingsBatch"]["results"]
+        assert not lost["accepted"] and lost["readings"] == []
+        assert [e["code"] for e in lost["errors"]] == ["READING_ALREADY_TODAY"]
+        assert won["accepted"] and len(won["readings"]) == len(second.latest)
+        assert await _rows_on(engine, first, first.today) == 1
+        assert await _rows_on(engine, second, second.today) == len(second.latest)
+    finally:
+        await _cleanup(engine, first, first.today)
+        await _cleanup(engine, second, second.today)
