@@ -191,7 +191,9 @@ async def refresh(context: Context, refresh_token: str) -> Tokens:
     now = _now()
     if row is None:
         raise UserError("INVALID_REFRESH_TOKEN", "refreshToken")
-    if row.used_at is not None or row.revoked_at is not None:
+    if row.revoked_at is not None:  # the login was ended (sign-out, or a reuse seen before)
+        raise UserError("INVALID_REFRESH_TOKEN", "refreshToken")
+    if row.used_at is not None:
         # A spent token presented again: it was stolen or replayed. End the whole login.
         await session.execute(
             update(RefreshToken)

@@ -15,8 +15,11 @@ from typing import Any
 import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from auth.tokens import TokenService
+from models import AuditLogEntry, User
 from settings import Settings
 from tests.auth.conftest import ClientFactory
 from tests.graphql import GraphQLClient
@@ -337,3 +340,42 @@ async def test_token_lifetimes_are_configurable(client_with: ClientFactory) -> N
         assert [e["code"] for e in refresh.data["refreshToken"]["userErrors"]] == [
             "INVALID_REFRESH_TOKEN"
         ]
+
+
+async def test_token_of_a_deactivated_user_is_anonymous(
+    gql: GraphQLClient, connection: AsyncConnection
+) -> None:
+    # given: a valid token, then the user is deactivated
+    token = (await gql.login("devices@acme.example"))["accessToken"]
+    await connection.execute(
+        update(User).where(User.email == "devices@acme.example").values(is_active=False)
+    )
+    # when / then
+    await _assert_anonymous(gql, token, "UNKNOWN_IDENTITY")
+
+
+async def _audited(connection: AsyncConnection, action: str) -> int:
+    return int(
+        await connection.scalar(
+            select(func.count()).select_from(AuditLogEntry).where(AuditLogEntry.action == action)
+        )
+        or 0
+    )
+
+
+async def test_reuse_is_audited_but_refresh_after_logout_is_not(
+    gql: GraphQLClient, connection: AsyncConnection
+) -> None:
+    # given
+    before = await _audited(connection, "refresh_token_reuse")
+    ended = await gql.login(USER)
+    await gql(
+        QUERY_LOGOUT, {"input": {"refreshToken": ended["refreshToken"]}}, token=ended["accessToken"]
+    )
+    replayed = await gql.login(USER)
+    await gql(QUERY_REFRESH, {"input": {"refreshToken": replayed["refreshToken"]}})
+    # when
+    await gql(QUERY_REFRESH, {"input": {"refreshToken": ended["refreshToken"]}})
+    await gql(QUERY_REFRESH, {"input": {"refreshToken": replayed["refreshToken"]}})
+    # then: only the replay of a spent token is theft
+    assert await _audited(connection, "refresh_token_reuse") == before + 1
