@@ -50,8 +50,8 @@ class User(relay.Node):
 
 @strawberry.type(description="The viewer's role on one account.")
 class ViewerMembership:
-    role: RoleEnum = strawberry.field(description="Role on this account.")  # type: ignore[valid-type]
-    permissions: list[PermissionEnum] = strawberry.field(  # type: ignore[valid-type]
+    role: RoleEnum = strawberry.field(description="Role on this account.")
+    permissions: list[PermissionEnum] = strawberry.field(
         description="What the role allows on this account."
     )
     account_id: strawberry.Private[int]
@@ -91,7 +91,7 @@ class Viewer:
     @strawberry.field(
         description="Everything the viewer holds on at least one account, or globally."
     )
-    def permissions(self) -> list[PermissionEnum]:  # type: ignore[valid-type]
+    def permissions(self) -> list[PermissionEnum]:
         return sorted(p for p in Permission if self.scope.holds_anywhere(p))
 
 
