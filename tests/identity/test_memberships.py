@@ -319,7 +319,9 @@ async def test_concurrent_demotions_keep_one_administrator(
         outcomes = sorted(
             [e["code"] for e in r.data["updateMembership"]["userErrors"]] for r in results
         )
-        assert outcomes == [[], ["LAST_ADMINISTRATOR"]]
+        # The loser is refused: LAST_ADMINISTRATOR, or NOT_FOUND when its own demotion was
+        # already committed as its request started (it no longer manages the account).
+        assert outcomes in ([[], ["LAST_ADMINISTRATOR"]], [[], ["NOT_FOUND"]])
         async with committed() as session:
             admins = await session.scalar(
                 select(func.count()).where(
@@ -352,3 +354,23 @@ async def test_group_administrator_sees_sub_account_members_but_not_the_reverse(
     stock = italy["stock@acme.example"]
     assert stock["role"] == "STOCK_MANAGER" and len(stock["stockLocations"]) == 1
     assert parent.data["node"] is None
+
+
+async def test_revoke_membership_requires_permission(
+    gql: GraphQLClient, mail_sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    # given
+    acme_fr = await account_by_number(mail_sessionmaker, "C-100100")
+    members = await _members(gql, acme_fr.global_id, "admin.fr@acme.example")
+    variables = {"input": {"membershipId": members["devices@acme.example"]["id"]}}
+    # when / then
+    for outsider in ("admin@globex.example", "kb@acme.example", "stock@acme.example"):
+        result = await gql(QUERY_REVOKE, variables, as_user=outsider)
+        assert result.data["revokeMembership"]["userErrors"][0]["code"] == "NOT_FOUND", outsider
+    agent = await gql(QUERY_REVOKE, variables, as_user="agent@vendor.example")
+    assert agent.error_codes == ["FORBIDDEN"]
+    anonymous = await gql(QUERY_REVOKE, variables)
+    assert anonymous.error_codes == ["UNAUTHENTICATED"]
+    # then: still a member
+    after = await _members(gql, acme_fr.global_id, "admin.fr@acme.example")
+    assert "devices@acme.example" in after

@@ -474,3 +474,25 @@ async def test_two_people_confirming_at_once_make_one_administrator(
             await session.execute(delete(Membership).where(Membership.account_id == account_id))
             await session.execute(delete(User).where(User.id.in_(user_ids)))
             await session.execute(delete(Account).where(Account.id == account_id))
+
+
+async def test_reject_access_request_requires_permission(
+    gql: GraphQLClient, deliver_mail: Deliver, mail_sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    # given
+    acme_fr = await account_by_number(mail_sessionmaker, "C-100100")
+    await _register_and_confirm(gql, deliver_mail, acme_fr, "pierre@acme.example")
+    members = await gql(QUERY_MEMBERS, {"id": acme_fr.global_id}, as_user="admin.fr@acme.example")
+    request_id = next(m["id"] for m in members.data["node"]["members"] if m["status"] == "PENDING")
+    variables = {"input": {"membershipId": request_id}}
+    # when / then
+    for outsider in ("devices@acme.example", "admin@globex.example"):
+        result = await gql(QUERY_REJECT, variables, as_user=outsider)
+        assert result.data["rejectAccessRequest"]["userErrors"][0]["code"] == "NOT_FOUND"
+    agent = await gql(QUERY_REJECT, variables, as_user="agent@vendor.example")
+    assert agent.error_codes == ["FORBIDDEN"]
+    async with mail_sessionmaker() as session:
+        status = await session.scalar(
+            select(Membership.status).where(Membership.id == _pk(request_id))
+        )
+    assert status == "PENDING"
