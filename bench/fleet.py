@@ -269,7 +269,7 @@ async def raw_dashboard(
     page_extra = extra
     page_params = dict(params)
     if cursor is not None:
-        page_extra += " AND (s.name, d.serial_number, d.id) > (:c0, :c1, :c2)"
+        page_extra += " AND (s.name, d.serial_number, d.id) > (:c0, :c1, :c2) AND s.name >= :c0"
         page_params.update(c0=cursor[0], c1=cursor[1], c2=cursor[2])
     today = date.today()
     async with engine.connect() as conn:
