@@ -90,13 +90,6 @@ class Scope:
     def accounts_with(self, permission: Permission) -> frozenset[int]:
         return frozenset(a for a, perms in self.account_permissions.items() if permission in perms)
 
-    def _union(self, reach: Permission, attribute: str) -> frozenset[int]:
-        ids: set[int] = set()
-        for grant in self.grants:
-            if reach in grant.permissions:
-                ids |= getattr(grant, attribute)
-        return frozenset(ids)
-
     def device_permissions(
         self, *, account_id: int, device_id: int, stock_location_id: int | None, e_maintenance: bool
     ) -> frozenset[Permission]:
@@ -147,16 +140,36 @@ class Scope:
             return true()
         return _in(Account.id, self.accounts_with(P.VIEW_ACCOUNT))
 
+    def _assigned(
+        self,
+        reach: Permission,
+        attribute: str,
+        account: Any,
+        column: Any,
+        *extra: Any,
+        also: Permission | None = None,
+    ) -> list[ColumnElement[bool]]:
+        """Per membership: its assigned ids, and only within its own account (an assignment
+        that names another account's object grants nothing, as `device_permissions` says)."""
+        clauses = []
+        for grant in self.grants:
+            ids = sorted(getattr(grant, attribute))
+            if reach in grant.permissions and ids and (also is None or also in grant.permissions):
+                clauses.append(and_(account == grant.account_id, column.in_(ids), *extra))
+        return clauses
+
     def devices_clause(self) -> ColumnElement[bool]:
         if self.is_global:
             return true()
         return _any(
             _in(Device.account_id, self.accounts_with(P.VIEW_ALL_DEVICES)),
-            _in(Device.id, self._union(P.VIEW_ASSIGNED_DEVICES, "device_ids")),
-            _and_in(
-                Device.e_maintenance,
+            *self._assigned(P.VIEW_ASSIGNED_DEVICES, "device_ids", Device.account_id, Device.id),
+            *self._assigned(
+                P.VIEW_SUPPLIED_DEVICES,
+                "stock_location_ids",
+                Device.account_id,
                 Device.stock_location_id,
-                self._union(P.VIEW_SUPPLIED_DEVICES, "stock_location_ids"),
+                Device.e_maintenance.is_(True),
             ),
         )
 
@@ -165,8 +178,11 @@ class Scope:
             return true()
         return _any(
             _in(StockLocation.account_id, self.accounts_with(P.VIEW_ALL_STOCK_LOCATIONS)),
-            _in(
-                StockLocation.id, self._union(P.VIEW_ASSIGNED_STOCK_LOCATIONS, "stock_location_ids")
+            *self._assigned(
+                P.VIEW_ASSIGNED_STOCK_LOCATIONS,
+                "stock_location_ids",
+                StockLocation.account_id,
+                StockLocation.id,
             ),
         )
 
@@ -178,13 +194,16 @@ class Scope:
         ticket_accounts = self.accounts_with(P.VIEW_ALL_DEVICES) & self.accounts_with(
             P.VIEW_TICKETS
         )
-        assigned = frozenset(
-            device_id
-            for grant in self.grants
-            if P.VIEW_ASSIGNED_DEVICES in grant.permissions and P.VIEW_TICKETS in grant.permissions
-            for device_id in grant.device_ids
+        return _any(
+            _in(Ticket.account_id, ticket_accounts),
+            *self._assigned(
+                P.VIEW_ASSIGNED_DEVICES,
+                "device_ids",
+                Ticket.account_id,
+                Ticket.device_id,
+                also=P.VIEW_TICKETS,
+            ),
         )
-        return _any(_in(Ticket.account_id, ticket_accounts), _in(Ticket.device_id, assigned))
 
     def users_clause(self) -> ColumnElement[bool]:
         """People: oneself, and the members (any membership status) of accounts whose members
@@ -203,11 +222,6 @@ class Scope:
 def _in(column: Any, ids: Iterable[int]) -> ColumnElement[bool]:
     ids = sorted(ids)
     return column.in_(ids) if ids else false()
-
-
-def _and_in(flag: Any, column: Any, ids: Iterable[int]) -> ColumnElement[bool]:
-    ids = sorted(ids)
-    return and_(flag.is_(True), column.in_(ids)) if ids else false()
 
 
 def _any(*clauses: ColumnElement[bool]) -> ColumnElement[bool]:
