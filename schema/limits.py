@@ -93,6 +93,11 @@ i18n.register(
             "fr": "Cette requête coûterait {cost} points ; le maximum est {maximum}.",
             "it": "Questa query costerebbe {cost} punti; il massimo è {maximum}.",
         },
+        "QUERY_THROTTLED": {
+            "en": "Query budget spent; try again in {seconds} seconds.",
+            "fr": "Budget de requêtes épuisé ; réessayez dans {seconds} secondes.",
+            "it": "Budget di query esaurito; riprovate tra {seconds} secondi.",
+        },
         "PAGE_SIZE_OUT_OF_RANGE": {
             "en": "`{argument}` of `{field}` must be between 0 and {maximum}.",
             "fr": "`{argument}` de `{field}` doit être compris entre 0 et {maximum}.",
@@ -595,7 +600,7 @@ class ApiProtection(SchemaExtension):
                 seconds = self.bucket.retry_after_seconds
                 raise Refused(
                     Throttled(
-                        i18n.translate("THROTTLED", language, seconds=seconds),
+                        i18n.translate("QUERY_THROTTLED", language, seconds=seconds),
                         retryAfter=seconds,
                         cost=self.requested,
                     )
