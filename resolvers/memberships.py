@@ -121,7 +121,7 @@ async def administrators_of(context: Context, account_id: int) -> list[User]:
     """People who may decide on the account's access requests: its own administrators and
     those of the groups above it."""
     ancestors = [a for a in await account_and_ancestors(context, account_id) if a != account_id]
-    clauses = [and_account(account_id, MANAGER_ROLES)]
+    clauses = [_on_account(account_id, MANAGER_ROLES)]
     if ancestors:
         clauses.append(
             Membership.account_id.in_(ancestors) & Membership.role.in_(GROUP_MANAGER_ROLES)
@@ -136,7 +136,7 @@ async def administrators_of(context: Context, account_id: int) -> list[User]:
     return list(rows)
 
 
-def and_account(account_id: int, roles: Sequence[Role]) -> Any:
+def _on_account(account_id: int, roles: Sequence[Role]) -> Any:
     return (Membership.account_id == account_id) & Membership.role.in_(roles)
 
 
@@ -144,7 +144,7 @@ async def active_managers(
     context: Context, account_id: int, *, excluding: int | None = None
 ) -> int:
     stmt = select(func.count()).where(
-        and_account(account_id, MANAGER_ROLES), Membership.status == MembershipStatus.ACTIVE
+        _on_account(account_id, MANAGER_ROLES), Membership.status == MembershipStatus.ACTIVE
     )
     if excluding is not None:
         stmt = stmt.where(Membership.id != excluding)

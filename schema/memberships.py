@@ -375,8 +375,9 @@ class MembershipMutation:
 
     @strawberry.mutation(
         description="Confirms an e-mail address with the link's token. The first confirmed "
-        "person of an account without an administrator becomes its administrator; otherwise "
-        "this files an access request. Open to anonymous callers."
+        "person of an account without an administrator (its own, or one of a group above it) "
+        "becomes its administrator; otherwise this files an access request, mailed to those "
+        "administrators. Open to anonymous callers."
     )
     async def confirm_email(self, info: Info, input: ConfirmEmailInput) -> ConfirmEmailPayload:
         async def work() -> ConfirmEmailPayload:
