@@ -83,17 +83,17 @@ async def record_reading_dates(session: AsyncSession, readings: Iterable[tuple[i
             newest[device_id] = day
     if not newest:
         return
+    devices = Device.__table__  # Core executemany: the ORM would read this as a bulk update by key
     await session.execute(
-        update(Device)
+        update(devices)
         .where(
-            Device.id == bindparam("device_id"),
+            devices.c.id == bindparam("device_id"),
             or_(
-                Device.last_reading_date.is_(None),
-                Device.last_reading_date < bindparam("day", type_=Date()),
+                devices.c.last_reading_date.is_(None),
+                devices.c.last_reading_date < bindparam("day", type_=Date()),
             ),
         )
-        .values(last_reading_date=bindparam("day", type_=Date()))
-        .execution_options(synchronize_session=False),
+        .values(last_reading_date=bindparam("day", type_=Date())),
         [{"device_id": d, "day": day} for d, day in newest.items()],
     )
 

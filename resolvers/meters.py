@@ -38,6 +38,7 @@ import i18n
 from auth.policy import Permission
 from models import Device, MeterReading, ProductModel, ProductModelMeter, Site
 from models.enums import MeterType, ReadingSource
+from resolvers.devices import record_reading_dates
 from resolvers.audit import audit
 from resolvers.loaders.meters import MeterReadingByIdLoader
 from resolvers.pagination import PageRequest, SortField, paginate
@@ -484,6 +485,7 @@ async def _insert(context: Context, rows: list[dict[str, Any]]) -> list[MeterRea
     stored = {
         (r.device_id, r.meter, r.reading_date): r for r in await context.session.scalars(stmt, rows)
     }
+    await record_reading_dates(context.session, [(r["device_id"], r["reading_date"]) for r in rows])
     return [stored[(row["device_id"], row["meter"], row["reading_date"])] for row in rows]
 
 

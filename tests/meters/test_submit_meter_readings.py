@@ -244,3 +244,23 @@ async def test_messages_follow_the_callers_language(gql: GraphQLClient) -> None:
     assert "future" in messages["en"]
     assert "futur" in messages["fr"]
     assert "futuro" in messages["it"]
+
+
+QUERY_NEWEST_READ_DEVICE = """
+query { devices(first: 1, orderBy: {field: LAST_READING_DATE, direction: DESC}) {
+  nodes { id } } }
+"""
+
+
+async def test_accepted_reading_moves_the_device_to_the_top_of_last_reading_order(
+    gql: GraphQLClient,
+) -> None:
+    # given: the manager's device read longest ago
+    devices = await devices_of(gql, MANAGER, first=5)
+    oldest = min(devices, key=lambda d: d.last_date)
+    # when
+    payload = await _submit(gql, MANAGER, deviceId=oldest.id, readings=oldest.next_values())
+    result = await gql(QUERY_NEWEST_READ_DEVICE, as_user=MANAGER)
+    # then
+    assert payload["userErrors"] == []
+    assert result.data["devices"]["nodes"] == [{"id": oldest.id}]
