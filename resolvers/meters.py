@@ -38,8 +38,8 @@ import i18n
 from auth.policy import Permission
 from models import Device, MeterReading, ProductModel, ProductModelMeter, Site
 from models.enums import MeterType, ReadingSource
-from resolvers.devices import record_reading_dates
 from resolvers.audit import audit
+from resolvers.devices import record_reading_dates
 from resolvers.loaders.meters import MeterReadingByIdLoader
 from resolvers.pagination import PageRequest, SortField, paginate
 from schema.errors import Forbidden, UserError

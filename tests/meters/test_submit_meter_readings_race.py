@@ -9,11 +9,11 @@ from datetime import date
 
 import httpx
 import pytest
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import create_app
-from models import MeterReading
+from models import Device, MeterReading
 from models.enums import MeterType, ReadingSource
 from models.session import create_sessionmaker
 from schema.node import parse_global_id
@@ -52,6 +52,15 @@ async def _cleanup(engine: AsyncEngine, device: DeviceInfo, day: date) -> None:
             delete(MeterReading).where(
                 MeterReading.device_id == parsed[1], MeterReading.reading_date == day
             )
+        )
+        # Storing a reading also moved the device's newest reading day: put it back.
+        newest = (
+            select(func.max(MeterReading.reading_date))
+            .where(MeterReading.device_id == parsed[1])
+            .scalar_subquery()
+        )
+        await conn.execute(
+            update(Device).where(Device.id == parsed[1]).values(last_reading_date=newest)
         )
 
 
