@@ -1,0 +1,53 @@
+"""A machine client (e-Maintenance) holds exactly what its scopes name: no person, no account,
+no device list, and the permissions of `auth.policy.CLIENT_SCOPES`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from auth.policy import client_permissions
+from tests.graphql import GraphQLClient
+
+QUERY_CLIENT_TOKEN = """
+mutation($input: ClientTokenInput!) {
+  clientToken(input: $input) { accessToken userErrors { code } }
+}
+"""
+
+QUERY_VIEW = """
+query {
+  viewer { authenticated user { id } memberships { role } permissions }
+  accounts(first: 10) { totalCount }
+  devices(first: 10) { totalCount }
+}
+"""
+
+
+async def _client_token(gql: GraphQLClient, secret: str = "demo-client-secret") -> Any:
+    result = await gql(
+        QUERY_CLIENT_TOKEN, {"input": {"clientId": "emaintenance-demo", "clientSecret": secret}}
+    )
+    return result.data["clientToken"]
+
+
+async def test_machine_client_holds_only_its_scopes(gql: GraphQLClient) -> None:
+    # given
+    token = (await _client_token(gql))["accessToken"]
+    # when
+    result = await gql(QUERY_VIEW, token=token)
+    # then
+    assert not result.errors, result.errors
+    viewer = result.data["viewer"]
+    assert viewer["authenticated"] is True
+    assert viewer["user"] is None and viewer["memberships"] == []
+    expected = client_permissions(["meter_readings:report", "toner_levels:report"])
+    assert sorted(viewer["permissions"]) == sorted(p.value for p in expected)
+    assert result.data["accounts"]["totalCount"] == 0
+    assert result.data["devices"]["totalCount"] == 0
+
+
+async def test_wrong_client_secret_gets_no_token(gql: GraphQLClient) -> None:
+    # when
+    payload = await _client_token(gql, "wrong-secret")
+    # then
+    assert payload == {"accessToken": None, "userErrors": [{"code": "INVALID_CLIENT"}]}
