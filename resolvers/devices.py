@@ -159,7 +159,9 @@ def _contract_clause(state: ContractState, within_days: int, today: date) -> Col
     return Device.contract_id.in_(select(Contract.id).where(condition))
 
 
-def device_filter_clauses(filter: DeviceFilter | None, language: str) -> list[ColumnElement[bool]]:
+def device_filter_clauses(
+    filter: DeviceFilter | None, language: str, scope: Scope
+) -> list[ColumnElement[bool]]:
     """The conditions of a `DeviceFilter`; IDs the viewer cannot see simply match nothing,
     since the scope clause is always applied next to them."""
     if filter is None:
@@ -193,6 +195,8 @@ def device_filter_clauses(filter: DeviceFilter | None, language: str) -> list[Co
         from resolvers.meters import reading_due_clause
 
         clauses.append(reading_due_clause(filter.reading_due))
+        # Reading data narrows the list only where the viewer may read readings.
+        clauses.append(scope.devices_clause(requiring=Permission.VIEW_METER_READINGS))
     if filter.search and filter.search.strip():
         clauses.append(
             or_(
@@ -263,7 +267,7 @@ async def device_connection(
     else:
         count = None  # type: ignore[assignment]
 
-    stmt = scoped_devices(scope).where(*device_filter_clauses(filter, context.language))
+    stmt = scoped_devices(scope).where(*device_filter_clauses(filter, context.language, scope))
     if account_id is not None:
         stmt = stmt.where(Device.account_id == account_id)
     if site_id is not None:

@@ -158,20 +158,33 @@ class Scope:
                 clauses.append(and_(account == grant.account_id, column.in_(ids), *extra))
         return clauses
 
-    def devices_clause(self) -> ColumnElement[bool]:
+    def devices_clause(self, requiring: Permission | None = None) -> ColumnElement[bool]:
+        """Devices the viewer sees; with `requiring`, only those on which the path that makes
+        them visible also grants that permission (e.g. filtering on reading data)."""
         if self.is_global:
-            return true()
-        return _any(
-            _in(Device.account_id, self.accounts_with(P.VIEW_ALL_DEVICES)),
-            *self._assigned(P.VIEW_ASSIGNED_DEVICES, "device_ids", Device.account_id, Device.id),
-            *self._assigned(
+            return true() if requiring in (None, *self.global_permissions) else false()
+
+        def grants(path: frozenset[Permission]) -> bool:
+            return requiring is None or requiring in path
+
+        all_devices = self.accounts_with(P.VIEW_ALL_DEVICES)
+        if requiring is not None:
+            all_devices &= self.accounts_with(requiring)
+        clauses = [_in(Device.account_id, all_devices)]
+        if grants(ASSIGNED_DEVICE_PERMISSIONS):
+            clauses += self._assigned(
+                P.VIEW_ASSIGNED_DEVICES, "device_ids", Device.account_id, Device.id, also=requiring
+            )
+        if grants(SUPPLIED_DEVICE_PERMISSIONS):
+            clauses += self._assigned(
                 P.VIEW_SUPPLIED_DEVICES,
                 "stock_location_ids",
                 Device.account_id,
                 Device.stock_location_id,
                 Device.e_maintenance.is_(True),
-            ),
-        )
+                also=requiring,
+            )
+        return _any(*clauses)
 
     def stock_locations_clause(self) -> ColumnElement[bool]:
         if self.is_global:

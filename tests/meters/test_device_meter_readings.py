@@ -219,3 +219,21 @@ async def test_reading_due_follows_each_sites_month_around_a_boundary(
     # then: every Paris device is due, the others as before
     assert device.id in due
     assert before <= due
+
+
+QUERY_COUNT_DEVICES = """
+query Count($due: Boolean) { devices(first: 1, filter: {readingDue: $due}) { totalCount } }
+"""
+
+
+async def test_reading_due_filter_requires_the_right_to_read_readings(gql: GraphQLClient) -> None:
+    # given: a stock manager sees the e-Maintenance devices its location supplies, not their readings
+    stock_manager = "stock@acme.example"
+    unfiltered = await gql(QUERY_COUNT_DEVICES, {"due": None}, as_user=stock_manager)
+    # when
+    due = await gql(QUERY_COUNT_DEVICES, {"due": True}, as_user=stock_manager)
+    not_due = await gql(QUERY_COUNT_DEVICES, {"due": False}, as_user=stock_manager)
+    # then: the filter reveals nothing about readings it may not read
+    assert unfiltered.data["devices"]["totalCount"] > 0
+    assert due.data["devices"]["totalCount"] == 0
+    assert not_due.data["devices"]["totalCount"] == 0
