@@ -293,7 +293,9 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        sender = MailSender(services.sessionmaker, settings) if settings.mail_sender_enabled else None
+        sender = (
+            MailSender(services.sessionmaker, settings) if settings.mail_sender_enabled else None
+        )
         if sender is not None:
             sender.start()
         try:
@@ -312,7 +314,13 @@ def create_app(
         CORSMiddleware,
         allow_origins=list(settings.cors_origins),
         allow_methods=["GET", "POST"],
-        allow_headers=["Authorization", "Content-Type", "Accept", "Accept-Language", "X-Request-Id"],
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "Accept",
+            "Accept-Language",
+            "X-Request-Id",
+        ],
         expose_headers=[
             "Retry-After",
             "X-Request-Id",

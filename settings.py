@@ -49,9 +49,9 @@ class Settings:
     login_max_failures: int = 5
     login_lockout_seconds: int = 15 * 60
     # API protection (schema/limits.py, resolvers/ratelimit.py, schema/persisted.py, app.py)
-    max_query_cost: int = 1000
-    rate_limit_capacity: int = 2000
-    rate_limit_restore_rate: int = 100
+    max_query_cost: int = 2500
+    rate_limit_capacity: int = 10_000
+    rate_limit_restore_rate: int = 500
     max_query_depth: int = 15
     max_aliases: int = 30
     max_tokens: int = 5000
@@ -106,9 +106,9 @@ class Settings:
             sql_echo=_env_bool("SQL_ECHO", False),
             login_max_failures=_env_int("LOGIN_MAX_FAILURES", 5),
             login_lockout_seconds=_env_int("LOGIN_LOCKOUT_SECONDS", 15 * 60),
-            max_query_cost=_env_int("MAX_QUERY_COST", 1000),
-            rate_limit_capacity=_env_int("RATE_LIMIT_CAPACITY", 2000),
-            rate_limit_restore_rate=_env_int("RATE_LIMIT_RESTORE_RATE", 100),
+            max_query_cost=_env_int("MAX_QUERY_COST", 2500),
+            rate_limit_capacity=_env_int("RATE_LIMIT_CAPACITY", 10_000),
+            rate_limit_restore_rate=_env_int("RATE_LIMIT_RESTORE_RATE", 500),
             max_query_depth=_env_int("MAX_QUERY_DEPTH", 15),
             max_aliases=_env_int("MAX_ALIASES", 30),
             max_tokens=_env_int("MAX_TOKENS", 5000),
@@ -116,9 +116,7 @@ class Settings:
             max_list_input=_env_int("MAX_LIST_INPUT", 100),
             max_body_bytes=_env_int("MAX_BODY_BYTES", 1_000_000),
             graphql_introspection=os.environ.get("GRAPHQL_INTROSPECTION") or None,
-            cors_origins=tuple(
-                o.strip() for o in _env("CORS_ORIGINS", "").split(",") if o.strip()
-            ),
+            cors_origins=tuple(o.strip() for o in _env("CORS_ORIGINS", "").split(",") if o.strip()),
             max_subscriptions_per_connection=_env_int("MAX_SUBSCRIPTIONS_PER_CONNECTION", 20),
             max_ws_connections_per_user=_env_int("MAX_WS_CONNECTIONS_PER_USER", 10),
             persisted_queries_only=_env_bool("PERSISTED_QUERIES_ONLY", False),

@@ -6,12 +6,13 @@ import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import (
     ColumnElement,
     Date,
     Select,
+    Table,
     and_,
     bindparam,
     func,
@@ -83,7 +84,8 @@ async def record_reading_dates(session: AsyncSession, readings: Iterable[tuple[i
             newest[device_id] = day
     if not newest:
         return
-    devices = Device.__table__  # Core executemany: the ORM would read this as a bulk update by key
+    # Core executemany: the ORM would read this as a bulk update by primary key.
+    devices = cast(Table, Device.__table__)
     await session.execute(
         update(devices)
         .where(

@@ -344,7 +344,7 @@ def _empty(connection: type[Connection[Any]]) -> Connection[Any]:
 
 def _postgres_search(stmt: Any, search: str, languages: set[str]) -> Any:
     t = KnowledgeArticleTranslation
-    vector = literal_column(PG_VECTOR)
+    vector: Any = literal_column(PG_VECTOR)
     # One condition per language, each with a constant tsquery, so the GIN index serves them.
     matches = [
         and_(

@@ -10,8 +10,8 @@ from schema.accounts import AccountMutation, AccountQuery
 from schema.devices import DeviceMutation, DeviceQuery
 from schema.extensions import MaskUnexpectedErrors, MutationAudit, OperationSession
 from schema.identity import IdentityMutation
-from schema.limits import ApiProtection
 from schema.knowledge import KnowledgeMutation, KnowledgeQuery
+from schema.limits import ApiProtection
 from schema.memberships import MembershipMutation
 from schema.meters import MeterMutation, MeterQuery
 from schema.node import NodeQuery
@@ -61,7 +61,7 @@ schema = strawberry.Schema(
         ApiProtection,
         MutationAudit,
         MaskUnexpectedErrors,
-        ParserCache(maxsize=256),
-        ValidationCache(maxsize=256),
+        ParserCache(maxsize=256),  # type: ignore[list-item]
+        ValidationCache(maxsize=256),  # type: ignore[list-item]
     ],
 )

@@ -34,6 +34,7 @@ from schema.pagination import Connection
 if TYPE_CHECKING:
     from schema.devices import DeviceConnection, DeviceFilter, DeviceOrder
     from schema.memberships import Invitation, Membership
+    from schema.tickets import TicketConnection, TicketFilter
 
 CreditStatusEnum = strawberry.enum(
     CreditStatus, name="CreditStatus", description="Vendor's view of an account's credit."
@@ -119,7 +120,7 @@ class Account(relay.Node):
         return [Contract.from_row(r) for r in rows]
 
     @permission_field(Permission.VIEW_CREDIT_STATUS, description="Credit status (vendor only).")
-    def credit_status(self) -> CreditStatusEnum | None:  # type: ignore[valid-type]
+    def credit_status(self) -> CreditStatusEnum | None:
         return self.row.credit_status
 
     @permission_field(Permission.VIEW_CREDIT_STATUS, description="Credit limit (vendor only).")
@@ -189,8 +190,8 @@ class Account(relay.Node):
         after: str | None = None,
         last: int | None = None,
         before: str | None = None,
-        filter: Annotated["TicketFilter", strawberry.lazy("schema.tickets")] | None = None,
-    ) -> Annotated["TicketConnection", strawberry.lazy("schema.tickets")] | None:
+        filter: Annotated[TicketFilter, strawberry.lazy("schema.tickets")] | None = None,
+    ) -> Annotated[TicketConnection, strawberry.lazy("schema.tickets")] | None:
         from schema.tickets import account_tickets
 
         return await account_tickets(info, self.id, first, after, last, before, filter)

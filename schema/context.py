@@ -110,16 +110,11 @@ class Context:
             return self._user_language
         return self.settings.default_language
 
-    def reset_operation(self) -> None:
-        """Each operation gets a fresh session, scope and loaders (WebSocket connections run
-        many operations over one context)."""
-        self._session = None
-        self._scope_task = None
-        self._user_language = None
-        self._loaders = None
-
     async def close_operation(self) -> None:
+        """Ends the operation's session and its loaders' caches (a WebSocket connection runs
+        many operations over one context; each must read fresh data)."""
         session, self._session = self._session, None
+        self._loaders = None
         if session is not None:
             await session.close()
 

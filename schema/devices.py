@@ -25,6 +25,7 @@ from schema.pagination import Connection, Direction
 
 if TYPE_CHECKING:
     from schema.stock import StockLocation, TonerLevel
+    from schema.tickets import Ticket
 
 DeviceStatusEnum = strawberry.enum(
     DeviceStatus, name="DeviceStatus", description="Where a device stands in its life."
@@ -69,7 +70,7 @@ class Device(relay.Node):
     location_description: str | None = strawberry.field(
         description="Where the device stands inside its site (floor, room)."
     )
-    status: DeviceStatusEnum = strawberry.field(description="Life-cycle status.")  # type: ignore[valid-type]
+    status: DeviceStatusEnum = strawberry.field(description="Life-cycle status.")
     e_maintenance: bool = strawberry.field(
         description="Whether the device reports toner levels and meters by itself."
     )
@@ -119,7 +120,9 @@ class Device(relay.Node):
         row = await info.context.loaders[AccountByIdLoader].load(self.row.account_id)
         return Account.from_row(row) if row is not None else None
 
-    @strawberry.field(description="The support contract covering the device, if any.")
+    @permission_field(
+        Permission.VIEW_CONTRACTS, description="The support contract covering the device, if any."
+    )
     async def contract(self, info: Info) -> Contract | None:
         if self.row.contract_id is None:
             return None
@@ -133,7 +136,7 @@ class Device(relay.Node):
     )
     async def tickets(
         self, info: Info, first: int = 10
-    ) -> list[Annotated["Ticket", strawberry.lazy("schema.tickets")]] | None:
+    ) -> list[Annotated[Ticket, strawberry.lazy("schema.tickets")]] | None:
         from schema.tickets import device_tickets
 
         return await device_tickets(info, self.row.id, first)
@@ -142,7 +145,8 @@ class Device(relay.Node):
     async def open_ticket_count(self, info: Info) -> int | None:
         from resolvers.loaders.tickets import OpenTicketCountByDeviceIdLoader
 
-        return await info.context.loaders[OpenTicketCountByDeviceIdLoader].load(self.row.id)
+        count: int = await info.context.loaders[OpenTicketCountByDeviceIdLoader].load(self.row.id)
+        return count
 
     @permission_field(
         Permission.VIEW_TONER_LEVELS,
@@ -228,7 +232,7 @@ class DeviceFilter:
     contract: ContractStateFilter | None = strawberry.field(
         default=None, description="Where the device's support contract stands."
     )
-    statuses: list[DeviceStatusEnum] | None = strawberry.field(  # type: ignore[valid-type]
+    statuses: list[DeviceStatusEnum] | None = strawberry.field(
         default=None, description="Life-cycle statuses."
     )
     e_maintenance: bool | None = strawberry.field(

@@ -76,10 +76,19 @@ COST_CONNECTION = 2
 COST_MUTATION = 10
 # A plain list of objects without a list argument to size it by.
 LIST_ESTIMATE = 10
+# Lists the domain bounds: one entry per meter of a model (six meter types at most), one per
+# consumable of a device (four toners and a drum).
+LIST_SIZES = {"Device.latestReadings": 6, "Device.tonerLevels": 5}
+# List inputs the domain allows past the general cap: a spreadsheet upload of 250 devices.
+LIST_INPUT_LIMITS = {
+    "submitMeterReadingsBatch.input.rows": 250,
+    "reportMeterReadings.input.rows": 250,
+}
 # Leaf fields that run a query of their own.
 LEAF_COSTS = {"totalCount": 1}
-# Types that fetch nothing themselves (wrappers, values built in memory).
-FREE_TYPES = frozenset({"PageInfo", "UserError"})
+# Types that fetch nothing themselves (wrappers, values built in memory: a LatestReading
+# wraps the reading its parent's loader already fetched).
+FREE_TYPES = frozenset({"PageInfo", "UserError", "LatestReading"})
 # Mutations that check a secret: one per operation, so aliases cannot batch guesses.
 CREDENTIAL_MUTATIONS = frozenset(
     {"login", "refreshToken", "clientToken", "register", "confirmEmail", "acceptInvitation"}
@@ -380,7 +389,7 @@ class CostCalculator:
         is_list = isinstance(type_, GraphQLList)
         count = 1
         if is_list:
-            count = page if page is not None else self._list_size(args)
+            count = page if page is not None else self._list_size(f"{obj.name}.{name}", args)
         child_in_list = in_list or is_list
         if is_connection(named):
             size = self._page_size(f"{obj.name}.{name}", args, node, in_list)
@@ -390,9 +399,9 @@ class CostCalculator:
         inner = self._selection_cost(node.selection_set, named, None, child_in_list)
         return count * (own + inner)
 
-    def _list_size(self, args: dict[str, Any]) -> int:
+    def _list_size(self, field: str, args: dict[str, Any]) -> int:
         sizes = [len(v) for v in args.values() if isinstance(v, list)]
-        return max(sizes) if sizes else LIST_ESTIMATE
+        return max(sizes) if sizes else LIST_SIZES.get(field, LIST_ESTIMATE)
 
     def _page_size(self, field: str, args: dict[str, Any], node: FieldNode, in_list: bool) -> int:
         sizes: list[tuple[str, int]] = [
@@ -417,12 +426,13 @@ class CostCalculator:
 
     def _check_list_input(self, argument: str, value: Any, node: FieldNode) -> None:
         if isinstance(value, list):
-            if len(value) > self.max_list_input:
+            maximum = LIST_INPUT_LIMITS.get(f"{node.name.value}.{argument}", self.max_list_input)
+            if len(value) > maximum:
                 message = i18n.translate(
                     "LIST_INPUT_TOO_LONG",
                     self.language,
                     argument=argument,
-                    maximum=self.max_list_input,
+                    maximum=maximum,
                 )
                 raise Refused(BadUserInput(message, argument=argument), node)
             for item in value:

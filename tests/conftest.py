@@ -23,7 +23,6 @@ from cli import migrate
 from demo.fleet import DEMO_PASSWORD, seed_demo
 from models.session import create_engine, create_sessionmaker
 from settings import Settings
-
 from tests.graphql import GraphQLClient
 
 
@@ -124,9 +123,9 @@ def demo_password() -> str:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Tests that need PostgreSQL say so; on SQLite they are skipped, not silently passed.
     for item in items:
-        if item.get_closest_marker("postgres") and not os.environ.get("DATABASE_URL", "").startswith(
-            "postgresql"
-        ):
+        if item.get_closest_marker("postgres") and not os.environ.get(
+            "DATABASE_URL", ""
+        ).startswith("postgresql"):
             item.add_marker(pytest.mark.skip(reason="needs PostgreSQL (DATABASE_URL)"))
 
 

@@ -21,5 +21,5 @@ class Loaders:
     def __getitem__(self, loader_class: type[L]) -> L:
         loader = self._made.get(loader_class)
         if loader is None:
-            loader = self._made[loader_class] = loader_class(self._context)  # type: ignore[call-arg,unused-ignore]
-        return loader  # type: ignore[no-any-return]
+            loader = self._made[loader_class] = loader_class(self._context)  # type: ignore[call-arg]
+        return loader  # type: ignore[no-any-return,unused-ignore]

@@ -166,6 +166,7 @@ async def client(settings: Settings, connection: AsyncConnection) -> AsyncIterat
         "rate_limit_capacity": 10**9,
         "rate_limit_restore_rate": 10**9,
         "max_aliases": 1000,
+        "max_tokens": 100_000,
     }
     names = {f.name for f in fields(settings)}
     app = make_app(

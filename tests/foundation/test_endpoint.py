@@ -73,7 +73,13 @@ async def test_group_admin_sees_group_accounts_only(gql: GraphQLClient) -> None:
     # then
     assert not result.errors
     names = {a["name"] for a in result.data["accounts"]["nodes"]}
-    assert names == {"Acme Group", "Acme France", "Acme France Sud", "Acme Italia", "Acme Deutschland"}
+    assert names == {
+        "Acme Group",
+        "Acme France",
+        "Acme France Sud",
+        "Acme Italia",
+        "Acme Deutschland",
+    }
 
 
 async def test_subsidiary_admin_does_not_see_the_group_or_siblings(gql: GraphQLClient) -> None:

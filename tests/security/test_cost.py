@@ -46,12 +46,12 @@ async def test_every_response_carries_the_cost(gql: GraphQLClient) -> None:
         "requestedQueryCost": 1,
         "actualQueryCost": 1,
         "throttleStatus": {
-            "maximumAvailable": 2000,
-            "currentlyAvailable": 1999,
-            "restoreRate": 100,
+            "maximumAvailable": 10000,
+            "currentlyAvailable": 9999,
+            "restoreRate": 500,
         },
     }
-    assert result.headers["x-ratelimit-limit"] == "2000"
+    assert result.headers["x-ratelimit-limit"] == "10000"
 
 
 async def test_nested_connections_multiply_with_variables_resolved(gql: GraphQLClient) -> None:
@@ -78,15 +78,15 @@ async def test_query_over_the_maximum_is_refused_before_any_sql(
     # given
     token = await gql.token_for(ADMIN)
     statements.reset()  # type: ignore[attr-defined]
-    # when: 2 + 20 x (1 + 2 + 100)
-    result = await gql(QUERY_NESTED, {"accounts": 20, "devices": 100}, token=token)
+    # when: 2 + 50 x (1 + 2 + 100)
+    result = await gql(QUERY_NESTED, {"accounts": 50, "devices": 100}, token=token)
     # then
     assert result.status == 200
     assert result.data is None
     assert result.error_codes == ["MAX_COST_EXCEEDED"]
-    assert result.errors[0]["extensions"]["cost"] == 2062
-    assert result.errors[0]["extensions"]["maximumCost"] == 1000
-    assert cost(result)["requestedQueryCost"] == 2062
+    assert result.errors[0]["extensions"]["cost"] == 5152
+    assert result.errors[0]["extensions"]["maximumCost"] == 2500
+    assert cost(result)["requestedQueryCost"] == 5152
     assert cost(result)["actualQueryCost"] == 0
     assert statements.count == 0  # type: ignore[attr-defined]
 
@@ -153,13 +153,13 @@ async def test_cost_messages_follow_the_language(gql: GraphQLClient) -> None:
     # when
     result = await gql(
         QUERY_NESTED,
-        {"accounts": 20, "devices": 100},
+        {"accounts": 50, "devices": 100},
         as_user=ADMIN,
         headers={"Accept-Language": "fr"},
     )
     # then
     assert (
-        result.errors[0]["message"] == "Cette requête coûterait 2062 points ; le maximum est 1000."
+        result.errors[0]["message"] == "Cette requête coûterait 5152 points ; le maximum est 2500."
     )
 
 
@@ -184,3 +184,34 @@ async def test_abstract_lists_cost_their_costliest_type(gql: GraphQLClient) -> N
     assert not result.errors, result.errors
     assert cost(result)["requestedQueryCost"] == 4
     assert cost(result)["actualQueryCost"] == 3
+
+
+QUERY_DASHBOARD = """
+query Dashboard($after: String) {
+  devices(first: 100, after: $after, orderBy: {field: SITE, direction: ASC}) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    edges { node {
+      id serialNumber locationDescription status
+      model { name }
+      site { name city country timeZone }
+      account { name customerAccountNumber }
+      contract { active endsOn }
+      latestReadings { meter reading { value readingDate } }
+      openTicketCount
+      stockLocation { name }
+    } }
+  }
+}
+"""
+
+
+async def test_the_portals_own_dashboard_fits_the_default_limits(gql: GraphQLClient) -> None:
+    # when: the fleet screen's query (issue 4) for a full page, with the default settings
+    result = await gql(QUERY_DASHBOARD, as_user="admin@acme.example")
+    # then
+    assert not result.errors, result.errors
+    assert len(result.data["devices"]["edges"]) == 100
+    requested = cost(result)["requestedQueryCost"]
+    assert requested <= 2500
+    assert requested <= cost(result)["throttleStatus"]["maximumAvailable"] / 4

@@ -55,7 +55,13 @@ mutation Comment($input: AddTicketCommentInput!) {
 
 async def devices_of(gql: GraphQLClient, user: str) -> list[dict[str, Any]]:
     result = await gql(QUERY_MY_DEVICES, as_user=user)
-    assert not result.errors, result.errors
+    # Roles without VIEW_CONTRACTS (stock managers) get the devices with `contract: null`.
+    unexpected = [
+        e
+        for e in result.errors
+        if not (e["path"][-1] == "contract" and e["extensions"]["code"] == "FORBIDDEN")
+    ]
+    assert not unexpected, unexpected
     return result.data["devices"]["nodes"]  # type: ignore[no-any-return]
 
 
