@@ -108,6 +108,20 @@ async def test_batch_of_more_than_250_rows_is_refused_whole(gql: GraphQLClient) 
     assert payload["results"] == []
 
 
+async def test_a_spreadsheet_of_250_rows_is_answered_row_by_row(gql: GraphQLClient) -> None:
+    # given: 250 rows, the same device's reading repeated (only the first can be stored)
+    [device] = await devices_of(gql, ADMIN, first=1)
+    rows = [{"deviceId": device.id, "readings": device.next_values()}] * 250
+    # when
+    result = await gql(QUERY_BATCH, {"input": {"rows": rows}}, as_user=ADMIN)
+    # then: the request limits let the documented maximum through
+    assert not result.errors, result.errors
+    payload = result.data["submitMeterReadingsBatch"]
+    assert len(payload["results"]) == 250
+    assert payload["acceptedCount"] == 1
+    assert payload["refusedCount"] == 249
+
+
 async def test_submit_meter_readings_batch_requires_permission(gql: GraphQLClient) -> None:
     # given: an agent sees the device but does not submit readings; a stock manager's row for
     # a device it cannot reach answers like a missing device
