@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, time
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry import relay
@@ -29,6 +29,7 @@ from resolvers.loaders.devices import DeviceCountByAccountIdLoader, DeviceCountB
 from resolvers.scoping import Scope
 from schema.context import Info
 from schema.mutations import Payload, transactional
+from schema.node import LoadedNode
 from schema.pagination import Connection
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ CreditStatusEnum = strawberry.enum(
 
 
 @strawberry.type(description="A customer account: a group, or a subsidiary of one.")
-class Account(relay.Node):
+class Account(LoadedNode):
     id: relay.NodeID[int]
     name: str = strawberry.field(description="Company name.")
     customer_account_number: str = strawberry.field(
@@ -58,6 +59,8 @@ class Account(relay.Node):
     )
     parent_id: strawberry.Private[int | None]
     row: strawberry.Private[AccountRow]
+
+    by_id_loader = AccountByIdLoader
 
     @classmethod
     def from_row(cls, row: AccountRow) -> Account:
@@ -76,19 +79,9 @@ class Account(relay.Node):
     def granted(self, scope: Scope) -> frozenset[Permission]:
         return scope.permissions_on_account(self.id)
 
-    @classmethod
-    async def resolve_nodes(
-        cls, *, info: Info, node_ids: Any, required: bool = False
-    ) -> list[Account | None]:
-        rows = await info.context.loaders[AccountByIdLoader].load_many([int(i) for i in node_ids])
-        return [cls.from_row(r) if r is not None else None for r in rows]
-
     @strawberry.field(description="The group this account belongs to, if the viewer may see it.")
     async def parent(self, info: Info) -> Account | None:
-        if self.parent_id is None:
-            return None
-        row = await info.context.loaders[AccountByIdLoader].load(self.parent_id)
-        return Account.from_row(row) if row is not None else None
+        return await Account.load(info, self.parent_id)
 
     @strawberry.field(description="Direct subsidiaries the viewer may see.")
     async def children(self, info: Info) -> list[Account]:
@@ -198,7 +191,7 @@ class Account(relay.Node):
 
 
 @strawberry.type(description="A place where devices stand.")
-class Site(relay.Node):
+class Site(LoadedNode):
     id: relay.NodeID[int]
     name: str = strawberry.field(description="Site name.")
     street: str = strawberry.field(description="Street address.")
@@ -211,6 +204,8 @@ class Site(relay.Node):
         description="IANA time zone; reading days and business hours are local to it."
     )
     account_id: strawberry.Private[int]
+
+    by_id_loader = SiteByIdLoader
 
     @classmethod
     def from_row(cls, row: SiteRow) -> Site:
@@ -228,17 +223,9 @@ class Site(relay.Node):
     def granted(self, scope: Scope) -> frozenset[Permission]:
         return scope.permissions_on_account(self.account_id)
 
-    @classmethod
-    async def resolve_nodes(
-        cls, *, info: Info, node_ids: Any, required: bool = False
-    ) -> list[Site | None]:
-        rows = await info.context.loaders[SiteByIdLoader].load_many([int(i) for i in node_ids])
-        return [cls.from_row(r) if r is not None else None for r in rows]
-
     @strawberry.field(description="The account the site belongs to.")
     async def account(self, info: Info) -> Account | None:
-        row = await info.context.loaders[AccountByIdLoader].load(self.account_id)
-        return Account.from_row(row) if row is not None else None
+        return await Account.load(info, self.account_id)
 
     @strawberry.field(description="How many devices at this site the viewer may see.")
     async def device_count(self, info: Info) -> int:

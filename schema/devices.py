@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import date
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry import relay
@@ -14,13 +14,14 @@ from auth.policy import Permission
 from models import Device as DeviceRow
 from models import ProductModel as ProductModelRow
 from models.enums import DeviceStatus
-from resolvers.loaders.accounts import AccountByIdLoader, ContractByIdLoader, SiteByIdLoader
+from resolvers.loaders.accounts import ContractByIdLoader
 from resolvers.loaders.devices import DeviceByIdLoader, ProductModelByIdLoader
 from resolvers.scoping import Scope
 from schema.accounts import Account, Contract, Site
 from schema.context import Info
 from schema.meters import device_latest_readings, device_meter_readings, device_reading_due
 from schema.mutations import Payload, transactional
+from schema.node import LoadedNode
 from schema.pagination import Connection, Direction
 
 if TYPE_CHECKING:
@@ -33,12 +34,15 @@ DeviceStatusEnum = strawberry.enum(
 
 
 @strawberry.type(description="A printer or MFP model.")
-class ProductModel(relay.Node):
+class ProductModel(LoadedNode):
     id: relay.NodeID[int]
     manufacturer: str = strawberry.field(description="Manufacturer.")
     name: str = strawberry.field(description="Model name.")
     colour: bool = strawberry.field(description="Whether it prints in colour.")
     max_pages_per_day: int = strawberry.field(description="Most pages it can print in a day.")
+
+    by_id_loader = ProductModelByIdLoader
+    requires_sign_in = True
 
     @classmethod
     def from_row(cls, row: ProductModelRow) -> ProductModel:
@@ -50,19 +54,9 @@ class ProductModel(relay.Node):
             max_pages_per_day=row.max_pages_per_day,
         )
 
-    @classmethod
-    async def resolve_nodes(
-        cls, *, info: Info, node_ids: Any, required: bool = False
-    ) -> list[ProductModel | None]:
-        await info.context.require_scope()
-        rows = await info.context.loaders[ProductModelByIdLoader].load_many(
-            [int(i) for i in node_ids]
-        )
-        return [cls.from_row(r) if r is not None else None for r in rows]
-
 
 @strawberry.type(description="A device of the fleet.")
-class Device(relay.Node):
+class Device(LoadedNode):
     id: relay.NodeID[int]
     serial_number: str = strawberry.field(description="Manufacturer's serial number.")
     asset_tag: str | None = strawberry.field(description="Customer's asset tag.")
@@ -79,6 +73,8 @@ class Device(relay.Node):
         description="Changes with every update; give it back to `updateDevice`."
     )
     row: strawberry.Private[DeviceRow]
+
+    by_id_loader = DeviceByIdLoader
 
     @classmethod
     def from_row(cls, row: DeviceRow) -> Device:
@@ -98,13 +94,6 @@ class Device(relay.Node):
     def granted(self, scope: Scope) -> frozenset[Permission]:
         return scope.permissions_on_device(self.row)
 
-    @classmethod
-    async def resolve_nodes(
-        cls, *, info: Info, node_ids: Any, required: bool = False
-    ) -> list[Device | None]:
-        rows = await info.context.loaders[DeviceByIdLoader].load_many([int(i) for i in node_ids])
-        return [cls.from_row(r) if r is not None else None for r in rows]
-
     @strawberry.field(description="The product model.")
     async def model(self, info: Info) -> ProductModel:
         row = await info.context.loaders[ProductModelByIdLoader].load(self.row.product_model_id)
@@ -112,13 +101,11 @@ class Device(relay.Node):
 
     @strawberry.field(description="The site the device stands at.")
     async def site(self, info: Info) -> Site | None:
-        row = await info.context.loaders[SiteByIdLoader].load(self.row.site_id)
-        return Site.from_row(row) if row is not None else None
+        return await Site.load(info, self.row.site_id)
 
     @strawberry.field(description="The account that holds the device.")
     async def account(self, info: Info) -> Account | None:
-        row = await info.context.loaders[AccountByIdLoader].load(self.row.account_id)
-        return Account.from_row(row) if row is not None else None
+        return await Account.load(info, self.row.account_id)
 
     @permission_field(
         Permission.VIEW_CONTRACTS, description="The support contract covering the device, if any."
@@ -168,13 +155,9 @@ class Device(relay.Node):
     async def stock_location(
         self, info: Info
     ) -> Annotated[StockLocation, strawberry.lazy("schema.stock")] | None:
-        from resolvers.loaders.stock import StockLocationByIdLoader
         from schema.stock import StockLocation
 
-        if self.row.stock_location_id is None:
-            return None
-        row = await info.context.loaders[StockLocationByIdLoader].load(self.row.stock_location_id)
-        return StockLocation.from_row(row) if row is not None else None
+        return await StockLocation.load(info, self.row.stock_location_id)
 
     meter_readings = device_meter_readings
     latest_readings = device_latest_readings

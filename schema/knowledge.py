@@ -12,7 +12,6 @@ from auth.permissions import permission_field, requirement_text
 from auth.policy import Permission
 from models import KnowledgeArticleTranslation as TranslationRow
 from resolvers.knowledge import ArticleHit, pick_translation, requested_language
-from resolvers.loaders.devices import ProductModelByIdLoader
 from resolvers.loaders.knowledge import (
     KnowledgeArticleByIdLoader,
     KnowledgeTranslationsByArticleIdLoader,
@@ -113,10 +112,7 @@ class KnowledgeArticle(relay.Node):
 
     @strawberry.field(description="The product model the article is about, if any.")
     async def product_model(self, info: Info) -> ProductModel | None:
-        if self.product_model_id is None:
-            return None
-        row = await info.context.loaders[ProductModelByIdLoader].load(self.product_model_id)
-        return ProductModel.from_row(row) if row is not None else None
+        return await ProductModel.load(info, self.product_model_id)
 
 
 @strawberry.type(description="A page of knowledge articles.")

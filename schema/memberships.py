@@ -14,7 +14,6 @@ from models import Membership as MembershipRow
 from models import User as UserRow
 from models.enums import MembershipStatus
 from resolvers import invitations, memberships, registration
-from resolvers.loaders.accounts import AccountByIdLoader
 from resolvers.loaders.memberships import (
     AssignedDevicesByMembershipIdLoader,
     AssignedStockLocationsByMembershipIdLoader,
@@ -27,7 +26,7 @@ from schema.accounts import Account
 from schema.context import Info
 from schema.devices import Device
 from schema.mutations import Payload, transactional
-from schema.node import global_id
+from schema.node import LoadedNode, global_id
 from schema.stock import StockLocation
 from schema.viewer import RoleEnum, User
 
@@ -54,7 +53,7 @@ def _user(row: UserRow) -> User:
 
 
 @strawberry.type(name="Membership", description="A person's role on one account.")
-class Membership(relay.Node):
+class Membership(LoadedNode):
     id: relay.NodeID[int]
     role: RoleEnum = strawberry.field(
         description="Role on the account (for an access request: not yet chosen)."
@@ -66,6 +65,8 @@ class Membership(relay.Node):
     created_at: datetime = strawberry.field(description="When the membership was created.")
     user: User = strawberry.field(description="The member.")
     account_id: strawberry.Private[int]
+
+    by_id_loader = MembershipByIdLoader
 
     @classmethod
     def from_rows(cls, row: MembershipRow, user: UserRow) -> Membership:
@@ -80,18 +81,13 @@ class Membership(relay.Node):
         )
 
     @classmethod
-    async def resolve_nodes(
-        cls, *, info: Info, node_ids: Any, required: bool = False
-    ) -> list[Membership | None]:
-        rows = await info.context.loaders[MembershipByIdLoader].load_many(
-            [int(i) for i in node_ids]
-        )
-        return [cls.from_rows(*r) if r is not None else None for r in rows]
+    def from_loaded(cls, loaded: Any) -> Membership:
+        """The membership loader returns (membership, user) pairs."""
+        return cls.from_rows(*loaded)
 
     @strawberry.field(description="The account.")
     async def account(self, info: Info) -> Account | None:
-        row = await info.context.loaders[AccountByIdLoader].load(self.account_id)
-        return Account.from_row(row) if row is not None else None
+        return await Account.load(info, self.account_id)
 
     @strawberry.field(
         description="Devices assigned to the member (device managers), as far as the viewer "
@@ -111,7 +107,7 @@ class Membership(relay.Node):
 
 
 @strawberry.type(name="Invitation", description="An invitation to join an account, by e-mail.")
-class Invitation(relay.Node):
+class Invitation(LoadedNode):
     id: relay.NodeID[int]
     email: str = strawberry.field(description="Address the invitation was sent to.")
     role: RoleEnum = strawberry.field(description="Role given on acceptance.")
@@ -129,6 +125,8 @@ class Invitation(relay.Node):
         description="Global IDs of the stock locations assigned on acceptance."
     )
     account_id: strawberry.Private[int]
+
+    by_id_loader = InvitationByIdLoader
 
     @classmethod
     def from_row(cls, row: InvitationRow) -> Invitation:
@@ -158,19 +156,9 @@ class Invitation(relay.Node):
             account_id=row.account_id,
         )
 
-    @classmethod
-    async def resolve_nodes(
-        cls, *, info: Info, node_ids: Any, required: bool = False
-    ) -> list[Invitation | None]:
-        rows = await info.context.loaders[InvitationByIdLoader].load_many(
-            [int(i) for i in node_ids]
-        )
-        return [cls.from_row(r) if r is not None else None for r in rows]
-
     @strawberry.field(description="The account the invitation is for.")
     async def account(self, info: Info) -> Account | None:
-        row = await info.context.loaders[AccountByIdLoader].load(self.account_id)
-        return Account.from_row(row) if row is not None else None
+        return await Account.load(info, self.account_id)
 
 
 async def account_members(info: Info, account_id: int) -> list[Membership]:

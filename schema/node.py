@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import strawberry
+from aiodataloader import DataLoader
 from strawberry import relay
 
 from schema.context import Info
@@ -36,6 +37,41 @@ def decode_id(value: str | relay.GlobalID, expected: str, *, language: str = "en
 def decode_id_or_none(value: str | relay.GlobalID, expected: str) -> int | None:
     parsed = parse_global_id(str(value))
     return parsed[1] if parsed is not None and parsed[0] == expected else None
+
+
+class LoadedNode(relay.Node):
+    """A node type fetched through its by-id loader, which applies the viewer's scope: an ID
+    that does not exist or that the viewer may not see gives None."""
+
+    by_id_loader: ClassVar[type[DataLoader[Any, Any]]]
+    # Reference data (no scope filter in the loader) is still only for signed-in callers.
+    requires_sign_in: ClassVar[bool] = False
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        raise NotImplementedError
+
+    @classmethod
+    def from_loaded(cls, loaded: Any) -> Self:
+        """The node from what `by_id_loader` returns (a row, unless the loader says otherwise)."""
+        return cls.from_row(loaded)
+
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Any, required: bool = False
+    ) -> list[Self | None]:
+        if cls.requires_sign_in:
+            await info.context.require_scope()
+        found = await info.context.loaders[cls.by_id_loader].load_many([int(i) for i in node_ids])
+        return [cls.from_loaded(r) if r is not None else None for r in found]
+
+    @classmethod
+    async def load(cls, info: Info, pk: int | None) -> Self | None:
+        """One related node by key: None without a key or when the viewer may not see it."""
+        if pk is None:
+            return None
+        found = await info.context.loaders[cls.by_id_loader].load(pk)
+        return cls.from_loaded(found) if found is not None else None
 
 
 async def _resolve_many(info: Info, ids: list[str]) -> list[Any]:

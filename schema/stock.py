@@ -4,7 +4,6 @@ devices report and the replenishment orders a low level creates."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import strawberry
 from strawberry import relay
@@ -17,8 +16,6 @@ from models import StockLevel as StockLevelRow
 from models import StockLocation as StockLocationRow
 from models import TonerLevel as TonerLevelRow
 from models.enums import ConsumableKind, ReplenishmentStatus, TonerColour
-from resolvers.loaders.accounts import AccountByIdLoader, SiteByIdLoader
-from resolvers.loaders.devices import DeviceByIdLoader
 from resolvers.loaders.stock import (
     ConsumableByIdLoader,
     DevicesByStockLocationIdLoader,
@@ -32,6 +29,7 @@ from schema.accounts import Account, Site
 from schema.context import Info
 from schema.devices import Device
 from schema.mutations import Payload, transactional
+from schema.node import LoadedNode
 from schema.pagination import Connection
 
 ConsumableKindEnum = strawberry.enum(
@@ -46,7 +44,7 @@ ReplenishmentStatusEnum = strawberry.enum(
 
 
 @strawberry.type(description="A consumable of the vendor's catalogue (toner, drum, ...).")
-class Consumable(relay.Node):
+class Consumable(LoadedNode):
     id: relay.NodeID[int]
     sku: str = strawberry.field(description="Stock-keeping unit.")
     name: str = strawberry.field(description="Name.")
@@ -55,6 +53,9 @@ class Consumable(relay.Node):
     reorder_threshold_percent: int = strawberry.field(
         description="A reported level at or under this percentage orders a replacement."
     )
+
+    by_id_loader = ConsumableByIdLoader
+    requires_sign_in = True
 
     @classmethod
     def from_row(cls, row: ConsumableRow) -> Consumable:
@@ -66,16 +67,6 @@ class Consumable(relay.Node):
             colour=row.colour,
             reorder_threshold_percent=row.reorder_threshold_percent,
         )
-
-    @classmethod
-    async def resolve_nodes(
-        cls, *, info: Info, node_ids: Any, required: bool = False
-    ) -> list[Consumable | None]:
-        await info.context.require_scope()
-        rows = await info.context.loaders[ConsumableByIdLoader].load_many(
-            [int(i) for i in node_ids]
-        )
-        return [cls.from_row(r) if r is not None else None for r in rows]
 
 
 @strawberry.type(description="How much of one consumable a stock location holds.")
@@ -128,7 +119,7 @@ class StockContact:
 @strawberry.type(
     description="A place that receives toner for the e-Maintenance devices it supplies."
 )
-class StockLocation(relay.Node):
+class StockLocation(LoadedNode):
     id: relay.NodeID[int]
     name: str = strawberry.field(description="Name.")
     shipping_instructions: str = strawberry.field(description="What the carrier must know.")
@@ -137,6 +128,8 @@ class StockLocation(relay.Node):
         description="Changes with every update; give it back to `updateStockLocation`."
     )
     row: strawberry.Private[StockLocationRow]
+
+    by_id_loader = StockLocationByIdLoader
 
     @classmethod
     def from_row(cls, row: StockLocationRow) -> StockLocation:
@@ -154,24 +147,13 @@ class StockLocation(relay.Node):
     def granted(self, scope: Scope) -> frozenset[Permission]:
         return scope.stock_location_permissions(self.row)
 
-    @classmethod
-    async def resolve_nodes(
-        cls, *, info: Info, node_ids: Any, required: bool = False
-    ) -> list[StockLocation | None]:
-        rows = await info.context.loaders[StockLocationByIdLoader].load_many(
-            [int(i) for i in node_ids]
-        )
-        return [cls.from_row(r) if r is not None else None for r in rows]
-
     @strawberry.field(description="The site the location is at.")
     async def site(self, info: Info) -> Site | None:
-        row = await info.context.loaders[SiteByIdLoader].load(self.row.site_id)
-        return Site.from_row(row) if row is not None else None
+        return await Site.load(info, self.row.site_id)
 
     @strawberry.field(description="The account the location belongs to.")
     async def account(self, info: Info) -> Account | None:
-        row = await info.context.loaders[AccountByIdLoader].load(self.row.account_id)
-        return Account.from_row(row) if row is not None else None
+        return await Account.load(info, self.row.account_id)
 
     @permission_field(Permission.VIEW_STOCK_LEVELS, description="Stock per consumable, by SKU.")
     async def stock_levels(self, info: Info) -> list[StockLevel] | None:
@@ -196,7 +178,7 @@ class StockLocation(relay.Node):
 @strawberry.type(
     description="Toner sent to a stock location because a device reported a low level."
 )
-class ReplenishmentOrder(relay.Node):
+class ReplenishmentOrder(LoadedNode):
     id: relay.NodeID[int]
     status: ReplenishmentStatusEnum = strawberry.field(description="Where the order stands.")
     quantity: int = strawberry.field(description="Units ordered.")
@@ -204,6 +186,8 @@ class ReplenishmentOrder(relay.Node):
     shipped_at: datetime | None = strawberry.field(description="When it was shipped.")
     delivered_at: datetime | None = strawberry.field(description="When it was delivered.")
     row: strawberry.Private[ReplenishmentOrderRow]
+
+    by_id_loader = ReplenishmentOrderByIdLoader
 
     @classmethod
     def from_row(cls, row: ReplenishmentOrderRow) -> ReplenishmentOrder:
@@ -217,15 +201,6 @@ class ReplenishmentOrder(relay.Node):
             row=row,
         )
 
-    @classmethod
-    async def resolve_nodes(
-        cls, *, info: Info, node_ids: Any, required: bool = False
-    ) -> list[ReplenishmentOrder | None]:
-        rows = await info.context.loaders[ReplenishmentOrderByIdLoader].load_many(
-            [int(i) for i in node_ids]
-        )
-        return [cls.from_row(r) if r is not None else None for r in rows]
-
     @strawberry.field(description="The consumable ordered.")
     async def consumable(self, info: Info) -> Consumable:
         row = await info.context.loaders[ConsumableByIdLoader].load(self.row.consumable_id)
@@ -233,13 +208,11 @@ class ReplenishmentOrder(relay.Node):
 
     @strawberry.field(description="The device whose low level created the order, if visible.")
     async def device(self, info: Info) -> Device | None:
-        row = await info.context.loaders[DeviceByIdLoader].load(self.row.device_id)
-        return Device.from_row(row) if row is not None else None
+        return await Device.load(info, self.row.device_id)
 
     @strawberry.field(description="Where the order ships to, if visible.")
     async def stock_location(self, info: Info) -> StockLocation | None:
-        row = await info.context.loaders[StockLocationByIdLoader].load(self.row.stock_location_id)
-        return StockLocation.from_row(row) if row is not None else None
+        return await StockLocation.load(info, self.row.stock_location_id)
 
 
 @strawberry.input(description="Narrows the stock locations list; all given conditions must hold.")

@@ -8,7 +8,7 @@ import enum
 import time as systime
 from collections.abc import AsyncGenerator
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from sqlalchemy import select
@@ -16,6 +16,8 @@ from strawberry import relay
 
 from auth.policy import Permission
 from models import Account as AccountRow
+from models import Device as DeviceRow
+from models import Site as SiteRow
 from models import Ticket as TicketRow
 from models import TicketComment as TicketCommentRow
 from models import TicketEvent as TicketEventRow
@@ -24,8 +26,6 @@ from models.enums import DeviceStatus, TicketStatus, TicketType
 from resolvers import tickets as logic
 from resolvers.business_hours import SlaState
 from resolvers.events import TicketEventMessage, broker_for
-from resolvers.loaders.accounts import AccountByIdLoader, SiteByIdLoader
-from resolvers.loaders.devices import DeviceByIdLoader
 from resolvers.loaders.tickets import (
     CommentsByTicketIdLoader,
     EventsByTicketIdLoader,
@@ -35,7 +35,7 @@ from resolvers.scoping import build_scope
 from schema.context import Info
 from schema.errors import NotFound, Unauthenticated, UserError
 from schema.mutations import Payload
-from schema.node import decode_id, global_id
+from schema.node import LoadedNode, decode_id, global_id
 from schema.pagination import Connection
 
 if TYPE_CHECKING:
@@ -165,7 +165,7 @@ class TicketEvent:
 
 
 @strawberry.type(description="A ticket: a fault, a supplies request, a question or a request.")
-class Ticket(relay.Node):
+class Ticket(LoadedNode):
     id: relay.NodeID[int]
     number: str = strawberry.field(description="Human-readable number, e.g. T-2026-000123.")
     type: TicketTypeEnum = strawberry.field(description="What it is about.")
@@ -194,6 +194,9 @@ class Ticket(relay.Node):
     target_location: str | None = strawberry.field(description="Where a device should move to.")
     removal_reason: str | None = strawberry.field(description="Why a device should be removed.")
     row: strawberry.Private[TicketRow]
+
+    by_id_loader = TicketByIdLoader
+    requires_sign_in = True
 
     @classmethod
     def from_row(cls, row: TicketRow) -> Ticket:
@@ -226,14 +229,6 @@ class Ticket(relay.Node):
             row=row,
         )
 
-    @classmethod
-    async def resolve_nodes(
-        cls, *, info: Info, node_ids: Any, required: bool = False
-    ) -> list[Ticket | None]:
-        await info.context.require_scope()
-        rows = await info.context.loaders[TicketByIdLoader].load_many([int(i) for i in node_ids])
-        return [cls.from_row(r) if r is not None else None for r in rows]
-
     @strawberry.field(description="Where the response clock stands (null without one).")
     def sla_state(self) -> SlaStateEnum | None:
         return logic.ticket_sla(self.row)
@@ -244,10 +239,7 @@ class Ticket(relay.Node):
     ) -> Annotated[Device, strawberry.lazy("schema.devices")] | None:
         from schema.devices import Device
 
-        if self.row.device_id is None:
-            return None
-        row = await info.context.loaders[DeviceByIdLoader].load(self.row.device_id)
-        return Device.from_row(row) if row is not None else None
+        return await Device.load(info, self.row.device_id)
 
     @strawberry.field(description="The account, if the viewer may see it.")
     async def account(
@@ -255,8 +247,7 @@ class Ticket(relay.Node):
     ) -> Annotated[Account, strawberry.lazy("schema.accounts")] | None:
         from schema.accounts import Account
 
-        row = await info.context.loaders[AccountByIdLoader].load(self.row.account_id)
-        return Account.from_row(row) if row is not None else None
+        return await Account.load(info, self.row.account_id)
 
     @strawberry.field(description="Target site of a move request.")
     async def target_site(
@@ -267,8 +258,7 @@ class Ticket(relay.Node):
         target = (self.row.details or {}).get("targetSiteId")
         if target is None:
             return None
-        row = await info.context.loaders[SiteByIdLoader].load(int(target))
-        return Site.from_row(row) if row is not None else None
+        return await Site.load(info, int(target))
 
     @strawberry.field(
         description="Comments, oldest first (internal notes only for the vendor's agents)."
@@ -524,11 +514,20 @@ def _device_payload(outcome: logic.Outcome) -> DeviceRequestPayload:
     )
 
 
+async def _device_to_change(
+    info: Info, raw_id: strawberry.ID, language: str
+) -> tuple[int, DeviceRow, SiteRow]:
+    """The device a move or removal request is about, with its site: visible to the viewer,
+    who holds REQUEST_DEVICE_CHANGES on it."""
+    device_id = decode_id(raw_id, "Device", language=language)
+    scope = await info.context.require_scope()
+    device, site, _ = await logic._visible_device(info.context.session, scope, device_id, language)
+    logic.require_on_device(scope, device, Permission.REQUEST_DEVICE_CHANGES, language)
+    return device_id, device, site
+
+
 async def _wanted_date_check(info: Info, device_id: int, wanted: date) -> None:
     """The wanted date may not be before today at the device's site."""
-    from models import Device as DeviceRow
-    from models import Site as SiteRow
-
     site = await info.context.session.scalar(
         select(SiteRow)
         .join(DeviceRow, DeviceRow.site_id == SiteRow.id)
@@ -584,12 +583,7 @@ class TicketMutation:
         language = info.context.language
 
         async def work(messages: list[TicketEventMessage]) -> DeviceRequestPayload:
-            device_id = decode_id(input.device_id, "Device", language=language)
-            scope = await info.context.require_scope()
-            device, site, _ = await logic._visible_device(
-                info.context.session, scope, device_id, language
-            )
-            logic.require_on_device(scope, device, Permission.REQUEST_DEVICE_CHANGES, language)
+            device_id, device, site = await _device_to_change(info, input.device_id, language)
             target_site = site
             if input.target_site_id is not None:
                 target_id = decode_id(input.target_site_id, "Site", language=language)
@@ -631,12 +625,7 @@ class TicketMutation:
         language = info.context.language
 
         async def work(messages: list[TicketEventMessage]) -> DeviceRequestPayload:
-            device_id = decode_id(input.device_id, "Device", language=language)
-            scope = await info.context.require_scope()
-            device, _, _ = await logic._visible_device(
-                info.context.session, scope, device_id, language
-            )
-            logic.require_on_device(scope, device, Permission.REQUEST_DEVICE_CHANGES, language)
+            device_id, device, _ = await _device_to_change(info, input.device_id, language)
             reason = logic._check_text(
                 input.reason, ["input", "reason"], logic.MAX_REASON, required=True
             )

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import strawberry
 from strawberry import relay
 
 from auth.policy import Permission
 from models import User as UserRow
 from models.enums import Role
-from resolvers.loaders.accounts import AccountByIdLoader
 from resolvers.loaders.users import UserByIdLoader
 from resolvers.scoping import Scope
 from schema.accounts import Account
 from schema.context import Info
+from schema.node import LoadedNode
 
 PermissionEnum = strawberry.enum(
     Permission, name="Permission", description="Something a viewer may do or see."
@@ -23,12 +21,14 @@ RoleEnum = strawberry.enum(Role, name="Role", description="A user's role on one 
 
 
 @strawberry.type(description="A person who uses the portal.")
-class User(relay.Node):
+class User(LoadedNode):
     id: relay.NodeID[int]
     email: str = strawberry.field(description="Sign-in e-mail address.")
     name: str = strawberry.field(description="Full name.")
     language: str = strawberry.field(description="Preferred language (en, fr, it).")
     is_agent: bool = strawberry.field(description="Vendor staff (sees every account).")
+
+    by_id_loader = UserByIdLoader
 
     @classmethod
     def from_row(cls, row: UserRow) -> User:
@@ -39,13 +39,6 @@ class User(relay.Node):
             language=row.language,
             is_agent=row.is_agent,
         )
-
-    @classmethod
-    async def resolve_nodes(
-        cls, *, info: Info, node_ids: Any, required: bool = False
-    ) -> list[User | None]:
-        rows = await info.context.loaders[UserByIdLoader].load_many([int(i) for i in node_ids])
-        return [cls.from_row(r) if r is not None else None for r in rows]
 
 
 @strawberry.type(description="The viewer's role on one account.")
@@ -58,8 +51,7 @@ class ViewerMembership:
 
     @strawberry.field(description="The account.")
     async def account(self, info: Info) -> Account | None:
-        row = await info.context.loaders[AccountByIdLoader].load(self.account_id)
-        return Account.from_row(row) if row is not None else None
+        return await Account.load(info, self.account_id)
 
 
 @strawberry.type(description="Who is signed in and what they may do.")
