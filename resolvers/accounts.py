@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import strawberry
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select
 
 import i18n
 from auth.policy import Permission
 from models import Account
-from resolvers.audit import audit
 from resolvers.pagination import PageRequest, SortField, paginate
 from resolvers.search import contains
+from resolvers.versioned import write_versioned
 from schema.errors import Forbidden, UserError
 from schema.node import decode_id_or_none
 
@@ -120,24 +120,4 @@ async def update_account(context: Context, input: UpdateAccountInput) -> Account
             raise UserError("INVALID_COUNTRY", "country")
         changes["country"] = country
     changes = {name: value for name, value in changes.items() if getattr(row, name) != value}
-    if not changes:
-        return row
-
-    before = {name: getattr(row, name) for name in changes}
-    updated = await session.scalar(
-        update(Account)
-        .where(Account.id == row.id, Account.version == input.version)
-        .values(**changes, version=Account.version + 1)
-        .returning(Account)
-        .execution_options(populate_existing=True, synchronize_session=False)
-    )
-    if updated is None:  # changed by someone else between our read and our write
-        raise UserError("STALE_VERSION", "version")
-    audit(
-        context,
-        "account.update",
-        "Account",
-        row.id,
-        {name: {"from": before[name], "to": value} for name, value in changes.items()},
-    )
-    return updated
+    return await write_versioned(context, row, input.version, changes, "account.update")

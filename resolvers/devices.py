@@ -26,10 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 import i18n
 from auth.policy import Permission
 from models import Account, Contract, Device, ProductModel, Site
-from resolvers.audit import audit
 from resolvers.pagination import PageRequest, SortField, build_connection, paginate
 from resolvers.scoping import Scope
 from resolvers.search import contains
+from resolvers.versioned import write_versioned
 from schema.errors import Forbidden, UserError
 from schema.node import decode_id, decode_id_or_none
 from schema.pagination import Direction
@@ -347,26 +347,6 @@ async def update_device(context: Context, input: UpdateDeviceInput) -> Device:
         if site_id != row.site_id:
             changes["site_id"] = site_id
 
-    if not changes:
-        return row
-    before = {name: getattr(row, name) for name in changes}
-    updated = await session.scalar(
-        update(Device)
-        .where(Device.id == row.id, Device.version == input.version)
-        .values(**changes, version=Device.version + 1)
-        .returning(Device)
-        .execution_options(populate_existing=True, synchronize_session=False)
+    return await write_versioned(
+        context, row, input.version, changes, "device.update", field_name=_FIELD_NAMES.__getitem__
     )
-    if updated is None:  # changed by someone else between our read and our write
-        raise UserError("STALE_VERSION", "version")
-    audit(
-        context,
-        "device.update",
-        "Device",
-        row.id,
-        {
-            _FIELD_NAMES[name]: {"from": before[name], "to": value}
-            for name, value in changes.items()
-        },
-    )
-    return updated

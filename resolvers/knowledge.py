@@ -415,6 +415,21 @@ async def _require_manage(context: Context) -> None:
         raise Forbidden(language=context.language, required=Permission.MANAGE_KNOWLEDGE.value)
 
 
+async def _article_for_update(context: Context, raw_id: str) -> KnowledgeArticle:
+    """The article behind a global ID, locked for the write; NOT_FOUND otherwise."""
+    article_id = decode_id_or_none(raw_id, "KnowledgeArticle")
+    article = (
+        await context.session.scalar(
+            select(KnowledgeArticle).where(KnowledgeArticle.id == article_id).with_for_update()
+        )
+        if article_id is not None
+        else None
+    )
+    if article is None:
+        raise UserError("NOT_FOUND", "id")
+    return article
+
+
 async def upsert_article(context: Context, data: UpsertKnowledgeArticleInput) -> ArticleHit:
     await _require_manage(context)
     session = context.session
@@ -447,16 +462,7 @@ async def upsert_article(context: Context, data: UpsertKnowledgeArticleInput) ->
         texts[language] = (title, body)
 
     if data.id is not None:
-        article_id = decode_id_or_none(str(data.id), "KnowledgeArticle")
-        article = (
-            await session.scalar(
-                select(KnowledgeArticle).where(KnowledgeArticle.id == article_id).with_for_update()
-            )
-            if article_id is not None
-            else None
-        )
-        if article is None:
-            raise UserError("NOT_FOUND", "id")
+        article = await _article_for_update(context, str(data.id))
         action = "knowledge_article.update"
     else:
         article = KnowledgeArticle(slug=slug, category=category, published=False)
@@ -513,16 +519,7 @@ async def upsert_article(context: Context, data: UpsertKnowledgeArticleInput) ->
 async def publish_article(context: Context, data: PublishKnowledgeArticleInput) -> ArticleHit:
     await _require_manage(context)
     session = context.session
-    article_id = decode_id_or_none(str(data.id), "KnowledgeArticle")
-    article = (
-        await session.scalar(
-            select(KnowledgeArticle).where(KnowledgeArticle.id == article_id).with_for_update()
-        )
-        if article_id is not None
-        else None
-    )
-    if article is None:
-        raise UserError("NOT_FOUND", "id")
+    article = await _article_for_update(context, str(data.id))
     if article.published != data.published:
         article.published = data.published
         article.published_at = utcnow() if data.published else article.published_at

@@ -319,6 +319,25 @@ def _batch_payload(
     )
 
 
+async def _submit_batch(
+    info: Info,
+    input: MeterReadingsBatchInput,
+    source: ReadingSource,
+    permission: Permission,
+    *,
+    remote: bool,
+) -> MeterReadingsBatchPayload:
+    """A batch of readings in one transaction: good rows stored, bad rows reported."""
+
+    async def work() -> MeterReadingsBatchPayload:
+        outcomes = await rules.submit_many(
+            info.context, _rows(input.rows), source, permission=permission, remote=remote
+        )
+        return _batch_payload(info, input.rows, outcomes)
+
+    return await transactional(info, MeterReadingsBatchPayload, work)
+
+
 @strawberry.type
 class MeterMutation:
     @strawberry.mutation(
@@ -348,17 +367,9 @@ class MeterMutation:
     async def submit_meter_readings_batch(
         self, info: Info, input: MeterReadingsBatchInput
     ) -> MeterReadingsBatchPayload:
-        async def work() -> MeterReadingsBatchPayload:
-            outcomes = await rules.submit_many(
-                info.context,
-                _rows(input.rows),
-                ReadingSource.BULK_UPLOAD,
-                permission=P.SUBMIT_METER_READINGS,
-                remote=False,
-            )
-            return _batch_payload(info, input.rows, outcomes)
-
-        return await transactional(info, MeterReadingsBatchPayload, work)
+        return await _submit_batch(
+            info, input, ReadingSource.BULK_UPLOAD, P.SUBMIT_METER_READINGS, remote=False
+        )
 
     @strawberry.mutation(
         description="Readings sent by e-Maintenance for its devices (source REMOTE); answers "
@@ -368,17 +379,9 @@ class MeterMutation:
     async def report_meter_readings(
         self, info: Info, input: MeterReadingsBatchInput
     ) -> MeterReadingsBatchPayload:
-        async def work() -> MeterReadingsBatchPayload:
-            outcomes = await rules.submit_many(
-                info.context,
-                _rows(input.rows),
-                ReadingSource.REMOTE,
-                permission=P.REPORT_METER_READINGS,
-                remote=True,
-            )
-            return _batch_payload(info, input.rows, outcomes)
-
-        return await transactional(info, MeterReadingsBatchPayload, work)
+        return await _submit_batch(
+            info, input, ReadingSource.REMOTE, P.REPORT_METER_READINGS, remote=True
+        )
 
     @strawberry.mutation(
         description="Corrects a reading's value, with a reason; the original stays in the "
