@@ -34,6 +34,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from tests.queries import QUERY_DASHBOARD
+from tests.servers import free_port, uvicorn_command
+
 ROOT = Path(__file__).resolve().parent.parent
 VAR_DIR = ROOT / "var" / "bench"
 SQLITE_URL = f"sqlite+aiosqlite:///{VAR_DIR / 'fleet.sqlite3'}"
@@ -50,25 +53,6 @@ BENCH_ENV = {
     "ACCESS_TOKEN_TTL_SECONDS": str(6 * 3600),
     "PORTAL_ENV": "development",
 }
-
-QUERY_DASHBOARD = """
-query Dashboard($after: String, $filter: DeviceFilter) {
-  devices(first: 100, after: $after, filter: $filter, orderBy: {field: SITE, direction: ASC}) {
-    totalCount
-    pageInfo { hasNextPage endCursor }
-    edges { node {
-      id serialNumber locationDescription status
-      model { name }
-      site { name city country timeZone }
-      account { name customerAccountNumber }
-      contract { active endsOn }
-      latestReadings { meter reading { value readingDate } }
-      openTicketCount
-      stockLocation { name }
-    } }
-  }
-}
-"""
 
 SEARCH_FILTER = {"search": "room 12", "eMaintenance": True, "contract": {"state": "ACTIVE"}}
 DEEP_OFFSET = 15_000
@@ -336,34 +320,11 @@ async def raw_dashboard(
 # --- one database -------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def uvicorn_server(database_url: str) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, **BENCH_ENV, "DATABASE_URL": database_url}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "app:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
+    process = subprocess.Popen(uvicorn_command(port, "--no-access-log"), cwd=ROOT, env=env)
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60

@@ -38,6 +38,7 @@ from models.session import create_engine, create_sessionmaker  # noqa: E402
 from resolvers.loaders.meters import latest_readings_statement  # noqa: E402
 from schema.node import global_id, parse_global_id  # noqa: E402
 from settings import Settings  # noqa: E402
+from tests.servers import uvicorn_command, wait_healthy  # noqa: E402
 
 ADMIN = "admin@acme.example"
 SERVER_ENV = {
@@ -183,36 +184,7 @@ async def statements_per_request(settings: Settings, plan: dict[str, Any]) -> di
 
 def start_server(settings: Settings, port: int, workers: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, **SERVER_ENV, "DATABASE_URL": settings.database_url}
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "app:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-
-
-async def wait_ready(http: httpx.AsyncClient) -> None:
-    for _ in range(200):
-        try:
-            if (await http.get("/healthz")).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.1)
-    raise SystemExit("server did not start")
+    return subprocess.Popen(uvicorn_command(port, "--workers", str(workers)), cwd=ROOT, env=env)
 
 
 async def timed(client: Client, query: str, variables: Any, runs: int) -> list[float]:
@@ -282,7 +254,7 @@ async def main() -> None:
         async with httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{args.port}", timeout=300, limits=limits
         ) as http:
-            await wait_ready(http)
+            await wait_healthy(f"http://127.0.0.1:{args.port}", lambda: server.poll() is not None)
             client = Client(http)
             await client.sign_in()
             await client(QUERY_LATEST)  # warm-up

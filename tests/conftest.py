@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -97,10 +98,36 @@ def statements(connection: AsyncConnection) -> Iterator[StatementCounter]:
     event.remove(connection.sync_connection, "before_cursor_execute", counter)
 
 
-@pytest.fixture
-def app(settings: Settings, connection: AsyncConnection) -> Starlette:
+def make_app(settings: Settings, connection: AsyncConnection) -> Starlette:
+    """The app over the test's connection (and so its rolled-back transaction)."""
     sessionmaker = create_sessionmaker(connection, join_transaction_mode="create_savepoint")
     return create_app(settings, sessionmaker=sessionmaker)
+
+
+@pytest.fixture
+def app(settings: Settings, connection: AsyncConnection) -> Starlette:
+    return make_app(settings, connection)
+
+
+ClientFactory = Callable[..., AbstractAsyncContextManager[GraphQLClient]]
+
+
+@pytest.fixture
+def client_with(settings: Settings, connection: AsyncConnection) -> ClientFactory:
+    """`async with client_with(max_query_cost=10) as gql:` a client of an app whose settings
+    differ from the session's (same rolled-back connection); `gql.http` is its raw httpx client
+    and `gql.app` the app."""
+
+    @asynccontextmanager
+    async def make(**overrides: Any) -> AsyncIterator[GraphQLClient]:
+        app = make_app(replace(settings, **overrides), connection)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            client = GraphQLClient(http)
+            client.app = app  # type: ignore[attr-defined]
+            yield client
+
+    return make
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from models import LoginThrottle, User
 from models.session import create_sessionmaker
 from resolvers import identity
 from settings import Settings
-from tests.auth.conftest import ClientFactory
+from tests.conftest import ClientFactory
 from tests.graphql import GraphQLClient
 
 QUERY_LOGIN = """

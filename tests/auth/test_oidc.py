@@ -4,8 +4,6 @@ token the provider did not properly issue is anonymous."""
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -13,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-import uvicorn
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 from starlette.applications import Starlette
@@ -21,8 +18,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.auth.conftest import ClientFactory
+from tests.conftest import ClientFactory
 from tests.graphql import GraphQLClient
+from tests.servers import free_port, serving_in_thread
 
 ISSUER = "https://idp.example.test"
 AUDIENCE = "portal-api-at-idp"
@@ -77,31 +75,14 @@ class FakeProvider:
         return JSONResponse({"keys": keys})
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def provider() -> Iterator[FakeProvider]:
-    provider = FakeProvider(port=_free_port())
+    provider = FakeProvider(port=free_port())
     provider.add_key("k1")
     provider.publish("k1")
     app = Starlette(routes=[Route("/jwks", provider.jwks)])
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=provider.port, log_level="warning", lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "JWKS server did not start"
-        time.sleep(0.01)
-    yield provider
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving_in_thread(app, provider.port):
+        yield provider
 
 
 def _oidc(provider: FakeProvider, **extra: Any) -> dict[str, Any]:
@@ -287,7 +268,7 @@ async def test_unreachable_provider_fails_closed(
     client_with: ClientFactory, provider: FakeProvider
 ) -> None:
     async with client_with(
-        **_oidc(provider, oidc_jwks_url=f"http://127.0.0.1:{_free_port()}/")
+        **_oidc(provider, oidc_jwks_url=f"http://127.0.0.1:{free_port()}/")
     ) as gql:
         # given
         token = provider.token("k1", email="admin@acme.example", email_verified=True)

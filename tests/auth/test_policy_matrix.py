@@ -10,10 +10,9 @@ IDs included."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from typing import Any
 
-import httpx
 import pytest
 from graphql import (
     GraphQLEnumType,
@@ -37,8 +36,8 @@ from auth.policy import Permission
 from demo.fleet import DEMO_USERS
 from schema import schema
 from settings import Settings
-from tests.auth.conftest import make_app
 from tests.auth.oracle import ORACLE_TYPES, World, load_world
+from tests.conftest import ClientFactory
 from tests.graphql import GraphQLClient
 
 P = Permission
@@ -159,7 +158,7 @@ async def world(connection: AsyncConnection) -> World:
 
 
 @pytest.fixture
-async def client(settings: Settings, connection: AsyncConnection) -> AsyncIterator[GraphQLClient]:
+async def client(settings: Settings, client_with: ClientFactory) -> AsyncIterator[GraphQLClient]:
     """A client whose query-cost and rate limits (if any) do not get in the matrix's way."""
     generous = {
         "max_query_cost": 10**9,
@@ -169,12 +168,8 @@ async def client(settings: Settings, connection: AsyncConnection) -> AsyncIterat
         "max_tokens": 100_000,
     }
     names = {f.name for f in fields(settings)}
-    app = make_app(
-        replace(settings, **{k: v for k, v in generous.items() if k in names}), connection
-    )
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-        yield GraphQLClient(http)
+    async with client_with(**{k: v for k, v in generous.items() if k in names}) as gql:
+        yield gql
 
 
 # --- checks -------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from auth.tokens import TokenService
 from models import AuditLogEntry, User
 from settings import Settings
-from tests.auth.conftest import ClientFactory
+from tests.conftest import ClientFactory
 from tests.graphql import GraphQLClient
 
 QUERY_PROTECTED = """

@@ -5,21 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
 import pytest
-import uvicorn
 from sqlalchemy.ext.asyncio import AsyncConnection
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from auth.tokens import CLOCK_LEEWAY_SECONDS, TokenService
 from settings import Settings
-from tests.auth.conftest import make_app
+from tests.conftest import make_app
 from tests.graphql import GraphQLClient
+from tests.servers import serving
 
 QUERY_VIEWER = "query { viewer { authenticated user { email } } }"
 QUERY_ACCOUNTS = "query { accounts(first: 10) { totalCount } }"
@@ -29,19 +28,8 @@ USER = "admin@acme.example"
 
 @pytest.fixture
 async def ws_url(settings: Settings, connection: AsyncConnection) -> AsyncIterator[str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    app = make_app(settings, connection)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not task.done(), "server did not start"
-        await asyncio.sleep(0.01)
-    yield f"ws://127.0.0.1:{port}/graphql"
-    server.should_exit = True
-    await asyncio.wait_for(task, 10)
+    async with serving(make_app(settings, connection)) as address:
+        yield f"ws://{address}/graphql"
 
 
 async def _init(ws: ClientConnection, payload: Any) -> dict[str, Any]:

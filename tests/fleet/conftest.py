@@ -11,13 +11,10 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.applications import Starlette
 
-from app import create_app
-from models.session import create_sessionmaker
 from settings import Settings
+from tests.conftest import make_app
 
 
 @pytest.fixture
 def app(settings: Settings, connection: AsyncConnection) -> Starlette:
-    roomy = replace(settings, rate_limit_capacity=10**9)
-    sessionmaker = create_sessionmaker(connection, join_transaction_mode="create_savepoint")
-    return create_app(roomy, sessionmaker=sessionmaker)
+    return make_app(replace(settings, rate_limit_capacity=10**9), connection)

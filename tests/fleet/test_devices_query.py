@@ -13,29 +13,11 @@ from resolvers.devices import NEVER
 from schema.node import global_id
 from tests.conftest import StatementCounter
 from tests.graphql import GraphQLClient
+from tests.queries import QUERY_DASHBOARD
 
 ADMIN = "admin@acme.example"
 AGENT = "agent@vendor.example"
 DEVICE_MANAGER = "devices@acme.example"
-
-QUERY_DASHBOARD = """
-query Dashboard($first: Int, $after: String) {
-  devices(first: $first, after: $after, orderBy: {field: SITE, direction: ASC}) {
-    totalCount
-    pageInfo { hasNextPage endCursor }
-    edges { node {
-      id serialNumber locationDescription status
-      model { name }
-      site { name city country timeZone }
-      account { name customerAccountNumber }
-      contract { active endsOn }
-      latestReadings { meter reading { value readingDate } }
-      openTicketCount
-      stockLocation { name }
-    } }
-  }
-}
-"""
 
 QUERY_DEVICES = """
 query Devices($first: Int, $after: String, $last: Int, $before: String,

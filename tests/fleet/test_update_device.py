@@ -18,7 +18,7 @@ from models import (
     User,
 )
 from schema.node import global_id
-from tests.graphql import GraphQLClient
+from tests.graphql import GraphQLClient, Response
 
 ADMIN = "admin@acme.example"
 DEVICE_MANAGER = "devices@acme.example"
@@ -70,6 +70,24 @@ async def _audit(connection: AsyncConnection, device_id: int) -> list[Any]:
     )
 
 
+async def _update(
+    gql: GraphQLClient,
+    device_id: int,
+    version: int,
+    *,
+    as_user: str,
+    headers: dict[str, str] | None = None,
+    **fields: Any,
+) -> Response:
+    """updateDevice for one device with the given input fields."""
+    return await gql(
+        MUTATION_UPDATE_DEVICE,
+        {"input": {"id": global_id("Device", device_id), "version": version, **fields}},
+        as_user=as_user,
+        headers=headers,
+    )
+
+
 async def test_administrator_updates_a_device_and_the_change_is_audited(
     gql: GraphQLClient, connection: AsyncConnection
 ) -> None:
@@ -80,19 +98,15 @@ async def test_administrator_updates_a_device_and_the_change_is_audited(
         select(Site.id).where(Site.account_id == device["account_id"], Site.id != device["site_id"])
     )
     # when
-    result = await gql(
-        MUTATION_UPDATE_DEVICE,
-        {
-            "input": {
-                "id": global_id("Device", device_id),
-                "version": device["version"],
-                "locationDescription": "  Floor 3, copy room ",
-                "assetTag": "AT-NEW",
-                "costCenter": None,
-                "siteId": global_id("Site", other_site),
-            }
-        },
+    result = await _update(
+        gql,
+        device_id,
+        device["version"],
         as_user=ADMIN,
+        locationDescription="  Floor 3, copy room ",
+        assetTag="AT-NEW",
+        costCenter=None,
+        siteId=global_id("Site", other_site),
     )
     # then
     payload = result.data["updateDevice"]
@@ -114,16 +128,8 @@ async def test_device_manager_updates_an_assigned_device(
     device_id = await _assigned_device(connection, DEVICE_MANAGER)
     device = await _device(connection, device_id)
     # when
-    result = await gql(
-        MUTATION_UPDATE_DEVICE,
-        {
-            "input": {
-                "id": global_id("Device", device_id),
-                "version": device["version"],
-                "locationDescription": "Reception",
-            }
-        },
-        as_user=DEVICE_MANAGER,
+    result = await _update(
+        gql, device_id, device["version"], as_user=DEVICE_MANAGER, locationDescription="Reception"
     )
     # then
     payload = result.data["updateDevice"]
@@ -189,17 +195,7 @@ async def test_update_device_requires_permission_on_that_device(
     assert supplied is not None
     device = await _device(connection, supplied)
     # when
-    result = await gql(
-        MUTATION_UPDATE_DEVICE,
-        {
-            "input": {
-                "id": global_id("Device", supplied),
-                "version": device["version"],
-                "assetTag": "X",
-            }
-        },
-        as_user=email,
-    )
+    result = await _update(gql, supplied, device["version"], as_user=email, assetTag="X")
     # then
     assert result.error_codes == ["FORBIDDEN"]
     assert (await _device(connection, supplied))["asset_tag"] == device["asset_tag"]
@@ -241,30 +237,10 @@ async def test_stale_version_is_refused_and_nothing_is_stored(
     # given: someone updated the device since it was read
     device_id = await _assigned_device(connection, DEVICE_MANAGER)
     device = await _device(connection, device_id)
-    first = await gql(
-        MUTATION_UPDATE_DEVICE,
-        {
-            "input": {
-                "id": global_id("Device", device_id),
-                "version": device["version"],
-                "assetTag": "A",
-            }
-        },
-        as_user=ADMIN,
-    )
+    first = await _update(gql, device_id, device["version"], as_user=ADMIN, assetTag="A")
     assert first.data["updateDevice"]["userErrors"] == []
     # when
-    second = await gql(
-        MUTATION_UPDATE_DEVICE,
-        {
-            "input": {
-                "id": global_id("Device", device_id),
-                "version": device["version"],
-                "assetTag": "B",
-            }
-        },
-        as_user=ADMIN,
-    )
+    second = await _update(gql, device_id, device["version"], as_user=ADMIN, assetTag="B")
     # then
     assert second.data["updateDevice"]["device"] is None
     assert second.data["updateDevice"]["userErrors"][0]["code"] == "STALE_VERSION"
@@ -284,18 +260,14 @@ async def test_target_site_must_belong_to_the_devices_account(
         .where(Account.name == "Acme Italia")
     )
     # when
-    result = await gql(
-        MUTATION_UPDATE_DEVICE,
-        {
-            "input": {
-                "id": global_id("Device", device_id),
-                "version": device["version"],
-                "siteId": global_id("Site", italia_site),
-                "assetTag": "MOVED",
-            }
-        },
+    result = await _update(
+        gql,
+        device_id,
+        device["version"],
         as_user=ADMIN,
         headers={"Accept-Language": "fr"},
+        siteId=global_id("Site", italia_site),
+        assetTag="MOVED",
     )
     # then
     [error] = result.data["updateDevice"]["userErrors"]
@@ -310,17 +282,7 @@ async def test_too_long_values_are_refused(gql: GraphQLClient, connection: Async
     device_id = await _assigned_device(connection, DEVICE_MANAGER)
     device = await _device(connection, device_id)
     # when
-    result = await gql(
-        MUTATION_UPDATE_DEVICE,
-        {
-            "input": {
-                "id": global_id("Device", device_id),
-                "version": device["version"],
-                "costCenter": "x" * 65,
-            }
-        },
-        as_user=ADMIN,
-    )
+    result = await _update(gql, device_id, device["version"], as_user=ADMIN, costCenter="x" * 65)
     # then
     [error] = result.data["updateDevice"]["userErrors"]
     assert error["code"] == "VALUE_TOO_LONG" and error["field"] == ["costCenter"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-import socket
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -23,6 +22,7 @@ from models import Account, AuditLogEntry, Device, Site
 from models.session import create_sessionmaker
 from schema.node import global_id
 from settings import Settings
+from tests.servers import free_port
 
 TOKEN_IN_LINK = re.compile(r"[?&]token=([A-Za-z0-9_\-]+)")
 
@@ -61,12 +61,6 @@ def token_in(message: EmailMessage) -> str:
     return match.group(1)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class SmtpServer:
     inbox: Inbox
@@ -80,7 +74,7 @@ class SmtpServer:
 @pytest.fixture
 def smtp_server() -> Iterator[SmtpServer]:
     inbox = Inbox()
-    port = _free_port()
+    port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     try:

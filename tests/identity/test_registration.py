@@ -109,6 +109,21 @@ async def _register_and_confirm(
     return payload
 
 
+async def _pierres_access_request(
+    gql: GraphQLClient,
+    deliver_mail: Deliver,
+    mail_sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    seen_by: str,
+) -> tuple[AccountFixture, str]:
+    """Pierre registers and confirms at Acme France; the pending membership as `seen_by` sees it."""
+    acme_fr = await account_by_number(mail_sessionmaker, "C-100100")
+    await _register_and_confirm(gql, deliver_mail, acme_fr, "pierre@acme.example")
+    members = await gql(QUERY_MEMBERS, {"id": acme_fr.global_id}, as_user=seen_by)
+    request_id = next(m["id"] for m in members.data["node"]["members"] if m["status"] == "PENDING")
+    return acme_fr, request_id
+
+
 async def test_first_confirmed_user_of_an_unadministered_account_becomes_administrator(
     gql: GraphQLClient,
     deliver_mail: Deliver,
@@ -196,10 +211,9 @@ async def test_administrator_approves_access_request_with_role_and_devices(
     gql: GraphQLClient, deliver_mail: Deliver, mail_sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
     # given
-    acme_fr = await account_by_number(mail_sessionmaker, "C-100100")
-    await _register_and_confirm(gql, deliver_mail, acme_fr, "pierre@acme.example")
-    members = await gql(QUERY_MEMBERS, {"id": acme_fr.global_id}, as_user="admin.fr@acme.example")
-    request_id = next(m["id"] for m in members.data["node"]["members"] if m["status"] == "PENDING")
+    acme_fr, request_id = await _pierres_access_request(
+        gql, deliver_mail, mail_sessionmaker, seen_by="admin.fr@acme.example"
+    )
     devices = [global_id("Device", d) for d in acme_fr.device_ids[:2]]
     # when
     result = await gql(
@@ -237,10 +251,9 @@ async def test_approve_access_request_requires_permission(
     gql: GraphQLClient, deliver_mail: Deliver, mail_sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
     # given
-    acme_fr = await account_by_number(mail_sessionmaker, "C-100100")
-    await _register_and_confirm(gql, deliver_mail, acme_fr, "pierre@acme.example")
-    members = await gql(QUERY_MEMBERS, {"id": acme_fr.global_id}, as_user="admin.fr@acme.example")
-    request_id = next(m["id"] for m in members.data["node"]["members"] if m["status"] == "PENDING")
+    _acme_fr, request_id = await _pierres_access_request(
+        gql, deliver_mail, mail_sessionmaker, seen_by="admin.fr@acme.example"
+    )
     variables = {"input": {"membershipId": request_id, "role": "ADMINISTRATOR"}}
     # when: people who cannot see the account's members
     for outsider in ("devices@acme.example", "admin@globex.example", "kb@acme.example"):
@@ -265,10 +278,9 @@ async def test_administrator_rejects_access_request(
     gql: GraphQLClient, deliver_mail: Deliver, mail_sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
     # given
-    acme_fr = await account_by_number(mail_sessionmaker, "C-100100")
-    await _register_and_confirm(gql, deliver_mail, acme_fr, "pierre@acme.example")
-    members = await gql(QUERY_MEMBERS, {"id": acme_fr.global_id}, as_user="admin@acme.example")
-    request_id = next(m["id"] for m in members.data["node"]["members"] if m["status"] == "PENDING")
+    _acme_fr, request_id = await _pierres_access_request(
+        gql, deliver_mail, mail_sessionmaker, seen_by="admin@acme.example"
+    )
     # when
     result = await gql(
         QUERY_REJECT, {"input": {"membershipId": request_id}}, as_user="admin@acme.example"
@@ -480,10 +492,9 @@ async def test_reject_access_request_requires_permission(
     gql: GraphQLClient, deliver_mail: Deliver, mail_sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
     # given
-    acme_fr = await account_by_number(mail_sessionmaker, "C-100100")
-    await _register_and_confirm(gql, deliver_mail, acme_fr, "pierre@acme.example")
-    members = await gql(QUERY_MEMBERS, {"id": acme_fr.global_id}, as_user="admin.fr@acme.example")
-    request_id = next(m["id"] for m in members.data["node"]["members"] if m["status"] == "PENDING")
+    _acme_fr, request_id = await _pierres_access_request(
+        gql, deliver_mail, mail_sessionmaker, seen_by="admin.fr@acme.example"
+    )
     variables = {"input": {"membershipId": request_id}}
     # when / then
     for outsider in ("devices@acme.example", "admin@globex.example"):

@@ -4,8 +4,9 @@ accepted, the other refused with a code; never two rows, never a 500."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from datetime import date
+from typing import Any
 
 import httpx
 import pytest
@@ -18,7 +19,7 @@ from models.enums import MeterType, ReadingSource
 from models.session import create_sessionmaker
 from schema.node import parse_global_id
 from settings import Settings
-from tests.graphql import GraphQLClient
+from tests.graphql import GraphQLClient, Response
 from tests.meters.helpers import DeviceInfo, devices_of
 
 pytestmark = pytest.mark.postgres
@@ -76,6 +77,31 @@ async def _rows_on(engine: AsyncEngine, device: DeviceInfo, day: date) -> int:
     return int(count or 0)
 
 
+async def _while_a_reading_is_pending(
+    engine: AsyncEngine, device: DeviceInfo, request: Coroutine[Any, Any, Response]
+) -> Response:
+    """Runs `request` while another transaction holds today's TOTAL reading of `device`
+    uncommitted; checks that the request waits for it, then commits it."""
+    parsed = parse_global_id(device.id)
+    assert parsed is not None
+    async with engine.connect() as other:
+        transaction = await other.begin()
+        await other.execute(
+            insert(MeterReading).values(
+                device_id=parsed[1],
+                meter=MeterType.TOTAL,
+                reading_date=device.today,
+                value=device.latest["TOTAL"][1] + 5,  # type: ignore[index]
+                source=ReadingSource.REMOTE,
+            )
+        )
+        pending = asyncio.ensure_future(request)
+        await asyncio.sleep(0.5)
+        assert not pending.done()
+        await transaction.commit()
+    return await pending
+
+
 async def test_racing_submissions_give_one_reading_and_one_refusal(
     gql: GraphQLClient, committing_gql: GraphQLClient, engine: AsyncEngine
 ) -> None:
@@ -108,29 +134,12 @@ async def test_insert_losing_to_a_concurrent_commit_is_a_coded_refusal(
     # the submission's checks cannot see it and its insert waits on the unique index
     [device, *_] = await devices_of(gql, ADMIN, first=1)
     token = await gql.token_for(ADMIN)
-    parsed = parse_global_id(device.id)
-    assert parsed is not None
     input = {"deviceId": device.id, "readings": device.next_values()}
     try:
-        async with engine.connect() as other:
-            transaction = await other.begin()
-            await other.execute(
-                insert(MeterReading).values(
-                    device_id=parsed[1],
-                    meter=MeterType.TOTAL,
-                    reading_date=device.today,
-                    value=device.latest["TOTAL"][1] + 5,  # type: ignore[index]
-                    source=ReadingSource.REMOTE,
-                )
-            )
-            # when
-            submission = asyncio.ensure_future(
-                committing_gql(QUERY_SUBMIT, {"input": input}, token=token)
-            )
-            await asyncio.sleep(0.5)
-            assert not submission.done()
-            await transaction.commit()
-        result = await submission
+        # when
+        result = await _while_a_reading_is_pending(
+            engine, device, committing_gql(QUERY_SUBMIT, {"input": input}, token=token)
+        )
         # then
         assert result.status == 200 and not result.errors, result.errors
         payload = result.data["submitMeterReadings"]
@@ -157,32 +166,15 @@ async def test_batch_row_losing_to_a_concurrent_commit_is_reported_alone(
     # single insert then fails and each row is retried in its own savepoint
     first, second = await devices_of(gql, ADMIN, first=2)
     token = await gql.token_for(ADMIN)
-    parsed = parse_global_id(first.id)
-    assert parsed is not None
     rows = [
         {"deviceId": first.id, "readings": first.next_values()},
         {"deviceId": second.id, "readings": second.next_values()},
     ]
     try:
-        async with engine.connect() as other:
-            transaction = await other.begin()
-            await other.execute(
-                insert(MeterReading).values(
-                    device_id=parsed[1],
-                    meter=MeterType.TOTAL,
-                    reading_date=first.today,
-                    value=first.latest["TOTAL"][1] + 5,  # type: ignore[index]
-                    source=ReadingSource.REMOTE,
-                )
-            )
-            # when
-            batch = asyncio.ensure_future(
-                committing_gql(QUERY_BATCH, {"input": {"rows": rows}}, token=token)
-            )
-            await asyncio.sleep(0.5)
-            assert not batch.done()
-            await transaction.commit()
-        result = await batch
+        # when
+        result = await _while_a_reading_is_pending(
+            engine, first, committing_gql(QUERY_BATCH, {"input": {"rows": rows}}, token=token)
+        )
         # then
         assert result.status == 200 and not result.errors, result.errors
         lost, won = result.data["submitMeterReadingsBatch"]["results"]

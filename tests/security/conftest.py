@@ -1,46 +1,34 @@
-"""Fixtures for the attack suite: apps with adjusted settings over the test's rolled-back
-connection, raw HTTP access, and Redis (when it runs) under a key prefix of the test's own."""
+"""Fixtures for the attack suite: Redis (when it runs) under a key prefix of the test's own, and
+two apps sharing it (apps with adjusted settings: `client_with` in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import replace
+from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 import pytest
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app import create_app
-from models.session import create_sessionmaker
-from settings import Settings
+from tests.conftest import ClientFactory
 from tests.graphql import GraphQLClient
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
-ClientFactory = Callable[..., AbstractAsyncContextManager[GraphQLClient]]
 
-
-@pytest.fixture
-def client_with(settings: Settings, connection: AsyncConnection) -> ClientFactory:
-    """`async with client_with(max_query_cost=10) as gql:` a client of an app with other
-    settings (same rolled-back connection); `gql.http` is its raw httpx client and `gql.app`
-    the app."""
-
-    @asynccontextmanager
-    async def make(**overrides: Any) -> AsyncIterator[GraphQLClient]:
-        sessionmaker = create_sessionmaker(connection, join_transaction_mode="create_savepoint")
-        app = create_app(replace(settings, **overrides), sessionmaker=sessionmaker)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            client = GraphQLClient(http)
-            client.app = app  # type: ignore[attr-defined]
-            yield client
-
-    return make
+@asynccontextmanager
+async def two_workers(
+    client_with: ClientFactory, extra: str, make: Callable[[], Any]
+) -> AsyncIterator[tuple[GraphQLClient, GraphQLClient]]:
+    """Two apps ("workers") configured for Redis, each with its own `make()` as `extra`."""
+    async with (
+        client_with(redis_url=REDIS_URL) as first,
+        client_with(redis_url=REDIS_URL) as second,
+    ):
+        for worker in (first, second):
+            worker.app.state.services.extras[extra] = make()  # type: ignore[attr-defined]
+        yield first, second
 
 
 @pytest.fixture

@@ -3,8 +3,9 @@ refused over the maximum before any SQL, and reported in every response."""
 
 from __future__ import annotations
 
+from tests.conftest import ClientFactory
 from tests.graphql import GraphQLClient
-from tests.security.conftest import ClientFactory
+from tests.queries import QUERY_DASHBOARD
 
 ADMIN = "admin@acme.example"
 
@@ -184,26 +185,6 @@ async def test_abstract_lists_cost_their_costliest_type(gql: GraphQLClient) -> N
     assert not result.errors, result.errors
     assert cost(result)["requestedQueryCost"] == 4
     assert cost(result)["actualQueryCost"] == 3
-
-
-QUERY_DASHBOARD = """
-query Dashboard($after: String) {
-  devices(first: 100, after: $after, orderBy: {field: SITE, direction: ASC}) {
-    totalCount
-    pageInfo { hasNextPage endCursor }
-    edges { node {
-      id serialNumber locationDescription status
-      model { name }
-      site { name city country timeZone }
-      account { name customerAccountNumber }
-      contract { active endsOn }
-      latestReadings { meter reading { value readingDate } }
-      openTicketCount
-      stockLocation { name }
-    } }
-  }
-}
-"""
 
 
 async def test_the_portals_own_dashboard_fits_the_default_limits(gql: GraphQLClient) -> None:

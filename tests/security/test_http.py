@@ -8,7 +8,7 @@ import json
 
 import httpx
 
-from tests.security.conftest import ClientFactory
+from tests.conftest import ClientFactory
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 

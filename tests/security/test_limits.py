@@ -4,8 +4,8 @@ a code, never a 500."""
 
 from __future__ import annotations
 
+from tests.conftest import ClientFactory
 from tests.graphql import GraphQLClient
-from tests.security.conftest import ClientFactory
 
 ADMIN = "admin@acme.example"
 

@@ -12,7 +12,8 @@ import httpx
 from redis.asyncio import Redis
 
 from schema.persisted import RedisQueryStore
-from tests.security.conftest import REDIS_URL, ClientFactory
+from tests.conftest import ClientFactory
+from tests.security.conftest import two_workers
 
 QUERY_VIEWER = "query { viewer { authenticated } }"
 QUERY_OTHER = "query { viewer { authenticated user { email } } }"
@@ -65,13 +66,11 @@ async def test_workers_share_persisted_queries_through_redis(
     client_with: ClientFactory, redis: Redis, redis_prefix: str
 ) -> None:
     # given
-    async with (
-        client_with(redis_url=REDIS_URL) as first,
-        client_with(redis_url=REDIS_URL) as second,
-    ):
-        for worker in (first, second):
-            extras = worker.app.state.services.extras  # type: ignore[attr-defined]
-            extras["protection.persisted_queries"] = RedisQueryStore(redis, prefix=redis_prefix)
+    async with two_workers(
+        client_with,
+        "protection.persisted_queries",
+        lambda: RedisQueryStore(redis, prefix=redis_prefix),
+    ) as (first, second):
         # when
         await _post(first.http, {"query": QUERY_VIEWER, "extensions": _apq()})
         by_hash = await _post(second.http, {"extensions": _apq()})

@@ -9,8 +9,9 @@ import httpx
 from redis.asyncio import Redis
 
 from resolvers.ratelimit import MemoryRateLimiter, RedisRateLimiter, rate_limiter
+from tests.conftest import ClientFactory
 from tests.graphql import GraphQLClient
-from tests.security.conftest import REDIS_URL, ClientFactory
+from tests.security.conftest import REDIS_URL, two_workers
 
 ADMIN = "admin@acme.example"
 QUERY_VIEWER = "query { viewer { authenticated } }"
@@ -111,13 +112,11 @@ async def test_workers_share_buckets_through_redis(
     client_with: ClientFactory, redis: Redis, redis_prefix: str
 ) -> None:
     # given: two "workers" (apps) sharing one Redis
-    async with (
-        client_with(redis_url=REDIS_URL) as first,
-        client_with(redis_url=REDIS_URL) as second,
-    ):
-        for worker in (first, second):
-            extras = worker.app.state.services.extras  # type: ignore[attr-defined]
-            extras["protection.ratelimiter"] = RedisRateLimiter(redis, 5, 1, prefix=redis_prefix)
+    async with two_workers(
+        client_with,
+        "protection.ratelimiter",
+        lambda: RedisRateLimiter(redis, 5, 1, prefix=redis_prefix),
+    ) as (first, second):
         # when
         for _ in range(3):
             assert not (await first(QUERY_VIEWER)).errors

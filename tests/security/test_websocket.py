@@ -6,24 +6,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
 from typing import Any
 
 import pytest
-import uvicorn
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncConnection
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from app import create_app
-from models.session import create_sessionmaker
 from resolvers.ratelimit import ConnectionCounter
 from settings import Settings
+from tests.conftest import make_app
 from tests.graphql import GraphQLClient
+from tests.servers import serving
 
 ADMIN = "admin@acme.example"
 PROTOCOL = ["graphql-transport-ws"]
@@ -36,24 +34,8 @@ ServerFactory = Callable[..., AbstractAsyncContextManager[str]]
 def server_with(settings: Settings, connection: AsyncConnection) -> ServerFactory:
     @asynccontextmanager
     async def serve(**overrides: Any) -> AsyncIterator[str]:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        sessionmaker = create_sessionmaker(connection, join_transaction_mode="create_savepoint")
-        app = create_app(replace(settings, **overrides), sessionmaker=sessionmaker)
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-        )
-        server = uvicorn.Server(config)
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            assert not task.done(), "server did not start"
-            await asyncio.sleep(0.01)
-        try:
-            yield f"ws://127.0.0.1:{port}/graphql"
-        finally:
-            server.should_exit = True
-            await asyncio.wait_for(task, 10)
+        async with serving(make_app(replace(settings, **overrides), connection)) as address:
+            yield f"ws://{address}/graphql"
 
     return serve
 

@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import socket
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -28,6 +27,7 @@ from models import User
 from settings import Settings
 from tests.conftest import ROOT
 from tests.graphql import QUERY_LOGIN
+from tests.servers import free_port, uvicorn_command, wait_healthy
 from tests.tickets.support import (
     ADD_COMMENT,
     CREATE_TICKET,
@@ -61,12 +61,6 @@ def _redis_available() -> bool:
 pytestmark = pytest.mark.skipif(not _redis_available(), reason="needs Redis on 127.0.0.1:6379")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class Server:
     url: str
@@ -88,7 +82,7 @@ class Server:
 
 
 async def _start(settings: Settings) -> Server:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": settings.database_url,
@@ -97,34 +91,16 @@ async def _start(settings: Settings) -> Server:
         "MAIL_SENDER_ENABLED": "0",
         "PORTAL_ENV": "test",
     }
-    process = await asyncio.create_subprocess_exec(
-        *[
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "app:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
+    process = await asyncio.create_subprocess_exec(*uvicorn_command(port), cwd=ROOT, env=env)
     url = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient(base_url=url, timeout=2) as http:
-        for _ in range(200):
-            assert process.returncode is None, "server exited"
-            with contextlib.suppress(httpx.HTTPError):
-                if (await http.get("/healthz")).status_code == 200:
-                    return Server(url, process)
-            await asyncio.sleep(0.1)
-    process.kill()
-    await process.wait()
-    raise AssertionError("server did not start")
+    try:
+        await wait_healthy(url, lambda: process.returncode is not None)
+    except BaseException:
+        if process.returncode is None:
+            process.kill()
+        await process.wait()
+        raise
+    return Server(url, process)
 
 
 @dataclass

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets.asyncio.client import connect
 
@@ -19,6 +17,7 @@ from app import create_app
 from models.session import create_sessionmaker
 from settings import Settings
 from tests.graphql import GraphQLClient
+from tests.servers import serving
 from tests.tickets.support import (
     ADD_COMMENT,
     committed_writes_removed,
@@ -38,22 +37,9 @@ subscription Updates($ticketId: ID) {
 
 @pytest.fixture
 async def server(engine: AsyncEngine, settings: Settings) -> AsyncIterator[str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     app = create_app(replace(settings, redis_url=None), sessionmaker=create_sessionmaker(engine))
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    served = uvicorn.Server(config)
-    async with committed_writes_removed(engine):
-        task = asyncio.create_task(served.serve())
-        while not served.started:
-            assert not task.done(), "server did not start"
-            await asyncio.sleep(0.01)
-        try:
-            yield f"127.0.0.1:{port}"
-        finally:
-            served.should_exit = True
-            await asyncio.wait_for(task, 10)
+    async with committed_writes_removed(engine), serving(app) as address:
+        yield address
 
 
 async def test_in_process_subscriber_gets_public_events_only(server: str) -> None:

@@ -1,0 +1,22 @@
+"""GraphQL documents shared by tests and benchmarks."""
+
+# The fleet screen's query of issue 4: a page of devices with everything the dashboard shows.
+# `first` defaults to the screen's page size.
+QUERY_DASHBOARD = """
+query Dashboard($first: Int = 100, $after: String, $filter: DeviceFilter) {
+  devices(first: $first, after: $after, filter: $filter, orderBy: {field: SITE, direction: ASC}) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    edges { node {
+      id serialNumber locationDescription status
+      model { name }
+      site { name city country timeZone }
+      account { name customerAccountNumber }
+      contract { active endsOn }
+      latestReadings { meter reading { value readingDate } }
+      openTicketCount
+      stockLocation { name }
+    } }
+  }
+}
+"""
