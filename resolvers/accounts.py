@@ -12,9 +12,8 @@ from auth.policy import Permission
 from models import Account
 from resolvers.pagination import PageRequest, SortField, paginate
 from resolvers.search import contains
-from resolvers.versioned import write_versioned
-from schema.errors import Forbidden, UserError
-from schema.node import decode_id_or_none
+from resolvers.versioned import row_to_update, write_versioned
+from schema.errors import UserError
 
 if TYPE_CHECKING:
     from schema.accounts import AccountConnection, AccountFilter, UpdateAccountInput
@@ -87,19 +86,15 @@ async def update_account(context: Context, input: UpdateAccountInput) -> Account
     UNSUPPORTED_LANGUAGE, INVALID_COUNTRY) or `Forbidden`; an account the viewer cannot see
     answers like a missing one."""
     scope = await context.require_scope()
-    session = context.session
-    account_id = decode_id_or_none(input.id, "Account")
-    row = None
-    if account_id is not None:
-        row = await session.scalar(
-            select(Account).where(Account.id == account_id, scope.accounts_clause())
-        )
-    if row is None:
-        raise UserError("NOT_FOUND", "id")
-    if Permission.UPDATE_ACCOUNT not in scope.permissions_on_account(row.id):
-        raise Forbidden(language=context.language, required=Permission.UPDATE_ACCOUNT.value)
-    if row.version != input.version:
-        raise UserError("STALE_VERSION", "version")
+    row = await row_to_update(
+        context,
+        Account,
+        input.id,
+        scope.accounts_clause(),
+        lambda account: scope.permissions_on_account(account.id),
+        Permission.UPDATE_ACCOUNT,
+        input.version,
+    )
 
     changes: dict[str, Any] = {}
     if input.name is not strawberry.UNSET:

@@ -29,8 +29,8 @@ from models import Account, Contract, Device, ProductModel, Site
 from resolvers.pagination import PageRequest, SortField, build_connection, paginate
 from resolvers.scoping import Scope
 from resolvers.search import contains
-from resolvers.versioned import write_versioned
-from schema.errors import Forbidden, UserError
+from resolvers.versioned import row_to_update, write_versioned
+from schema.errors import UserError
 from schema.node import decode_id, decode_id_or_none
 from schema.pagination import Direction
 
@@ -312,18 +312,15 @@ async def update_device(context: Context, input: UpdateDeviceInput) -> Device:
 
     scope = await context.require_scope()
     session = context.session
-    device_id = decode_id_or_none(input.id, "Device")
-    row = None
-    if device_id is not None:
-        row = await session.scalar(
-            select(Device).where(Device.id == device_id, scope.devices_clause())
-        )
-    if row is None:
-        raise UserError("NOT_FOUND", "id")
-    if Permission.UPDATE_DEVICE not in scope.permissions_on_device(row):
-        raise Forbidden(language=context.language, required=Permission.UPDATE_DEVICE.value)
-    if row.version != input.version:
-        raise UserError("STALE_VERSION", "version")
+    row = await row_to_update(
+        context,
+        Device,
+        input.id,
+        scope.devices_clause(),
+        scope.permissions_on_device,
+        Permission.UPDATE_DEVICE,
+        input.version,
+    )
 
     changes: dict[str, Any] = {}
     for attribute, limit in _TEXT_LIMITS.items():

@@ -1,4 +1,5 @@
-"""The write half of an optimistic-locking update: one UPDATE guarded by the version read, the
+"""Optimistic-locking updates: the row read within the viewer's scope and checked (found,
+permitted, still at the version the client saw), then one UPDATE guarded by that version, the
 version bumped, and the change audited from → to."""
 
 from __future__ import annotations
@@ -6,15 +7,43 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, select, update
 
 from resolvers.audit import audit
-from schema.errors import UserError
+from schema.errors import Forbidden, UserError
+from schema.node import decode_id_or_none
 
 if TYPE_CHECKING:
+    from auth.policy import Permission
     from schema.context import Context
 
 RowT = TypeVar("RowT")
+
+
+async def row_to_update(
+    context: Context,
+    model: type[RowT],
+    raw_id: str,
+    visible: ColumnElement[bool],
+    granted: Callable[[RowT], frozenset[Permission]],
+    permission: Permission,
+    version: int,
+) -> RowT:
+    """The row behind a global ID of `model`'s type, if `visible` to the viewer. Raises
+    `UserError` NOT_FOUND (an invisible row answers like a missing one), `Forbidden` without
+    `permission` in `granted(row)`, `UserError` STALE_VERSION when it is no longer at `version`."""
+    table: Any = model
+    pk = decode_id_or_none(raw_id, table.__name__)
+    row = None
+    if pk is not None:
+        row = await context.session.scalar(select(table).where(table.id == pk, visible))
+    if row is None:
+        raise UserError("NOT_FOUND", "id")
+    if permission not in granted(row):
+        raise Forbidden(language=context.language, required=permission.value)
+    if row.version != version:
+        raise UserError("STALE_VERSION", "version")
+    return row  # type: ignore[no-any-return]
 
 
 async def write_versioned(
