@@ -87,6 +87,11 @@ MAX_REASON = 500
 
 i18n.register(
     {
+        "DEVICE_REMOVED": {
+            "en": "This device has been removed: service work cannot be requested for it.",
+            "fr": "Cet appareil a été retiré : aucune intervention ne peut être demandée.",
+            "it": "Questo dispositivo è stato rimosso: non è possibile richiedere interventi.",
+        },
         "CONTRACT_INACTIVE": {
             "en": "This device has no active support contract: service work cannot be requested.",
             "fr": "Cet appareil n'a pas de contrat de service actif : aucune intervention ne peut être demandée.",
@@ -623,6 +628,8 @@ async def create_ticket(
             raise UserError("TICKET_FIELD_REQUIRED", ["input", "deviceId"])
         device, site, contract = await _visible_device(session, scope, spec.device_id, language)
         require_on_device(scope, device, customer_permission(spec.type), language)
+        if device.status is DeviceStatus.REMOVED:
+            raise UserError("DEVICE_REMOVED", ["input", "deviceId"])
         if contract is None or not contract.is_active_on(site_today(site, now)):
             raise UserError("CONTRACT_INACTIVE", ["input", "deviceId"])
         if spec.device_status is not None and device.status is not DeviceStatus.ACTIVE:

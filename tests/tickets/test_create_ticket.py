@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from models import OutboxMessage
+from models import Device, OutboxMessage, Ticket
+from models.enums import DeviceStatus
+from schema.node import parse_global_id
 from tests.graphql import GraphQLClient
 from tests.tickets.support import CREATE_TICKET, covered_device, create_incident, uncovered_device
 
@@ -99,6 +101,31 @@ async def test_device_without_active_contract_is_refused(
     assert payload["ticket"] is None
     assert [e["code"] for e in payload["userErrors"]] == ["CONTRACT_INACTIVE"]
     assert len((await connection.scalars(select(OutboxMessage.id))).all()) == before
+
+
+async def test_removed_device_takes_no_service_work(
+    gql: GraphQLClient, connection: AsyncConnection
+) -> None:
+    # given: a covered device the vendor has since taken away
+    device = await covered_device(gql, ADMIN)
+    pk = parse_global_id(device["id"])[1]  # type: ignore[index]
+    await connection.execute(
+        update(Device).where(Device.id == pk).values(status=DeviceStatus.REMOVED)
+    )
+    before = len((await connection.scalars(select(Ticket.id))).all())
+    # when
+    result = await gql(
+        CREATE_TICKET,
+        {"input": {"type": "SUPPLIES", "deviceId": device["id"], "summary": "Toner please"}},
+        as_user=ADMIN,
+        headers={"Accept-Language": "it"},
+    )
+    # then
+    payload = result.data["createTicket"]
+    assert payload["ticket"] is None
+    assert [e["code"] for e in payload["userErrors"]] == ["DEVICE_REMOVED"]
+    assert "rimosso" in payload["userErrors"][0]["message"]
+    assert len((await connection.scalars(select(Ticket.id))).all()) == before
 
 
 async def test_incident_needs_a_symptom_category(gql: GraphQLClient) -> None:
