@@ -171,8 +171,8 @@ class ReplayLoaders:
         return self.replays[loader_class]
 
 
-def recorded_loads(context: Any) -> dict[type[Any], dict[Any, Any]]:
-    made = context.loaders._made
+def recorded_loads(loaders: Any) -> dict[type[Any], dict[Any, Any]]:
+    made = loaders._made
     return {
         cls: {key: future.result() for key, future in loader._cache.items()}
         for cls, loader in made.items()
@@ -476,12 +476,14 @@ async def bench_database(database_url: str, runs: int, http: bool) -> list[dict[
                 captured["total"] = await connection._count()
                 return connection
 
+            # the operation's end drops the context's loaders: keep a hold of them
+            loaders = recorded_context.loaders
             with root_list(capture):
                 reference = await schema.execute(
                     QUERY_DASHBOARD, variable_values=case.variables, context_value=recorded_context
                 )
             assert not reference.errors, reference.errors
-            recorded = recorded_loads(recorded_context)
+            recorded = recorded_loads(loaders)
             page, total = captured["connection"], int(captured["total"])
 
             async def constant_total() -> int:
