@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import strawberry
@@ -39,6 +40,13 @@ i18n.register(
         },
     }
 )
+
+
+def account_tree(account_ids: Sequence[int], name: str = "account_tree") -> Any:
+    """Recursive CTE of the given accounts and all their descendants (a group's filter
+    covers its subsidiaries)."""
+    tree = select(Account.id).where(Account.id.in_(list(account_ids))).cte(name, recursive=True)
+    return tree.union_all(select(Account.id).join(tree, Account.parent_id == tree.c.id))
 
 
 async def account_connection(

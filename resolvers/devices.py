@@ -25,7 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import i18n
 from auth.policy import Permission
-from models import Account, Contract, Device, ProductModel, Site
+from models import Contract, Device, ProductModel, Site
+from resolvers.accounts import account_tree
 from resolvers.pagination import PageRequest, SortField, build_connection, paginate
 from resolvers.scoping import Scope
 from resolvers.search import contains
@@ -138,12 +139,6 @@ class DeviceSort:
         if self.field is DeviceOrderField.MODEL:
             return stmt.join(ProductModel, ProductModel.id == Device.product_model_id)
         return stmt
-
-
-def account_tree(account_ids: Sequence[int]) -> Any:
-    """Recursive CTE of the given accounts and all their descendants."""
-    tree = select(Account.id).where(Account.id.in_(account_ids)).cte("account_tree", recursive=True)
-    return tree.union_all(select(Account.id).join(tree, Account.parent_id == tree.c.id))
 
 
 def _ids(values: Sequence[Any], type_name: str, language: str) -> list[int]:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from models import Account, Site
-from resolvers.devices import account_tree
+from resolvers.accounts import account_tree
 from resolvers.pagination import PageRequest, SortField, paginate
 from resolvers.search import contains
 from schema.node import decode_id

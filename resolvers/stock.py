@@ -16,8 +16,8 @@ from auth.policy import Permission
 from models import Consumable, ReplenishmentOrder, StockLevel, StockLocation
 from models.base import utcnow
 from models.enums import ReplenishmentStatus
+from resolvers.accounts import account_tree
 from resolvers.audit import audit
-from resolvers.devices import account_tree
 from resolvers.pagination import PageRequest, SortField, paginate
 from schema.errors import Forbidden, UserError
 from schema.node import decode_id, decode_id_or_none

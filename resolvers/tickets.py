@@ -25,6 +25,7 @@ from mail import enqueue_mail, register_templates
 from models import Account, Contract, Device, Site, Ticket, TicketComment, TicketEvent
 from models.enums import DeviceStatus, TicketStatus, TicketType
 from models.ticket import TicketNumberCounter
+from resolvers.accounts import account_tree
 from resolvers.audit import audit
 from resolvers.business_hours import (
     AT_RISK_KEY,
@@ -904,12 +905,6 @@ async def visible_site(context: Context, site_id: int, account_id: int) -> Site 
 
 
 # --- reads ---------------------------------------------------------------------------------
-
-
-def account_tree(account_ids: Sequence[int], name: str) -> Any:
-    """Recursive CTE of the given accounts and all their descendants."""
-    tree = select(Account.id).where(Account.id.in_(list(account_ids))).cte(name, recursive=True)
-    return tree.union_all(select(Account.id).join(tree, Account.parent_id == tree.c.id))
 
 
 @dataclass

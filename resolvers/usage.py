@@ -49,7 +49,7 @@ from sqlalchemy.orm import aliased
 from auth.policy import Permission
 from models import Account, Device, MeterReading, ProductModel, ProductModelMeter, Site
 from models.enums import MeterType
-from resolvers.devices import account_tree
+from resolvers.accounts import account_tree
 from schema.errors import BadUserInput
 from schema.node import decode_id
 
@@ -176,12 +176,7 @@ async def meter_usage(
         )
 
     # Devices in reach: those visible, on accounts where the viewer may see usage analytics.
-    reach = scope.devices_clause()
-    if not scope.is_global:
-        reach = and_(
-            reach,
-            Device.account_id.in_(sorted(scope.accounts_with(Permission.VIEW_USAGE_ANALYTICS))),
-        )
+    reach = scope.devices_clause(requiring=Permission.VIEW_USAGE_ANALYTICS)
     group_key: Any
     group_table: Any
     group_name: Any

@@ -24,6 +24,7 @@ from models import TicketEvent as TicketEventRow
 from models import User
 from models.enums import DeviceStatus, TicketStatus, TicketType
 from resolvers import tickets as logic
+from resolvers.accounts import account_tree
 from resolvers.business_hours import SlaState
 from resolvers.events import TicketEventMessage, broker_for
 from resolvers.loaders.tickets import (
@@ -751,7 +752,7 @@ async def _subscription_filter(
             )
             if visible is None:
                 raise NotFound(language=language)
-            tree = logic.account_tree([wanted_account], "subscribed_accounts")
+            tree = account_tree([wanted_account], "subscribed_accounts")
             accounts = set((await session.scalars(select(tree.c.id))).all())
     return wanted_ticket, accounts
 
