@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import Select, and_, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -18,7 +18,7 @@ from models.base import utcnow
 from models.enums import ReplenishmentStatus
 from resolvers.accounts import account_tree
 from resolvers.audit import audit
-from resolvers.pagination import PageRequest, SortField, paginate
+from resolvers.pagination import PageRequest, SortField, build_connection, paginate
 from schema.errors import Forbidden, UserError
 from schema.node import decode_id, decode_id_or_none
 from schema.pagination import Connection
@@ -120,6 +120,75 @@ async def stock_location_connection(
         PageRequest(first, after, last, before),
         wrap=StockLocationType.from_row,
         connection=StockLocationConnection,
+    )
+
+
+# Newest first (`descending`); the id breaks ties between orders of the same instant.
+ORDER_SORT = [
+    SortField(ReplenishmentOrder.created_at, "datetime"),
+    SortField(ReplenishmentOrder.id, "int"),
+]
+
+Statuses = frozenset[ReplenishmentStatus] | None
+
+
+def replenishment_orders(statuses: Statuses) -> Select[Any]:
+    """Orders, narrowed to `statuses` when given (an empty set matches none)."""
+    stmt = select(ReplenishmentOrder)
+    if statuses is not None:
+        stmt = stmt.where(ReplenishmentOrder.status.in_(sorted(statuses, key=lambda s: s.value)))
+    return stmt
+
+
+async def replenishment_order_connection(
+    info: Info,
+    location_id: int,
+    *,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+    statuses: Sequence[ReplenishmentStatus] | None,
+) -> Connection[Any]:
+    """A page of a location's orders (the caller has seen the location). A plain first page
+    and `totalCount` are batched across locations by loaders, so a list of locations with
+    their orders costs the same statements for one location as for a hundred."""
+    from resolvers.loaders.stock import (
+        ReplenishmentOrderCountByStockLocationIdLoader,
+        ReplenishmentOrderPageByStockLocationIdLoader,
+    )
+    from schema.stock import ReplenishmentOrder as ReplenishmentOrderType
+    from schema.stock import ReplenishmentOrderConnection
+
+    context = info.context
+    request = PageRequest(first, after, last, before).validated()
+    wanted = None if statuses is None else frozenset(statuses)
+    counts = context.loaders[ReplenishmentOrderCountByStockLocationIdLoader]
+
+    async def count() -> int:
+        return int(await counts.load((location_id, wanted)))
+
+    if request.is_first_page:
+        pages = context.loaders[ReplenishmentOrderPageByStockLocationIdLoader]
+        rows, has_more = await pages.load((location_id, request.limit, wanted))
+        return build_connection(
+            rows,
+            ORDER_SORT,
+            request,
+            has_more,
+            count,
+            wrap=ReplenishmentOrderType.from_row,
+            connection=ReplenishmentOrderConnection,
+        )
+    return await paginate(
+        context.session,
+        replenishment_orders(wanted).where(ReplenishmentOrder.stock_location_id == location_id),
+        ORDER_SORT,
+        request,
+        descending=True,
+        wrap=ReplenishmentOrderType.from_row,
+        connection=ReplenishmentOrderConnection,
+        count=count,
     )
 
 

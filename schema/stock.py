@@ -4,6 +4,7 @@ devices report and the replenishment orders a low level creates."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 from strawberry import relay
@@ -20,7 +21,6 @@ from resolvers.loaders.stock import (
     ConsumableByIdLoader,
     DevicesByStockLocationIdLoader,
     ReplenishmentOrderByIdLoader,
-    ReplenishmentOrdersByStockLocationIdLoader,
     StockLevelsByStockLocationIdLoader,
     StockLocationByIdLoader,
 )
@@ -168,11 +168,33 @@ class StockLocation(LoadedNode):
         return [Device.from_row(r) for r in rows]
 
     @permission_field(
-        Permission.VIEW_STOCK_LEVELS, description="Replenishment orders shipped here, newest first."
+        Permission.VIEW_STOCK_LEVELS,
+        description="Replenishment orders shipped here, newest first (keyset pages of at most "
+        "100).",
     )
-    async def replenishment_orders(self, info: Info) -> list[ReplenishmentOrder] | None:
-        rows = await info.context.loaders[ReplenishmentOrdersByStockLocationIdLoader].load(self.id)
-        return [ReplenishmentOrder.from_row(r) for r in rows]
+    async def replenishment_orders(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        statuses: Annotated[
+            list[ReplenishmentStatusEnum] | None,
+            strawberry.argument(description="Only orders in one of these statuses."),
+        ] = None,
+    ) -> ReplenishmentOrderConnection | None:
+        from resolvers.stock import replenishment_order_connection
+
+        return await replenishment_order_connection(  # type: ignore[return-value]
+            info,
+            self.id,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+            statuses=statuses,
+        )
 
 
 @strawberry.type(
@@ -213,6 +235,11 @@ class ReplenishmentOrder(LoadedNode):
     @strawberry.field(description="Where the order ships to, if visible.")
     async def stock_location(self, info: Info) -> StockLocation | None:
         return await StockLocation.load(info, self.row.stock_location_id)
+
+
+@strawberry.type(description="A page of replenishment orders, newest first.")
+class ReplenishmentOrderConnection(Connection[ReplenishmentOrder]):
+    pass
 
 
 @strawberry.input(description="Narrows the stock locations list; all given conditions must hold.")

@@ -3,13 +3,14 @@ levels devices report."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, Select, func, select
 
 from models import Consumable, Device, ReplenishmentOrder, StockLevel, StockLocation, TonerLevel
-from resolvers.loaders.base import ByIdLoader, GroupedLoader
+from resolvers.loaders.base import ByIdLoader, ContextLoader, GroupedLoader
 from resolvers.scoping import Scope
 
 
@@ -71,18 +72,56 @@ class DevicesByStockLocationIdLoader(GroupedLoader[Device]):
         return row[0].stock_location_id
 
 
-class ReplenishmentOrdersByStockLocationIdLoader(GroupedLoader[ReplenishmentOrder]):
-    """Newest first. The caller has already seen the location."""
+class ReplenishmentOrderPageByStockLocationIdLoader(ContextLoader):
+    """First page of each location's orders, newest first. Key: (location id, page size,
+    statuses or None). One windowed statement per distinct (page size, statuses) in the batch.
+    The caller has already seen the location."""
 
-    def statement(self, keys: Sequence[Any], scope: Scope) -> Select[Any]:
-        return (
-            select(ReplenishmentOrder)
-            .where(ReplenishmentOrder.stock_location_id.in_(keys))
-            .order_by(ReplenishmentOrder.created_at.desc(), ReplenishmentOrder.id.desc())
-        )
+    async def batch_load_fn(self, keys: Sequence[tuple[int, int, Any]]) -> list[Any]:
+        from resolvers.pagination import first_pages
+        from resolvers.stock import ORDER_SORT, replenishment_orders
 
-    def group_key(self, row: Any) -> Any:
-        return row[0].stock_location_id
+        shapes: dict[tuple[int, Any], set[int]] = defaultdict(set)
+        for location, limit, statuses in keys:
+            shapes[(limit, statuses)].add(location)
+        results: dict[tuple[int, int, Any], Any] = {}
+        for (limit, statuses), locations in shapes.items():
+            pages = await first_pages(
+                self.context.session,
+                replenishment_orders(statuses),
+                ReplenishmentOrder.stock_location_id.expression,
+                sorted(locations),
+                ORDER_SORT,
+                limit,
+                descending=True,
+            )
+            for location, page in pages.items():
+                results[(location, limit, statuses)] = page
+        return [results[key] for key in keys]
+
+
+class ReplenishmentOrderCountByStockLocationIdLoader(ContextLoader):
+    """How many orders each location has. Key: (location id, statuses or None). One grouped
+    count per distinct statuses in the batch. The caller has already seen the location."""
+
+    async def batch_load_fn(self, keys: Sequence[tuple[int, Any]]) -> list[int]:
+        from resolvers.stock import replenishment_orders
+
+        shapes: dict[Any, set[int]] = defaultdict(set)
+        for location, statuses in keys:
+            shapes[statuses].add(location)
+        counts: dict[tuple[int, Any], int] = {}
+        column = ReplenishmentOrder.stock_location_id
+        for statuses, locations in shapes.items():
+            stmt = (
+                replenishment_orders(statuses)
+                .with_only_columns(column, func.count())
+                .where(column.in_(sorted(locations)))
+                .group_by(column)
+            )
+            for location, n in (await self.context.session.execute(stmt)).tuples():
+                counts[(location, statuses)] = int(n)
+        return [counts.get(key, 0) for key in keys]
 
 
 class TonerLevelsByDeviceIdLoader(GroupedLoader[tuple[TonerLevel, Consumable]]):

@@ -45,7 +45,7 @@ query StockLocations($first: Int, $after: String, $filter: StockLocationFilter) 
       account { name }
       stockLevels { consumable { sku name kind colour } quantity reorderPoint low updatedAt }
       devices { serialNumber eMaintenance }
-      replenishmentOrders { status }
+      replenishmentOrders(first: 5) { nodes { status } }
     }
   }
 }

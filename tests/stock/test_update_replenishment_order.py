@@ -26,7 +26,7 @@ mutation Update($input: UpdateReplenishmentOrderInput!) {
 
 QUERY_LOCATION_ORDERS = """
 query Node($id: ID!) {
-  node(id: $id) { ... on StockLocation { replenishmentOrders { id status } } }
+  node(id: $id) { ... on StockLocation { replenishmentOrders { nodes { id status } } } }
 }
 """
 
@@ -87,7 +87,7 @@ async def test_agent_ships_then_delivers_and_stock_grows(
     )
     assert {"id": global_id("ReplenishmentOrder", order_id), "status": "DELIVERED"} in orders.data[
         "node"
-    ]["replenishmentOrders"]
+    ]["replenishmentOrders"]["nodes"]
 
 
 async def test_delivery_of_an_untracked_consumable_creates_the_level(
