@@ -47,6 +47,40 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
 }
 
+# Role names people read (mails), as the vendor's FAQ names them; the Italian portal keeps the
+# English names. Keyed by the role's value, so this module needs no model import.
+ROLE_LABELS: dict[str, dict[str, str]] = {
+    "ADMINISTRATOR": {"en": "Administrator", "fr": "Administrateur", "it": "Amministratore"},
+    "DEVICE_MANAGER": {
+        "en": "Device manager",
+        "fr": "Gestionnaire des périphériques",
+        "it": "Device Manager",
+    },
+    "STOCK_MANAGER": {
+        "en": "Stock manager",
+        "fr": "Gestionnaire des stocks",
+        "it": "Stock Manager",
+    },
+    "DEVICE_STOCK_MANAGER": {
+        "en": "Device and stock manager",
+        "fr": "Gestionnaire des stocks et périphériques",
+        "it": "Device-Stock Manager",
+    },
+    "KNOWLEDGE_USER": {
+        "en": "Knowledge user",
+        "fr": "Utilisateur des connaissances",
+        "it": "Knowledge User",
+    },
+}
+
+
+def role_label(role: str, language: str) -> str:
+    """A role's human name in `language` (English when the language is not supported)."""
+    labels = ROLE_LABELS.get(str(role))
+    if labels is None:
+        return str(role)
+    return labels.get(language) or labels[DEFAULT]
+
 
 def negotiate(accept_language: str | None) -> str | None:
     """The first supported language in an Accept-Language header, by quality."""

@@ -170,7 +170,7 @@ def _mail(
         params={
             "inviter": _inviter_name(scope),
             "account_name": account.name,
-            "role": invitation.role.value,
+            "role": i18n.role_label(invitation.role, invitation.language),
             "link": _link(context, token),
             "expires_at": format_expiry(invitation.expires_at),
         },

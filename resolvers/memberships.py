@@ -204,7 +204,9 @@ async def _validate(
     if raw_ids is None:
         return None
     if raw_ids and not applicable:
-        raise UserError("ASSIGNMENTS_NOT_FOR_ROLE", field, role=role.value)
+        raise UserError(
+            "ASSIGNMENTS_NOT_FOR_ROLE", field, role=i18n.role_label(role, context.language)
+        )
     pks = [decode_id_or_none(str(raw), type_name) for raw in raw_ids]
     known = [pk for pk in pks if pk is not None]
     found = set(await context.session.scalars(query(known))) if known else set()
@@ -377,7 +379,7 @@ async def decide_access_request(
         await set_assignments(context, membership.id, assignments)
         membership.role = role
         membership.status = MembershipStatus.ACTIVE
-        params = {"role": role.value, "link": context.settings.public_url}
+        params = {"role": i18n.role_label(role, user.language), "link": context.settings.public_url}
         details: dict[str, Any] = {
             "role": role.value,
             "deviceIds": assignments.device_ids,
