@@ -534,6 +534,10 @@ async def bench_database(database_url: str, runs: int, http: bool) -> list[dict[
             row["load"] = os.getloadavg()[0]
             return row
 
+        # in-process modes run without the app's lifespan: settle the heap as it does
+        from app import settle_heap
+
+        settle_heap()
         for case in cases:
             row = await measure(case)
             results.append(row)

@@ -27,6 +27,11 @@ import i18n
 from auth.policy import Permission
 from models import Contract, Device, ProductModel, Site
 from resolvers.accounts import account_tree
+from resolvers.joined import Computed, Joined, ToOne, selected_joins
+from resolvers.loaders.accounts import AccountByIdLoader, ContractByIdLoader, SiteByIdLoader
+from resolvers.loaders.devices import ProductModelByIdLoader
+from resolvers.loaders.stock import StockLocationByIdLoader
+from resolvers.loaders.tickets import OpenTicketCountByDeviceIdLoader, open_ticket_count
 from resolvers.pagination import PageRequest, SortField, build_connection, paginate
 from resolvers.scoping import Scope
 from resolvers.search import contains
@@ -205,6 +210,18 @@ def device_filter_clauses(
     return clauses
 
 
+# Device fields (GraphQL names) whose values a page of devices can carry, by the loader each
+# field reads from.
+DEVICE_JOINS: dict[str, Joined] = {
+    "model": ToOne(ProductModelByIdLoader, Device.product_model_id),
+    "site": ToOne(SiteByIdLoader, Device.site_id),
+    "account": ToOne(AccountByIdLoader, Device.account_id),
+    "contract": ToOne(ContractByIdLoader, Device.contract_id),
+    "stockLocation": ToOne(StockLocationByIdLoader, Device.stock_location_id),
+    "openTicketCount": Computed(OpenTicketCountByDeviceIdLoader, open_ticket_count),
+}
+
+
 def scoped_devices(scope: Scope) -> Select[Any]:
     return select(Device).where(scope.devices_clause())
 
@@ -231,6 +248,7 @@ async def device_connection(
     )
     from schema.devices import Device as DeviceType
     from schema.devices import DeviceConnection
+    from schema.lookahead import connection_node_fields
 
     context = info.context
     scope = await context.require_scope()
@@ -279,6 +297,7 @@ async def device_connection(
         connection=DeviceConnection,
         count=count,
         count_stmt=stmt,
+        ride=selected_joins(DEVICE_JOINS, connection_node_fields(info), scope, context.loaders),
     )
 
 

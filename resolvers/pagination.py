@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from strawberry import relay
 
+from resolvers.joined import Ride
 from schema.errors import BadUserInput
 from schema.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Connection, Edge
 
@@ -153,13 +154,15 @@ async def paginate(
     connection: type[Connection[Any]] = Connection,
     count: Callable[[], Awaitable[int]] | None = None,
     count_stmt: Select[Any] | None = None,
+    ride: Ride | None = None,
 ) -> Connection[Any]:
     """One statement for the page (plus one for `totalCount` when it is asked for, unless
     `count` comes from a batching loader).
 
     `stmt` selects one entity (joins for the sort keys may be part of it); `sort` must end with
     a unique key (the primary key); `descending` orders every key the other way. `count_stmt`
-    (default `stmt`) is what `totalCount` counts: it may leave out joins used only to sort."""
+    (default `stmt`) is what `totalCount` counts: it may leave out joins used only to sort.
+    `ride` joins related rows to the page's rows and primes their loaders (`resolvers.joined`)."""
     request = request.validated()
     keys = [field.expression for field in sort]
     backwards = request.backwards
@@ -178,10 +181,20 @@ async def paginate(
         first = literal(values[0], type_=keys[0].type)
         page = page.where(keys[0] >= first if forward else keys[0] <= first)
     page = page.order_by(*_ordered(keys, backwards != descending)).limit(limit + 1)
+    if ride:
+        # the page first, then the joins, for its rows only
+        inner = page.subquery("page")
+        parent = aliased(stmt.column_descriptions[0]["entity"], inner)
+        sort_columns = [inner.c[f"_sort{i}"] for i in range(len(keys))]
+        page = ride.extend(select(parent, *sort_columns), inner).order_by(
+            *_ordered(sort_columns, backwards != descending)
+        )
 
     rows = list((await session.execute(page)).all()) if limit > 0 else []
     has_more = len(rows) > limit
     rows = rows[:limit]
+    if ride:
+        ride.prime(rows)
     if backwards:
         rows.reverse()
     return build_connection(

@@ -135,10 +135,11 @@ class Scope:
 
     # --- which rows may be seen (SQL) ------------------------------------------------------
 
-    def accounts_clause(self) -> ColumnElement[bool]:
+    def accounts_clause(self, column: Any = Account.id) -> ColumnElement[bool]:
+        """Accounts the viewer sees; with `column`, rows whose account (that column) it sees."""
         if self.is_global:
             return true()
-        return _in(Account.id, self.accounts_with(P.VIEW_ACCOUNT))
+        return _in(column, self.accounts_with(P.VIEW_ACCOUNT))
 
     def _assigned(
         self,

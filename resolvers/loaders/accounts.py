@@ -25,14 +25,14 @@ class SiteByIdLoader(ByIdLoader[Site]):
     model = Site
 
     def scope_clause(self, scope: Scope) -> ColumnElement[bool]:
-        return Site.account_id.in_(select(Account.id).where(scope.accounts_clause()))
+        return scope.accounts_clause(Site.account_id)
 
 
 class ContractByIdLoader(ByIdLoader[Contract]):
     model = Contract
 
     def scope_clause(self, scope: Scope) -> ColumnElement[bool]:
-        return Contract.account_id.in_(select(Account.id).where(scope.accounts_clause()))
+        return scope.accounts_clause(Contract.account_id)
 
 
 class ChildAccountsByParentIdLoader(GroupedLoader[Account]):

@@ -33,6 +33,22 @@ class TicketByIdLoader(ByIdLoader[Ticket]):
         return scope.tickets_clause()
 
 
+def _open_tickets(scope: Scope) -> tuple[ColumnElement[bool], ...]:
+    return Ticket.status.in_(OPEN_STATUSES), scope.tickets_clause()
+
+
+def open_ticket_count(scope: Scope, devices: Any) -> Any:
+    """The open-ticket count of each row of `devices` (a subquery of device rows) as a
+    correlated subquery, for a page of devices to carry (`resolvers.joined`): the tickets the
+    loader below counts."""
+    return (
+        select(func.count())
+        .where(Ticket.device_id == devices.c.id, *_open_tickets(scope))
+        .correlate(devices)
+        .scalar_subquery()
+    )
+
+
 class OpenTicketCountByDeviceIdLoader(ContextLoader):
     """Open tickets per device the viewer may see: one grouped count for a page of devices."""
 
@@ -40,11 +56,7 @@ class OpenTicketCountByDeviceIdLoader(ContextLoader):
         scope = await self.context.scope()
         stmt = (
             select(Ticket.device_id, func.count())
-            .where(
-                Ticket.device_id.in_(keys),
-                Ticket.status.in_(OPEN_STATUSES),
-                scope.tickets_clause(),
-            )
+            .where(Ticket.device_id.in_(keys), *_open_tickets(scope))
             .group_by(Ticket.device_id)
         )
         counts = dict((await self.context.session.execute(stmt)).tuples().all())
