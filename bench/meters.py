@@ -1,6 +1,7 @@
 """Meter readings on the large demo fleet: the dashboard's latest-readings lookup for 100
-devices, a 12-month usage report grouped by site for the group administrator, and sustained
-accepted submissions per second over HTTP (uvicorn subprocess on loopback).
+devices, a 12-month usage report grouped by site for the group administrator (the last 365 days,
+whose first and last months are partial, and the last 12 whole months), and sustained accepted
+submissions per second over HTTP (uvicorn subprocess on loopback).
 
     DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1:5432/bench python bench/meters.py
 
@@ -9,7 +10,10 @@ with bench/fleet.py's loader.
 Statements per request are counted in-process (same app, an engine event listener); latencies
 are measured over HTTP against `uvicorn` on 127.0.0.1. The server gets generous query-cost and
 rate limits (environment below): this measures the readings code, not the limiter. Readings the
-benchmark stores are deleted at the end."""
+benchmark stores are deleted at the end (and the usage rollup of their months recomputed).
+
+In-process, the 365-day report also runs once from the readings alone (the path before the usage
+rollup: `resolvers.usage.ROLLUP_PERIODS` emptied), and the two answers are compared."""
 
 from __future__ import annotations
 
@@ -35,7 +39,9 @@ from bench.fleet import ensure_loaded  # noqa: E402
 from demo.fleet import DEMO_PASSWORD  # noqa: E402
 from models import Account, Device, MeterReading  # noqa: E402
 from models.session import create_engine, create_sessionmaker  # noqa: E402
+from resolvers import usage  # noqa: E402
 from resolvers.loaders.meters import latest_readings_statement  # noqa: E402
+from resolvers.usage_rollup import respread_around  # noqa: E402
 from schema.node import global_id, parse_global_id  # noqa: E402
 from settings import Settings  # noqa: E402
 from tests.servers import uvicorn_command, wait_healthy  # noqa: E402
@@ -97,6 +103,46 @@ def usage_filter() -> dict[str, str]:
     return {"from": (today - timedelta(days=365)).isoformat(), "to": today.isoformat()}
 
 
+def whole_months_filter() -> dict[str, str]:
+    """The last 12 calendar months before this one: rollup rows only."""
+    end = date.today().replace(day=1) - timedelta(days=1)
+    start = end.replace(day=1)
+    for _ in range(11):
+        start = (start - timedelta(days=1)).replace(day=1)
+    return {"from": start.isoformat(), "to": end.isoformat()}
+
+
+async def delete_readings(settings: Settings, ids: list[int]) -> None:
+    """Removes the readings the benchmark stored and recomputes the rollup around them."""
+    engine = create_engine(settings)
+    try:
+        async with engine.begin() as conn:
+            for start in range(0, len(ids), 5000):
+                chunk = MeterReading.id.in_(ids[start : start + 5000])
+                keys = (
+                    await conn.execute(
+                        select(
+                            MeterReading.device_id, MeterReading.meter, MeterReading.reading_date
+                        ).where(chunk)
+                    )
+                ).all()
+                await conn.execute(delete(MeterReading).where(chunk))
+                await respread_around(conn, [tuple(k) for k in keys])
+    finally:
+        await engine.dispose()
+
+
+def compare_usage(rollup: Any, readings: Any) -> str:
+    """Largest difference in pages between the two answers (same rows expected)."""
+    key = lambda r: (r["groupName"], r["meter"], r["periodStart"])  # noqa: E731
+    a = {key(r): r["pages"] for r in rollup["meterUsage"]}
+    b = {key(r): r["pages"] for r in readings["meterUsage"]}
+    if a.keys() != b.keys():
+        return f"DIFFERENT ROWS ({len(a)} vs {len(b)})"
+    worst = max(abs(a[k] - b[k]) for k in a)
+    return f"{len(a)} rows, largest difference {worst:.4f} pages"
+
+
 async def prepare(settings: Settings) -> None:
     """Loads the large fleet when the database is empty (bench/fleet.py's loader)."""
     await ensure_loaded(settings)
@@ -146,7 +192,11 @@ async def submissions_plan(settings: Settings, count: int) -> list[dict[str, Any
     ]
 
 
-async def statements_per_request(settings: Settings, plan: dict[str, Any]) -> dict[str, int]:
+async def statements_per_request(
+    settings: Settings, plan: dict[str, Any]
+) -> tuple[dict[str, int], dict[str, str]]:
+    """Statements per request, and the usage report from the readings alone against the
+    rollup's (time of one run, largest difference)."""
     engine = create_engine(settings)
     counter = {"n": 0}
 
@@ -156,6 +206,7 @@ async def statements_per_request(settings: Settings, plan: dict[str, Any]) -> di
 
     app = create_app(settings, sessionmaker=create_sessionmaker(engine))
     result: dict[str, int] = {}
+    notes: dict[str, str] = {}
     stored: list[int] = []
     try:
         transport = httpx.ASGITransport(app=app)
@@ -175,11 +226,30 @@ async def statements_per_request(settings: Settings, plan: dict[str, Any]) -> di
                         parse_global_id(r["id"])[1]  # type: ignore[index]
                         for r in data["submitMeterReadings"]["readings"]
                     ]
-        async with engine.begin() as conn:
-            await conn.execute(delete(MeterReading).where(MeterReading.id.in_(stored)))
+                if name.startswith("usage"):
+                    notes.update(await usage_from_readings(client, data))
     finally:
         await engine.dispose()
-    return result
+    await delete_readings(settings, stored)
+    return result, notes
+
+
+async def usage_from_readings(client: Client, with_rollup: Any) -> dict[str, str]:
+    """The same report from the readings alone (the path before the rollup), in-process,
+    before anything is submitted: its time and how far the figures are apart."""
+    periods, usage.ROLLUP_PERIODS = usage.ROLLUP_PERIODS, frozenset()
+    try:
+        started = time.perf_counter()
+        from_readings = await client(QUERY_USAGE, {"filter": usage_filter()})
+        took = (time.perf_counter() - started) * 1000
+    finally:
+        usage.ROLLUP_PERIODS = periods
+    return {
+        "usage report, 365 days, from the readings alone (in-process, 1 run)": f"{took:.0f} ms",
+        "usage report, 365 days: rollup vs readings alone": compare_usage(
+            with_rollup, from_readings
+        ),
+    }
 
 
 def start_server(settings: Settings, port: int, workers: int) -> subprocess.Popen[bytes]:
@@ -236,7 +306,7 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0, help="submission run length")
     parser.add_argument("--concurrency", type=int, default=16, help="clients submitting at once")
     parser.add_argument("--runs", type=int, default=20, help="runs of the latest-readings lookup")
-    parser.add_argument("--usage-runs", type=int, default=3, help="runs of the usage report")
+    parser.add_argument("--usage-runs", type=int, default=5, help="runs of each usage report")
     args = parser.parse_args()
 
     os.environ.update(SERVER_ENV)  # the same limits in-process and in the server
@@ -245,7 +315,7 @@ async def main() -> None:
         print("note: SQLite; set DATABASE_URL to a PostgreSQL database for the reference figures")
     await prepare(settings)
     plans = await submissions_plan(settings, 6000)
-    statements = await statements_per_request(settings, plans.pop())
+    statements, notes = await statements_per_request(settings, plans.pop())
 
     server = start_server(settings, args.port, args.workers)
     stored: list[int] = []
@@ -259,30 +329,32 @@ async def main() -> None:
             await client.sign_in()
             await client(QUERY_LATEST)  # warm-up
             latest = await timed(client, QUERY_LATEST, None, args.runs)
-            usage = await timed(client, QUERY_USAGE, {"filter": usage_filter()}, args.usage_runs)
+            usage_days = await timed(
+                client, QUERY_USAGE, {"filter": usage_filter()}, args.usage_runs
+            )
+            usage_months = await timed(
+                client, QUERY_USAGE, {"filter": whole_months_filter()}, args.usage_runs
+            )
             accepted, refused, took, stored = await sustained(
                 client, plans, args.seconds, args.concurrency
             )
     finally:
         server.terminate()
         server.wait(timeout=30)
-        engine = create_engine(settings)
-        async with engine.begin() as conn:
-            for start in range(0, len(stored), 5000):
-                await conn.execute(
-                    delete(MeterReading).where(MeterReading.id.in_(stored[start : start + 5000]))
-                )
-        await engine.dispose()
+        await delete_readings(settings, stored)
 
     print(f"database: {settings.database_url.split('@')[-1]}, uvicorn workers: {args.workers}")
     print(f"latest readings, 100 devices (dashboard page): {describe(latest)}")
-    print(f"usage report, 12 months by site, group administrator: {describe(usage)}")
+    print(f"usage report, 365 days by site and month, group administrator: {describe(usage_days)}")
+    print(f"usage report, 12 whole months by site, group administrator: {describe(usage_months)}")
     print(
         f"submissions: {accepted / took:.0f} accepted/s sustained over {took:.1f} s "
         f"({accepted} accepted, {refused} refused, {args.concurrency} concurrent clients)"
     )
     for name, count in statements.items():
         print(f"statements per request, {name}: {count}")
+    for name, note in notes.items():
+        print(f"{name}: {note}")
 
 
 if __name__ == "__main__":

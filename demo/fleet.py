@@ -29,6 +29,7 @@ from models import (
     MembershipDevice,
     MembershipStockLocation,
     MeterReading,
+    MeterUsageMonth,
     Payment,
     ProductModel,
     ProductModelMeter,
@@ -54,6 +55,7 @@ from models.enums import (
     TicketType,
     TonerColour,
 )
+from resolvers.usage_rollup import month_start, row_values, spread
 
 DEMO_PASSWORD = "demo-password"
 DEMO_CLIENT_ID = "emaintenance-demo"
@@ -534,6 +536,7 @@ async def _seed_readings(
     progress: bool,
 ) -> None:
     batch: list[dict[str, Any]] = []
+    months: list[dict[str, Any]] = []
     last_days: list[dict[str, Any]] = []
     count = 0
     now = _now()
@@ -548,6 +551,7 @@ async def _seed_readings(
         scans = rng.randint(1_000, 50_000)
         previous: date | None = None
         source = ReadingSource.REMOTE if device.e_maintenance else ReadingSource.PORTAL
+        points: dict[MeterType, list[tuple[date, int]]] = {m: [] for m in meters}
         for day in _reading_days(rng, device, scale, today):
             gap = (day - previous).days if previous else 1
             previous = day
@@ -577,14 +581,18 @@ async def _seed_readings(
                         "created_at": now,
                     }
                 )
+                points[meter].append((day, values[meter]))
+        months += _usage_months(device.id, points)
         if previous is not None:
             last_days.append({"device_id": device.id, "day": previous})
         if len(batch) >= 20_000:
             await _insert(conn, MeterReading, batch)
+            await _insert(conn, MeterUsageMonth, months)
             count += len(batch)
-            batch = []
+            batch, months = [], []
         bar.update(1)
     await _insert(conn, MeterReading, batch)
+    await _insert(conn, MeterUsageMonth, months)
     count += len(batch)
     bar.close()
     summary.add("meter_readings", count)
@@ -598,6 +606,23 @@ async def _seed_readings(
             .values(last_reading_date=bindparam("day")),
             last_days,
         )
+
+
+def _usage_months(
+    device_id: int, points: dict[MeterType, list[tuple[date, int]]]
+) -> list[dict[str, Any]]:
+    """The usage rollup of a device's seeded readings (the write paths keep it up to date
+    afterwards): the months its intervals cover."""
+    return [
+        row_values(device_id, meter, row)
+        for meter, readings in points.items()
+        if len(readings) > 1
+        for row in spread(
+            readings,
+            month_start(readings[0][0] + timedelta(days=1)),
+            month_start(readings[-1][0]),
+        )
+    ]
 
 
 async def _seed_users(

@@ -5,7 +5,7 @@ from models.audit import AuditLogEntry
 from models.base import Base
 from models.device import Device, TonerLevel
 from models.knowledge import KnowledgeArticle, KnowledgeArticleTranslation
-from models.meter import MeterReading
+from models.meter import MeterReading, MeterUsageMonth
 from models.outbox import OutboxMessage
 from models.product import Consumable, ProductModel, ProductModelMeter, product_model_consumables
 from models.stock import ReplenishmentOrder, StockLevel, StockLocation
@@ -38,6 +38,7 @@ __all__ = [
     "MembershipDevice",
     "MembershipStockLocation",
     "MeterReading",
+    "MeterUsageMonth",
     "OneTimeToken",
     "OutboxMessage",
     "Payment",

@@ -8,6 +8,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Date,
+    Float,
     ForeignKey,
     Index,
     String,
@@ -44,3 +45,29 @@ class MeterReading(IdMixin, TimestampMixin, Base):
         Index("ix_meter_readings_date", "reading_date"),
         CheckConstraint("value >= 0", name="value_not_negative"),
     )
+
+
+class MeterUsageMonth(Base):
+    """Pages per device, meter and calendar month, maintained on write (resolvers/usage_rollup.py)
+    so that monthly usage reports do not read every reading.
+
+    Pages between two consecutive readings are spread evenly over the days between them (as in
+    resolvers/usage.py); `pages` is the share of the month. `prev_*` is the last reading before
+    the month and `next_*` the first one after it: with the month's own readings they are every
+    point a part of the month needs (the first and last month of a report rarely are whole)."""
+
+    __tablename__ = "meter_usage_months"
+
+    device_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True
+    )
+    meter: Mapped[MeterType] = mapped_column(str_enum(MeterType, "meter_type"), primary_key=True)
+    # The first day of the month.
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    pages: Mapped[float] = mapped_column(Float)
+    prev_day: Mapped[date | None] = mapped_column(Date)
+    prev_value: Mapped[int | None] = mapped_column(BigInteger)
+    next_day: Mapped[date | None] = mapped_column(Date)
+    next_value: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_meter_usage_months_month", "month"),)

@@ -42,6 +42,7 @@ from resolvers.audit import audit
 from resolvers.devices import record_reading_dates
 from resolvers.loaders.meters import MeterReadingByIdLoader
 from resolvers.pagination import PageRequest, SortField, paginate
+from resolvers.usage_rollup import Span, lock_devices, respread
 from schema.errors import Forbidden, UserError
 from schema.node import decode_id_or_none
 from schema.pagination import Connection
@@ -164,6 +165,9 @@ class RowOutcome:
     reading_date: date | None = None
     errors: list[UserError] = field(default_factory=list)
     readings: list[MeterReading] = field(default_factory=list)
+    # Per reading: the days from its previous to its next reading, whose months the usage
+    # rollup recomputes once it is stored.
+    spans: list[Span] = field(default_factory=list)
 
     @property
     def accepted(self) -> bool:
@@ -208,7 +212,9 @@ def is_unique_day_violation(error: IntegrityError) -> bool:
 async def load_device_facts(
     context: Context, device_ids: list[int], *, remote: bool, scope: Scope
 ) -> dict[int, DeviceFacts]:
-    """One statement: the devices (in reach), their site's time zone, model limit and meters."""
+    """One statement: the devices (in reach), their site's time zone, model limit and meters.
+    It locks the device rows (PostgreSQL) until the transaction ends: writers of one device's
+    readings take turns, so the rules and the usage rollup see the readings of the one before."""
     if not device_ids:
         return {}
     reach = Device.e_maintenance.is_(True) if remote else scope.devices_clause()
@@ -218,6 +224,8 @@ async def load_device_facts(
         .join(ProductModel, ProductModel.id == Device.product_model_id)
         .outerjoin(ProductModelMeter, ProductModelMeter.product_model_id == ProductModel.id)
         .where(Device.id.in_(device_ids), reach)
+        .order_by(Device.id)
+        .with_for_update(of=Device)
     )
     found: dict[int, tuple[Device, str, int]] = {}
     meters: dict[int, set[MeterType]] = defaultdict(set)
@@ -453,7 +461,18 @@ async def check_rows(
             neighbours,
             [*prefixes[row_index], "readings", str(i), "value"],
         )
+        outcome.spans.append(_span(key, neighbours))
     return outcomes
+
+
+def _span(key: tuple[int, MeterType, date], neighbours: Neighbours) -> Span:
+    device_id, meter, day = key
+    return (
+        device_id,
+        meter,
+        neighbours.previous[0] if neighbours.previous is not None else day,
+        neighbours.later[0] if neighbours.later is not None else day,
+    )
 
 
 # --- storing ----------------------------------------------------------------------------------
@@ -478,14 +497,18 @@ def _reading_rows(
     ]
 
 
-async def _insert(context: Context, rows: list[dict[str, Any]]) -> list[MeterReading]:
-    """One INSERT ... RETURNING for all rows, in input order. (Not `sort_by_parameter_order`:
-    SQLite would then insert row by row; the rows' own key gives the order back.)"""
+async def _insert(
+    context: Context, rows: list[dict[str, Any]], spans: list[Span]
+) -> list[MeterReading]:
+    """One INSERT ... RETURNING for all rows, in input order (not `sort_by_parameter_order`:
+    SQLite would then insert row by row; the rows' own key gives the order back); then the
+    devices' newest reading day and the usage rollup of the months around the readings."""
     stmt = insert(MeterReading).returning(MeterReading)
     stored = {
         (r.device_id, r.meter, r.reading_date): r for r in await context.session.scalars(stmt, rows)
     }
     await record_reading_dates(context.session, [(r["device_id"], r["reading_date"]) for r in rows])
+    await respread(context.session, spans)
     return [stored[(row["device_id"], row["meter"], row["reading_date"])] for row in rows]
 
 
@@ -501,7 +524,9 @@ async def submit_one(context: Context, row: RowIn, source: ReadingSource) -> Row
         return outcome
     scope = await context.require_scope()
     try:
-        outcome.readings = await _insert(context, _reading_rows(scope, row, outcome, source))
+        outcome.readings = await _insert(
+            context, _reading_rows(scope, row, outcome, source), outcome.spans
+        )
     except IntegrityError as error:
         if not is_unique_day_violation(error):
             raise
@@ -546,6 +571,7 @@ async def submit_many(
             inserted = await _insert(
                 context,
                 [r for o in good for r in _reading_rows(scope, rows[o.index], o, source)],
+                [span for o in good for span in o.spans],
             )
         by_row = iter(inserted)
         for o in good:
@@ -557,7 +583,9 @@ async def submit_many(
     for o in good:
         try:
             async with session.begin_nested():
-                o.readings = await _insert(context, _reading_rows(scope, rows[o.index], o, source))
+                o.readings = await _insert(
+                    context, _reading_rows(scope, rows[o.index], o, source), o.spans
+                )
         except IntegrityError as error:
             if not is_unique_day_violation(error):
                 raise
@@ -599,9 +627,9 @@ async def correct_reading(
         raise UserError("VALUE_TOO_LONG", ["reason"], max=MAX_REASON_LENGTH)
     if value < 0:
         raise UserError("READING_NEGATIVE", ["value"])
-    [neighbours] = await load_neighbours(
-        context, [(device.id, reading.meter, reading.reading_date)]
-    )
+    await lock_devices(context.session, [device.id])
+    key = (device.id, reading.meter, reading.reading_date)
+    [neighbours] = await load_neighbours(context, [key])
     if neighbours.previous is not None and value < neighbours.previous[1]:
         raise UserError(
             "READING_BELOW_PREVIOUS",
@@ -643,6 +671,7 @@ async def correct_reading(
     reading.submitted_by_user_id = scope.user_id
     reading.submitted_by_client_id = None
     await context.session.flush()
+    await respread(context.session, [_span(key, neighbours)])
     return reading
 
 

@@ -1,5 +1,12 @@
 """Usage analytics: pages printed per group and period, computed in SQL.
 
+MONTH reports read the usage rollup (`meter_usage_months`, one row per device, meter and month,
+kept by every write of readings: resolvers/usage_rollup.py) for the months they count whole,
+and the month's readings plus the rollup's points around it for a month counted in part (see
+`_rollup_shares`); a 12-month report of 20,000 devices reads ~0.8 M rollup rows and a month of
+readings instead of a year of them. DAY and WEEK reports are computed from the readings as
+follows; both give the same figures (tests/meters/test_meter_usage_rollup.py).
+
 Pages are differences between consecutive readings of a meter, spread evenly over the days
 between the two readings, then summed per group, meter and period. The readings never travel to
 Python: only one row per (group, meter, period) does.
@@ -47,7 +54,15 @@ from sqlalchemy import (
 from sqlalchemy.orm import aliased
 
 from auth.policy import Permission
-from models import Account, Device, MeterReading, ProductModel, ProductModelMeter, Site
+from models import (
+    Account,
+    Device,
+    MeterReading,
+    MeterUsageMonth,
+    ProductModel,
+    ProductModelMeter,
+    Site,
+)
 from models.enums import MeterType
 from resolvers.accounts import account_tree
 from schema.errors import BadUserInput
@@ -73,6 +88,10 @@ class Period(enum.Enum):
     WEEK = "WEEK"
     MONTH = "MONTH"
 
+
+# Periods answered from the usage rollup; the others from the readings alone (bench/meters.py
+# empties it to time the readings' path against the rollup's).
+ROLLUP_PERIODS = frozenset({Period.MONTH})
 
 GROUP_TYPE_NAMES = {
     GroupBy.DEVICE: "Device",
@@ -203,8 +222,60 @@ async def meter_usage(
         devices = devices.where(
             Device.id.in_([decode_id(i, "Device", language=language) for i in filter.device_ids])
         )
-    scoped = devices.cte("scoped")
+    dialect = context.session.get_bind().dialect.name
+    meters = list(filter.meters) if filter.meters is not None else None
+    # The rollup's parts join the devices each on their own (the planner hashes the 20,000
+    # devices and streams the rollup rows past them); the readings' CTEs share one list.
+    shares = (
+        _rollup_shares(devices.subquery("scoped"), meters, spans, dialect)
+        if period in ROLLUP_PERIODS
+        else _raw_shares(devices.cte("scoped"), meters, start, to, spans, period, dialect)
+    ).subquery("shares")
+    totals = (
+        select(
+            shares.c.g,
+            shares.c.meter,
+            shares.c.k,
+            func.sum(shares.c.share).label("pages"),
+        )
+        .group_by(shares.c.g, shares.c.meter, shares.c.k)
+        .subquery("totals")
+    )
+    stmt = (
+        select(totals.c.g, group_name, totals.c.meter, totals.c.k, totals.c.pages)
+        .join(group_table, group_table.id == totals.c.g)
+        .order_by(group_name, totals.c.g, totals.c.meter, totals.c.k)
+    )
+    if dialect == "postgresql":
+        # An analytic statement: sort in memory rather than on disk, and skip JIT compilation
+        # (seconds for a statement this size), for this transaction only.
+        await context.session.execute(text("SET LOCAL work_mem = '256MB'"))
+        await context.session.execute(text("SET LOCAL jit = off"))
+    type_name = GROUP_TYPE_NAMES[group_by]
+    return [
+        UsageRow(
+            group_type=type_name,
+            group_id=int(g),
+            group_name=str(name),
+            meter=MeterType(meter),
+            period_start=spans[k][0],
+            period_end=spans[k][1],
+            pages=round(float(pages or 0), 3),
+        )
+        for g, name, meter, k, pages in (await context.session.execute(stmt)).all()
+    ]
 
+
+def _raw_shares(
+    scoped: Any,
+    meters: list[MeterType] | None,
+    start: date,
+    to: date,
+    spans: list[tuple[date, date, date, date]],
+    period: Period,
+    dialect: str,
+) -> Any:
+    """(g, meter, k, share) rows from the readings themselves (module docstring)."""
     # The readings: in range, plus the first one after `to` of each meter (narrow rows: the
     # window sort is the expensive step).
     r, x = MeterReading, aliased(MeterReading, name="x")
@@ -231,11 +302,10 @@ async def meter_usage(
             ),
         )
     )
-    if filter.meters is not None:
-        in_range = in_range.where(r.meter.in_(list(filter.meters)))
-        after = after.where(ProductModelMeter.meter.in_(list(filter.meters)))
+    if meters is not None:
+        in_range = in_range.where(r.meter.in_(meters))
+        after = after.where(ProductModelMeter.meter.in_(meters))
     base = union_all(in_range, after).subquery("base")
-    dialect = context.session.get_bind().dialect.name
     day = _day_number(base.c.reading_date, dialect)
 
     # One row per device, meter and period: its first and last reading. Between readings of one
@@ -316,37 +386,102 @@ async def meter_usage(
         .join(table, and_(cc.p < table.c.t, cc.e >= table.c.s))
         .where(cc.pages > 0)
     )
-    shares = union_all(within, across).subquery("shares")
-    totals = (
-        select(
-            shares.c.g,
-            shares.c.meter,
-            shares.c.k,
-            func.sum(shares.c.share).label("pages"),
+    return union_all(within, across)
+
+
+def _rollup_shares(
+    scoped: Any,
+    meters: list[MeterType] | None,
+    spans: list[tuple[date, date, date, date]],
+    dialect: str,
+) -> Any:
+    """(g, meter, k, share) rows of a MONTH report from the usage rollup: whole months are its
+    rows; a month counted only in part (the first and last of most ranges) is V(last day) -
+    V(day before the first), V being the counter interpolated between the readings around a day
+    (the same pages as spreading each interval over its days). Those readings are the month's
+    own plus the rollup's `prev_*` / `next_*` points; counters never go down, so the reading
+    before a day has the largest value up to it and the one after the smallest beyond it: one
+    hash aggregate, no window and no seek per meter."""
+    u, r = MeterUsageMonth, MeterReading
+    whole = [(k, first) for k, (first, last, s, t) in enumerate(spans) if (s, t) == (first, last)]
+    parts: list[Any] = []
+    if whole:
+        months = (
+            values(column("k", Integer), column("month", Date), name="months")
+            .data(whole)
+            .cte("months")
         )
-        .group_by(shares.c.g, shares.c.meter, shares.c.k)
-        .subquery("totals")
-    )
-    stmt = (
-        select(totals.c.g, group_name, totals.c.meter, totals.c.k, totals.c.pages)
-        .join(group_table, group_table.id == totals.c.g)
-        .order_by(group_name, totals.c.g, totals.c.meter, totals.c.k)
-    )
-    if dialect == "postgresql":
-        # An analytic statement: sort in memory rather than on disk, and skip JIT compilation
-        # (seconds for a statement this size), for this transaction only.
-        await context.session.execute(text("SET LOCAL work_mem = '256MB'"))
-        await context.session.execute(text("SET LOCAL jit = off"))
-    type_name = GROUP_TYPE_NAMES[group_by]
-    return [
-        UsageRow(
-            group_type=type_name,
-            group_id=int(g),
-            group_name=str(name),
-            meter=MeterType(meter),
-            period_start=spans[k][0],
-            period_end=spans[k][1],
-            pages=round(float(pages or 0), 3),
+        rows = (
+            select(scoped.c.g, u.meter, months.c.k, func.sum(u.pages).label("share"))
+            .join(scoped, scoped.c.device_id == u.device_id)
+            .join(months, months.c.month == u.month)
+            .where(u.pages > 0)
+            .group_by(scoped.c.g, u.meter, months.c.k)
         )
-        for g, name, meter, k, pages in (await context.session.execute(stmt)).all()
-    ]
+        parts.append(rows.where(u.meter.in_(meters)) if meters is not None else rows)
+    for k, (first, last, s, t) in enumerate(spans):
+        if (s, t) == (first, last):
+            continue
+        own = (
+            select(
+                r.device_id,
+                scoped.c.g,
+                r.meter,
+                _day_number(r.reading_date, dialect).label("day"),
+                r.value,
+            )
+            .join(scoped, scoped.c.device_id == r.device_id)
+            .where(r.reading_date >= first, r.reading_date <= last)
+        )
+        around = [
+            select(
+                u.device_id,
+                scoped.c.g,
+                u.meter,
+                _day_number(day_column, dialect),
+                value_column,
+            )
+            .join(scoped, scoped.c.device_id == u.device_id)
+            .where(u.month == first, day_column.is_not(None))
+            for day_column, value_column in ((u.prev_day, u.prev_value), (u.next_day, u.next_value))
+        ]
+        if meters is not None:
+            own = own.where(r.meter.in_(meters))
+            around = [q.where(u.meter.in_(meters)) for q in around]
+        points = union_all(own, *around).subquery(f"points_{k}")
+        day = points.c.day
+        ends = {"a": _n(s) - 1, "b": _n(t)}
+        around_ends = (
+            select(
+                points.c.g,
+                points.c.meter,
+                *[
+                    column
+                    for name, x in ends.items()
+                    for column in (
+                        func.max(case((day <= x, day))).label(f"{name}_pd"),
+                        func.max(case((day <= x, points.c.value))).label(f"{name}_pv"),
+                        func.min(case((day > x, day))).label(f"{name}_nd"),
+                        func.min(case((day > x, points.c.value))).label(f"{name}_nv"),
+                    )
+                ],
+            )
+            .group_by(points.c.device_id, points.c.g, points.c.meter)
+            .subquery(f"ends_{k}")
+        )
+
+        def counter(name: str, x: int, e: Any = around_ends.c) -> Any:
+            pd, pv, nd, nv = (e[f"{name}_{c}"] for c in ("pd", "pv", "nd", "nv"))
+            return case(
+                (pd.is_(None), cast(nv, Float)),
+                (nd.is_(None), cast(pv, Float)),
+                else_=pv + cast(nv - pv, Float) * (x - pd) / (nd - pd),
+            )
+
+        share = counter("b", ends["b"]) - counter("a", ends["a"])
+        parts.append(
+            select(
+                around_ends.c.g, around_ends.c.meter, literal(k).label("k"), share.label("share")
+            ).where(share > 0)
+        )
+    return parts[0] if len(parts) == 1 else union_all(*parts)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from auth.passwords import hash_password
 from models import Account, ApiClient, Device, MeterReading
 from models.enums import MeterType, ReadingSource
+from resolvers.usage_rollup import respread_around
 from schema.node import global_id
 from tests.graphql import GraphQLClient
 
@@ -63,6 +64,7 @@ async def device_id(connection: AsyncConnection) -> str:
             for day, value in READINGS
         ],
     )
+    await respread_around(connection, [(pk, MeterType.TOTAL, day) for day, _ in READINGS])
     return global_id("Device", pk)
 
 

@@ -17,6 +17,7 @@ from app import create_app
 from models import Device, MeterReading
 from models.enums import MeterType, ReadingSource
 from models.session import create_sessionmaker
+from resolvers.usage_rollup import respread_around
 from schema.node import parse_global_id
 from settings import Settings
 from tests.graphql import GraphQLClient, Response
@@ -63,6 +64,8 @@ async def _cleanup(engine: AsyncEngine, device: DeviceInfo, day: date) -> None:
         await conn.execute(
             update(Device).where(Device.id == parsed[1]).values(last_reading_date=newest)
         )
+        # And the usage rollup of the months around the day.
+        await respread_around(conn, [(parsed[1], meter, day) for meter in MeterType])
 
 
 async def _rows_on(engine: AsyncEngine, device: DeviceInfo, day: date) -> int:
