@@ -27,6 +27,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# Search objects made by hand in their migrations, with no model: full-text search of articles
+# (FTS5 tables, the tsvector index) and the trigram indexes of the devices search.
+SEARCH_OBJECT_PREFIXES = ("knowledge_search", "ix_knowledge_search", "ix_devices_search")
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware instants on both databases (SQLite stores naive text, so we store UTC)."""
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -41,8 +43,32 @@ def create_engine(settings: Settings, **kwargs: Any) -> AsyncEngine:
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_async_engine(settings.database_url, echo=settings.sql_echo, **kwargs)
+    engine = create_async_engine(settings.database_url, echo=settings.sql_echo, **kwargs)
+    event.listen(engine.sync_engine, "checkin", _note_checkin)
+    event.listen(engine.sync_engine, "checkout", _ping_if_idle)
+    return engine
+
+
+# A connection back in the pool for longer than this is pinged before it is handed out again.
+IDLE_PING_SECONDS = 10.0
+
+
+def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+    record.info["checked_in_at"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """Pings a connection that sat idle (a database restart or a dropped idle connection shows
+    there), not one in steady use. SQLAlchemy's `pool_pre_ping` pings on every checkout: with
+    asyncpg that is BEGIN, a ping and ROLLBACK, three round trips on every request. A failed
+    ping makes the pool hand out a new connection instead."""
+    checked_in_at = record.info.get("checked_in_at")
+    if checked_in_at is None or time.monotonic() - checked_in_at < IDLE_PING_SECONDS:
+        return
+    try:
+        dbapi_connection.ping()
+    except Exception as error:
+        raise DisconnectionError(f"idle connection failed its ping: {error}") from error
 
 
 class SerializedSession(AsyncSession):

@@ -9,7 +9,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 import models
-from models.base import UTCDateTime
+from models.base import SEARCH_OBJECT_PREFIXES, UTCDateTime
 from models.session import create_engine
 from settings import Settings
 
@@ -35,12 +35,9 @@ def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[Fa
 
 
 def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
-    """Full-text search objects (FTS5 tables and their shadow tables, expression indexes) are
-    created by hand in their migration and have no model: leave them out of autogenerate."""
+    """Search objects (FTS5 tables and their shadow tables, expression indexes) are created by
+    hand in their migration and have no model: leave them out of autogenerate."""
     return not (name or "").startswith(SEARCH_OBJECT_PREFIXES)
-
-
-SEARCH_OBJECT_PREFIXES = ("knowledge_search", "ix_knowledge_search")
 
 
 def _configure(connection: Connection) -> None:

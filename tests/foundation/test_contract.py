@@ -11,6 +11,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import models
+from models.base import SEARCH_OBJECT_PREFIXES
 from schema import schema
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,8 +27,8 @@ def test_committed_sdl_matches_the_code() -> None:
 
 
 def _not_search_object(name: str | None, type_: str, parent_names: Any) -> bool:
-    # Full-text search objects (FTS5 tables and shadow tables, tsvector index) have no model.
-    return not (name or "").startswith(("knowledge_search", "ix_knowledge_search"))
+    # Search objects (FTS5 tables and shadow tables, tsvector and trigram indexes) have no model.
+    return not (name or "").startswith(SEARCH_OBJECT_PREFIXES)
 
 
 async def test_migrations_match_the_models(engine: AsyncEngine) -> None:
