@@ -1,0 +1,35 @@
+"""A pooled PostgreSQL connection that sat idle is pinged before it is handed out again, and a
+dead one is replaced: a database restart (or a dropped idle connection) costs no request."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+import models.session
+from models.session import create_engine
+from settings import Settings
+
+
+async def test_an_idle_connection_whose_server_went_away_is_replaced(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if settings.is_sqlite:
+        pytest.skip("SQLite has no server to lose")
+    # given: one pooled connection, then its server process ended while it sat in the pool
+    engine = create_engine(settings, pool_size=1, max_overflow=0)
+    try:
+        async with engine.connect() as conn:
+            pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        killer = create_engine(settings)
+        async with killer.connect() as conn:
+            await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        await killer.dispose()
+        monkeypatch.setattr(models.session, "IDLE_PING_SECONDS", 0.0)
+        # when
+        async with engine.connect() as conn:
+            new_pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        # then
+        assert new_pid != pid
+    finally:
+        await engine.dispose()
