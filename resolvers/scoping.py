@@ -253,7 +253,8 @@ _ASSIGNMENT_REACH = frozenset(
 
 
 async def build_scope(principal: Principal, session: AsyncSession) -> Scope:
-    """Three statements at most for a customer, one for an agent or a machine client."""
+    """Two statements at most for a customer (the second only for roles that reach objects
+    through assignments), one for an agent or a machine client."""
     if principal.api_client_id is not None:
         client = await session.scalar(
             select(ApiClient).where(ApiClient.id == principal.api_client_id, ApiClient.is_active)
@@ -268,14 +269,31 @@ async def build_scope(principal: Principal, session: AsyncSession) -> Scope:
     if principal.user_id is None:
         return Scope(principal=principal)
 
+    # One statement: the user, its active memberships, and the accounts below each membership's
+    # account (used for the roles that reach sub-accounts; the trees are a few rows).
+    active = and_(Membership.user_id == User.id, Membership.status == MembershipStatus.ACTIVE)
+    below = (
+        select(Membership.id.label("membership_id"), Membership.account_id.label("account_id"))
+        .where(
+            Membership.user_id == principal.user_id,
+            Membership.status == MembershipStatus.ACTIVE,
+        )
+        .cte("reach", recursive=True)
+    )
+    below = below.union_all(
+        select(below.c.membership_id, Account.id).join(
+            Account, Account.parent_id == below.c.account_id
+        )
+    )
     rows = (
         await session.execute(
-            select(User, Membership.id, Membership.account_id, Membership.role)
+            select(User, Membership.id, Membership.account_id, Membership.role, below.c.account_id)
+            .outerjoin(Membership, active)
             .outerjoin(
-                Membership,
+                below,
                 and_(
-                    Membership.user_id == User.id,
-                    Membership.status == MembershipStatus.ACTIVE,
+                    below.c.membership_id == Membership.id,
+                    below.c.account_id != Membership.account_id,
                 ),
             )
             .where(User.id == principal.user_id, User.is_active)
@@ -286,9 +304,15 @@ async def build_scope(principal: Principal, session: AsyncSession) -> Scope:
     user = rows[0][0]
     if user.is_agent:
         return Scope(principal=principal, user=user, global_permissions=AGENT_PERMISSIONS)
-    memberships = [(mid, acc, role) for _, mid, acc, role in rows if mid is not None]
+    memberships = list(
+        dict.fromkeys((mid, acc, role) for _, mid, acc, role, _ in rows if mid is not None)
+    )
     if not memberships:
         return Scope(principal=principal, user=user)
+    descendants: dict[int, list[int]] = {}
+    for _, mid, _, _, reached in rows:
+        if reached is not None:
+            descendants.setdefault(mid, []).append(reached)
 
     membership_ids = [mid for mid, _, _ in memberships]
     assigned_devices: dict[int, set[int]] = {mid: set() for mid in membership_ids}
@@ -332,28 +356,14 @@ async def build_scope(principal: Principal, session: AsyncSession) -> Scope:
         account_permissions[grant.account_id] = (
             account_permissions.get(grant.account_id, frozenset()) | grant.permissions
         )
-    reaching_down = {g.account_id: g for g in grants if P.VIEW_SUB_ACCOUNTS in g.permissions}
-    if reaching_down:
-        for root_id, descendant_id in await _descendants(session, list(reaching_down)):
-            account_permissions[descendant_id] = (
-                account_permissions.get(descendant_id, frozenset())
-                | reaching_down[root_id].permissions
-            )
+    reaching_down = [g for g in grants if P.VIEW_SUB_ACCOUNTS in g.permissions]
+    roots = {g.account_id for g in reaching_down}
+    for grant in reaching_down:
+        for descendant_id in descendants.get(grant.membership_id, ()):
+            if descendant_id not in roots:
+                account_permissions[descendant_id] = (
+                    account_permissions.get(descendant_id, frozenset()) | grant.permissions
+                )
     return Scope(
         principal=principal, user=user, grants=grants, account_permissions=account_permissions
     )
-
-
-async def _descendants(session: AsyncSession, root_ids: list[int]) -> list[tuple[int, int]]:
-    tree = (
-        select(Account.id.label("root_id"), Account.id.label("account_id"))
-        .where(Account.id.in_(root_ids))
-        .cte("tree", recursive=True)
-    )
-    tree = tree.union_all(
-        select(tree.c.root_id, Account.id).join(Account, Account.parent_id == tree.c.account_id)
-    )
-    result = await session.execute(
-        select(tree.c.root_id, tree.c.account_id).where(tree.c.account_id.not_in(root_ids))
-    )
-    return [(int(r), int(a)) for r, a in result]
