@@ -20,16 +20,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from sqlalchemy import (
     ColumnElement,
     Date,
-    Integer,
-    String,
     and_,
     case,
-    column,
     func,
     insert,
     literal,
     select,
-    values,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
@@ -42,7 +38,7 @@ from resolvers.audit import audit
 from resolvers.devices import record_reading_dates
 from resolvers.loaders.meters import MeterReadingByIdLoader
 from resolvers.pagination import PageRequest, SortField, paginate
-from resolvers.usage_rollup import Span, lock_devices, respread
+from resolvers.usage_rollup import Span, asked_days, lock_devices, respread
 from schema.errors import Forbidden, UserError
 from schema.node import decode_id_or_none
 from schema.pagination import Connection
@@ -246,17 +242,7 @@ async def load_neighbours(
     on that day, in one statement. Each is a seek on (device_id, meter, reading_date)."""
     if not keys:
         return []
-    asked = (
-        values(
-            column("k", Integer),
-            column("device_id", Integer),
-            column("meter", String(32)),
-            column("day", Date),
-            name="asked",
-        )
-        .data([(k, d, m.value, day) for k, (d, m, day) in enumerate(keys)])
-        .cte("asked")
-    )
+    asked = asked_days(keys)
     prev, later, same, x = (aliased(MeterReading, name=n) for n in ("prev", "later", "same", "x"))
     pair = (x.device_id == asked.c.device_id, x.meter == asked.c.meter)
     prev_day = select(func.max(x.reading_date)).where(*pair, x.reading_date < asked.c.day)

@@ -194,13 +194,10 @@ async def upsert_months(session: Executor, rows: list[dict[str, Any]]) -> None:
     )
 
 
-async def respread_around(session: Executor, keys: Iterable[tuple[int, MeterType, date]]) -> None:
-    """After readings of (device, meter, day) were written or removed by hand: finds the
-    readings around each day (one statement) and recomputes the months between them."""
-    keys = list(keys)
-    if not keys:
-        return
-    asked = (
+def asked_days(keys: Sequence[tuple[int, MeterType, date]]) -> Any:
+    """(device, meter, day) keys as a VALUES table `asked(k, device_id, meter, day)`, k their
+    position, for one statement to look up the readings around each."""
+    return (
         values(
             column("k", Integer),
             column("device_id", Integer),
@@ -211,6 +208,15 @@ async def respread_around(session: Executor, keys: Iterable[tuple[int, MeterType
         .data([(k, d, m.value, day) for k, (d, m, day) in enumerate(keys)])
         .cte("asked")
     )
+
+
+async def respread_around(session: Executor, keys: Iterable[tuple[int, MeterType, date]]) -> None:
+    """After readings of (device, meter, day) were written or removed by hand: finds the
+    readings around each day (one statement) and recomputes the months between them."""
+    keys = list(keys)
+    if not keys:
+        return
+    asked = asked_days(keys)
     x = aliased(MeterReading, name="x")
     pair = (x.device_id == asked.c.device_id, x.meter == asked.c.meter)
     stmt = select(
