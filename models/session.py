@@ -43,6 +43,11 @@ def create_engine(settings: Settings, **kwargs: Any) -> AsyncEngine:
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
+    # asyncpg prepares every statement and reuses it on the connection, and after five runs
+    # PostgreSQL may switch a prepared statement to a generic plan, blind to its parameters:
+    # for the devices text search that plan took 15 ms where the planned one takes 10 ms.
+    # Plan with the actual values every time (a fraction of a millisecond for our statements).
+    kwargs.setdefault("connect_args", {"server_settings": {"plan_cache_mode": "force_custom_plan"}})
     engine = create_async_engine(settings.database_url, echo=settings.sql_echo, **kwargs)
     event.listen(engine.sync_engine, "checkin", _note_checkin)
     event.listen(engine.sync_engine, "checkout", _ping_if_idle)
