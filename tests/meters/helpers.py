@@ -7,6 +7,10 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from models import Account, Device
 from tests.graphql import GraphQLClient
 
 QUERY_DEVICES_WITH_READINGS = """
@@ -105,3 +109,28 @@ async def latest_of(gql: GraphQLClient, device_id: str) -> dict[str, tuple[str, 
         )
         for item in result.data["node"]["latestReadings"]
     }
+
+
+async def new_device(
+    connection: AsyncConnection, serial: str, installed_on: date, *, e_maintenance: bool = False
+) -> int:
+    """A fresh Acme France device without readings, like another of that account (model, site):
+    its history is the test's own."""
+    account_id = await connection.scalar(select(Account.id).where(Account.name == "Acme France"))
+    template = (
+        await connection.execute(select(Device).where(Device.account_id == account_id).limit(1))
+    ).one()
+    pk = await connection.scalar(
+        insert(Device)
+        .values(
+            serial_number=serial,
+            product_model_id=template.product_model_id,
+            account_id=account_id,
+            site_id=template.site_id,
+            installed_on=installed_on,
+            e_maintenance=e_maintenance,
+        )
+        .returning(Device.id)
+    )
+    assert pk is not None
+    return int(pk)

@@ -6,15 +6,16 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from auth.passwords import hash_password
-from models import Account, ApiClient, Device, MeterReading
+from models import ApiClient, MeterReading
 from models.enums import MeterType, ReadingSource
 from resolvers.usage_rollup import respread_around
 from schema.node import global_id
 from tests.graphql import GraphQLClient
+from tests.meters.helpers import new_device
 
 QUERY_USAGE = """
 query Usage($filter: MeterUsageFilter, $groupBy: UsageGroupBy!, $period: UsagePeriod!) {
@@ -36,21 +37,7 @@ READINGS = [(date(2025, 1, 1), 1_000), (date(2025, 1, 11), 2_000), (date(2025, 2
 @pytest.fixture
 async def device_id(connection: AsyncConnection) -> str:
     """A device of Acme France with a known, short history."""
-    account_id = await connection.scalar(select(Account.id).where(Account.name == "Acme France"))
-    template = (
-        await connection.execute(select(Device).where(Device.account_id == account_id).limit(1))
-    ).one()
-    pk = await connection.scalar(
-        insert(Device)
-        .values(
-            serial_number="USAGE-0001",
-            product_model_id=template.product_model_id,
-            account_id=account_id,
-            site_id=template.site_id,
-            installed_on=date(2024, 12, 1),
-        )
-        .returning(Device.id)
-    )
+    pk = await new_device(connection, "USAGE-0001", date(2024, 12, 1))
     await connection.execute(
         insert(MeterReading),
         [

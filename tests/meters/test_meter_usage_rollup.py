@@ -19,19 +19,19 @@ import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app import create_app
 from demo.fleet import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
-from models import Account, Device, MeterReading, MeterUsageMonth
+from models import MeterReading, MeterUsageMonth
 from models.session import create_sessionmaker
 from resolvers.usage_rollup import month_start, next_month
 from schema.node import global_id, parse_global_id
 from settings import Settings
 from tests.conftest import StatementCounter
 from tests.graphql import GraphQLClient
-from tests.meters.helpers import devices_of
+from tests.meters.helpers import devices_of, new_device
 from tests.meters.test_submit_meter_readings_race import _cleanup
 
 QUERY_USAGE = """
@@ -71,22 +71,8 @@ _serials = itertools.count(1)
 
 async def _new_device(connection: AsyncConnection, *, e_maintenance: bool = False) -> str:
     """An Acme France device without readings, installed on INSTALLED."""
-    account_id = await connection.scalar(select(Account.id).where(Account.name == "Acme France"))
-    template = (
-        await connection.execute(select(Device).where(Device.account_id == account_id).limit(1))
-    ).one()
-    pk = await connection.scalar(
-        insert(Device)
-        .values(
-            serial_number=f"ROLLUP-{next(_serials):05d}",
-            product_model_id=template.product_model_id,
-            account_id=account_id,
-            site_id=template.site_id,
-            installed_on=INSTALLED,
-            e_maintenance=e_maintenance,
-        )
-        .returning(Device.id)
-    )
+    serial = f"ROLLUP-{next(_serials):05d}"
+    pk = await new_device(connection, serial, INSTALLED, e_maintenance=e_maintenance)
     return global_id("Device", pk)
 
 
