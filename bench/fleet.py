@@ -135,10 +135,16 @@ async def ensure_loaded(settings: Any) -> None:
             started = time.perf_counter()
             await seed_demo(engine, scale="large", progress=False)
             print(f"  loaded in {time.perf_counter() - started:.0f} s", flush=True)
-        # Fresh planner statistics (autovacuum may not have run since the bulk load).
+        # Fresh planner statistics and, on PostgreSQL, the visibility map a steady database has
+        # (autovacuum may not have run since the bulk load; without it counts cannot be
+        # answered from an index alone). VACUUM runs outside a transaction.
         async with engine.connect() as conn:
-            await conn.execute(text("ANALYZE"))
-            await conn.commit()
+            if settings.is_sqlite:
+                await conn.execute(text("ANALYZE"))
+                await conn.commit()
+            else:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+                await conn.execute(text("VACUUM ANALYZE"))
     finally:
         await engine.dispose()
 
