@@ -52,7 +52,7 @@ class ReplenishmentOrder(IdMixin, TimestampMixin, Base):
     __tablename__ = "replenishment_orders"
 
     stock_location_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("stock_locations.id", ondelete="RESTRICT"), index=True
+        BigId, ForeignKey("stock_locations.id", ondelete="RESTRICT")
     )
     device_id: Mapped[int] = mapped_column(BigId, ForeignKey("devices.id", ondelete="CASCADE"))
     consumable_id: Mapped[int] = mapped_column(
@@ -75,5 +75,8 @@ class ReplenishmentOrder(IdMixin, TimestampMixin, Base):
             sqlite_where=OPEN_ORDER,
             postgresql_where=OPEN_ORDER,
         ),
+        # A location's orders newest first (the `replenishmentOrders` pages, keyset on
+        # created_at and id); also serves the foreign key.
+        Index("ix_replenishment_orders_location_newest", "stock_location_id", "created_at", "id"),
         CheckConstraint("quantity > 0", name="quantity_positive"),
     )
