@@ -3,6 +3,8 @@ else the user's language, else English)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 SUPPORTED = ("en", "fr", "it")
@@ -112,12 +114,24 @@ def register(messages: dict[str, dict[str, str]]) -> None:
         MESSAGES[code] = texts
 
 
+@dataclass(frozen=True)
+class Localized:
+    """A message parameter people read that has a word per language (a status name): the
+    message is worded when the reader's language is known, so the word is chosen then."""
+
+    texts: Mapping[str, str]
+
+    def word(self, language: str) -> str:
+        return self.texts.get(language) or self.texts[DEFAULT]
+
+
 def translate(code: str, language: str, **params: Any) -> str:
     texts = MESSAGES.get(code)
     if texts is None:
         return code
     template = texts.get(language) or texts[DEFAULT]
+    words = {k: v.word(language) if isinstance(v, Localized) else v for k, v in params.items()}
     try:
-        return template.format(**params)
+        return template.format(**words)
     except (KeyError, IndexError):
         return template

@@ -60,9 +60,9 @@ i18n.register(
             "it": "Questo materiale di consumo compare più volte.",
         },
         "INVALID_ORDER_TRANSITION": {
-            "en": "An order that is {current} cannot become {wanted}.",
-            "fr": "Une commande à l'état {current} ne peut pas passer à l'état {wanted}.",
-            "it": "Un ordine nello stato {current} non può passare allo stato {wanted}.",
+            "en": "An order that is “{current}” cannot become “{wanted}”.",
+            "fr": "Une commande à l'état « {current} » ne peut pas passer à l'état « {wanted} ».",
+            "it": "Un ordine nello stato «{current}» non può passare allo stato «{wanted}».",
         },
     }
 )
@@ -385,7 +385,27 @@ async def update_replenishment_order(
     return order
 
 
+# Order statuses as people read them.
+ORDER_STATUS_LABELS: dict[ReplenishmentStatus, i18n.Localized] = {
+    ReplenishmentStatus.PENDING: i18n.Localized(
+        {"en": "pending", "fr": "en attente", "it": "in attesa"}
+    ),
+    ReplenishmentStatus.SHIPPED: i18n.Localized(
+        {"en": "shipped", "fr": "expédiée", "it": "spedito"}
+    ),
+    ReplenishmentStatus.DELIVERED: i18n.Localized(
+        {"en": "delivered", "fr": "livrée", "it": "consegnato"}
+    ),
+    ReplenishmentStatus.CANCELLED: i18n.Localized(
+        {"en": "cancelled", "fr": "annulée", "it": "annullato"}
+    ),
+}
+
+
 def _transition_error(current: ReplenishmentStatus, wanted: ReplenishmentStatus) -> UserError:
     return UserError(
-        "INVALID_ORDER_TRANSITION", "status", current=current.value, wanted=wanted.value
+        "INVALID_ORDER_TRANSITION",
+        "status",
+        current=ORDER_STATUS_LABELS[current],
+        wanted=ORDER_STATUS_LABELS[wanted],
     )

@@ -139,9 +139,9 @@ i18n.register(
             "it": "Il dispositivo si trova già lì.",
         },
         "TICKET_TRANSITION_NOT_ALLOWED": {
-            "en": "A ticket cannot go from {from_status} to {to_status} here.",
-            "fr": "Un ticket ne peut pas passer de {from_status} à {to_status} ici.",
-            "it": "Un ticket non può passare da {from_status} a {to_status} qui.",
+            "en": "A ticket cannot go from “{from_status}” to “{to_status}” here.",
+            "fr": "Un ticket ne peut pas passer de « {from_status} » à « {to_status} » ici.",
+            "it": "Un ticket non può passare da «{from_status}» a «{to_status}» qui.",
         },
         "TICKET_CLOSED": {
             "en": "This ticket is closed.",
@@ -180,6 +180,12 @@ STATUS_LABELS: dict[str, dict[TicketStatus, str]] = {
         S.CANCELLED: "annullato",
     },
 }
+
+
+def status_label(status: TicketStatus) -> i18n.Localized:
+    """A ticket status as people read it, in whichever language the message is worded."""
+    return i18n.Localized({language: labels[status] for language, labels in STATUS_LABELS.items()})
+
 
 register_templates(
     {
@@ -760,8 +766,8 @@ async def update_ticket_status(
         raise UserError(
             "TICKET_TRANSITION_NOT_ALLOWED",
             ["input", "status"],
-            from_status=before.value,
-            to_status=status.value,
+            from_status=status_label(before),
+            to_status=status_label(status),
         )
     now = utcnow()
     body = _check_text(comment_body, ["input", "comment"], MAX_TEXT, required=False)

@@ -173,3 +173,27 @@ async def test_order_nodes_follow_the_stock_location_scope(
     # then
     assert as_agent.data["node"]["status"] == "PENDING"
     assert all(result.data["node"] is None for result in hidden)
+
+
+async def test_a_refused_transition_names_the_statuses_in_the_readers_language(
+    gql: GraphQLClient, connection: AsyncConnection
+) -> None:
+    # given
+    _, order_id = await _pending_order(connection)
+    variables = {"input": {"id": global_id("ReplenishmentOrder", order_id), "status": "DELIVERED"}}
+    # when
+    answers = {
+        language: await gql(
+            QUERY_UPDATE_ORDER, variables, as_user=AGENT, headers={"Accept-Language": language}
+        )
+        for language in ("en", "fr", "it")
+    }
+    # then
+    messages = {
+        language: result.data["updateReplenishmentOrder"]["userErrors"][0]["message"]
+        for language, result in answers.items()
+    }
+    assert "pending" in messages["en"] and "delivered" in messages["en"]
+    assert "en attente" in messages["fr"] and "livrée" in messages["fr"]
+    assert "in attesa" in messages["it"] and "consegnato" in messages["it"]
+    assert not any("PENDING" in m or "DELIVERED" in m for m in messages.values())

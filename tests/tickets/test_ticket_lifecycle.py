@@ -291,3 +291,20 @@ async def test_status_change_with_a_comment_is_the_first_response(gql: GraphQLCl
     # then
     assert payload["ticket"]["firstRespondedAt"] is not None
     assert payload["ticket"]["slaState"] == "MET"
+
+
+async def test_a_refused_move_names_the_statuses_in_the_readers_language(
+    gql: GraphQLClient,
+) -> None:
+    # given
+    ticket = await new_ticket(gql)
+    variables = {
+        "input": {"ticketId": ticket["id"], "status": "IN_PROGRESS", "version": ticket["version"]}
+    }
+    # when
+    result = await gql(UPDATE_STATUS, variables, as_user=ADMIN, headers={"Accept-Language": "fr"})
+    # then
+    errors = result.data["updateTicketStatus"]["userErrors"]
+    assert [e["code"] for e in errors] == ["TICKET_TRANSITION_NOT_ALLOWED"]
+    assert "« nouveau »" in errors[0]["message"] and "« en cours »" in errors[0]["message"]
+    assert "IN_PROGRESS" not in errors[0]["message"]
