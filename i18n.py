@@ -49,39 +49,47 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
 }
 
+
+@dataclass(frozen=True)
+class Localized:
+    """A message parameter people read that has a word per language (a status name): the
+    message is worded when the reader's language is known, so the word is chosen then."""
+
+    texts: Mapping[str, str]
+
+    def word(self, language: str) -> str:
+        return self.texts.get(language) or self.texts[DEFAULT]
+
+
 # Role names people read (mails), as the vendor's FAQ names them; the Italian portal keeps the
 # English names. Keyed by the role's value, so this module needs no model import.
-ROLE_LABELS: dict[str, dict[str, str]] = {
-    "ADMINISTRATOR": {"en": "Administrator", "fr": "Administrateur", "it": "Amministratore"},
-    "DEVICE_MANAGER": {
-        "en": "Device manager",
-        "fr": "Gestionnaire des périphériques",
-        "it": "Device Manager",
-    },
-    "STOCK_MANAGER": {
-        "en": "Stock manager",
-        "fr": "Gestionnaire des stocks",
-        "it": "Stock Manager",
-    },
-    "DEVICE_STOCK_MANAGER": {
-        "en": "Device and stock manager",
-        "fr": "Gestionnaire des stocks et périphériques",
-        "it": "Device-Stock Manager",
-    },
-    "KNOWLEDGE_USER": {
-        "en": "Knowledge user",
-        "fr": "Utilisateur des connaissances",
-        "it": "Knowledge User",
-    },
+ROLE_LABELS: dict[str, Localized] = {
+    "ADMINISTRATOR": Localized(
+        {"en": "Administrator", "fr": "Administrateur", "it": "Amministratore"}
+    ),
+    "DEVICE_MANAGER": Localized(
+        {"en": "Device manager", "fr": "Gestionnaire des périphériques", "it": "Device Manager"}
+    ),
+    "STOCK_MANAGER": Localized(
+        {"en": "Stock manager", "fr": "Gestionnaire des stocks", "it": "Stock Manager"}
+    ),
+    "DEVICE_STOCK_MANAGER": Localized(
+        {
+            "en": "Device and stock manager",
+            "fr": "Gestionnaire des stocks et périphériques",
+            "it": "Device-Stock Manager",
+        }
+    ),
+    "KNOWLEDGE_USER": Localized(
+        {"en": "Knowledge user", "fr": "Utilisateur des connaissances", "it": "Knowledge User"}
+    ),
 }
 
 
 def role_label(role: str, language: str) -> str:
     """A role's human name in `language` (English when the language is not supported)."""
     labels = ROLE_LABELS.get(str(role))
-    if labels is None:
-        return str(role)
-    return labels.get(language) or labels[DEFAULT]
+    return labels.word(language) if labels is not None else str(role)
 
 
 def negotiate(accept_language: str | None) -> str | None:
@@ -112,17 +120,6 @@ def register(messages: dict[str, dict[str, str]]) -> None:
         if missing:
             raise ValueError(f"message {code} lacks {sorted(missing)}")
         MESSAGES[code] = texts
-
-
-@dataclass(frozen=True)
-class Localized:
-    """A message parameter people read that has a word per language (a status name): the
-    message is worded when the reader's language is known, so the word is chosen then."""
-
-    texts: Mapping[str, str]
-
-    def word(self, language: str) -> str:
-        return self.texts.get(language) or self.texts[DEFAULT]
 
 
 def translate(code: str, language: str, **params: Any) -> str:

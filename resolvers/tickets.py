@@ -151,40 +151,22 @@ i18n.register(
     }
 )
 
-STATUS_LABELS: dict[str, dict[TicketStatus, str]] = {
-    "en": {
-        S.NEW: "new",
-        S.ASSIGNED: "assigned",
-        S.IN_PROGRESS: "in progress",
-        S.ON_HOLD: "waiting for your answer",
-        S.RESOLVED: "resolved",
-        S.CLOSED: "closed",
-        S.CANCELLED: "cancelled",
-    },
-    "fr": {
-        S.NEW: "nouveau",
-        S.ASSIGNED: "attribué",
-        S.IN_PROGRESS: "en cours",
-        S.ON_HOLD: "en attente de votre réponse",
-        S.RESOLVED: "résolu",
-        S.CLOSED: "clôturé",
-        S.CANCELLED: "annulé",
-    },
-    "it": {
-        S.NEW: "nuovo",
-        S.ASSIGNED: "assegnato",
-        S.IN_PROGRESS: "in lavorazione",
-        S.ON_HOLD: "in attesa di una vostra risposta",
-        S.RESOLVED: "risolto",
-        S.CLOSED: "chiuso",
-        S.CANCELLED: "annullato",
-    },
+# Ticket statuses as people read them (mails, messages).
+STATUS_LABELS: dict[TicketStatus, i18n.Localized] = {
+    S.NEW: i18n.Localized({"en": "new", "fr": "nouveau", "it": "nuovo"}),
+    S.ASSIGNED: i18n.Localized({"en": "assigned", "fr": "attribué", "it": "assegnato"}),
+    S.IN_PROGRESS: i18n.Localized({"en": "in progress", "fr": "en cours", "it": "in lavorazione"}),
+    S.ON_HOLD: i18n.Localized(
+        {
+            "en": "waiting for your answer",
+            "fr": "en attente de votre réponse",
+            "it": "in attesa di una vostra risposta",
+        }
+    ),
+    S.RESOLVED: i18n.Localized({"en": "resolved", "fr": "résolu", "it": "risolto"}),
+    S.CLOSED: i18n.Localized({"en": "closed", "fr": "clôturé", "it": "chiuso"}),
+    S.CANCELLED: i18n.Localized({"en": "cancelled", "fr": "annulé", "it": "annullato"}),
 }
-
-
-def status_label(status: TicketStatus) -> i18n.Localized:
-    """A ticket status as people read it, in whichever language the message is worded."""
-    return i18n.Localized({language: labels[status] for language, labels in STATUS_LABELS.items()})
 
 
 register_templates(
@@ -567,7 +549,7 @@ def _mail_status(session: AsyncSession, ticket: Ticket) -> None:
             "number": ticket.number,
             "summary": ticket.summary,
             "name": ticket.contact_name,
-            "status": STATUS_LABELS.get(language, STATUS_LABELS["en"])[ticket.status],
+            "status": STATUS_LABELS[ticket.status].word(language),
         },
     )
 
@@ -766,8 +748,8 @@ async def update_ticket_status(
         raise UserError(
             "TICKET_TRANSITION_NOT_ALLOWED",
             ["input", "status"],
-            from_status=status_label(before),
-            to_status=status_label(status),
+            from_status=STATUS_LABELS[before],
+            to_status=STATUS_LABELS[status],
         )
     now = utcnow()
     body = _check_text(comment_body, ["input", "comment"], MAX_TEXT, required=False)
