@@ -109,6 +109,16 @@ def app(settings: Settings, connection: AsyncConnection) -> Starlette:
     return make_app(settings, connection)
 
 
+@pytest.fixture
+async def committing_gql(settings: Settings, engine: AsyncEngine) -> AsyncIterator[GraphQLClient]:
+    """A client whose every request runs on its own pooled connection and commits for real (for
+    races between transactions); the test removes what it wrote."""
+    app = create_app(settings, sessionmaker=create_sessionmaker(engine))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield GraphQLClient(client)
+
+
 ClientFactory = Callable[..., AbstractAsyncContextManager[GraphQLClient]]
 
 

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from mail.sender import deliver_pending
-from models import Account, AuditLogEntry, Device, Site
+from models import Account, AuditLogEntry, Device, Membership, Site, User
 from models.session import create_sessionmaker
 from schema.node import global_id
 from settings import Settings
@@ -188,3 +188,14 @@ async def audit_actions(
                 .order_by(AuditLogEntry.id)
             )
         )
+
+
+async def remove_committed_account(
+    session: AsyncSession, account_id: int, user_ids: list[int]
+) -> None:
+    """Removes what a test committed for a throwaway account: its people's audit entries, its
+    memberships, the people and the account."""
+    await session.execute(delete(AuditLogEntry).where(AuditLogEntry.actor_user_id.in_(user_ids)))
+    await session.execute(delete(Membership).where(Membership.account_id == account_id))
+    await session.execute(delete(User).where(User.id.in_(user_ids)))
+    await session.execute(delete(Account).where(Account.id == account_id))

@@ -8,12 +8,12 @@ import uuid
 
 import httpx
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app import create_app
 from auth.passwords import hash_password
-from models import Account, AuditLogEntry, Membership, User
+from models import Account, Membership, User
 from models.base import utcnow
 from models.enums import MembershipStatus, Role
 from models.session import create_sessionmaker
@@ -21,7 +21,7 @@ from schema.node import global_id, parse_global_id
 from settings import Settings
 from tests.conftest import StatementCounter
 from tests.graphql import GraphQLClient
-from tests.identity.conftest import account_by_number, audit_actions
+from tests.identity.conftest import account_by_number, audit_actions, remove_committed_account
 
 QUERY_MEMBERS = """
 query Members($id: ID!) {
@@ -333,12 +333,7 @@ async def test_concurrent_demotions_keep_one_administrator(
         assert admins == 1
     finally:
         async with committed() as session, session.begin():
-            await session.execute(
-                delete(AuditLogEntry).where(AuditLogEntry.actor_user_id.in_(user_ids))
-            )
-            await session.execute(delete(Membership).where(Membership.account_id == account_id))
-            await session.execute(delete(User).where(User.id.in_(user_ids)))
-            await session.execute(delete(Account).where(Account.id == account_id))
+            await remove_committed_account(session, account_id, user_ids)
 
 
 async def test_group_administrator_sees_sub_account_members_but_not_the_reverse(

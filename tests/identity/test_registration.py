@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app import create_app
 from auth.tokens import hash_secret
-from models import Account, AuditLogEntry, Membership, OneTimeToken, OutboxMessage, User
+from models import Account, Membership, OneTimeToken, OutboxMessage, User
 from models.enums import MembershipStatus, TokenPurpose
 from models.session import create_sessionmaker
 from schema.node import global_id, parse_global_id
@@ -27,6 +27,7 @@ from tests.identity.conftest import (
     account_by_number,
     audit_actions,
     body_of,
+    remove_committed_account,
     token_in,
 )
 
@@ -480,12 +481,7 @@ async def test_two_people_confirming_at_once_make_one_administrator(
     finally:
         async with committed() as session, session.begin():
             await session.execute(delete(OutboxMessage).where(OutboxMessage.id > outbox_before))
-            await session.execute(
-                delete(AuditLogEntry).where(AuditLogEntry.actor_user_id.in_(user_ids))
-            )
-            await session.execute(delete(Membership).where(Membership.account_id == account_id))
-            await session.execute(delete(User).where(User.id.in_(user_ids)))
-            await session.execute(delete(Account).where(Account.id == account_id))
+            await remove_committed_account(session, account_id, user_ids)
 
 
 async def test_reject_access_request_requires_permission(

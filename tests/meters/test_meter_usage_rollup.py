@@ -9,12 +9,10 @@ import asyncio
 import importlib
 import itertools
 from collections import defaultdict
-from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from itertools import pairwise
 from typing import Any
 
-import httpx
 import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as examples
@@ -22,13 +20,10 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app import create_app
 from demo.fleet import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from models import MeterReading, MeterUsageMonth
-from models.session import create_sessionmaker
 from resolvers.usage_rollup import month_start, next_month
 from schema.node import global_id, parse_global_id
-from settings import Settings
 from tests.conftest import StatementCounter
 from tests.graphql import GraphQLClient
 from tests.meters.helpers import devices_of, new_device
@@ -326,15 +321,6 @@ async def test_the_rollup_costs_a_submission_two_statements(
     rollup = [s for s in statements.statements if "meter_usage_months" in s]
     assert len(rollup) == 1 and rollup[0].lstrip().upper().startswith("INSERT")
     assert statements.count == 8, [s[:60] for s in statements.statements]
-
-
-@pytest.fixture
-async def committing_gql(settings: Settings, engine: AsyncEngine) -> AsyncIterator[GraphQLClient]:
-    """A client whose every request runs on its own pooled connection and commits for real."""
-    app = create_app(settings, sessionmaker=create_sessionmaker(engine))
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        yield GraphQLClient(client)
 
 
 @pytest.mark.postgres

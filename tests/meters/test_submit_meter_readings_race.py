@@ -4,22 +4,18 @@ accepted, the other refused with a code; never two rows, never a 500."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import Coroutine
 from datetime import date
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app import create_app
 from models import Device, MeterReading
 from models.enums import MeterType, ReadingSource
-from models.session import create_sessionmaker
 from resolvers.usage_rollup import respread_around
 from schema.node import parse_global_id
-from settings import Settings
 from tests.graphql import GraphQLClient, Response
 from tests.meters.helpers import DeviceInfo, devices_of
 
@@ -35,15 +31,6 @@ mutation Submit($input: SubmitMeterReadingsInput!) {
 """
 
 ADMIN = "admin@acme.example"
-
-
-@pytest.fixture
-async def committing_gql(settings: Settings, engine: AsyncEngine) -> AsyncIterator[GraphQLClient]:
-    """A client whose every request runs on its own pooled connection and commits for real."""
-    app = create_app(settings, sessionmaker=create_sessionmaker(engine))
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        yield GraphQLClient(client)
 
 
 async def _cleanup(engine: AsyncEngine, device: DeviceInfo, day: date) -> None:
