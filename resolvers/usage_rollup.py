@@ -180,10 +180,13 @@ async def respread(session: Executor, spans: Iterable[Span]) -> None:
 
 
 async def upsert_months(session: Executor, rows: list[dict[str, Any]]) -> None:
+    """One statement whatever the rows hold: the Core table, not the ORM entity, whose bulk
+    insert would split the rows into one statement per pattern of null columns."""
     if not rows:
         return
     dialect = _dialect(session)
-    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(MeterUsageMonth)
+    table = MeterUsageMonth.__table__
+    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
     keys = ("device_id", "meter", "month")
     await session.execute(
         stmt.on_conflict_do_update(
