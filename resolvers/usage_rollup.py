@@ -16,9 +16,9 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Date, Integer, String, and_, column, func, select, values
+from sqlalchemy import Date, Integer, String, Table, and_, column, func, select, values
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
@@ -185,7 +185,7 @@ async def upsert_months(session: Executor, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     dialect = _dialect(session)
-    table = MeterUsageMonth.__table__
+    table = cast(Table, MeterUsageMonth.__table__)
     stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
     keys = ("device_id", "meter", "month")
     await session.execute(
