@@ -39,6 +39,7 @@ from models.session import create_engine, create_sessionmaker
 from resolvers.ratelimit import bucket_key, close_shared_redis, connection_counter
 from schema import schema
 from schema.context import AppServices, Context
+from schema.extensions import SERVICE_UNAVAILABLE as BUSY
 from schema.extensions import label_request_errors, mask_unexpected
 from settings import Settings, get_settings
 
@@ -157,6 +158,10 @@ class PortalGraphQL(GraphQL[Context, None]):
             codes = {(e.extensions or {}).get("code") for e in errors}
             if sub_response is not None:
                 sub_response.status_code = 429 if "THROTTLED" in codes else 400
+        busy = [e.extensions for e in errors if (e.extensions or {}).get("code") == BUSY]
+        if busy and sub_response is not None:  # SQLite's write lock: nothing done, try again
+            sub_response.status_code = 503
+            sub_response.headers["Retry-After"] = str(busy[0]["retryAfter"])  # type: ignore[index]
         return response
 
     def create_response(self, response_data: Any, sub_response: Response) -> Response:

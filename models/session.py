@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -17,21 +18,98 @@ from sqlalchemy.ext.asyncio import (
 
 from settings import Settings
 
+# How long a SQLite writer waits for the write lock before giving up ("database is locked",
+# answered SERVICE_UNAVAILABLE with Retry-After).
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+# Execution option naming how a SQLite transaction begins: DEFERRED (readers) or IMMEDIATE.
+SQLITE_BEGIN = "sqlite_begin"
+
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Let SQLAlchemy (not the driver) decide when transactions begin, so SAVEPOINT and
-    # BEGIN IMMEDIATE work; turn on foreign keys, which SQLite leaves off by default.
+    # BEGIN IMMEDIATE work (SQLAlchemy's "serializable isolation / savepoints" recipe for
+    # pysqlite and aiosqlite); turn on foreign keys, which SQLite leaves off by default. WAL:
+    # readers never wait for the writer, nor the writer for readers.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.close()
 
 
 def _sqlite_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN")
+    mode = conn.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+# One queue of writers per engine (and event loop): on SQLite, writers of this process wait
+# their turn here, first come first served, holding no connection, rather than all polling
+# SQLite's lock (its busy handler favours newcomers, so the longest waiters time out first).
+_WRITER_QUEUES: weakref.WeakKeyDictionary[Any, dict[asyncio.AbstractEventLoop, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+_HELD_WRITER_QUEUE = "held_writer_queue"
+
+
+def _writer_queue(engine: AsyncEngine) -> asyncio.Lock:
+    queues = _WRITER_QUEUES.setdefault(engine.sync_engine, {})
+    loop = asyncio.get_running_loop()
+    if loop not in queues:
+        for stale in [other for other in queues if other.is_closed()]:
+            del queues[stale]
+        queues[loop] = asyncio.Lock()
+    return queues[loop]
+
+
+async def begin_writing(session: AsyncSession) -> None:
+    """Starts the session's next transaction as a writer. On SQLite it takes the database's write
+    lock at BEGIN (BEGIN IMMEDIATE), after the writers of this process before it and queueing
+    behind other processes' writers for up to the busy timeout: a transaction that reads first
+    and writes later would otherwise fail at its first write ("database is locked", without
+    waiting) whenever another writer committed after its read began. A transaction already open
+    (the reads of a permission check) is committed first: it wrote nothing. The turn ends with
+    the transaction (commit, rollback or close of the session). PostgreSQL: nothing to do (row
+    locks where they matter). A session bound to one connection (the tests' rolled-back
+    transaction) has no one to queue behind."""
+    bind = session.bind
+    if not isinstance(bind, AsyncEngine) or bind.dialect.name != "sqlite":
+        return
+    if session.in_transaction():
+        await session.commit()
+    if _HELD_WRITER_QUEUE not in session.info:
+        queue = _writer_queue(bind)
+        await queue.acquire()
+        session.info[_HELD_WRITER_QUEUE] = queue
+    try:
+        await session.connection(execution_options={SQLITE_BEGIN: "IMMEDIATE"})
+    except BaseException:
+        _end_turn(session)
+        raise
+
+
+def _end_turn(session: AsyncSession) -> None:
+    queue = session.info.pop(_HELD_WRITER_QUEUE, None)
+    if queue is not None:
+        queue.release()
+
+
+def is_database_busy(error: BaseException | None) -> bool:
+    """SQLite's write lock still held by another writer after the busy timeout (SQLITE_BUSY,
+    "database is locked"), or the same seen through the exceptions it caused."""
+    seen = 0
+    while error is not None and seen < 5:
+        if isinstance(error, OperationalError):
+            original = error.orig
+            code = getattr(original, "sqlite_errorcode", None)
+            if (isinstance(code, int) and code & 0xFF == 5) or "database is locked" in str(
+                original
+            ):
+                return True
+        error = error.__cause__ or error.__context__
+        seen += 1
+    return False
 
 
 def create_engine(settings: Settings, **kwargs: Any) -> AsyncEngine:
@@ -104,12 +182,24 @@ class SerializedSession(AsyncSession):
             await super().flush(*args, **kwargs)
 
     async def commit(self) -> None:
-        async with self._guard():
-            await super().commit()
+        try:
+            async with self._guard():
+                await super().commit()
+        finally:
+            _end_turn(self)
 
     async def rollback(self) -> None:
-        async with self._guard():
-            await super().rollback()
+        try:
+            async with self._guard():
+                await super().rollback()
+        finally:
+            _end_turn(self)
+
+    async def close(self) -> None:
+        try:
+            await super().close()
+        finally:
+            _end_turn(self)
 
     async def refresh(self, *args: Any, **kwargs: Any) -> None:
         async with self._guard():

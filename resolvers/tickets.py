@@ -433,32 +433,19 @@ class Outcome:
     messages: list[TicketEventMessage] = field(default_factory=list)
 
 
-async def _take_sqlite_write_lock(session: AsyncSession) -> None:
-    """SQLite only: take the database's write lock before the transaction reads anything, so
-    concurrent ticket writes queue (busy timeout) instead of failing to upgrade a stale read
-    snapshot ("database is locked"). PostgreSQL uses row locks instead."""
-    if session.get_bind().dialect.name == "sqlite":
-        await session.execute(
-            update(TicketNumberCounter)
-            .where(false())
-            .values(last_number=TicketNumberCounter.last_number)
-            .execution_options(synchronize_session=False)
-        )
-
-
 async def run_ticket_mutation(
     info: Info,
     payload: type[PayloadT],
     work: Callable[[list[TicketEventMessage]], Awaitable[PayloadT]],
 ) -> PayloadT:
-    """`transactional`, then announces the events of a committed change to live subscribers."""
+    """`transactional` (a writer from its start: concurrent ticket writes queue on SQLite), then
+    announces the events of a committed change to live subscribers."""
     messages: list[TicketEventMessage] = []
 
-    async def locked_work() -> PayloadT:
-        await _take_sqlite_write_lock(info.context.session)
+    async def work_with_messages() -> PayloadT:
         return await work(messages)
 
-    result = await transactional(info, payload, locked_work)
+    result = await transactional(info, payload, work_with_messages)
     if not getattr(result, "user_errors", None):
         await publish_all(info.context.services, messages)
     return result

@@ -3,6 +3,7 @@ codes for request errors, and an audit entry for every executed mutation."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ from strawberry.types.graphql import OperationType
 
 import i18n
 from models import AuditLogEntry
+from models.session import begin_writing, is_database_busy
 from schema.errors import CodedError
 
 if TYPE_CHECKING:
@@ -25,6 +27,19 @@ audit_log = logging.getLogger("portal.audit")
 
 PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
 VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+# When a client told "the database is busy" may try again.
+BUSY_RETRY_AFTER_SECONDS = 1
+
+i18n.register(
+    {
+        "DATABASE_BUSY": {
+            "en": "The service is busy; nothing was changed. Try again in {seconds} seconds.",
+            "fr": "Le service est occupé ; rien n'a été modifié. Réessayez dans {seconds} secondes.",
+            "it": "Il servizio è occupato; non è stato modificato nulla. Riprovate tra {seconds} secondi.",
+        },
+    }
+)
 
 
 class OperationSession(SchemaExtension):
@@ -82,6 +97,21 @@ class MaskUnexpectedErrors(MaskErrors):
 
 
 def anonymised(error: GraphQLError, request_id: str | None, language: str) -> GraphQLError:
+    if is_database_busy(error.original_error):
+        # SQLite's write lock stayed taken past the busy timeout: the transaction was rolled
+        # back, and the client may simply try again.
+        log.warning("database busy (request %s) at %s", request_id, error.path)
+        seconds = BUSY_RETRY_AFTER_SECONDS
+        return GraphQLError(
+            i18n.translate("DATABASE_BUSY", language, seconds=seconds),
+            nodes=error.nodes,
+            path=error.path,
+            extensions={
+                "code": SERVICE_UNAVAILABLE,
+                "retryAfter": seconds,
+                "requestId": request_id,
+            },
+        )
     log.error(
         "unexpected error (request %s) at %s", request_id, error.path, exc_info=error.original_error
     )
@@ -135,35 +165,39 @@ def mark_audited(context: Context, response_key: str) -> None:
     context.session.info.setdefault(AUDITED_FIELDS, set()).add(response_key)
 
 
+def add_mutation_entry(
+    context: Context, mutation: str, outcome: str, details: dict[str, Any] | None = None
+) -> None:
+    """Adds the audit entry of a mutation whose resolver wrote none to the open transaction."""
+    principal = context.principal
+    context.session.add(
+        AuditLogEntry(
+            actor_user_id=principal.user_id,
+            actor_client_id=principal.api_client_id,
+            action=f"mutation:{mutation}",
+            object_type="Mutation",
+            object_id=None,
+            request_id=context.request_id,
+            details={"outcome": outcome, **(details or {})},
+        )
+    )
+
+
 async def record_mutation(
     context: Context, mutation: str, outcome: str, details: dict[str, Any] | None = None
 ) -> None:
-    """An audit entry for a mutation whose resolver wrote none (or whose entries were rolled
-    back with a refused change), in a short transaction of its own. Never raises: a failing
-    audit write is logged, the caller's answer stays as it was."""
+    """The audit entry of a refused or failed mutation (whose own transaction was rolled back),
+    in a short transaction of its own. A failing write is not swallowed: it raises, and the
+    caller is answered with an error rather than with an outcome the log does not hold."""
     session = context.session
-    principal = context.principal
+    await begin_writing(session)
+    add_mutation_entry(context, mutation, outcome, details)
     try:
-        session.add(
-            AuditLogEntry(
-                actor_user_id=principal.user_id,
-                actor_client_id=principal.api_client_id,
-                action=f"mutation:{mutation}",
-                object_type="Mutation",
-                object_id=None,
-                request_id=context.request_id,
-                details={"outcome": outcome, **(details or {})},
-            )
-        )
         await session.commit()
-    except Exception:
-        audit_log.exception(
-            "audit entry for %s (request %s) not written", mutation, context.request_id
-        )
-        try:
+    except BaseException:
+        with contextlib.suppress(Exception):  # the commit's error is the one to raise
             await session.rollback()
-        except Exception:
-            audit_log.exception("rollback after a failed audit write")
+        raise
 
 
 class MutationAudit(SchemaExtension):

@@ -75,7 +75,8 @@ class IdentityMutation:
         async def work() -> AuthPayload:
             return _auth_payload(await identity.login(info.context, input.email, input.password))
 
-        return await transactional(info, AuthPayload, work)
+        # The password is checked before the transaction takes the write lock.
+        return await transactional(info, AuthPayload, work, write_lock_first=False)
 
     @strawberry.mutation(
         description="Exchanges a refresh token for new tokens; the old one stops working, and "
@@ -104,4 +105,4 @@ class IdentityMutation:
                 await identity.client_token(info.context, input.client_id, input.client_secret)
             )
 
-        return await transactional(info, AuthPayload, work)
+        return await transactional(info, AuthPayload, work, write_lock_first=False)

@@ -8,9 +8,16 @@ from typing import TypeVar
 
 import strawberry
 
+from models.session import begin_writing, is_database_busy
 from schema.context import Info
 from schema.errors import CodedError, UserError, UserErrorType, to_user_error
-from schema.extensions import audit_entries, mark_audited, record_mutation
+from schema.extensions import (
+    SERVICE_UNAVAILABLE,
+    add_mutation_entry,
+    audit_entries,
+    mark_audited,
+    record_mutation,
+)
 
 PayloadT = TypeVar("PayloadT")
 
@@ -24,16 +31,29 @@ class Payload:
 
 
 async def transactional(
-    info: Info, payload: type[PayloadT], work: Callable[[], Awaitable[PayloadT]]
+    info: Info,
+    payload: type[PayloadT],
+    work: Callable[[], Awaitable[PayloadT]],
+    *,
+    write_lock_first: bool = True,
 ) -> PayloadT:
+    """Runs `work` in one transaction that is committed with its audit entries, or not at all.
+    The transaction is a writer from its start (on SQLite: BEGIN IMMEDIATE, see
+    `begin_writing`) unless `write_lock_first` is false: then `work` reads first (a sign-in
+    checks a password outside the lock) and calls `begin_writing` before it writes."""
     context = info.context
     session = context.session
-    # Every mutation leaves an audit entry: the resolver's own, or one with the outcome,
-    # written after the rollback (a rolled-back transaction loses its entries).
+    # Every mutation leaves an audit entry: the resolver's own, or one with the outcome, in
+    # the same transaction as the change; for a refusal, written after the rollback (a
+    # rolled-back transaction loses its entries).
     mark_audited(context, str(info.path.key))
     entries_before = audit_entries(context)
     try:
+        if write_lock_first:
+            await begin_writing(session)
         result = await work()
+        if audit_entries(context) == entries_before:
+            add_mutation_entry(context, info.field_name, "ok")
         await session.commit()
     except UserError as error:
         # Read before the rollback: it expires the viewer's row the language may come from.
@@ -43,14 +63,15 @@ async def transactional(
         return payload(user_errors=[to_user_error(error, language)])  # type: ignore[call-arg]
     except Exception as error:
         await session.rollback()
-        code = error.code if isinstance(error, CodedError) else "INTERNAL"
+        if isinstance(error, CodedError):
+            code = error.code
+        else:
+            code = SERVICE_UNAVAILABLE if is_database_busy(error) else "INTERNAL"
         await record_mutation(context, info.field_name, "failed", {"code": code})
         raise
     except BaseException:
         await session.rollback()
         raise
-    if audit_entries(context) == entries_before:
-        await record_mutation(context, info.field_name, "ok")
     return result
 
 
