@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from asyncio import to_thread
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -171,10 +172,10 @@ async def login(context: Context, email: str, password: str) -> Tokens:
     user = await session.scalar(select(User).where(func.lower(User.email) == email))
     password_hash = user.password_hash if user else None
     await session.commit()  # ends the reads (nothing written): no connection held meanwhile
-    ok = await asyncio.to_thread(verify_password, password_hash, password)
+    ok = await to_thread(verify_password, password_hash, password)
     new_hash = None
     if ok and password_hash and needs_rehash(password_hash):
-        new_hash = await asyncio.to_thread(hash_password, password)
+        new_hash = await to_thread(hash_password, password)
     await begin_writing(session)
     if ok and user is not None:
         await session.refresh(user)
@@ -275,7 +276,7 @@ async def client_token(context: Context, client_id: str, client_secret: str) -> 
     )
     await session.commit()  # ends the reads (nothing written)
     secret_hash = client.secret_hash if client else None
-    ok = await asyncio.to_thread(verify_password, secret_hash, client_secret)
+    ok = await to_thread(verify_password, secret_hash, client_secret)
     await begin_writing(session)
     if not ok or client is None:
         await _record_failure(context, keys)

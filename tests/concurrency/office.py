@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import create_app
@@ -62,17 +62,20 @@ async def fresh_database(settings: Settings) -> AsyncIterator[AsyncEngine]:
 
 @contextlib.asynccontextmanager
 async def office_writes_removed(engine: AsyncEngine) -> AsyncIterator[None]:
-    """Removes what the office wrote: tickets, mails, audit entries, refresh tokens, throttles."""
+    """Removes what the office wrote (tickets, mails, audit entries, refresh tokens) and puts
+    the sign-in throttles back as they were."""
     async with engine.connect() as conn:
         last_token = await conn.scalar(select(func.coalesce(func.max(RefreshToken.id), 0)))
-        throttles = set((await conn.scalars(select(LoginThrottle.key))).all())
+        throttles = [dict(row) for row in (await conn.execute(select(LoginThrottle))).mappings()]
     try:
         async with committed_writes_removed(engine):
             yield
     finally:
         async with engine.begin() as conn:
             await conn.execute(delete(RefreshToken).where(RefreshToken.id > last_token))
-            await conn.execute(delete(LoginThrottle).where(LoginThrottle.key.not_in(throttles)))
+            await conn.execute(delete(LoginThrottle))
+            if throttles:
+                await conn.execute(insert(LoginThrottle), throttles)
 
 
 def answer_kind(response: Response, field_name: str) -> str:

@@ -1,0 +1,253 @@
+"""A busy office on the embedded default (a SQLite file) and, when DATABASE_URL names one, on
+PostgreSQL: concurrent sign-ins and ticket creations through one real uvicorn server, each
+request committing on its own connection. No request fails unexpectedly (INTERNAL); a write is
+done, or refused with a code and not done; every write done has its audit entry."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+import models.session
+from app import create_app
+from models import AuditLogEntry, LoginThrottle, Ticket
+from models.session import create_engine, create_sessionmaker
+from settings import Settings
+from tests.concurrency.office import (
+    LOGIN_ACTION,
+    TICKET_ACTION,
+    TICKET_CREATOR,
+    answer_kind,
+    fresh_database,
+    office_writes_removed,
+    run_office,
+)
+from tests.graphql import QUERY_LOGIN, GraphQLClient
+from tests.servers import serving
+from tests.tickets.support import CREATE_TICKET, covered_device
+
+SIGN_INS = 50
+TICKETS = 50
+# The only refusal a busy database may give: retry later, nothing was done.
+BUSY = "SERVICE_UNAVAILABLE"
+
+ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith("postgresql")
+
+
+@pytest.fixture(scope="module")
+async def sqlite_office(
+    settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[tuple[Settings, AsyncEngine]]:
+    """A fresh SQLite file with the demo fleet, whatever DATABASE_URL says (the embedded
+    default is what a small office runs)."""
+    var_dir = tmp_path_factory.mktemp("office")
+    office_settings = replace(
+        settings, database_url=f"sqlite+aiosqlite:///{var_dir / 'office.sqlite3'}", var_dir=var_dir
+    )
+    async with fresh_database(office_settings) as engine:
+        yield office_settings, engine
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def office(
+    request: pytest.FixtureRequest,
+    settings: Settings,
+    sqlite_office: tuple[Settings, AsyncEngine],
+) -> AsyncIterator[tuple[Settings, AsyncEngine]]:
+    if request.param == "sqlite":
+        office_settings, engine = sqlite_office
+    else:
+        office_settings, engine = settings, request.getfixturevalue("engine")
+    async with office_writes_removed(engine):
+        yield office_settings, engine
+
+
+async def test_fifty_sign_ins_and_fifty_new_tickets_at_once(
+    office: tuple[Settings, AsyncEngine],
+) -> None:
+    # given
+    settings, engine = office
+    # when
+    report = await run_office(settings, engine, sign_ins=SIGN_INS, tickets=TICKETS)
+    # then: nothing failed unexpectedly; what was not done was refused with a code to retry
+    print(report.summary())
+    for response in report.responses:
+        assert "INTERNAL" not in response.error_codes, response.body
+        if BUSY in response.error_codes:
+            assert response.status == 503
+            assert response.headers["retry-after"] == "1"
+    for name in ("login", "createTicket"):
+        assert set(report.answers[name]) <= {"ok", BUSY}, report.answers
+    signed_in = report.count("login", "ok")
+    created = report.count("createTicket", "ok")
+    assert signed_in > 0 and created > 0
+    # and every write done is in the audit log, every refusal too, nothing else
+    assert report.tickets == created
+    assert report.audit[LOGIN_ACTION] == signed_in
+    assert report.audit[TICKET_ACTION] == created
+    assert report.audit["mutation:login"] == report.count("login", BUSY)
+    assert report.audit["mutation:createTicket"] == report.count("createTicket", BUSY)
+    assert sum(report.audit.values()) == SIGN_INS + TICKETS
+
+
+async def test_concurrent_wrong_passwords_are_all_counted(
+    office: tuple[Settings, AsyncEngine],
+) -> None:
+    # given: one address, more wrong guesses at once than the limit (5)
+    settings, engine = office
+    email = f"guess-{uuid.uuid4().hex[:8]}@acme.example"
+    app = create_app(settings, sessionmaker=create_sessionmaker(engine))
+    async with (
+        serving(app) as address,
+        httpx.AsyncClient(base_url=f"http://{address}", timeout=60) as http,
+    ):
+        gql = GraphQLClient(http)
+        # when
+        results = await asyncio.gather(
+            *(
+                gql(QUERY_LOGIN, {"input": {"email": email, "password": f"guess-{n}"}})
+                for n in range(12)
+            )
+        )
+        after = await gql(QUERY_LOGIN, {"input": {"email": email, "password": "guess-0"}})
+    # then: each guess was refused; every one that was checked was counted
+    kinds = [answer_kind(r, "login") for r in results]
+    assert set(kinds) <= {"INVALID_CREDENTIALS", "THROTTLED"}, [r.body for r in results]
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(select(LoginThrottle).where(LoginThrottle.key == f"email:{email}"))
+        ).one()
+    assert row.failures == kinds.count("INVALID_CREDENTIALS")
+    assert row.locked_until is not None
+    assert after.error_codes == ["THROTTLED"]
+
+
+async def test_audit_write_that_fails_leaves_no_ticket(
+    sqlite_office: tuple[Settings, AsyncEngine],
+) -> None:
+    """The audit entry commits with the change, or the change does not happen."""
+    # given: the audit log refuses every entry (a trigger)
+    settings, engine = sqlite_office
+    async with office_writes_removed(engine):
+        app = create_app(settings, sessionmaker=create_sessionmaker(engine))
+        async with (
+            serving(app) as address,
+            httpx.AsyncClient(base_url=f"http://{address}", timeout=60) as http,
+        ):
+            gql = GraphQLClient(http)
+            device = await covered_device(gql, TICKET_CREATOR)
+            token = await gql.token_for(TICKET_CREATOR)
+            tokens = await gql.login(TICKET_CREATOR)
+            counts_before = await _counts(engine)
+            async with _audit_log_refusing(engine):
+                # when
+                created = await gql(
+                    CREATE_TICKET,
+                    {
+                        "input": {
+                            "type": "INCIDENT",
+                            "deviceId": device["id"],
+                            "summary": "Never audited",
+                            "symptomCategory": "OTHER",
+                        }
+                    },
+                    token=token,
+                )
+                refreshed = await gql(QUERY_REFRESH, {"token": tokens["refreshToken"]}, token=token)
+            # then: an error, and nothing stored: no ticket, the refresh token not spent
+            assert created.error_codes == ["INTERNAL"]
+            assert refreshed.error_codes == ["INTERNAL"]
+            assert await _counts(engine) == counts_before
+            again = await gql(QUERY_REFRESH, {"token": tokens["refreshToken"]})
+            assert again.data["refreshToken"]["userErrors"] == []
+
+
+async def test_write_lock_held_past_the_busy_timeout_is_a_coded_refusal(
+    sqlite_office: tuple[Settings, AsyncEngine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: another process holds SQLite's write lock longer than our (short) busy timeout
+    settings, office_engine = sqlite_office
+    monkeypatch.setattr(models.session, "SQLITE_BUSY_TIMEOUT_MS", 200)
+    engine = create_engine(settings)
+    path = Path(settings.database_url.split("///", 1)[1])
+    async with office_writes_removed(office_engine):
+        app = create_app(settings, sessionmaker=create_sessionmaker(engine))
+        async with (
+            serving(app) as address,
+            httpx.AsyncClient(base_url=f"http://{address}", timeout=60) as http,
+        ):
+            gql = GraphQLClient(http)
+            device = await covered_device(gql, TICKET_CREATOR)
+            token = await gql.token_for(TICKET_CREATOR)
+            counts_before = await _counts(office_engine)
+            other = sqlite3.connect(path, isolation_level=None)
+            try:
+                other.execute("BEGIN IMMEDIATE")
+                # when
+                created = await gql(
+                    CREATE_TICKET,
+                    {
+                        "input": {
+                            "type": "INCIDENT",
+                            "deviceId": device["id"],
+                            "summary": "Busy",
+                            "symptomCategory": "OTHER",
+                        }
+                    },
+                    token=token,
+                    headers={"Accept-Language": "fr"},
+                )
+            finally:
+                other.execute("ROLLBACK")
+                other.close()
+        await engine.dispose()
+    # then
+    assert created.status == 503
+    assert created.headers["retry-after"] == "1"
+    assert created.error_codes == [BUSY]
+    error = created.errors[0]
+    assert error["extensions"]["retryAfter"] == 1
+    assert error["message"].startswith("Le service est occupé")
+    assert await _counts(office_engine) == counts_before
+
+
+QUERY_REFRESH = """
+mutation Refresh($token: String!) {
+  refreshToken(input: {refreshToken: $token}) { accessToken userErrors { code } }
+}
+"""
+
+
+async def _counts(engine: AsyncEngine) -> tuple[int, int]:
+    async with engine.connect() as conn:
+        tickets = await conn.scalar(select(func.count()).select_from(Ticket))
+        entries = await conn.scalar(select(func.count()).select_from(AuditLogEntry))
+    return int(tickets or 0), int(entries or 0)
+
+
+class _audit_log_refusing:
+    """A trigger that makes every insert into the audit log fail (SQLite)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def __aenter__(self) -> None:
+        async with self.engine.begin() as conn:
+            await conn.exec_driver_sql(
+                "CREATE TRIGGER audit_refused BEFORE INSERT ON audit_log "
+                "BEGIN SELECT RAISE(ABORT, 'audit log refused'); END"
+            )
+
+    async def __aexit__(self, *_: object) -> None:
+        async with self.engine.begin() as conn:
+            await conn.exec_driver_sql("DROP TRIGGER audit_refused")
