@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 import weakref
 from typing import Any
@@ -80,7 +81,11 @@ async def begin_writing(session: AsyncSession) -> None:
         await session.commit()
     if _HELD_WRITER_QUEUE not in session.info:
         queue = _writer_queue(bind)
-        await queue.acquire()
+        try:
+            await asyncio.wait_for(queue.acquire(), SQLITE_BUSY_TIMEOUT_MS / 1000)
+        except TimeoutError:  # as SQLite would say after its busy timeout
+            locked = sqlite3.OperationalError("database is locked")
+            raise OperationalError("BEGIN IMMEDIATE", None, locked) from None
         session.info[_HELD_WRITER_QUEUE] = queue
     try:
         await session.connection(execution_options={SQLITE_BEGIN: "IMMEDIATE"})

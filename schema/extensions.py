@@ -46,10 +46,12 @@ class OperationSession(SchemaExtension):
     """Closes the operation's session (and so returns its connection) when it is done."""
 
     async def on_operation(self) -> Any:
-        yield
-        context = self.execution_context.context
-        if hasattr(context, "close_operation"):
-            await context.close_operation()
+        try:
+            yield
+        finally:
+            context = self.execution_context.context
+            if hasattr(context, "close_operation"):
+                await context.close_operation()
 
 
 def _expected(error: GraphQLError) -> bool:

@@ -49,11 +49,10 @@ async def sqlite_office(
     settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[tuple[Settings, AsyncEngine]]:
     """A fresh SQLite file with the demo fleet, whatever DATABASE_URL says (the embedded
-    default is what a small office runs)."""
-    var_dir = tmp_path_factory.mktemp("office")
-    office_settings = replace(
-        settings, database_url=f"sqlite+aiosqlite:///{var_dir / 'office.sqlite3'}", var_dir=var_dir
-    )
+    default is what a small office runs). Same signing key as the session's app, whose tokens
+    the test client keeps."""
+    path = tmp_path_factory.mktemp("office") / "office.sqlite3"
+    office_settings = replace(settings, database_url=f"sqlite+aiosqlite:///{path}")
     async with fresh_database(office_settings) as engine:
         yield office_settings, engine
 
