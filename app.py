@@ -8,7 +8,7 @@ import gc
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -23,10 +23,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
@@ -48,12 +49,26 @@ log = logging.getLogger("portal")
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 
 
+class TextWebSocketAdapter(ASGIWebSocketAdapter):
+    """graphql-transport-ws messages are JSON in TEXT frames: strawberry sends whatever
+    `encode_json` returns, and ours returns bytes (orjson, for HTTP bodies), which would go out
+    as binary frames that standard clients (graphql-ws, gql) refuse."""
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        try:
+            await self.ws.send_text(orjson.dumps(message).decode())
+        except WebSocketDisconnect as error:
+            raise WebSocketDisconnected from error
+
+
 class PortalGraphQL(GraphQL[Context, None]):
     """Strawberry's ASGI view with our context, token checks and orjson encoding, and the
     GraphQL-over-HTTP rules: JSON POST bodies only (415), a body size limit (413), mutations
     never over GET (405), `application/graphql-response+json` with 4xx for request errors when
     the client accepts it (`application/json` and 200 otherwise), errors as JSON bodies; a
     WebSocket origin allow-list and caps on subscriptions and connections."""
+
+    websocket_adapter_class = TextWebSocketAdapter
 
     def __init__(self, services: AppServices) -> None:
         settings = services.settings
@@ -186,12 +201,18 @@ class PortalGraphQL(GraphQL[Context, None]):
         return context
 
     async def on_ws_connect(self, context: Context) -> Any:
-        """The token travels in the connection_init payload (browsers cannot set headers)."""
+        """The token travels in the connection_init payload (browsers cannot set headers on
+        the upgrade request) or as `Authorization: Bearer` on the upgrade request (servers);
+        both may be given only when they are the same token. A token given must be valid."""
         params = context.connection_params or {}
         raw = params.get("authorization") or params.get("Authorization") or params.get("token")
         token = bearer_token(raw) if isinstance(raw, str) and " " in raw else raw
         if token is not None and not isinstance(token, str):
             raise ConnectionRejectionError({"code": "UNAUTHENTICATED"})
+        header = bearer_token(context.request.headers.get("authorization"))
+        if header is not None and token is not None and header != token:
+            raise ConnectionRejectionError({"code": "UNAUTHENTICATED"})
+        token = header if token is None else token
         context.principal = await self._authenticate(token)
         if token is not None and context.principal.is_anonymous:
             raise ConnectionRejectionError({"code": "UNAUTHENTICATED"})
