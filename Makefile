@@ -14,7 +14,13 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-install: $(VENV)/.installed
+# The JavaScript client tests' packages (tests/clients/js), pinned by its package-lock.json.
+JS_CLIENTS := tests/clients/js
+$(JS_CLIENTS)/node_modules/.package-lock.json: $(JS_CLIENTS)/package-lock.json
+	@if command -v npm >/dev/null; then npm ci --prefix $(JS_CLIENTS) --no-audit --no-fund; \
+	else echo "npm not found: the JavaScript client tests will be skipped"; fi
+
+install: $(VENV)/.installed $(JS_CLIENTS)/node_modules/.package-lock.json
 
 migrate: install
 	$(PY) -m cli migrate
