@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from tqdm import tqdm
 
 from auth.passwords import hash_password
@@ -727,8 +727,13 @@ async def _seed_tickets(
     }
     from resolvers.business_hours import clock_columns
     from resolvers.loaders.tickets import device_calendars
+    from resolvers.tickets import account_calendar
 
     calendars = await device_calendars(conn)
+    # Account questions run on their account's calendar (its main site), as in createTicket.
+    async with AsyncSession(bind=conn) as session:
+        accounts = list(await session.scalars(select(Account)))
+        account_calendars = {a.id: await account_calendar(session, a, now) for a in accounts}
     for n in range(count):
         device = devices[(n * 7) % len(devices)]
         kind, summary_text, description, symptom = TICKET_TEXTS[n % len(TICKET_TEXTS)]
@@ -757,9 +762,12 @@ async def _seed_tickets(
         }
         # Response clock in business hours; the agent's first status change (3 h in) answers.
         answered = status not in (TicketStatus.NEW, TicketStatus.ASSIGNED)
-        row |= clock_columns(
-            calendars.get(device.id), created, created + timedelta(hours=3) if answered else None
+        calendar = (
+            account_calendars.get(device.account_id)
+            if kind is TicketType.ACCOUNT_QUERY
+            else calendars.get(device.id)
         )
+        row |= clock_columns(calendar, created, created + timedelta(hours=3) if answered else None)
         [tid] = await _insert_returning_ids(conn, Ticket, [row])
         [public_comment, internal_comment] = await _insert_returning_ids(
             conn,

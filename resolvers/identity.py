@@ -184,46 +184,76 @@ async def login(context: Context, email: str, password: str) -> Tokens:
 
 
 async def refresh(context: Context, refresh_token: str) -> Tokens:
+    """Rotates a refresh token. The first use spends it and returns its successor. Presented
+    again within `refresh_reuse_grace_seconds` of that first use (two tabs refreshing at once,
+    an app retrying after a timeout), it returns a sibling: a new token of the same family, so
+    the login stays valid and each caller holds a working token. Presented later, it was stolen
+    or replayed: the whole family is revoked and the reuse audited."""
     session = context.session
-    row = await session.scalar(
-        select(RefreshToken).where(RefreshToken.token_hash == hash_secret(refresh_token))
-    )
+    digest = hash_secret(refresh_token)
     now = _now()
-    if row is None:
-        raise UserError("INVALID_REFRESH_TOKEN", "refreshToken")
-    if row.revoked_at is not None:  # the login was ended (sign-out, or a reuse seen before)
-        raise UserError("INVALID_REFRESH_TOKEN", "refreshToken")
-    if row.used_at is not None:
-        # A spent token presented again: it was stolen or replayed. End the whole login.
-        await session.execute(
-            update(RefreshToken)
-            .where(RefreshToken.family_id == row.family_id, RefreshToken.revoked_at.is_(None))
-            .values(revoked_at=now)
+    # Claim the token with a conditional write first: on PostgreSQL it takes the row lock (a
+    # concurrent refresh waits, then finds it spent); on SQLite it takes the write lock before
+    # anything is read, so no transaction decides on a stale read.
+    claimed = await session.execute(
+        update(RefreshToken)
+        .where(
+            RefreshToken.token_hash == digest,
+            RefreshToken.used_at.is_(None),
+            RefreshToken.revoked_at.is_(None),
+            RefreshToken.expires_at > now,
         )
+        .values(used_at=now)
+    )
+    spent_now = claimed.rowcount == 1  # type: ignore[attr-defined]
+    row = await session.scalar(
+        select(RefreshToken)
+        .where(RefreshToken.token_hash == digest)
+        .execution_options(populate_existing=True)
+    )
+    if row is None or row.revoked_at is not None:  # unknown, or the login was ended
+        raise UserError("INVALID_REFRESH_TOKEN", "refreshToken")
+    if not spent_now and row.used_at is not None:
+        grace = timedelta(seconds=context.settings.refresh_reuse_grace_seconds)
+        if now - row.used_at > grace:
+            await _revoke_reused_family(context, row, now)
+            raise UserError("INVALID_REFRESH_TOKEN", "refreshToken")
+        if row.expires_at <= now:
+            raise UserError("INVALID_REFRESH_TOKEN", "refreshToken")
         audit(
             context,
-            "refresh_token_reuse",
+            "refresh_token_reuse_within_grace",
             "User",
             row.user_id,
             {"family": row.family_id},
             user_id=row.user_id,
         )
-        await session.commit()
-        raise UserError("INVALID_REFRESH_TOKEN", "refreshToken")
-    if row.expires_at <= now:
-        raise UserError("INVALID_REFRESH_TOKEN", "refreshToken")
-    # Mark it spent only if no concurrent refresh spent it first.
-    spent = await session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None))
-        .values(used_at=now)
-    )
-    if spent.rowcount != 1:  # type: ignore[attr-defined]
+    elif not spent_now:  # never used, but expired
         raise UserError("INVALID_REFRESH_TOKEN", "refreshToken")
     user = await session.get(User, row.user_id)
     if user is None or not user.is_active:
         raise UserError("INVALID_REFRESH_TOKEN", "refreshToken")
     return await _issue(context, user, family_id=row.family_id)
+
+
+async def _revoke_reused_family(context: Context, row: RefreshToken, now: datetime) -> None:
+    """A spent token presented after the grace window: it was stolen or replayed. Ends the
+    whole login, audited, committed before the refusal rolls the transaction back."""
+    session = context.session
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == row.family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    audit(
+        context,
+        "refresh_token_reuse",
+        "User",
+        row.user_id,
+        {"family": row.family_id},
+        user_id=row.user_id,
+    )
+    await session.commit()
 
 
 async def logout(context: Context, refresh_token: str | None, everywhere: bool) -> bool:

@@ -165,6 +165,31 @@ class TicketEvent:
         )
 
 
+@strawberry.type(
+    description="The calendar a ticket's response clock runs on: business hours are local to "
+    "its time zone and its country's public holidays stop the clock. A device ticket uses its "
+    "device's site; an account question its account's main site (the account's lowest-id site, "
+    "else its parent's main site; with no site at all, UTC and the account's country)."
+)
+class ServiceCalendar:
+    time_zone: str = strawberry.field(description="IANA time zone, e.g. Europe/Paris.")
+    country: str | None = strawberry.field(
+        description="ISO 3166-1 alpha-2 country whose public holidays apply."
+    )
+    site_id: strawberry.Private[int | None]
+
+    @strawberry.field(
+        description="The site whose calendar it is (null without one, or if the viewer may not "
+        "see it)."
+    )
+    async def site(self, info: Info) -> Annotated[Site, strawberry.lazy("schema.accounts")] | None:
+        from schema.accounts import Site
+
+        if self.site_id is None:
+            return None
+        return await Site.load(info, self.site_id)
+
+
 @strawberry.type(description="A ticket: a fault, a supplies request, a question or a request.")
 class Ticket(LoadedNode):
     id: relay.NodeID[int]
@@ -179,7 +204,8 @@ class Ticket(LoadedNode):
     updated_at: datetime = strawberry.field(description="Last change.")
     response_due_at: datetime | None = strawberry.field(
         description="When the first response is due: the contract's response time counted in "
-        "business hours (site time zone, coverage hours, public holidays; ON_HOLD time excluded)."
+        "business hours (coverage hours in the time zone and minus the public holidays of "
+        "`serviceCalendar`; ON_HOLD time excluded)."
     )
     first_responded_at: datetime | None = strawberry.field(
         description="When the vendor first answered."
@@ -233,6 +259,17 @@ class Ticket(LoadedNode):
     @strawberry.field(description="Where the response clock stands (null without one).")
     def sla_state(self) -> SlaStateEnum | None:
         return logic.ticket_sla(self.row)
+
+    @strawberry.field(
+        description="The calendar `responseDueAt` is counted on (null without a response clock)."
+    )
+    async def service_calendar(self, info: Info) -> ServiceCalendar | None:
+        found = await logic.service_calendar(info.context.session, self.row)
+        if found is None:
+            return None
+        return ServiceCalendar(
+            time_zone=found.time_zone, country=found.country, site_id=found.site_id
+        )
 
     @strawberry.field(description="The device, if the viewer may see it (null for questions).")
     async def device(
