@@ -17,6 +17,7 @@ from cross_web import HTTPException
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
+from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -33,6 +34,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
+import i18n
 from auth.backend import authenticate, bearer_token
 from auth.tokens import TokenService
 from mail.sender import MailSender
@@ -103,9 +105,17 @@ class PortalGraphQL(GraphQL[Context, None]):
     async def _check_http_request(self, request: Request) -> None:
         if request.method != "POST":
             return
-        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if media_type != "application/json":
+        # Media types and charset names are case-insensitive; JSON is UTF-8.
+        media_type, *params = request.headers.get("content-type", "").lower().split(";")
+        charsets = {
+            v.strip(' "')
+            for k, _, v in (p.partition("=") for p in params)
+            if k.strip() == "charset"
+        }
+        if media_type.strip() != "application/json" or charsets - {"utf-8", "utf8"}:
             raise HTTPException(415, "Send the operation as an application/json POST body.")
+        MutableHeaders(scope=request.scope)["content-type"] = "application/json"
+        del request._headers  # Starlette's cache: strawberry reads the normalised header
         limit = self.services.settings.max_body_bytes
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
@@ -121,6 +131,7 @@ class PortalGraphQL(GraphQL[Context, None]):
         self, request: Request, status: int, reason: str, request_id: str | None = None
     ) -> Response:
         extensions = {"code": HTTP_ERROR_CODES.get(status, "BAD_REQUEST")}
+        reason = localised_reason(status, reason, request, self.services.settings.max_body_bytes)
         headers = {"Allow": "POST"} if status == 405 else {}
         if request_id is not None:
             extensions["requestId"] = headers["X-Request-Id"] = request_id
@@ -259,6 +270,26 @@ HTTP_ERROR_CODES = {
     415: "UNSUPPORTED_MEDIA_TYPE",
     500: "INTERNAL",
 }
+
+
+# Refusals worded by strawberry or by this module -> message codes (i18n.py).
+HTTP_MESSAGES = {
+    "Unable to parse request body as JSON": "HTTP_BAD_JSON",
+    "No GraphQL query found in the request": "HTTP_NO_QUERY",
+    "Batching is not enabled": "HTTP_NO_BATCH",
+    "Mutations are only accepted over POST.": "HTTP_METHOD_NOT_ALLOWED",
+    "Send the operation as an application/json POST body.": "HTTP_UNSUPPORTED_MEDIA_TYPE",
+    "Unexpected error.": "INTERNAL",
+}
+
+
+def localised_reason(status: int, reason: str, request: Request, limit: int) -> str:
+    """An HTTP refusal in the caller's language (Accept-Language; English otherwise)."""
+    code = "HTTP_PAYLOAD_TOO_LARGE" if status == 413 else HTTP_MESSAGES.get(reason)
+    if code is None:
+        return reason
+    language = i18n.negotiate(request.headers.get("accept-language")) or i18n.DEFAULT
+    return i18n.translate(code, language, limit=limit)
 
 
 def negotiate_media_type(accept: str | None) -> str:

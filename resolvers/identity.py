@@ -39,9 +39,9 @@ i18n.register(
             "it": "Questa sessione è terminata; accedete di nuovo.",
         },
         "THROTTLED": {
-            "en": "Too many attempts; try again in {seconds} seconds.",
-            "fr": "Trop de tentatives ; réessayez dans {seconds} secondes.",
-            "it": "Troppi tentativi; riprovate tra {seconds} secondi.",
+            "en": "Too many attempts; try again in {seconds} {seconds:|second|seconds}.",
+            "fr": "Trop de tentatives ; réessayez dans {seconds} {seconds:|seconde|secondes}.",
+            "it": "Troppi tentativi; riprovate tra {seconds} {seconds:|secondo|secondi}.",
         },
         "INVALID_CLIENT": {
             "en": "Unknown client or wrong secret.",

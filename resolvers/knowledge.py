@@ -277,7 +277,9 @@ async def article_connection(
     position = SortField(literal(0), "int")
     offset = decode_cursor(after, [position])[0] if after is not None else 0
     if offset < 0:
-        raise BadUserInput("Invalid cursor.", language=context.language, argument="after")
+        raise BadUserInput(
+            message_code="INVALID_CURSOR", language=context.language, argument="after"
+        )
 
     t = KnowledgeArticleTranslation
     searching = bool(search and search.strip())

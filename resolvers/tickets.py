@@ -7,6 +7,7 @@ through the outbox, and - after the commit - a message to the event broker for l
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -522,9 +523,17 @@ async def run_ticket_mutation(
     return result
 
 
+def _visible(text: str) -> bool:
+    """Whether the text shows anything: not only spaces, format characters (zero-width
+    spaces and joiners, BOM, bidi marks) and other invisible code points."""
+    return any(
+        not ch.isspace() and unicodedata.category(ch) not in ("Cf", "Cc", "Zs", "Mn") for ch in text
+    )
+
+
 def _check_text(value: str | None, field_name: list[str], limit: int, *, required: bool) -> str:
     text = (value or "").strip()
-    if required and not text:
+    if required and not _visible(text):
         raise UserError("TICKET_FIELD_REQUIRED", field_name)
     if len(text) > limit:
         raise UserError("VALUE_TOO_LONG", field_name, max=limit)

@@ -73,6 +73,9 @@ if TYPE_CHECKING:
 
 EPOCH = date(2000, 1, 3)
 MAX_PERIODS = 400
+# Report days outside these are refused (the period arithmetic would leave the calendar).
+FIRST_DAY = date(1970, 1, 1)
+LAST_DAY = date(2099, 12, 31)
 MAX_RANGE_DAYS = 3 * 366
 
 
@@ -178,6 +181,14 @@ async def meter_usage(
 ) -> list[UsageRow]:
     scope = await context.require_scope()
     language = context.language
+    for day in (filter.from_, filter.to):
+        if day is not None and not FIRST_DAY <= day <= LAST_DAY:
+            raise BadUserInput(
+                message_code="DATE_OUT_OF_RANGE",
+                params={"min": FIRST_DAY.isoformat(), "max": LAST_DAY.isoformat()},
+                language=language,
+                argument="from" if day is filter.from_ else "to",
+            )
     to = filter.to or datetime.now(UTC).date()
     start = filter.from_ or (to - timedelta(days=364))
     if start > to:

@@ -94,7 +94,7 @@ class Context:
             problem = self.principal.token_problem or (
                 None if self.principal.is_anonymous else "UNKNOWN_IDENTITY"
             )
-            extra = {"reason": problem} if problem else {}
+            extra: dict[str, Any] = {"reason": problem} if problem else {}
             raise Unauthenticated(language=self.language, **extra)
         return scope
 

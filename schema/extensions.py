@@ -78,7 +78,28 @@ class MaskUnexpectedErrors(MaskErrors):
         )
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
-        return label_request_errors(super()._process_errors(errors))
+        language = getattr(self.execution_context.context, "language", i18n.DEFAULT)
+        return label_request_errors(reworded(super()._process_errors(errors), language))
+
+
+def reworded(errors: list[GraphQLError], language: str) -> list[GraphQLError]:
+    """Errors raised where the language is not known, worded in the reader's language."""
+    result = []
+    for error in errors:
+        original = error.original_error
+        message = original.worded(language) if isinstance(original, CodedError) else None
+        if message is not None and message != error.message:
+            error = GraphQLError(
+                message,
+                nodes=error.nodes,
+                source=error.source,
+                positions=error.positions,
+                path=error.path,
+                original_error=original,
+                extensions=error.extensions,
+            )
+        result.append(error)
+    return result
 
 
 def anonymised(error: GraphQLError, request_id: str | None, language: str) -> GraphQLError:
