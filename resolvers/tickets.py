@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import i18n
 from auth.policy import Permission
+from core import clock
 from mail import enqueue_mail, register_templates
 from models import Account, Contract, Device, Site, Ticket, TicketComment, TicketEvent
 from models.enums import DeviceStatus, TicketStatus, TicketType
@@ -209,10 +210,6 @@ register_templates(
 )
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 # --- permissions on a ticket ---------------------------------------------------------------
 
 
@@ -265,7 +262,7 @@ def ticket_sla(ticket: Ticket, now: datetime | None = None) -> SlaState | None:
         due_at=due,
         at_risk_at=_unstamp(raw_risk) if raw_risk else None,
         responded_at=None,
-        clock_at=now or utcnow(),
+        clock_at=now or clock.now(),
     )
 
 
@@ -307,7 +304,7 @@ def _contract_coverage(contract: Contract, site: Site) -> Coverage:
 
 
 def site_today(site: Site, now: datetime | None = None) -> date:
-    return (now or utcnow()).astimezone(ZoneInfo(site.time_zone)).date()
+    return clock.today_in(site.time_zone, now)
 
 
 async def _account_calendar(session: AsyncSession, account: Account, now: datetime) -> Calendar:
@@ -320,7 +317,7 @@ async def _account_calendar(session: AsyncSession, account: Account, now: dateti
     contracts = await session.scalars(
         select(Contract).where(Contract.account_id == account.id).order_by(Contract.ends_on.desc())
     )
-    today = now.astimezone(ZoneInfo(time_zone)).date()
+    today = clock.today_in(time_zone, now)
     contract = next((c for c in contracts if c.is_active_on(today)), None)
     if contract is not None:
         coverage = Coverage.of(
@@ -595,7 +592,7 @@ async def create_ticket(
             if existing is not None:
                 return Outcome(existing)
 
-    now = utcnow()
+    now = clock.now()
     device: Device | None = None
     if spec.type is TicketType.ACCOUNT_QUERY:
         if spec.device_id is not None:
@@ -751,7 +748,7 @@ async def update_ticket_status(
             from_status=STATUS_LABELS[before],
             to_status=STATUS_LABELS[status],
         )
-    now = utcnow()
+    now = clock.now()
     body = _check_text(comment_body, ["input", "comment"], MAX_TEXT, required=False)
 
     # The response clock: stops while ON_HOLD, and the business time held pushes it back.
@@ -866,7 +863,7 @@ async def add_ticket_comment(
     if ticket.status is S.CLOSED or ticket.status is S.CANCELLED:
         raise UserError("TICKET_CLOSED", ["input", "ticketId"])
     text = _check_text(body, ["input", "body"], MAX_TEXT, required=True)
-    now = utcnow()
+    now = clock.now()
     comment = TicketComment(
         ticket_id=ticket.id,
         author_user_id=scope.user_id,
@@ -945,7 +942,7 @@ async def ticket_connection(
     if filter.created_before is not None:
         stmt = stmt.where(Ticket.created_at < filter.created_before)
     if filter.sla_state is not None:
-        stmt = stmt.where(sla_clause(filter.sla_state, utcnow()))
+        stmt = stmt.where(sla_clause(filter.sla_state, clock.now()))
     if filter.search:
         stmt = stmt.where(
             or_(

@@ -11,6 +11,7 @@ from strawberry import relay
 
 from auth.permissions import permission_field
 from auth.policy import Permission
+from core import clock
 from models import Account as AccountRow
 from models import Contract as ContractRow
 from models import Payment as PaymentRow
@@ -277,7 +278,7 @@ class Contract:
             coverage_start=row.coverage_start,
             coverage_end=row.coverage_end,
             coverage_days=[int(d) for d in row.coverage_days],
-            active=row.is_active_on(date.today()),
+            active=row.is_active_on(clock.utc_today()),
         )
 
 

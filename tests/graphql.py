@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import httpx
 
+from core import clock
 from demo.fleet import DEMO_PASSWORD
 
 QUERY_LOGIN = """
@@ -71,7 +71,7 @@ class GraphQLClient:
     async def token_for(self, email: str) -> str:
         """Access tokens are stateless, so one sign-in per user serves the whole session."""
         cached = _TOKENS.get(email)
-        if cached is None or cached[1] - time.time() < 120:
+        if cached is None or cached[1] - clock.timestamp() < 120:
             payload = await self.login(email)
             assert payload["userErrors"] == [], payload
             expires = datetime.fromisoformat(payload["expiresAt"]).timestamp()

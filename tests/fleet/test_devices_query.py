@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core import clock
 from models import Account, Contract, Device, MeterReading, ProductModel, Site
 from resolvers.devices import NEVER
 from schema.node import global_id
@@ -142,7 +143,7 @@ async def test_orders_by_last_reading_date_with_never_read_devices_last_when_des
     await connection.execute(
         update(Device)
         .where(Device.id == device_ids[0])
-        .values(last_reading_date=date.today() + timedelta(days=1))
+        .values(last_reading_date=clock.utc_today() + timedelta(days=1))
     )
     await connection.execute(
         update(Device).where(Device.id == device_ids[1]).values(last_reading_date=None)
@@ -286,7 +287,7 @@ async def test_filters_by_model_status_e_maintenance_and_search(
 
 async def test_filters_by_contract_state(gql: GraphQLClient, connection: AsyncConnection) -> None:
     # given: one Acme Italia contract ends in 10 days
-    today = date.today()
+    today = clock.utc_today()
     [italia] = await _ids(connection, Account, Account.name, "Acme Italia")
     italia_filter = {"accountIds": [global_id("Account", italia)]}
     active_contract = await connection.scalar(

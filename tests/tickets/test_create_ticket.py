@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core import clock
 from models import Device, OutboxMessage, Ticket
 from models.enums import DeviceStatus
 from schema.node import parse_global_id
@@ -41,7 +42,7 @@ async def test_customer_creates_an_incident_with_a_number_and_due_time(
         gql, ADMIN_FR, device["id"], contact={"name": "Jeanne", "email": "jeanne@acme.example"}
     )
     # then
-    assert re.fullmatch(rf"T-{datetime.now().year}-\d{{6}}", ticket["number"])
+    assert re.fullmatch(rf"T-{clock.now().year}-\d{{6}}", ticket["number"])
     assert ticket["status"] == "NEW"
     assert ticket["type"] == "INCIDENT"
     assert ticket["version"] == 1

@@ -3,11 +3,12 @@ notes, the response clock on hold, mails."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core import clock
 from models import OutboxMessage, Ticket
 from schema.node import parse_global_id
 from tests.graphql import GraphQLClient
@@ -261,7 +262,7 @@ async def test_on_hold_stops_the_clock_and_pushes_the_due_time_back(
     frozen = ticket["slaState"]
     assert frozen in ("ON_TRACK", "AT_RISK")
     pk = parse_global_id(ticket["id"])[1]
-    since = datetime.now(UTC) - timedelta(days=7)
+    since = clock.now() - timedelta(days=7)
     row = (await connection.execute(select(Ticket.details).where(Ticket.id == pk))).scalar_one()
     assert row["slaFrozen"] == frozen
     await connection.execute(

@@ -3,8 +3,9 @@ Device.openTicketCount, Account.tickets, and node lookups."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
+from core import clock
 from tests.conftest import StatementCounter
 from tests.graphql import GraphQLClient
 from tests.tickets.support import covered_device, create_incident
@@ -104,7 +105,7 @@ async def test_filters(gql: GraphQLClient) -> None:
     # given
     device = await covered_device(gql, ADMIN)
     ticket = await create_incident(gql, ADMIN, device["id"], summary="Grinding noise xyzzy")
-    now = datetime.now(UTC)
+    now = clock.now()
     # when
     by_search = await all_tickets(gql, ADMIN, {"search": "XYZZY"})
     by_number = await all_tickets(gql, ADMIN, {"search": ticket["number"]})
