@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -128,6 +129,7 @@ async def _site_gid(gql: GraphQLClient, name: str) -> str:
     return site["id"]  # type: ignore[no-any-return]
 
 
+@pytest.mark.dates
 async def test_orders_by_last_reading_date_with_never_read_devices_last_when_descending(
     gql: GraphQLClient, connection: AsyncConnection
 ) -> None:
@@ -167,6 +169,7 @@ async def test_orders_by_last_reading_date_with_never_read_devices_last_when_des
     assert [n["id"] for n in ascending] == [n["id"] for n in reversed(descending)]
 
 
+@pytest.mark.dates
 async def test_the_demo_fleet_carries_each_devices_newest_reading_day(
     connection: AsyncConnection,
 ) -> None:
@@ -285,6 +288,7 @@ async def test_filters_by_model_status_e_maintenance_and_search(
     assert by_tag and all(n["assetTag"].startswith("AT-GLOBEX-0001") for n in by_tag)
 
 
+@pytest.mark.dates
 async def test_filters_by_contract_state(gql: GraphQLClient, connection: AsyncConnection) -> None:
     # given: one Acme Italia contract ends in 10 days
     today = clock.utc_today()

@@ -15,6 +15,8 @@ from tests.conftest import StatementCounter
 from tests.graphql import GraphQLClient
 from tests.meters.helpers import devices_of
 
+pytestmark = pytest.mark.dates  # outcomes depend on the date: make test-dates
+
 QUERY_HISTORY = """
 query History($id: ID!, $meter: MeterType, $from: Date, $to: Date, $first: Int, $after: String) {
   node(id: $id) { ... on Device {

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from core import clock
 from tests.graphql import GraphQLClient
 from tests.tickets.support import UPDATE_STATUS, covered_device, devices_of, uncovered_device
+
+pytestmark = pytest.mark.dates  # outcomes depend on the date: make test-dates
 
 ADMIN = "admin@acme.example"
 AGENT = "agent@vendor.example"

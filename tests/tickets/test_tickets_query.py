@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from core import clock
 from tests.conftest import StatementCounter
 from tests.graphql import GraphQLClient
@@ -101,6 +103,7 @@ async def test_tickets_list_requires_permission(gql: GraphQLClient) -> None:
     assert anonymous.error_codes == ["UNAUTHENTICATED"]
 
 
+@pytest.mark.dates
 async def test_filters(gql: GraphQLClient) -> None:
     # given
     device = await covered_device(gql, ADMIN)
@@ -140,6 +143,7 @@ async def test_account_filter_includes_sub_accounts(gql: GraphQLClient) -> None:
     assert {t["account"]["name"] for t in tickets} <= {"Acme France", "Acme France Sud"}
 
 
+@pytest.mark.dates
 async def test_sla_filter_agrees_with_the_field(gql: GraphQLClient) -> None:
     # given
     everything = await all_tickets(gql, AGENT)
