@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 
 import pytest
+import time_machine
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from models import Device, OutboxMessage, Ticket
+from core import clock
+from models import Contract, Device, OutboxMessage, Ticket
 from models.enums import DeviceStatus
 from schema.node import parse_global_id
 from tests.graphql import GraphQLClient
@@ -304,3 +306,35 @@ async def test_bad_contact_email_is_a_user_error(gql: GraphQLClient) -> None:
     assert [e["code"] for e in result.data["createTicket"]["userErrors"]] == [
         "CONTACT_EMAIL_INVALID"
     ]
+
+
+QUERY_DEVICE_CONTRACT = """
+query Device($id: ID!) { node(id: $id) { ... on Device { site { timeZone } contract { active } } } }
+"""
+
+
+@pytest.mark.dates
+async def test_contract_active_is_decided_at_the_sites_date_like_ticket_creation(
+    gql: GraphQLClient, connection: AsyncConnection
+) -> None:
+    # given: a Paris device whose contract ends today in UTC, at 23:30 UTC (tomorrow in Paris)
+    device = await covered_device(gql, ADMIN_FR, account="Acme France")
+    node = (await gql(QUERY_DEVICE_CONTRACT, {"id": device["id"]}, as_user=ADMIN_FR)).data["node"]
+    assert node["site"]["timeZone"] == "Europe/Paris"
+    utc_day = clock.utc_today()
+    device_pk = parse_global_id(device["id"])[1]
+    contract_id = await connection.scalar(select(Device.contract_id).where(Device.id == device_pk))
+    await connection.execute(
+        update(Contract).where(Contract.id == contract_id).values(ends_on=utc_day)
+    )
+    with time_machine.travel(datetime.combine(utc_day, time(23, 30), UTC), tick=True):
+        # when
+        node = await gql(QUERY_DEVICE_CONTRACT, {"id": device["id"]}, as_user=ADMIN_FR)
+        created = await gql(
+            CREATE_TICKET,
+            {"input": {"type": "SUPPLIES", "deviceId": device["id"], "summary": "Toner"}},
+            as_user=ADMIN_FR,
+        )
+    # then: the contract ended yesterday in Paris, for the field as for ticket creation
+    assert [e["code"] for e in created.data["createTicket"]["userErrors"]] == ["CONTRACT_INACTIVE"]
+    assert node.data["node"]["contract"]["active"] is False
