@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 import time_machine
@@ -321,13 +321,16 @@ async def test_contract_active_is_decided_at_the_sites_date_like_ticket_creation
     device = await covered_device(gql, ADMIN_FR, account="Acme France")
     node = (await gql(QUERY_DEVICE_CONTRACT, {"id": device["id"]}, as_user=ADMIN_FR)).data["node"]
     assert node["site"]["timeZone"] == "Europe/Paris"
-    utc_day = clock.utc_today()
+    now = clock.now()  # the next 23:30 UTC (forward: tokens issued so far stay valid)
+    late = datetime.combine(now.date(), time(23, 30), UTC)
+    late += timedelta(days=1) if late < now else timedelta(0)
+    utc_day = late.date()
     device_pk = parse_global_id(device["id"])[1]
     contract_id = await connection.scalar(select(Device.contract_id).where(Device.id == device_pk))
     await connection.execute(
         update(Contract).where(Contract.id == contract_id).values(ends_on=utc_day)
     )
-    with time_machine.travel(datetime.combine(utc_day, time(23, 30), UTC), tick=True):
+    with time_machine.travel(late, tick=True):
         # when
         node = await gql(QUERY_DEVICE_CONTRACT, {"id": device["id"]}, as_user=ADMIN_FR)
         created = await gql(
