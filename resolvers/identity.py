@@ -17,6 +17,7 @@ from auth.backend import CLIENT_SUBJECT_PREFIX, USER_SUBJECT_PREFIX
 from auth.passwords import hash_password, needs_rehash, verify_password
 from auth.principal import Principal
 from auth.tokens import hash_secret, new_opaque_token
+from core import clock
 from models import ApiClient, LoginThrottle, RefreshToken, User
 from resolvers.audit import audit
 from resolvers.scoping import Scope, build_scope
@@ -66,17 +67,13 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def client_address(context: Context) -> str:
     client = context.request.client
     return client.host if client is not None else "unknown"
 
 
 async def _check_throttle(context: Context, keys: list[str]) -> None:
-    now = _now()
+    now = clock.now()
     rows = await context.session.scalars(select(LoginThrottle).where(LoginThrottle.key.in_(keys)))
     for row in rows:
         if row.locked_until is not None and row.locked_until > now:
@@ -104,7 +101,7 @@ async def _record_failure(context: Context, keys: list[str]) -> int:
     so the count survives the mutation's error answer. Returns how far along the worst key is
     (in e-mail-sized steps), for the slow-down."""
     settings = context.settings
-    now = _now()
+    now = clock.now()
     session = context.session
     level = 0
     for key in keys:  # always in the same order (account key, then address): no deadlock
@@ -149,7 +146,7 @@ async def _issue(context: Context, user: User, family_id: str | None = None) -> 
             user_id=user.id,
             family_id=family_id or str(uuid.uuid4()),
             token_hash=hash_secret(refresh),
-            expires_at=_now() + timedelta(seconds=settings.refresh_token_ttl_seconds),
+            expires_at=clock.now() + timedelta(seconds=settings.refresh_token_ttl_seconds),
         )
     )
     principal = Principal(user_id=user.id, token_expires_at=expires)
@@ -191,7 +188,7 @@ async def refresh(context: Context, refresh_token: str) -> Tokens:
     or replayed: the whole family is revoked and the reuse audited."""
     session = context.session
     digest = hash_secret(refresh_token)
-    now = _now()
+    now = clock.now()
     # Claim the token with a conditional write first: on PostgreSQL it takes the row lock (a
     # concurrent refresh waits, then finds it spent); on SQLite it takes the write lock before
     # anything is read, so no transaction decides on a stale read.
@@ -259,7 +256,7 @@ async def _revoke_reused_family(context: Context, row: RefreshToken, now: dateti
 async def logout(context: Context, refresh_token: str | None, everywhere: bool) -> bool:
     session = context.session
     scope = await context.require_scope()
-    now = _now()
+    now = clock.now()
     stmt = update(RefreshToken).where(
         RefreshToken.user_id == scope.user_id, RefreshToken.revoked_at.is_(None)
     )

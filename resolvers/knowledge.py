@@ -47,8 +47,8 @@ from sqlalchemy.orm import aliased
 
 import i18n
 from auth.policy import Permission
+from core import clock
 from models import KnowledgeArticle, KnowledgeArticleTranslation, ProductModel
-from models.base import utcnow
 from resolvers.audit import audit
 from resolvers.loaders.knowledge import articles_clause
 from resolvers.pagination import PageRequest, SortField, build_connection, decode_cursor
@@ -517,7 +517,7 @@ async def upsert_article(context: Context, data: UpsertKnowledgeArticleInput) ->
     article.slug = slug
     article.category = category
     article.product_model_id = product_model_id
-    article.updated_at = utcnow()
+    article.updated_at = clock.now()
     try:
         await session.flush()
     except IntegrityError as error:  # a concurrent writer took the slug
@@ -533,7 +533,7 @@ async def upsert_article(context: Context, data: UpsertKnowledgeArticleInput) ->
     }
     if FALLBACK not in existing and FALLBACK not in texts:
         raise UserError("ARTICLE_NEEDS_ENGLISH", "translations")
-    now = utcnow()
+    now = clock.now()
     for language, (title, body) in texts.items():
         row = existing.get(language)
         if row is None:
@@ -561,8 +561,8 @@ async def publish_article(context: Context, data: PublishKnowledgeArticleInput) 
     article = await _article_for_update(context, str(data.id))
     if article.published != data.published:
         article.published = data.published
-        article.published_at = utcnow() if data.published else article.published_at
-        article.updated_at = utcnow()
+        article.published_at = clock.now() if data.published else article.published_at
+        article.updated_at = clock.now()
         await session.flush()
         audit(
             context,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import i18n
 from auth.policy import Permission
+from core import clock
 from mail import enqueue_mail, register_templates
 from models import Account, Contract, Device, Site, Ticket, TicketComment, TicketEvent
 from models.enums import DeviceStatus, TicketStatus, TicketType
@@ -213,10 +214,6 @@ register_templates(
 )
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 # --- permissions on a ticket ---------------------------------------------------------------
 
 
@@ -269,7 +266,7 @@ def ticket_sla(ticket: Ticket, now: datetime | None = None) -> SlaState | None:
         due_at=due,
         at_risk_at=_unstamp(raw_risk) if raw_risk else None,
         responded_at=None,
-        clock_at=now or utcnow(),
+        clock_at=now or clock.now(),
     )
 
 
@@ -311,7 +308,7 @@ def _contract_coverage(contract: Contract, site: Site) -> Coverage:
 
 
 def site_today(site: Site, now: datetime | None = None) -> date:
-    return (now or utcnow()).astimezone(ZoneInfo(site.time_zone)).date()
+    return clock.today_in(site.time_zone, now)
 
 
 async def account_main_site(session: AsyncSession, account: Account) -> Site | None:
@@ -346,7 +343,7 @@ async def account_calendar(session: AsyncSession, account: Account, now: datetim
         .where(Contract.account_id == account.id)
         .order_by(Contract.ends_on.desc(), Contract.id)
     )
-    today = now.astimezone(ZoneInfo(time_zone)).date()
+    today = clock.today_in(time_zone, now)
     contract = next((c for c in contracts if c.is_active_on(today)), None)
     if contract is not None:
         coverage = Coverage.of(
@@ -662,7 +659,7 @@ async def create_ticket(
             if existing is not None:
                 return Outcome(existing)
 
-    now = utcnow()
+    now = clock.now()
     device: Device | None = None
     if spec.type is TicketType.ACCOUNT_QUERY:
         if spec.device_id is not None:
@@ -820,7 +817,7 @@ async def update_ticket_status(
             from_status=STATUS_LABELS[before],
             to_status=STATUS_LABELS[status],
         )
-    now = utcnow()
+    now = clock.now()
     body = _check_text(comment_body, ["input", "comment"], MAX_TEXT, required=False)
 
     # The response clock: stops while ON_HOLD, and the business time held pushes it back.
@@ -935,7 +932,7 @@ async def add_ticket_comment(
     if ticket.status is S.CLOSED or ticket.status is S.CANCELLED:
         raise UserError("TICKET_CLOSED", ["input", "ticketId"])
     text = _check_text(body, ["input", "body"], MAX_TEXT, required=True)
-    now = utcnow()
+    now = clock.now()
     comment = TicketComment(
         ticket_id=ticket.id,
         author_user_id=scope.user_id,
@@ -1014,7 +1011,7 @@ async def ticket_connection(
     if filter.created_before is not None:
         stmt = stmt.where(Ticket.created_at < filter.created_before)
     if filter.sla_state is not None:
-        stmt = stmt.where(sla_clause(filter.sla_state, utcnow()))
+        stmt = stmt.where(sla_clause(filter.sla_state, clock.now()))
     if filter.search:
         stmt = stmt.where(
             or_(

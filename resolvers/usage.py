@@ -31,7 +31,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -54,6 +54,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import aliased
 
 from auth.policy import Permission
+from core import clock
 from models import (
     Account,
     Device,
@@ -189,7 +190,7 @@ async def meter_usage(
                 language=language,
                 argument="from" if day is filter.from_ else "to",
             )
-    to = filter.to or datetime.now(UTC).date()
+    to = filter.to or clock.utc_today()
     start = filter.from_ or (to - timedelta(days=364))
     if start > to:
         raise BadUserInput("`from` must not be after `to`.", language=language, argument="from")

@@ -19,7 +19,6 @@ import dataclasses
 import logging
 import math
 import re
-import time
 from collections.abc import AsyncIterator, Iterator
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -64,6 +63,7 @@ from starlette.websockets import WebSocket
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaExtension
 
 import i18n
+from core import clock
 from resolvers.ratelimit import BucketState, bucket_key, rate_limiter
 from schema.errors import BadUserInput, CodedError, Throttled
 from schema.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
@@ -747,7 +747,7 @@ def _set_headers(context: Any, bucket: BucketState, cost: int) -> None:
     headers = response.headers
     headers["X-RateLimit-Limit"] = str(bucket.capacity)
     headers["X-RateLimit-Remaining"] = str(math.floor(bucket.available))
-    headers["X-RateLimit-Reset"] = str(math.ceil(time.time()) + bucket.seconds_to_full)
+    headers["X-RateLimit-Reset"] = str(math.ceil(clock.timestamp()) + bucket.seconds_to_full)
     headers["X-Query-Cost"] = str(cost)
     if not bucket.allowed:
         headers["Retry-After"] = str(bucket.retry_after_seconds)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import strawberry
 from strawberry import relay
 
+from core import clock
 from models import Invitation as InvitationRow
 from models import Membership as MembershipRow
 from models import User as UserRow
@@ -134,7 +135,7 @@ class Invitation(LoadedNode):
             status = InvitationStatus.ACCEPTED
         elif row.revoked_at is not None:
             status = InvitationStatus.REVOKED
-        elif row.expires_at <= datetime.now(UTC):
+        elif row.expires_at <= clock.now():
             status = InvitationStatus.EXPIRED
         else:
             status = InvitationStatus.PENDING

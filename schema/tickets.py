@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import time as systime
 from collections.abc import AsyncGenerator
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated
@@ -15,6 +14,7 @@ from sqlalchemy import select
 from strawberry import relay
 
 from auth.policy import Permission
+from core import clock
 from models import Account as AccountRow
 from models import Device as DeviceRow
 from models import Site as SiteRow
@@ -815,7 +815,7 @@ class TicketSubscription:
         expires_at = principal.token_expires_at
         async with broker_for(context.services).subscribe() as queue:
             while True:
-                timeout = None if expires_at is None else expires_at - systime.time()
+                timeout = None if expires_at is None else expires_at - clock.timestamp()
                 if timeout is not None and timeout <= 0:
                     raise Unauthenticated(
                         "The access token has expired.", language=context.language
@@ -829,7 +829,7 @@ class TicketSubscription:
                 if accounts is not None and message.account_id not in accounts:
                     continue
                 event = await _visible_event(info, message)
-                if expires_at is not None and systime.time() >= expires_at:
+                if expires_at is not None and clock.timestamp() >= expires_at:
                     raise Unauthenticated(
                         "The access token has expired.", language=context.language
                     )

@@ -7,7 +7,6 @@ import base64
 import hashlib
 import hmac
 import json
-import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from auth.tokens import TokenService
+from core import clock
 from models import AuditLogEntry, User
 from settings import Settings
 from tests.auth.conftest import after_grace
@@ -56,7 +56,7 @@ def _b64(data: bytes) -> str:
 
 
 def _claims(settings: Settings, tokens: TokenService, **overrides: Any) -> dict[str, Any]:
-    now = int(time.time())
+    now = int(clock.timestamp())
     claims = {
         "iss": settings.jwt_issuer,
         "sub": "user:2",
@@ -125,7 +125,7 @@ async def test_login_token_follows_rfc_9068(gql: GraphQLClient, settings: Settin
 @pytest.mark.parametrize(
     ("overrides", "reason"),
     [
-        ({"exp": int(time.time()) - 3600}, "TOKEN_EXPIRED"),
+        ({"exp": int(clock.timestamp()) - 3600}, "TOKEN_EXPIRED"),
         ({"aud": "someone-else"}, "TOKEN_INVALID"),
         ({"iss": "https://evil.example"}, "TOKEN_INVALID"),
         ({"sub": "robot:7"}, "TOKEN_INVALID"),
@@ -333,11 +333,11 @@ async def test_token_lifetimes_are_configurable(client_with: ClientFactory) -> N
     # given
     async with client_with(access_token_ttl_seconds=90, refresh_token_ttl_seconds=0) as gql:
         # when
-        before = time.time()
+        before = clock.timestamp()
         login = await gql.login(USER)
         # then: the access token lives 90 s
         expires = datetime.fromisoformat(login["expiresAt"]).astimezone(UTC).timestamp()
-        assert before + 85 <= expires <= time.time() + 95
+        assert before + 85 <= expires <= clock.timestamp() + 95
         claims = json.loads(base64.urlsafe_b64decode(login["accessToken"].split(".")[1] + "=="))
         assert claims["exp"] - claims["iat"] == 90
         # and the refresh token expired at once
