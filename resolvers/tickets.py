@@ -407,7 +407,7 @@ async def service_calendar(session: AsyncSession, ticket: Ticket) -> ServiceCale
             country=details.get(CLOCK_COUNTRY_KEY),
             site_id=int(site_id) if site_id is not None else None,
         )
-    calendar = await ticket_calendar(session, ticket, utcnow())
+    calendar = await ticket_calendar(session, ticket, clock.now())
     return ServiceCalendar(calendar.coverage.time_zone, calendar.coverage.country, calendar.site_id)
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 import time_machine
 from starlette.applications import Starlette
 
 from auth.tokens import TokenService
+from core import clock
 from settings import Settings
 
 
@@ -24,6 +25,6 @@ def tokens(app: Starlette) -> TokenService:
 def after_grace(settings: Settings) -> Iterator[None]:
     """The clock moved just past the refresh-token reuse grace window (ticking on from there):
     a spent refresh token presented now is a replay."""
-    later = datetime.now(UTC) + timedelta(seconds=settings.refresh_reuse_grace_seconds + 1)
+    later = clock.now() + timedelta(seconds=settings.refresh_reuse_grace_seconds + 1)
     with time_machine.travel(later, tick=True):
         yield
