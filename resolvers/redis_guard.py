@@ -44,12 +44,12 @@ class RedisGuard:
     def __init__(
         self,
         ping: Callable[[], Awaitable[Any]] | None = None,
-        timeout: float = TIMEOUT_SECONDS,
-        cooldown: float = COOLDOWN_SECONDS,
+        timeout: float | None = None,
+        cooldown: float | None = None,
     ) -> None:
         self.ping = ping
-        self.timeout = timeout
-        self.cooldown = cooldown
+        self.timeout = TIMEOUT_SECONDS if timeout is None else timeout
+        self.cooldown = COOLDOWN_SECONDS if cooldown is None else cooldown
         self._open = False
         self._probe: asyncio.Task[None] | None = None
         self._closed_event = asyncio.Event()

@@ -161,7 +161,7 @@ async def record_mutation(
         await session.commit()
     except Exception as error:
         if unavailable.database_unavailable(error):  # already said once for the request
-            audit_log.warning(
+            audit_log.info(  # the outage has its warning line (schema/unavailable.py)
                 "audit entry for %s (request %s) not written: database unavailable",
                 mutation,
                 context.request_id,

@@ -30,6 +30,18 @@ i18n.register(
     }
 )
 
+
+
+class _OutageFilter(logging.Filter):
+    """Strawberry logs every execution error with its trace (`strawberry.execution`); an outage
+    already has its line from `unavailable` below."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, GraphQLError) and database_unavailable(record.msg))
+
+
+logging.getLogger("strawberry.execution").addFilter(_OutageFilter())
+
 __all__ = ["CODE", "RETRY_AFTER_SECONDS", "database_unavailable", "log_outage", "unavailable"]
 
 
