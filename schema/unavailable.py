@@ -31,7 +31,6 @@ i18n.register(
 )
 
 
-
 class _OutageFilter(logging.Filter):
     """Strawberry logs every execution error with its trace (`strawberry.execution`); an outage
     already has its line from `unavailable` below."""

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from dataclasses import replace
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
@@ -21,8 +21,9 @@ from sqlalchemy.engine import make_url
 from app import create_app
 from models.session import create_engine, create_sessionmaker
 from settings import Settings
+from tests.auth.test_oidc import AUDIENCE, ISSUER, FakeProvider
 from tests.graphql import GraphQLClient, Response
-from tests.servers import HOST, free_port
+from tests.servers import HOST, free_port, serving_in_thread
 
 ADMIN = "admin@acme.example"
 
@@ -101,6 +102,31 @@ async def token(gql: GraphQLClient) -> str:
     return await gql.token_for(ADMIN)
 
 
+@dataclass
+class ProviderToken:
+    """An identity provider's token: the app looks its subject up in the database while it
+    builds the request's context, before any operation runs."""
+
+    settings: dict[str, str]
+    token: str
+
+
+@pytest.fixture
+def provider_token() -> Iterator[ProviderToken]:
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    provider = FakeProvider(port=free_port())
+    provider.add_key("k1")
+    provider.publish("k1")
+    app = Starlette(routes=[Route("/jwks", provider.jwks)])
+    with serving_in_thread(app, provider.port):
+        yield ProviderToken(
+            {"oidc_issuer": ISSUER, "oidc_jwks_url": provider.jwks_url, "oidc_audience": AUDIENCE},
+            provider.token("k1"),
+        )
+
+
 @contextlib.asynccontextmanager
 async def client_of(settings: Settings) -> AsyncIterator[GraphQLClient]:
     engine = create_engine(settings)
@@ -116,15 +142,22 @@ async def client_of(settings: Settings) -> AsyncIterator[GraphQLClient]:
 
 
 async def test_unreadable_sqlite_file_answers_503(
-    settings: Settings, token: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    settings: Settings,
+    token: str,
+    provider_token: ProviderToken,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     # given: a database file in a directory that does not exist
     missing = tmp_path / "missing" / "portal.sqlite3"
-    broken = replace(settings, database_url=f"sqlite+aiosqlite:///{missing}")
+    broken = replace(
+        settings, database_url=f"sqlite+aiosqlite:///{missing}", **provider_token.settings
+    )
     async with client_of(broken) as gql:
         for query, variables, auth in (
-            (QUERY_ACCOUNTS, None, token),  # the token is read before any operation
-            (QUERY_SIGN_IN, SIGN_IN, None),  # the resolver meets the outage
+            (QUERY_ACCOUNTS, None, provider_token.token),  # outside any operation
+            (QUERY_ACCOUNTS, None, token),  # in the resolver
+            (QUERY_SIGN_IN, SIGN_IN, None),  # in the resolver of a mutation
         ):
             caplog.clear()
             with caplog.at_level(logging.INFO):
@@ -142,7 +175,10 @@ async def test_unreadable_sqlite_file_answers_503(
 
 @pytest.mark.postgres
 async def test_postgres_outage_answers_503_then_recovers(
-    settings: Settings, token: str, caplog: pytest.LogCaptureFixture
+    settings: Settings,
+    token: str,
+    provider_token: ProviderToken,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     # given: the app talks to PostgreSQL through a proxy, with pooled connections
     url = make_url(settings.database_url)
@@ -151,6 +187,7 @@ async def test_postgres_outage_answers_503_then_recovers(
     proxied = replace(
         settings,
         database_url=url.set(host=HOST, port=proxy.port).render_as_string(hide_password=False),
+        **provider_token.settings,
     )
     try:
         async with client_of(proxied) as gql:
@@ -159,8 +196,9 @@ async def test_postgres_outage_answers_503_then_recovers(
             # when: the database goes away (open connections reset, new ones refused)
             await proxy.cut()
             for query, variables, auth in (
-                (QUERY_ACCOUNTS, None, token),  # outside any operation: reading the token
-                (QUERY_SIGN_IN, SIGN_IN, None),  # inside an operation: the resolver
+                (QUERY_ACCOUNTS, None, token),  # in the resolver
+                (QUERY_ACCOUNTS, None, provider_token.token),  # outside any operation
+                (QUERY_SIGN_IN, SIGN_IN, None),  # in the resolver of a mutation
                 (QUERY_ACCOUNTS, None, token),
             ):
                 caplog.clear()

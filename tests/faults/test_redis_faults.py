@@ -35,6 +35,7 @@ from tests.servers import HOST, free_port, serving
 from tests.tickets.support import committed_writes_removed, covered_device, create_incident
 
 REDIS_SERVER = "/usr/bin/redis-server"
+NO_PERSISTENCE = ("--save", "", "--appendonly", "no")
 ADMIN = "admin@acme.example"
 
 QUERY_ACCOUNTS = "query Accounts { accounts(first: 1) { totalCount } }"
@@ -62,8 +63,7 @@ class PrivateRedis:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", HOST, "--save", ""]
-            + ["--appendonly", "no"],
+            [REDIS_SERVER, "--port", str(self.port), "--bind", HOST, *NO_PERSISTENCE],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -213,8 +213,8 @@ async def open_socket(address: str, token: str) -> ClientConnection:
     return ws
 
 
-async def next_event(ws: ClientConnection, timeout: float = 5) -> dict[str, Any]:
-    message = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+async def next_event(ws: ClientConnection) -> dict[str, Any]:
+    message = json.loads(await asyncio.wait_for(ws.recv(), 5))
     assert message["type"] == "next", message
     return message["payload"]["data"]["ticketUpdated"]  # type: ignore[no-any-return]
 
