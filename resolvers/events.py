@@ -100,7 +100,7 @@ class InMemoryBroker:
 
 
 # How long a subscription waits for the Redis listener before it goes on without it.
-READY_WAIT_SECONDS = 0.25
+READY_WAIT_SECONDS = 1.0
 # A quiet listener pings Redis this often, so that a hanging Redis is noticed without traffic.
 HEARTBEAT_SECONDS = 2.0
 
@@ -146,12 +146,17 @@ class RedisBroker(InMemoryBroker):
             self._client()
             self._ready = asyncio.Event()
             self._listener = asyncio.create_task(self._listen(), name="ticket-events-listener")
-        if not self.guard.available:
-            return
-        try:
-            await asyncio.wait_for(asyncio.shield(self._ready.wait()), READY_WAIT_SECONDS)
-        except TimeoutError as error:
-            self.guard.failed(error)
+        # Until the listener is subscribed, the breaker opens (the listener's own timeouts
+        # open it when Redis fails), or READY_WAIT_SECONDS; after that a subscriber that may
+        # have missed something gets a Resync once the listener is subscribed.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + READY_WAIT_SECONDS
+        while not self._ready.is_set() and self.guard.available:
+            if loop.time() >= deadline:
+                self._gap = True
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._ready.wait()), 0.05)
 
     async def _listen(self) -> None:
         assert self._ready is not None

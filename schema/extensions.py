@@ -160,8 +160,8 @@ async def record_mutation(
         )
         await session.commit()
     except Exception as error:
-        if unavailable.database_unavailable(error):  # already said once for the request
-            audit_log.info(  # the outage has its warning line (schema/unavailable.py)
+        if unavailable.database_unavailable(error):  # the outage has its own warning line
+            audit_log.info(
                 "audit entry for %s (request %s) not written: database unavailable",
                 mutation,
                 context.request_id,
@@ -172,8 +172,8 @@ async def record_mutation(
             )
         try:
             await session.rollback()
-        except Exception as error:
-            if not unavailable.database_unavailable(error):
+        except Exception as rollback_error:
+            if not unavailable.database_unavailable(rollback_error):
                 audit_log.exception("rollback after a failed audit write")
 
 
