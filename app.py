@@ -39,8 +39,8 @@ from auth.backend import authenticate, bearer_token
 from auth.tokens import TokenService
 from mail.sender import MailSender
 from models.session import create_engine, create_sessionmaker
-from resolvers.ratelimit import bucket_key, close_shared_redis, connection_counter
-from schema import schema
+from resolvers.ratelimit import bucket_key, close_shared_redis, connection_counter, redis_guard
+from schema import schema, unavailable
 from schema.context import AppServices, Context
 from schema.extensions import label_request_errors, mask_unexpected
 from settings import Settings, get_settings
@@ -96,10 +96,16 @@ class PortalGraphQL(GraphQL[Context, None]):
             response = await self.run(request)
         except HTTPException as error:
             response = self._error_response(request, error.status_code, error.reason)
-        except Exception:  # outside any operation (e.g. the database is down): no trace out
+        except Exception as error:  # outside any operation (reading the token): no trace out
             request_id = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
-            log.exception("unexpected error (request %s) outside an operation", request_id)
-            response = self._error_response(request, 500, "Unexpected error.", request_id)
+            if unavailable.database_unavailable(error):
+                unavailable.log_outage(error, request_id, "outside an operation")
+                language = i18n.negotiate(request.headers.get("accept-language")) or i18n.DEFAULT
+                message = i18n.translate(unavailable.CODE, language)
+                response = self._error_response(request, 503, message, request_id)
+            else:
+                log.exception("unexpected error (request %s) outside an operation", request_id)
+                response = self._error_response(request, 500, "Unexpected error.", request_id)
         await response(scope, receive, send)
 
     async def _check_http_request(self, request: Request) -> None:
@@ -130,9 +136,12 @@ class PortalGraphQL(GraphQL[Context, None]):
     def _error_response(
         self, request: Request, status: int, reason: str, request_id: str | None = None
     ) -> Response:
-        extensions = {"code": HTTP_ERROR_CODES.get(status, "BAD_REQUEST")}
+        extensions: dict[str, Any] = {"code": HTTP_ERROR_CODES.get(status, "BAD_REQUEST")}
         reason = localised_reason(status, reason, request, self.services.settings.max_body_bytes)
         headers = {"Allow": "POST"} if status == 405 else {}
+        if status == 503:
+            headers["Retry-After"] = str(unavailable.RETRY_AFTER_SECONDS)
+            extensions["retryAfter"] = unavailable.RETRY_AFTER_SECONDS
         if request_id is not None:
             extensions["requestId"] = headers["X-Request-Id"] = request_id
         return Response(
@@ -178,6 +187,11 @@ class PortalGraphQL(GraphQL[Context, None]):
             sub_response.media_type = media_type
         # A request error (parse, validation, variables, cost, throttling): nothing executed.
         request_error = result.data is None and errors and all(not e.path for e in errors)
+        if sub_response is not None and any(
+            (e.extensions or {}).get("code") == unavailable.CODE for e in errors
+        ):  # the database is down: retry later, whatever the media type
+            sub_response.status_code = 503
+            sub_response.headers["Retry-After"] = str(unavailable.RETRY_AFTER_SECONDS)
         if media_type == GRAPHQL_RESPONSE_JSON and request_error:
             response.pop("data", None)
             codes = {(e.extensions or {}).get("code") for e in errors}
@@ -269,6 +283,7 @@ HTTP_ERROR_CODES = {
     413: "PAYLOAD_TOO_LARGE",
     415: "UNSUPPORTED_MEDIA_TYPE",
     500: "INTERNAL",
+    503: "SERVICE_UNAVAILABLE",
 }
 
 
@@ -342,13 +357,25 @@ def create_app(
         return PlainTextResponse("ok")
 
     async def readyz(_: Request) -> Response:
+        """503 while the database is unreachable; 200 otherwise, with `status` "ready", or
+        "degraded" while Redis is configured but unavailable (in-process fallbacks serve)."""
         try:
             async with services.sessionmaker() as session:
                 await session.execute(text("SELECT 1"))
-        except Exception:
-            log.warning("readiness check failed", exc_info=True)
-            return PlainTextResponse("database unavailable", status_code=503)
-        return PlainTextResponse("ready")
+        except Exception as error:
+            log.warning("readiness check failed: %s: %s", type(error).__name__, error)
+            return JSONResponse(
+                {"status": "unavailable", "database": "unavailable"},
+                status_code=503,
+                headers={"Retry-After": str(unavailable.RETRY_AFTER_SECONDS)},
+            )
+        body = {"status": "ready", "database": "ok"}
+        if settings.redis_url:
+            if await redis_guard(services).check():
+                body["redis"] = "ok"
+            else:
+                body.update(status="degraded", redis="unavailable")
+        return JSONResponse(body)
 
     async def jwks(_: Request) -> Response:
         return JSONResponse(services.tokens.public_jwks())

@@ -15,6 +15,7 @@ from strawberry.types.graphql import OperationType
 
 import i18n
 from models import AuditLogEntry
+from schema import unavailable
 from schema.errors import CodedError
 
 if TYPE_CHECKING:
@@ -103,6 +104,8 @@ def reworded(errors: list[GraphQLError], language: str) -> list[GraphQLError]:
 
 
 def anonymised(error: GraphQLError, request_id: str | None, language: str) -> GraphQLError:
+    if unavailable.database_unavailable(error):
+        return unavailable.unavailable(error, request_id, language)  # 503, one line, no trace
     log.error(
         "unexpected error (request %s) at %s", request_id, error.path, exc_info=error.original_error
     )
@@ -177,14 +180,22 @@ async def record_mutation(
             )
         )
         await session.commit()
-    except Exception:
-        audit_log.exception(
-            "audit entry for %s (request %s) not written", mutation, context.request_id
-        )
+    except Exception as error:
+        if unavailable.database_unavailable(error):  # the outage has its own warning line
+            audit_log.info(
+                "audit entry for %s (request %s) not written: database unavailable",
+                mutation,
+                context.request_id,
+            )
+        else:
+            audit_log.exception(
+                "audit entry for %s (request %s) not written", mutation, context.request_id
+            )
         try:
             await session.rollback()
-        except Exception:
-            audit_log.exception("rollback after a failed audit write")
+        except Exception as rollback_error:
+            if not unavailable.database_unavailable(rollback_error):
+                audit_log.exception("rollback after a failed audit write")
 
 
 class MutationAudit(SchemaExtension):

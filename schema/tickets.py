@@ -26,7 +26,7 @@ from models.enums import DeviceStatus, TicketStatus, TicketType
 from resolvers import tickets as logic
 from resolvers.accounts import account_tree
 from resolvers.business_hours import SlaState
-from resolvers.events import TicketEventMessage, broker_for
+from resolvers.events import Resync, TicketEventMessage, broker_for
 from resolvers.loaders.tickets import (
     CommentsByTicketIdLoader,
     EventsByTicketIdLoader,
@@ -63,11 +63,16 @@ SlaStateEnum = strawberry.enum(
 )
 
 
-@strawberry.enum(description="What a ticket event records.")
+@strawberry.enum(
+    description="What a ticket event records. RESYNC comes from `ticketUpdated` only: events "
+    "may have been missed (live delivery between servers was interrupted, or has just been "
+    "restored), so refetch the tickets shown; it carries no ticket."
+)
 class TicketEventKind(enum.StrEnum):
     CREATED = "CREATED"
     STATUS_CHANGED = "STATUS_CHANGED"
     COMMENTED = "COMMENTED"
+    RESYNC = "RESYNC"
 
 
 @strawberry.enum(description="What kind of fault an incident reports.")
@@ -115,7 +120,9 @@ class TicketComment:
 
 @strawberry.type(description="One change of a ticket: who, when, from which status to which.")
 class TicketEvent:
-    id: strawberry.ID = strawberry.field(description="Global ID of the event.")
+    id: strawberry.ID | None = strawberry.field(
+        description="Global ID of the event (null on a RESYNC event)."
+    )
     kind: TicketEventKind = strawberry.field(description="What happened.")
     from_status: TicketStatusEnum | None = strawberry.field(
         description="Status before a status change."
@@ -128,14 +135,38 @@ class TicketEvent:
     by_agent: bool = strawberry.field(description="Whether the vendor did it.")
     internal: bool = strawberry.field(description="Visible to the vendor's agents only.")
     comment: TicketComment | None = strawberry.field(description="The comment it added, if any.")
-    ticket_id: strawberry.ID = strawberry.field(description="Global ID of the ticket.")
-    ticket_number: str = strawberry.field(description="Number of the ticket.")
-    ticket_status: TicketStatusEnum = strawberry.field(
-        description="The ticket's status when the event was delivered."
+    ticket_id: strawberry.ID | None = strawberry.field(
+        description="Global ID of the ticket (null on a RESYNC event)."
     )
-    ticket_version: int = strawberry.field(
-        description="The ticket's version when the event was delivered (for updateTicketStatus)."
+    ticket_number: str | None = strawberry.field(
+        description="Number of the ticket (null on a RESYNC event)."
     )
+    ticket_status: TicketStatusEnum | None = strawberry.field(
+        description="The ticket's status when the event was delivered (null on a RESYNC event)."
+    )
+    ticket_version: int | None = strawberry.field(
+        description="The ticket's version when the event was delivered (for updateTicketStatus; "
+        "null on a RESYNC event)."
+    )
+
+    @classmethod
+    def resync(cls) -> TicketEvent:
+        """The signal to refetch: events may have been lost for this subscriber."""
+        return cls(
+            id=None,
+            kind=TicketEventKind.RESYNC,
+            from_status=None,
+            to_status=None,
+            created_at=logic.utcnow(),
+            actor_name=None,
+            by_agent=False,
+            internal=False,
+            comment=None,
+            ticket_id=None,
+            ticket_number=None,
+            ticket_status=None,
+            ticket_version=None,
+        )
 
     @classmethod
     def from_row(
@@ -799,7 +830,9 @@ class TicketSubscription:
     @strawberry.subscription(
         description="Each change of the tickets the viewer may see (one ticket, or an account "
         "and its sub-accounts, or all), as it happens on any server; internal events reach "
-        "agents only. Ends when the access token expires."
+        "agents only. A RESYNC event means events may have been missed (sent when live "
+        "delivery between servers is interrupted and again when it is restored): refetch. "
+        "Ends when the access token expires."
     )
     async def ticket_updated(
         self,
@@ -824,6 +857,9 @@ class TicketSubscription:
                     message = await asyncio.wait_for(queue.get(), timeout)
                 except TimeoutError:
                     continue  # the loop ends the subscription on expiry
+                if isinstance(message, Resync):
+                    yield TicketEvent.resync()
+                    continue
                 if wanted_ticket is not None and message.ticket_id != wanted_ticket:
                     continue
                 if accounts is not None and message.account_id not in accounts:
