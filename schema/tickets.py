@@ -157,7 +157,7 @@ class TicketEvent:
             kind=TicketEventKind.RESYNC,
             from_status=None,
             to_status=None,
-            created_at=logic.utcnow(),
+            created_at=clock.now(),
             actor_name=None,
             by_agent=False,
             internal=False,
