@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: install run serve migrate seed seed-large test lint format typecheck schema bench clean
+.PHONY: install run serve migrate seed seed-large test test-dates lint format typecheck schema bench clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,13 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-install: $(VENV)/.installed
+# The JavaScript client tests' packages (tests/clients/js), pinned by its package-lock.json.
+JS_CLIENTS := tests/clients/js
+$(JS_CLIENTS)/node_modules/.package-lock.json: $(JS_CLIENTS)/package-lock.json
+	@if command -v npm >/dev/null; then npm ci --prefix $(JS_CLIENTS) --no-audit --no-fund; \
+	else echo "npm not found: the JavaScript client tests will be skipped"; fi
+
+install: $(VENV)/.installed $(JS_CLIENTS)/node_modules/.package-lock.json
 
 migrate: install
 	$(PY) -m cli migrate
@@ -30,6 +36,14 @@ run: seed
 
 test: install
 	$(BIN)/pytest
+
+# The tests whose outcome depends on the date (marker `dates`), on SQLite, once per instant of
+# tests/frozen_instants (which says why each is hard). `make test` runs them too, at today's date.
+test-dates: install
+	@grep -v -e '^#' -e '^$$' tests/frozen_instants | while read -r at why; do \
+		echo "== frozen at $$at: $$why"; \
+		PORTAL_FREEZE_AT=$$at DATABASE_URL= $(BIN)/pytest -m dates || exit 1; \
+	done
 
 lint: install
 	$(BIN)/ruff check .

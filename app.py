@@ -8,7 +8,7 @@ import gc
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -17,29 +17,31 @@ from cross_web import HTTPException
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
+from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
+import i18n
 from auth.backend import authenticate, bearer_token
 from auth.tokens import TokenService
 from mail.sender import MailSender
 from models.session import create_engine, create_sessionmaker
-from resolvers.ratelimit import bucket_key, close_shared_redis, connection_counter
-from schema import schema
+from resolvers.ratelimit import bucket_key, close_shared_redis, connection_counter, redis_guard
+from schema import schema, unavailable
 from schema.context import AppServices, Context
-from schema.extensions import SERVICE_UNAVAILABLE as BUSY
 from schema.extensions import label_request_errors, mask_unexpected
 from settings import Settings, get_settings
 
@@ -49,12 +51,26 @@ log = logging.getLogger("portal")
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 
 
+class TextWebSocketAdapter(ASGIWebSocketAdapter):
+    """graphql-transport-ws messages are JSON in TEXT frames: strawberry sends whatever
+    `encode_json` returns, and ours returns bytes (orjson, for HTTP bodies), which would go out
+    as binary frames that standard clients (graphql-ws, gql) refuse."""
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        try:
+            await self.ws.send_text(orjson.dumps(message).decode())
+        except WebSocketDisconnect as error:
+            raise WebSocketDisconnected from error
+
+
 class PortalGraphQL(GraphQL[Context, None]):
     """Strawberry's ASGI view with our context, token checks and orjson encoding, and the
     GraphQL-over-HTTP rules: JSON POST bodies only (415), a body size limit (413), mutations
     never over GET (405), `application/graphql-response+json` with 4xx for request errors when
     the client accepts it (`application/json` and 200 otherwise), errors as JSON bodies; a
     WebSocket origin allow-list and caps on subscriptions and connections."""
+
+    websocket_adapter_class = TextWebSocketAdapter
 
     def __init__(self, services: AppServices) -> None:
         settings = services.settings
@@ -80,18 +96,32 @@ class PortalGraphQL(GraphQL[Context, None]):
             response = await self.run(request)
         except HTTPException as error:
             response = self._error_response(request, error.status_code, error.reason)
-        except Exception:  # outside any operation (e.g. the database is down): no trace out
+        except Exception as error:  # outside any operation (reading the token): no trace out
             request_id = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
-            log.exception("unexpected error (request %s) outside an operation", request_id)
-            response = self._error_response(request, 500, "Unexpected error.", request_id)
+            if unavailable.database_unavailable(error):
+                unavailable.log_outage(error, request_id, "outside an operation")
+                language = i18n.negotiate(request.headers.get("accept-language")) or i18n.DEFAULT
+                message = i18n.translate(unavailable.CODE, language)
+                response = self._error_response(request, 503, message, request_id)
+            else:
+                log.exception("unexpected error (request %s) outside an operation", request_id)
+                response = self._error_response(request, 500, "Unexpected error.", request_id)
         await response(scope, receive, send)
 
     async def _check_http_request(self, request: Request) -> None:
         if request.method != "POST":
             return
-        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if media_type != "application/json":
+        # Media types and charset names are case-insensitive; JSON is UTF-8.
+        media_type, *params = request.headers.get("content-type", "").lower().split(";")
+        charsets = {
+            v.strip(' "')
+            for k, _, v in (p.partition("=") for p in params)
+            if k.strip() == "charset"
+        }
+        if media_type.strip() != "application/json" or charsets - {"utf-8", "utf8"}:
             raise HTTPException(415, "Send the operation as an application/json POST body.")
+        MutableHeaders(scope=request.scope)["content-type"] = "application/json"
+        del request._headers  # Starlette's cache: strawberry reads the normalised header
         limit = self.services.settings.max_body_bytes
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
@@ -106,8 +136,12 @@ class PortalGraphQL(GraphQL[Context, None]):
     def _error_response(
         self, request: Request, status: int, reason: str, request_id: str | None = None
     ) -> Response:
-        extensions = {"code": HTTP_ERROR_CODES.get(status, "BAD_REQUEST")}
+        extensions: dict[str, Any] = {"code": HTTP_ERROR_CODES.get(status, "BAD_REQUEST")}
+        reason = localised_reason(status, reason, request, self.services.settings.max_body_bytes)
         headers = {"Allow": "POST"} if status == 405 else {}
+        if status == 503:
+            headers["Retry-After"] = str(unavailable.RETRY_AFTER_SECONDS)
+            extensions["retryAfter"] = unavailable.RETRY_AFTER_SECONDS
         if request_id is not None:
             extensions["requestId"] = headers["X-Request-Id"] = request_id
         return Response(
@@ -158,10 +192,14 @@ class PortalGraphQL(GraphQL[Context, None]):
             codes = {(e.extensions or {}).get("code") for e in errors}
             if sub_response is not None:
                 sub_response.status_code = 429 if "THROTTLED" in codes else 400
-        busy = [e.extensions for e in errors if (e.extensions or {}).get("code") == BUSY]
-        if busy and sub_response is not None:  # SQLite's write lock: nothing done, try again
+        retry_after = [
+            (e.extensions or {}).get("retryAfter", unavailable.RETRY_AFTER_SECONDS)
+            for e in errors
+            if (e.extensions or {}).get("code") == unavailable.CODE
+        ]
+        if sub_response is not None and retry_after:  # nothing done: retry later, any media type
             sub_response.status_code = 503
-            sub_response.headers["Retry-After"] = str(busy[0]["retryAfter"])  # type: ignore[index]
+            sub_response.headers["Retry-After"] = str(max(retry_after))
         return response
 
     def create_response(self, response_data: Any, sub_response: Response) -> Response:
@@ -191,12 +229,18 @@ class PortalGraphQL(GraphQL[Context, None]):
         return context
 
     async def on_ws_connect(self, context: Context) -> Any:
-        """The token travels in the connection_init payload (browsers cannot set headers)."""
+        """The token travels in the connection_init payload (browsers cannot set headers on
+        the upgrade request) or as `Authorization: Bearer` on the upgrade request (servers);
+        both may be given only when they are the same token. A token given must be valid."""
         params = context.connection_params or {}
         raw = params.get("authorization") or params.get("Authorization") or params.get("token")
         token = bearer_token(raw) if isinstance(raw, str) and " " in raw else raw
         if token is not None and not isinstance(token, str):
             raise ConnectionRejectionError({"code": "UNAUTHENTICATED"})
+        header = bearer_token(context.request.headers.get("authorization"))
+        if header is not None and token is not None and header != token:
+            raise ConnectionRejectionError({"code": "UNAUTHENTICATED"})
+        token = header if token is None else token
         context.principal = await self._authenticate(token)
         if token is not None and context.principal.is_anonymous:
             raise ConnectionRejectionError({"code": "UNAUTHENTICATED"})
@@ -242,7 +286,28 @@ HTTP_ERROR_CODES = {
     413: "PAYLOAD_TOO_LARGE",
     415: "UNSUPPORTED_MEDIA_TYPE",
     500: "INTERNAL",
+    503: "SERVICE_UNAVAILABLE",
 }
+
+
+# Refusals worded by strawberry or by this module -> message codes (i18n.py).
+HTTP_MESSAGES = {
+    "Unable to parse request body as JSON": "HTTP_BAD_JSON",
+    "No GraphQL query found in the request": "HTTP_NO_QUERY",
+    "Batching is not enabled": "HTTP_NO_BATCH",
+    "Mutations are only accepted over POST.": "HTTP_METHOD_NOT_ALLOWED",
+    "Send the operation as an application/json POST body.": "HTTP_UNSUPPORTED_MEDIA_TYPE",
+    "Unexpected error.": "INTERNAL",
+}
+
+
+def localised_reason(status: int, reason: str, request: Request, limit: int) -> str:
+    """An HTTP refusal in the caller's language (Accept-Language; English otherwise)."""
+    code = "HTTP_PAYLOAD_TOO_LARGE" if status == 413 else HTTP_MESSAGES.get(reason)
+    if code is None:
+        return reason
+    language = i18n.negotiate(request.headers.get("accept-language")) or i18n.DEFAULT
+    return i18n.translate(code, language, limit=limit)
 
 
 def negotiate_media_type(accept: str | None) -> str:
@@ -295,13 +360,25 @@ def create_app(
         return PlainTextResponse("ok")
 
     async def readyz(_: Request) -> Response:
+        """503 while the database is unreachable; 200 otherwise, with `status` "ready", or
+        "degraded" while Redis is configured but unavailable (in-process fallbacks serve)."""
         try:
             async with services.sessionmaker() as session:
                 await session.execute(text("SELECT 1"))
-        except Exception:
-            log.warning("readiness check failed", exc_info=True)
-            return PlainTextResponse("database unavailable", status_code=503)
-        return PlainTextResponse("ready")
+        except Exception as error:
+            log.warning("readiness check failed: %s: %s", type(error).__name__, error)
+            return JSONResponse(
+                {"status": "unavailable", "database": "unavailable"},
+                status_code=503,
+                headers={"Retry-After": str(unavailable.RETRY_AFTER_SECONDS)},
+            )
+        body = {"status": "ready", "database": "ok"}
+        if settings.redis_url:
+            if await redis_guard(services).check():
+                body["redis"] = "ok"
+            else:
+                body.update(status="degraded", redis="unavailable")
+        return JSONResponse(body)
 
     async def jwks(_: Request) -> Response:
         return JSONResponse(services.tokens.public_jwks())

@@ -3,6 +3,7 @@ else the user's language, else English)."""
 
 from __future__ import annotations
 
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,57 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "This value is too long (at most {max} characters).",
         "fr": "Cette valeur est trop longue ({max} caractères au maximum).",
         "it": "Questo valore è troppo lungo (al massimo {max} caratteri).",
+    },
+    "INVALID_CURSOR": {
+        "en": "Invalid cursor.",
+        "fr": "Curseur non valide.",
+        "it": "Cursore non valido.",
+    },
+    "NUL_CHARACTER": {
+        "en": "Text must not contain the NUL character (U+0000).",
+        "fr": "Le texte ne doit pas contenir le caractère NUL (U+0000).",
+        "it": "Il testo non deve contenere il carattere NUL (U+0000).",
+    },
+    "SEARCH_TOO_LONG": {
+        "en": "The search text is too long (at most {max} characters).",
+        "fr": "Le texte de recherche est trop long ({max} caractères au maximum).",
+        "it": "Il testo di ricerca è troppo lungo (al massimo {max} caratteri).",
+    },
+    "DATE_OUT_OF_RANGE": {
+        "en": "Dates must be between {min} and {max}.",
+        "fr": "Les dates doivent être comprises entre le {min} et le {max}.",
+        "it": "Le date devono essere comprese tra il {min} e il {max}.",
+    },
+    # HTTP refusals (before any GraphQL): 400, 405, 413, 415
+    "HTTP_UNSUPPORTED_MEDIA_TYPE": {
+        "en": "Send the operation as an application/json POST body (UTF-8).",
+        "fr": "Envoyez l'opération dans un corps POST application/json (UTF-8).",
+        "it": "Inviate l'operazione in un corpo POST application/json (UTF-8).",
+    },
+    "HTTP_PAYLOAD_TOO_LARGE": {
+        "en": "The request body exceeds {limit} bytes.",
+        "fr": "Le corps de la requête dépasse {limit} octets.",
+        "it": "Il corpo della richiesta supera {limit} byte.",
+    },
+    "HTTP_BAD_JSON": {
+        "en": "Unable to parse request body as JSON.",
+        "fr": "Le corps de la requête n'est pas du JSON valide.",
+        "it": "Il corpo della richiesta non è JSON valido.",
+    },
+    "HTTP_NO_QUERY": {
+        "en": "No GraphQL query found in the request.",
+        "fr": "La requête ne contient aucune opération GraphQL.",
+        "it": "La richiesta non contiene alcuna operazione GraphQL.",
+    },
+    "HTTP_NO_BATCH": {
+        "en": "Batching is not enabled: send one operation per request.",
+        "fr": "Les lots ne sont pas acceptés : envoyez une opération par requête.",
+        "it": "I batch non sono abilitati: inviate un'operazione per richiesta.",
+    },
+    "HTTP_METHOD_NOT_ALLOWED": {
+        "en": "Mutations are only accepted over POST.",
+        "fr": "Les mutations ne sont acceptées qu'en POST.",
+        "it": "Le mutazioni sono accettate solo tramite POST.",
     },
     "STALE_VERSION": {
         "en": "Someone else changed this in the meantime; reload and try again.",
@@ -122,6 +174,26 @@ def register(messages: dict[str, dict[str, str]]) -> None:
         MESSAGES[code] = texts
 
 
+def plural_one(language: str, count: int) -> bool:
+    """Whether `count` takes the singular (CLDR's "one"): French 0 and 1, English and Italian
+    1 only."""
+    return count in (0, 1) if language == "fr" else count == 1
+
+
+class _Formatter(string.Formatter):
+    """str.format plus plurals: `{seconds:|second|seconds}` is the singular or the plural word
+    after the number in `seconds`, by the language's rule."""
+
+    def __init__(self, language: str) -> None:
+        self.language = language
+
+    def format_field(self, value: Any, format_spec: str) -> Any:
+        if format_spec.startswith("|") and isinstance(value, int | float):
+            one, _, other = format_spec[1:].partition("|")
+            return one if plural_one(self.language, int(value)) else other
+        return super().format_field(value, format_spec)
+
+
 def translate(code: str, language: str, **params: Any) -> str:
     texts = MESSAGES.get(code)
     if texts is None:
@@ -129,6 +201,6 @@ def translate(code: str, language: str, **params: Any) -> str:
     template = texts.get(language) or texts[DEFAULT]
     words = {k: v.word(language) if isinstance(v, Localized) else v for k, v in params.items()}
     try:
-        return template.format(**words)
-    except (KeyError, IndexError):
+        return _Formatter(language).format(template, **words)
+    except (KeyError, IndexError, ValueError):
         return template

@@ -36,6 +36,7 @@ class Settings:
     jwt_audience: str = "selfservice-portal-api"
     access_token_ttl_seconds: int = 15 * 60
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    refresh_reuse_grace_seconds: int = 30
     signing_key_pem: str | None = None
     oidc_issuer: str | None = None
     oidc_jwks_url: str | None = None
@@ -95,6 +96,7 @@ class Settings:
             jwt_audience=_env("JWT_AUDIENCE", "selfservice-portal-api"),
             access_token_ttl_seconds=_env_int("ACCESS_TOKEN_TTL_SECONDS", 15 * 60),
             refresh_token_ttl_seconds=_env_int("REFRESH_TOKEN_TTL_SECONDS", 30 * 24 * 3600),
+            refresh_reuse_grace_seconds=_env_int("REFRESH_REUSE_GRACE_SECONDS", 30),
             signing_key_pem=os.environ.get("JWT_SIGNING_KEY_PEM"),
             oidc_issuer=os.environ.get("OIDC_ISSUER"),
             oidc_jwks_url=os.environ.get("OIDC_JWKS_URL"),

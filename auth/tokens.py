@@ -18,6 +18,7 @@ from joserfc.errors import ExpiredTokenError, InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet, RSAKey
 from joserfc.jwt import JWTClaimsRegistry
 
+from core import clock
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,7 @@ class TokenService:
         return {"keys": [self._key.as_dict(private=False) | {"use": "sig", "alg": ALGORITHM}]}
 
     def issue_access_token(self, subject: str, client_id: str, **extra: Any) -> tuple[str, int]:
-        now = int(time.time())
+        now = int(clock.timestamp())
         expires_at = now + self.settings.access_token_ttl_seconds
         claims = {
             "iss": self.settings.jwt_issuer,

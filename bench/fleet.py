@@ -34,6 +34,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from core import clock
 from tests.queries import QUERY_DASHBOARD
 from tests.servers import free_port, uvicorn_command
 
@@ -255,13 +256,13 @@ async def raw_dashboard(
             " AND d.contract_id IN (SELECT id FROM contracts"
             " WHERE starts_on <= :today AND ends_on >= :today)"
         )
-        params = {"q": "%room 12%", "today": date.today()}
+        params = {"q": "%room 12%", "today": clock.utc_today()}
     page_extra = extra
     page_params = dict(params)
     if cursor is not None:
         page_extra += " AND (s.name, d.serial_number, d.id) > (:c0, :c1, :c2) AND s.name >= :c0"
         page_params.update(c0=cursor[0], c1=cursor[1], c2=cursor[2])
-    today = date.today()
+    today = clock.utc_today()
     async with engine.connect() as conn:
         rows = (
             await conn.execute(

@@ -24,12 +24,14 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 from sqlalchemy import delete, event, func, select
+
+from core import clock
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -99,13 +101,13 @@ class Client:
 
 
 def usage_filter() -> dict[str, str]:
-    today = date.today()
+    today = clock.utc_today()
     return {"from": (today - timedelta(days=365)).isoformat(), "to": today.isoformat()}
 
 
 def whole_months_filter() -> dict[str, str]:
     """The last 12 calendar months before this one: rollup rows only."""
-    end = date.today().replace(day=1) - timedelta(days=1)
+    end = clock.utc_today().replace(day=1) - timedelta(days=1)
     start = end.replace(day=1)
     for _ in range(11):
         start = (start - timedelta(days=1)).replace(day=1)
@@ -178,7 +180,7 @@ async def submissions_plan(settings: Settings, count: int) -> list[dict[str, Any
     finally:
         await engine.dispose()
     latest: dict[int, list[dict[str, Any]]] = {}
-    today = date.today()
+    today = clock.utc_today()
     skip: set[int] = set()
     for device_id, meter, reading in rows:
         if reading is not None and reading.reading_date >= today - timedelta(days=1):

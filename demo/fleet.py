@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, time, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from tqdm import tqdm
 
 from auth.passwords import hash_password
+from core import clock
 from demo.articles import ARTICLES
 from models import (
     Account,
@@ -165,10 +166,6 @@ async def _insert_returning_ids(
     return [r[0] for r in result]
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 async def is_empty(engine: AsyncEngine) -> bool:
     async with engine.connect() as conn:
         return not (await conn.scalar(select(func.count()).select_from(Account)))
@@ -177,7 +174,7 @@ async def is_empty(engine: AsyncEngine) -> bool:
 async def seed_demo(engine: AsyncEngine, scale: str = "small", progress: bool = True) -> Summary:
     rng = random.Random(20261124)
     summary = Summary()
-    today = date.today()
+    today = clock.utc_today()
     async with engine.begin() as conn:
         model_ids, model_meters, consumables_by_model = await _seed_catalogue(conn, summary)
         account_ids = await _seed_accounts(conn, summary)
@@ -501,7 +498,7 @@ async def _seed_toner_levels(
             "device_id": d.id,
             "consumable_id": c,
             "percent": rng.randint(5, 100),
-            "reported_at": _now(),
+            "reported_at": clock.now(),
         }
         for d in devices
         if d.e_maintenance
@@ -539,7 +536,7 @@ async def _seed_readings(
     months: list[dict[str, Any]] = []
     last_days: list[dict[str, Any]] = []
     count = 0
-    now = _now()
+    now = clock.now()
     bar = tqdm(total=len(devices), desc="meter readings", unit="device", disable=not progress)
     for device in devices:
         meters = model_meters[device.model_id]
@@ -634,7 +631,7 @@ async def _seed_users(
     summary: Summary,
 ) -> dict[str, int]:
     password_hash = hash_password(DEMO_PASSWORD)
-    confirmed = _now()
+    confirmed = clock.now()
     user_ids: dict[str, int] = {}
     for email, name, language, agent, memberships in DEMO_USERS:
         [uid] = await _insert_returning_ids(
@@ -717,18 +714,23 @@ async def _seed_tickets(
     summary: Summary,
 ) -> None:
     count = 60 if scale == "small" else 2000
-    year = date.today().year
     statuses = list(TicketStatus)
     agent = user_ids["agent@vendor.example"]
-    now = _now()
+    now = clock.now()
+    year = now.year
     customers_by_account = {
         account_ids["acme"]: user_ids["admin@acme.example"],
         account_ids["globex"]: user_ids["admin@globex.example"],
     }
     from resolvers.business_hours import clock_columns
     from resolvers.loaders.tickets import device_calendars
+    from resolvers.tickets import account_calendar
 
     calendars = await device_calendars(conn)
+    # Account questions run on their account's calendar (its main site), as in createTicket.
+    async with AsyncSession(bind=conn) as session:
+        accounts = list(await session.scalars(select(Account)))
+        account_calendars = {a.id: await account_calendar(session, a, now) for a in accounts}
     for n in range(count):
         device = devices[(n * 7) % len(devices)]
         kind, summary_text, description, symptom = TICKET_TEXTS[n % len(TICKET_TEXTS)]
@@ -757,9 +759,12 @@ async def _seed_tickets(
         }
         # Response clock in business hours; the agent's first status change (3 h in) answers.
         answered = status not in (TicketStatus.NEW, TicketStatus.ASSIGNED)
-        row |= clock_columns(
-            calendars.get(device.id), created, created + timedelta(hours=3) if answered else None
+        calendar = (
+            account_calendars.get(device.account_id)
+            if kind is TicketType.ACCOUNT_QUERY
+            else calendars.get(device.id)
         )
+        row |= clock_columns(calendar, created, created + timedelta(hours=3) if answered else None)
         [tid] = await _insert_returning_ids(conn, Ticket, [row])
         [public_comment, internal_comment] = await _insert_returning_ids(
             conn,
@@ -858,7 +863,7 @@ async def _seed_payments(
 async def _seed_articles(
     conn: AsyncConnection, model_ids: dict[str, int], summary: Summary
 ) -> None:
-    published_at = _now()
+    published_at = clock.now()
     for index, (slug, category, texts) in enumerate(ARTICLES):
         [aid] = await _insert_returning_ids(
             conn,

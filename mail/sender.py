@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import mail
 import mail.templates  # registers the identity templates
+from core import clock
 from models import OutboxMessage
 from models.enums import OutboxKind
 from settings import Settings
@@ -80,10 +81,6 @@ def parse_smtp_url(url: str) -> SmtpTarget:
     )
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _pending(settings: Settings, now: datetime) -> ColumnElement[bool]:
     return and_(
         OutboxMessage.kind == OutboxKind.EMAIL,
@@ -99,7 +96,7 @@ async def _claim(
     """One statement: push the lease of up to `limit` due rows forward and return them. On
     PostgreSQL the candidates are locked with SKIP LOCKED (rows another worker is claiming are
     passed over); SQLite runs one writer at a time, so the conditional UPDATE is the claim."""
-    now = _now()
+    now = clock.now()
     async with sessionmaker() as session, session.begin():
         candidates = (
             select(OutboxMessage.id)
@@ -136,7 +133,7 @@ def build_message(claimed: Claimed, settings: Settings) -> EmailMessage:
     message["From"] = settings.mail_from
     message["To"] = payload["to"]
     message["Subject"] = subject
-    message["Date"] = format_datetime(_now())
+    message["Date"] = format_datetime(clock.now())
     # Stable per outbox row, so a receiver can drop the duplicate of a retried delivery.
     message["Message-ID"] = f"<outbox-{claimed.id}@{domain}>"
     message.set_content(body)  # replaces every Content-* header, so it goes first
@@ -178,7 +175,7 @@ async def _finish(
     claimed: Claimed,
     error: str | None,
 ) -> None:
-    now = _now()
+    now = clock.now()
     if error is None:
         kept = {k: v for k, v in claimed.payload.items() if k != "params"}
         values: dict[str, Any] = {"sent_at": now, "last_error": None, "payload": kept}

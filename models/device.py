@@ -7,7 +7,8 @@ from datetime import date, datetime
 from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, BigId, IdMixin, TimestampMixin, str_enum, utcnow
+from core import clock
+from models.base import Base, BigId, IdMixin, TimestampMixin, str_enum
 from models.enums import DeviceStatus
 
 
@@ -58,6 +59,6 @@ class TonerLevel(Base):
         BigId, ForeignKey("consumables.id", ondelete="RESTRICT"), primary_key=True
     )
     percent: Mapped[int] = mapped_column()
-    reported_at: Mapped[datetime] = mapped_column(default=utcnow)
+    reported_at: Mapped[datetime] = mapped_column(default=clock.now)
 
     __table_args__ = (CheckConstraint("percent BETWEEN 0 AND 100", name="percent_range"),)

@@ -7,7 +7,8 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, BigId, IdMixin, TimestampMixin, utcnow
+from core import clock
+from models.base import Base, BigId, IdMixin, TimestampMixin
 
 
 class KnowledgeArticle(IdMixin, TimestampMixin, Base):
@@ -20,7 +21,7 @@ class KnowledgeArticle(IdMixin, TimestampMixin, Base):
     )
     published: Mapped[bool] = mapped_column(default=False)
     published_at: Mapped[datetime | None] = mapped_column()
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
 
 
 class KnowledgeArticleTranslation(IdMixin, Base):
@@ -32,7 +33,7 @@ class KnowledgeArticleTranslation(IdMixin, Base):
     language: Mapped[str] = mapped_column(String(2))
     title: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
 
     __table_args__ = (
         UniqueConstraint("article_id", "language", name="uq_knowledge_translation_language"),

@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import JSON, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, IdMixin, TimestampMixin, str_enum, utcnow
+from core import clock
+from models.base import Base, IdMixin, TimestampMixin, str_enum
 from models.enums import OutboxKind
 
 
@@ -19,7 +20,7 @@ class OutboxMessage(IdMixin, TimestampMixin, Base):
     kind: Mapped[OutboxKind] = mapped_column(str_enum(OutboxKind, "outbox_kind"))
     topic: Mapped[str] = mapped_column(String(100))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    available_at: Mapped[datetime] = mapped_column(default=utcnow)
+    available_at: Mapped[datetime] = mapped_column(default=clock.now)
     sent_at: Mapped[datetime | None] = mapped_column()
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)

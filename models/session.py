@@ -219,3 +219,56 @@ def create_sessionmaker(bind: Any, **kwargs: Any) -> async_sessionmaker[AsyncSes
     return async_sessionmaker(
         bind=bind, class_=SerializedSession, expire_on_commit=False, autoflush=False, **kwargs
     )
+
+
+# SQLite says these when its file cannot be reached; other SQLite OperationalErrors (a missing
+# table, a syntax error, "database is locked") are not an outage.
+_SQLITE_UNAVAILABLE = ("unable to open database file", "disk i/o error", "readonly database")
+
+
+_LOCAL_FILE_ERRORS = FileNotFoundError | PermissionError | IsADirectoryError | NotADirectoryError
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """Whether `error`, or one it was raised from, says the database cannot be reached or lost
+    the connection (refused, reset, timed out, shutting down): a fault to retry later, not a bug.
+    Follows GraphQL errors' `original_error` and Python's `__cause__` / `__context__`."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if _unavailable(current):
+            return True
+        current = (
+            getattr(current, "original_error", None) or current.__cause__ or current.__context__
+        )
+    return False
+
+
+def _unavailable(error: BaseException) -> bool:
+    from sqlalchemy import exc
+
+    if isinstance(error, _LOCAL_FILE_ERRORS):
+        return False  # a file of ours, not the database server
+    if isinstance(error, exc.DisconnectionError | exc.TimeoutError | OSError | TimeoutError):
+        return True  # OSError: refused, reset, unreachable; TimeoutError: connect or pool wait
+    if isinstance(error, exc.DBAPIError):
+        if error.connection_invalidated:
+            return True
+        if isinstance(error, exc.OperationalError):
+            message = str(error.orig).lower()
+            return any(text in message for text in _SQLITE_UNAVAILABLE)
+        return False
+    try:
+        from asyncpg import exceptions as pg
+    except ImportError:  # pragma: no cover - asyncpg is a dependency
+        return False
+    return isinstance(
+        error,
+        pg.PostgresConnectionError
+        | pg.ConnectionDoesNotExistError
+        | pg.CannotConnectNowError
+        | pg.AdminShutdownError
+        | pg.CrashShutdownError
+        | pg.TooManyConnectionsError,
+    )

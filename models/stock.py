@@ -7,7 +7,8 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, BigId, IdMixin, TimestampMixin, str_enum, utcnow
+from core import clock
+from models.base import Base, BigId, IdMixin, TimestampMixin, str_enum
 from models.enums import ReplenishmentStatus
 
 
@@ -37,7 +38,7 @@ class StockLevel(Base):
     )
     quantity: Mapped[int] = mapped_column(default=0)
     reorder_point: Mapped[int] = mapped_column(default=2)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
 
     __table_args__ = (
         CheckConstraint("quantity >= 0", name="quantity_not_negative"),

@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, BigId, IdMixin, TimestampMixin, str_enum, utcnow
+from core import clock
+from models.base import Base, BigId, IdMixin, TimestampMixin, str_enum
 from models.enums import TicketStatus, TicketType
 
 
@@ -47,7 +48,7 @@ class Ticket(IdMixin, TimestampMixin, Base):
     # Type-specific request data (move target, removal reason, wanted date, ...).
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     idempotency_key: Mapped[str | None] = mapped_column(String(100))
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
     response_due_at: Mapped[datetime | None] = mapped_column()
     first_responded_at: Mapped[datetime | None] = mapped_column()
     resolved_at: Mapped[datetime | None] = mapped_column()

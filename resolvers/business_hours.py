@@ -251,12 +251,29 @@ def unstamp(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
+# Keys of a ticket's `details` naming the calendar its clock runs on (`Ticket.serviceCalendar`).
+CLOCK_TIME_ZONE_KEY = "clockTimeZone"
+CLOCK_COUNTRY_KEY = "clockCountry"
+CLOCK_SITE_KEY = "clockSiteId"
+
+
 @dataclass(frozen=True)
 class Calendar:
-    """A ticket's coverage and response time."""
+    """A ticket's coverage and response time, and the site whose calendar it is (None: an
+    account without sites, on UTC)."""
 
     coverage: Coverage
     response_time: timedelta
+    site_id: int | None = None
+
+    def details(self) -> dict[str, Any]:
+        """What a ticket keeps of it, so the API shows the calendar its clock ran on even if
+        the device moves or the account gains sites later."""
+        return {
+            CLOCK_TIME_ZONE_KEY: self.coverage.time_zone,
+            CLOCK_COUNTRY_KEY: self.coverage.country,
+            CLOCK_SITE_KEY: self.site_id,
+        }
 
 
 def clock_columns(
@@ -269,5 +286,5 @@ def clock_columns(
     return {
         "response_due_at": clock.due_at,
         "first_responded_at": responded_at,
-        "details": {AT_RISK_KEY: stamp(clock.at_risk_at)},
+        "details": {AT_RISK_KEY: stamp(clock.at_risk_at), **calendar.details()},
     }

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import i18n
 from auth.policy import Permission
+from core import clock
 from models import Contract, Device, ProductModel, Site
 from resolvers.accounts import account_tree
 from resolvers.joined import Computed, Joined, ToOne, selected_joins
@@ -189,7 +190,7 @@ def device_filter_clauses(
                 "`withinDays` must be between 0 and 3650.", language=language, argument="withinDays"
             )
         clauses.append(
-            _contract_clause(ContractState(filter.contract.state.value), within, date.today())
+            _contract_clause(ContractState(filter.contract.state.value), within, clock.utc_today())
         )
     if filter.e_maintenance is not None:
         clauses.append(Device.e_maintenance.is_(filter.e_maintenance))

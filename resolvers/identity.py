@@ -18,6 +18,7 @@ from auth.backend import CLIENT_SUBJECT_PREFIX, USER_SUBJECT_PREFIX
 from auth.passwords import hash_password, needs_rehash, verify_password
 from auth.principal import Principal
 from auth.tokens import hash_secret, new_opaque_token
+from core import clock
 from models import ApiClient, LoginThrottle, RefreshToken, User
 from models.session import begin_writing
 from resolvers.audit import audit
@@ -41,9 +42,9 @@ i18n.register(
             "it": "Questa sessione è terminata; accedete di nuovo.",
         },
         "THROTTLED": {
-            "en": "Too many attempts; try again in {seconds} seconds.",
-            "fr": "Trop de tentatives ; réessayez dans {seconds} secondes.",
-            "it": "Troppi tentativi; riprovate tra {seconds} secondi.",
+            "en": "Too many attempts; try again in {seconds} {seconds:|second|seconds}.",
+            "fr": "Trop de tentatives ; réessayez dans {seconds} {seconds:|seconde|secondes}.",
+            "it": "Troppi tentativi; riprovate tra {seconds} {seconds:|secondo|secondi}.",
         },
         "INVALID_CLIENT": {
             "en": "Unknown client or wrong secret.",
@@ -68,17 +69,13 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def client_address(context: Context) -> str:
     client = context.request.client
     return client.host if client is not None else "unknown"
 
 
 async def _check_throttle(context: Context, keys: list[str]) -> None:
-    now = _now()
+    now = clock.now()
     rows = await context.session.scalars(select(LoginThrottle).where(LoginThrottle.key.in_(keys)))
     for row in rows:
         if row.locked_until is not None and row.locked_until > now:
@@ -106,7 +103,7 @@ async def _record_failure(context: Context, keys: list[str]) -> int:
     so the count survives the mutation's error answer. Returns how far along the worst key is
     (in e-mail-sized steps), for the slow-down."""
     settings = context.settings
-    now = _now()
+    now = clock.now()
     session = context.session
     level = 0
     for key in keys:  # always in the same order (account key, then address): no deadlock
@@ -151,7 +148,7 @@ async def _issue(context: Context, user: User, family_id: str | None = None) -> 
             user_id=user.id,
             family_id=family_id or str(uuid.uuid4()),
             token_hash=hash_secret(refresh),
-            expires_at=_now() + timedelta(seconds=settings.refresh_token_ttl_seconds),
+            expires_at=clock.now() + timedelta(seconds=settings.refresh_token_ttl_seconds),
         )
     )
     principal = Principal(user_id=user.id, token_expires_at=expires)
@@ -199,41 +196,51 @@ async def login(context: Context, email: str, password: str) -> Tokens:
 
 
 async def refresh(context: Context, refresh_token: str) -> Tokens:
+    """Rotates a refresh token. The first use spends it and returns its successor. Presented
+    again within `refresh_reuse_grace_seconds` of that first use (two tabs refreshing at once,
+    an app retrying after a timeout), it returns a sibling: a new token of the same family, so
+    the login stays valid and each caller holds a working token. Presented later, it was stolen
+    or replayed: the whole family is revoked and the reuse audited."""
     session = context.session
-    row = await session.scalar(
-        select(RefreshToken).where(RefreshToken.token_hash == hash_secret(refresh_token))
-    )
-    now = _now()
-    if row is None:
-        raise UserError("INVALID_REFRESH_TOKEN", "refreshToken")
-    if row.revoked_at is not None:  # the login was ended (sign-out, or a reuse seen before)
-        raise UserError("INVALID_REFRESH_TOKEN", "refreshToken")
-    if row.used_at is not None:
-        # A spent token presented again: it was stolen or replayed. End the whole login.
-        await session.execute(
-            update(RefreshToken)
-            .where(RefreshToken.family_id == row.family_id, RefreshToken.revoked_at.is_(None))
-            .values(revoked_at=now)
+    digest = hash_secret(refresh_token)
+    now = clock.now()
+    # Claim the token with a conditional write first: on PostgreSQL it takes the row lock (a
+    # concurrent refresh waits, then finds it spent); on SQLite it takes the write lock before
+    # anything is read, so no transaction decides on a stale read.
+    claimed = await session.execute(
+        update(RefreshToken)
+        .where(
+            RefreshToken.token_hash == digest,
+            RefreshToken.used_at.is_(None),
+            RefreshToken.revoked_at.is_(None),
+            RefreshToken.expires_at > now,
         )
+        .values(used_at=now)
+    )
+    spent_now = claimed.rowcount == 1  # type: ignore[attr-defined]
+    row = await session.scalar(
+        select(RefreshToken)
+        .where(RefreshToken.token_hash == digest)
+        .execution_options(populate_existing=True)
+    )
+    if row is None or row.revoked_at is not None:  # unknown, or the login was ended
+        raise UserError("INVALID_REFRESH_TOKEN", "refreshToken")
+    if not spent_now and row.used_at is not None:
+        grace = timedelta(seconds=context.settings.refresh_reuse_grace_seconds)
+        if now - row.used_at > grace:
+            await _revoke_reused_family(context, row, now)
+            raise UserError("INVALID_REFRESH_TOKEN", "refreshToken")
+        if row.expires_at <= now:
+            raise UserError("INVALID_REFRESH_TOKEN", "refreshToken")
         audit(
             context,
-            "refresh_token_reuse",
+            "refresh_token_reuse_within_grace",
             "User",
             row.user_id,
             {"family": row.family_id},
             user_id=row.user_id,
         )
-        await session.commit()
-        raise UserError("INVALID_REFRESH_TOKEN", "refreshToken")
-    if row.expires_at <= now:
-        raise UserError("INVALID_REFRESH_TOKEN", "refreshToken")
-    # Mark it spent only if no concurrent refresh spent it first.
-    spent = await session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None))
-        .values(used_at=now)
-    )
-    if spent.rowcount != 1:  # type: ignore[attr-defined]
+    elif not spent_now:  # never used, but expired
         raise UserError("INVALID_REFRESH_TOKEN", "refreshToken")
     user = await session.get(User, row.user_id)
     if user is None or not user.is_active:
@@ -241,10 +248,30 @@ async def refresh(context: Context, refresh_token: str) -> Tokens:
     return await _issue(context, user, family_id=row.family_id)
 
 
+async def _revoke_reused_family(context: Context, row: RefreshToken, now: datetime) -> None:
+    """A spent token presented after the grace window: it was stolen or replayed. Ends the
+    whole login, audited, committed before the refusal rolls the transaction back."""
+    session = context.session
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == row.family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    audit(
+        context,
+        "refresh_token_reuse",
+        "User",
+        row.user_id,
+        {"family": row.family_id},
+        user_id=row.user_id,
+    )
+    await session.commit()
+
+
 async def logout(context: Context, refresh_token: str | None, everywhere: bool) -> bool:
     session = context.session
     scope = await context.require_scope()
-    now = _now()
+    now = clock.now()
     stmt = update(RefreshToken).where(
         RefreshToken.user_id == scope.user_id, RefreshToken.revoked_at.is_(None)
     )

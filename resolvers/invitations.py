@@ -14,6 +14,7 @@ from sqlalchemy import func, select, update
 import i18n
 from auth.passwords import hash_password
 from auth.tokens import hash_secret, new_opaque_token
+from core import clock
 from mail import enqueue_mail
 from mail.templates import INVITATION
 from models import Account, Device, Invitation, Membership, StockLocation, User
@@ -29,7 +30,6 @@ from resolvers.memberships import (
 )
 from resolvers.registration import (
     format_expiry,
-    now,
     validate_email,
     validate_language,
     validate_name,
@@ -117,7 +117,7 @@ async def invite_user(
             Invitation.email == email,
             Invitation.accepted_at.is_(None),
             Invitation.revoked_at.is_(None),
-            Invitation.expires_at > now(),
+            Invitation.expires_at > clock.now(),
         )
     )
     if open_invitation is not None:
@@ -137,7 +137,7 @@ async def invite_user(
         else validate_language(language, account.language),
         token_hash=hash_secret(token),
         invited_by_user_id=scope.user_id,
-        expires_at=now() + timedelta(seconds=context.settings.invitation_ttl_seconds),
+        expires_at=clock.now() + timedelta(seconds=context.settings.invitation_ttl_seconds),
         sent_count=1,
     )
     session.add(invitation)
@@ -198,7 +198,7 @@ async def resend_invitation(context: Context, invitation_id: str) -> Invitation:
     assert account is not None
     token = new_opaque_token()
     invitation.token_hash = hash_secret(token)
-    invitation.expires_at = now() + timedelta(seconds=context.settings.invitation_ttl_seconds)
+    invitation.expires_at = clock.now() + timedelta(seconds=context.settings.invitation_ttl_seconds)
     invitation.sent_count += 1
     _mail(context, scope, invitation, account, token)
     audit(
@@ -214,7 +214,7 @@ async def resend_invitation(context: Context, invitation_id: str) -> Invitation:
 
 async def revoke_invitation(context: Context, invitation_id: str) -> Invitation:
     _, invitation = await _managed_invitation(context, invitation_id)
-    invitation.revoked_at = now()
+    invitation.revoked_at = clock.now()
     audit(context, "invitation.revoke", "Invitation", invitation.id, {"email": invitation.email})
     await context.session.flush()
     return invitation
@@ -225,7 +225,7 @@ async def accept_invitation(
 ) -> tuple[User, bool]:
     """Returns the user and whether it was created."""
     session = context.session
-    moment = now()
+    moment = clock.now()
     invitation = await session.scalar(
         select(Invitation).where(Invitation.token_hash == hash_secret(token.strip()))
     )

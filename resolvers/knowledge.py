@@ -1,5 +1,7 @@
 """The knowledge base: articles in English, French and Italian, served in the reader's language
-(falling back to English), with full-text search ranked by relevance.
+(falling back to English), with full-text search ranked by relevance. A search without a
+`language` argument matches every language (an English reader finds "bourrage papier" in the
+French text), one hit per article, the reader's language ranked first.
 
 PostgreSQL: each translation's tsvector is built with the text search configuration of its
 language (english / french / italian: Snowball stemmers and stop words), indexed by GIN
@@ -30,6 +32,7 @@ from sqlalchemy import (
     Integer,
     String,
     and_,
+    case,
     exists,
     func,
     literal,
@@ -44,8 +47,8 @@ from sqlalchemy.orm import aliased
 
 import i18n
 from auth.policy import Permission
+from core import clock
 from models import KnowledgeArticle, KnowledgeArticleTranslation, ProductModel
-from models.base import utcnow
 from resolvers.audit import audit
 from resolvers.loaders.knowledge import articles_clause
 from resolvers.pagination import PageRequest, SortField, build_connection, decode_cursor
@@ -274,14 +277,20 @@ async def article_connection(
     position = SortField(literal(0), "int")
     offset = decode_cursor(after, [position])[0] if after is not None else 0
     if offset < 0:
-        raise BadUserInput("Invalid cursor.", language=context.language, argument="after")
+        raise BadUserInput(
+            message_code="INVALID_CURSOR", language=context.language, argument="after"
+        )
 
     t = KnowledgeArticleTranslation
-    stmt = (
-        select(KnowledgeArticle, t)
-        .join(t, t.article_id == KnowledgeArticle.id)
-        .where(articles_clause(scope), _served_translations(served))
-    )
+    searching = bool(search and search.strip())
+    # A search without a `language` argument looks in every language: a reader finds an article
+    # in the language its words are written in, whatever the reader's language (which only
+    # ranks). With the argument: that language, English standing in where it is missing.
+    every_language = searching and language is None
+    stmt = select(KnowledgeArticle, t).join(t, t.article_id == KnowledgeArticle.id)
+    stmt = stmt.where(articles_clause(scope))
+    if not every_language:
+        stmt = stmt.where(_served_translations(served))
     if product_model_id is not None:
         stmt = stmt.where(
             KnowledgeArticle.product_model_id
@@ -291,16 +300,20 @@ async def article_connection(
         stmt = stmt.where(KnowledgeArticle.category == category.strip())
 
     dialect = context.session.get_bind().dialect.name
-    searching = bool(search and search.strip())
     if searching:
         assert search is not None
-        if dialect == "postgresql":
-            stmt = _postgres_search(stmt, search, {served, FALLBACK})
-        else:
-            stmt = _sqlite_search(stmt, search, {served, FALLBACK})
-        if stmt is None:
+        languages = set(LANGUAGES) if every_language else {served, FALLBACK}
+        search_in = _postgres_search if dialect == "postgresql" else _sqlite_search
+        found = search_in(stmt, search, languages)
+        if found is None:
             return _empty(KnowledgeArticleConnection)
-        ordered = stmt.order_by(literal_column("score").desc(), KnowledgeArticle.id)
+        stmt, score, snippet = found
+        if every_language:
+            stmt, ordering = _best_match_per_article(stmt, score, snippet, served)
+            ordered = stmt.order_by(*ordering, KnowledgeArticle.id)
+        else:
+            stmt = stmt.add_columns(score.label("score"), snippet.label("snippet"))
+            ordered = stmt.order_by(literal_column("score").desc(), KnowledgeArticle.id)
     else:
         stmt = stmt.add_columns(literal(None, Float).label("score"), literal(None, String))
         ordered = stmt.order_by(t.title, KnowledgeArticle.id)
@@ -342,7 +355,36 @@ def _empty(connection: type[Connection[Any]]) -> Connection[Any]:
     return build_connection([], [], PageRequest(), False, zero, connection=connection)
 
 
-def _postgres_search(stmt: Any, search: str, languages: set[str]) -> Any:
+def _best_match_per_article(
+    stmt: Any, score: Any, snippet: Any, reader_language: str
+) -> tuple[Any, list[Any]]:
+    """Of an article matched in several languages, the translation in the reader's language,
+    else the best-scored one; the list puts matches in the reader's language first, then by
+    relevance. Returns the statement (article, translation, score, snippet) and its order."""
+    t = KnowledgeArticleTranslation
+    preferred = case((t.language == reader_language, 1), else_=0)
+    matched = stmt.with_only_columns(
+        t.id.label("translation_id"),
+        score.label("score"),
+        snippet.label("snippet"),
+        preferred.label("preferred"),
+        func.row_number()
+        .over(partition_by=t.article_id, order_by=(preferred.desc(), score.desc(), t.language))
+        .label("pick"),
+    ).subquery("matched")
+    best = (
+        select(KnowledgeArticle, t, matched.c.score, matched.c.snippet)
+        .select_from(matched)
+        .join(t, t.id == matched.c.translation_id)
+        .join(KnowledgeArticle, KnowledgeArticle.id == t.article_id)
+        .where(matched.c.pick == 1)
+    )
+    return best, [matched.c.preferred.desc(), matched.c.score.desc()]
+
+
+def _postgres_search(stmt: Any, search: str, languages: set[str]) -> tuple[Any, Any, Any]:
+    """The rows matching `search` in one of `languages` (each with its own text search
+    configuration), with their relevance and snippet expressions."""
     t = KnowledgeArticleTranslation
     vector: Any = literal_column(PG_VECTOR)
     # One condition per language, each with a constant tsquery, so the GIN index serves them.
@@ -372,12 +414,11 @@ def _postgres_search(stmt: Any, search: str, languages: set[str]) -> Any:
             "MaxFragments=2, FragmentDelimiter= … '"
         ),
     )
-    return stmt.where(or_(*matches)).add_columns(
-        func.ts_rank(weighted, query).label("score"), headline.label("snippet")
-    )
+    return stmt.where(or_(*matches)), func.ts_rank(weighted, query), headline
 
 
-def _sqlite_search(stmt: Any, search: str, languages: set[str]) -> Any:
+def _sqlite_search(stmt: Any, search: str, languages: set[str]) -> tuple[Any, Any, Any] | None:
+    """As `_postgres_search`, through the FTS5 table (None: nothing to search for)."""
     parts = []
     for language in sorted(languages):
         match = fts5_query(search, language)
@@ -399,9 +440,7 @@ def _sqlite_search(stmt: Any, search: str, languages: set[str]) -> Any:
         return None
     found = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery("found")
     t = KnowledgeArticleTranslation
-    return stmt.join(found, found.c.translation_id == t.id).add_columns(
-        found.c.score.label("score"), found.c.snippet.label("snippet")
-    )
+    return stmt.join(found, found.c.translation_id == t.id), found.c.score, found.c.snippet
 
 
 # --- writes --------------------------------------------------------------------------------
@@ -478,7 +517,7 @@ async def upsert_article(context: Context, data: UpsertKnowledgeArticleInput) ->
     article.slug = slug
     article.category = category
     article.product_model_id = product_model_id
-    article.updated_at = utcnow()
+    article.updated_at = clock.now()
     try:
         await session.flush()
     except IntegrityError as error:  # a concurrent writer took the slug
@@ -494,7 +533,7 @@ async def upsert_article(context: Context, data: UpsertKnowledgeArticleInput) ->
     }
     if FALLBACK not in existing and FALLBACK not in texts:
         raise UserError("ARTICLE_NEEDS_ENGLISH", "translations")
-    now = utcnow()
+    now = clock.now()
     for language, (title, body) in texts.items():
         row = existing.get(language)
         if row is None:
@@ -522,8 +561,8 @@ async def publish_article(context: Context, data: PublishKnowledgeArticleInput) 
     article = await _article_for_update(context, str(data.id))
     if article.published != data.published:
         article.published = data.published
-        article.published_at = utcnow() if data.published else article.published_at
-        article.updated_at = utcnow()
+        article.published_at = clock.now() if data.published else article.published_at
+        article.updated_at = clock.now()
         await session.flush()
         audit(
             context,

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import available_timezones
 
 from sqlalchemy import (
     ColumnElement,
@@ -32,6 +32,7 @@ from sqlalchemy.orm import aliased
 
 import i18n
 from auth.policy import Permission
+from core import clock
 from models import Device, MeterReading, ProductModel, ProductModelMeter, Site
 from models.enums import MeterType, ReadingSource
 from resolvers.audit import audit
@@ -183,18 +184,6 @@ class Neighbours:
     previous: tuple[date, int] | None
     later: tuple[date, int] | None
     same_day_id: int | None
-
-
-def site_today(time_zone: str) -> date:
-    return datetime.now(_zone(time_zone)).date()
-
-
-@lru_cache(maxsize=1024)
-def _zone(time_zone: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(time_zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
 
 
 def is_unique_day_violation(error: IntegrityError) -> bool:
@@ -390,7 +379,7 @@ async def check_rows(
             outcome.errors.append(UserError("FORBIDDEN", [*prefix, "deviceId"]))
             continue
         outcome.device = fact.device
-        today = site_today(fact.time_zone)
+        today = clock.today_in(fact.time_zone)
         day = row.reading_date or today
         outcome.reading_date = day
         if day > today:
@@ -467,7 +456,7 @@ def _span(key: tuple[int, MeterType, date], neighbours: Neighbours) -> Span:
 def _reading_rows(
     scope: Scope, row: RowIn, outcome: RowOutcome, source: ReadingSource
 ) -> list[dict[str, Any]]:
-    now = datetime.now(UTC)
+    now = clock.now()
     return [
         {
             "device_id": outcome.device_id,
@@ -699,8 +688,8 @@ async def meter_reading_connection(
     )
 
 
-def first_of_month(time_zone: str) -> date:
-    return site_today(time_zone).replace(day=1)
+def first_of_month(time_zone: str, at: datetime | None = None) -> date:
+    return clock.today_in(time_zone, at).replace(day=1)
 
 
 def is_reading_due(
@@ -714,15 +703,17 @@ def _period_start_by_zone() -> tuple[date, dict[date, list[str]]]:
     """The 1st of the current month in every time zone, grouped: (the most common date, the
     other dates with their zones). Away from a month boundary all zones agree. Computed once
     per quarter of an hour (every zone's offset is a multiple of 15 minutes)."""
-    now = datetime.now(UTC)
-    return _period_start_by_zone_at(now.strftime("%Y-%m-%dT%H:") + str(now.minute // 15))
+    now = clock.now()
+    return _period_start_by_zone_at(
+        now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0)
+    )
 
 
 @lru_cache(maxsize=2)
-def _period_start_by_zone_at(quarter: str) -> tuple[date, dict[date, list[str]]]:
+def _period_start_by_zone_at(quarter: datetime) -> tuple[date, dict[date, list[str]]]:
     groups: dict[date, list[str]] = defaultdict(list)
     for name in sorted(available_timezones()):
-        groups[first_of_month(name)].append(name)
+        groups[first_of_month(name, quarter)].append(name)
     common = max(groups, key=lambda d: len(groups[d]))
     return common, {d: zones for d, zones in groups.items() if d != common}
 

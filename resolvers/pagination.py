@@ -95,7 +95,7 @@ def decode_cursor(cursor: str, sort: Sequence[SortField]) -> list[Any]:
             raise ValueError("shape")
         return [field.decode(value) for field, value in zip(sort, raw, strict=True)]
     except (ValueError, TypeError) as error:
-        raise BadUserInput("Invalid cursor.", argument="after/before") from error
+        raise BadUserInput(message_code="INVALID_CURSOR", argument="after/before") from error
 
 
 def _ordered(keys: Sequence[Any], reverse: bool) -> list[Any]:

@@ -13,6 +13,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from resolvers.redis_guard import RedisGuard, client_options
+
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
 _REDIS_KEY = "protection.redis"
 _LIMITER_KEY = "protection.ratelimiter"
 _CONNECTIONS_KEY = "protection.ws_connections"
+_GUARD_KEY = "protection.redis_guard"
 
 
 @dataclass(frozen=True)
@@ -164,8 +167,47 @@ def shared_redis(services: AppServices) -> Redis | None:
     if client is None:
         from redis.asyncio import Redis
 
-        client = services.extras[_REDIS_KEY] = Redis.from_url(url)
+        client = services.extras[_REDIS_KEY] = Redis.from_url(url, **client_options())
     return client
+
+
+def redis_guard(services: AppServices) -> RedisGuard:
+    """The app's Redis circuit breaker (resolvers/redis_guard.py); it probes through the
+    shared client."""
+    guard: RedisGuard | None = services.extras.get(_GUARD_KEY)
+    if guard is None:
+
+        async def ping() -> Any:
+            client = shared_redis(services)
+            return None if client is None else await client.ping()
+
+        guard = services.extras[_GUARD_KEY] = RedisGuard(ping)
+    return guard
+
+
+class GuardedRateLimiter:
+    """Redis buckets while Redis answers; the process's own buckets while the breaker is open
+    (a worker then limits alone: a caller spread over N workers gets up to N times the rate)."""
+
+    def __init__(self, shared: RedisRateLimiter, local: MemoryRateLimiter, guard: RedisGuard):
+        self.capacity = shared.capacity
+        self.restore_rate = shared.restore_rate
+        self.shared = shared
+        self.local = local
+        self.guard = guard
+
+    async def take(self, key: str, cost: int) -> BucketState:
+        return await self.guard.call(
+            lambda: self.shared.take(key, cost), lambda: self.local.take(key, cost)
+        )
+
+    async def refund(self, key: str, amount: int) -> BucketState:
+        return await self.guard.call(
+            lambda: self.shared.refund(key, amount), lambda: self.local.refund(key, amount)
+        )
+
+    async def peek(self, key: str) -> BucketState:
+        return await self.guard.call(lambda: self.shared.peek(key), lambda: self.local.peek(key))
 
 
 def build_rate_limiter(settings: Settings, redis: Redis | None) -> RateLimiter:
@@ -179,6 +221,9 @@ def rate_limiter(services: AppServices) -> RateLimiter:
     limiter = services.extras.get(_LIMITER_KEY)
     if limiter is None:
         limiter = build_rate_limiter(services.settings, shared_redis(services))
+        if isinstance(limiter, RedisRateLimiter):
+            local = MemoryRateLimiter(limiter.capacity, limiter.restore_rate)
+            limiter = GuardedRateLimiter(limiter, local, redis_guard(services))
         services.extras[_LIMITER_KEY] = limiter
     return limiter
 
@@ -194,6 +239,9 @@ def bucket_key(principal: Principal, client_host: str | None) -> str:
 
 
 async def close_shared_redis(services: AppServices) -> None:
+    guard = services.extras.pop(_GUARD_KEY, None)
+    if guard is not None:
+        await guard.stop()
     client = services.extras.pop(_REDIS_KEY, None)
     if client is not None:
         await client.aclose()
@@ -201,40 +249,65 @@ async def close_shared_redis(services: AppServices) -> None:
 
 class ConnectionCounter:
     """Open WebSocket connections per user: in process, or in Redis (shared by workers; a key
-    expires an hour after its last connect, so a crashed worker's counts do not stay)."""
+    expires an hour after its last connect, so a crashed worker's counts do not stay). While the
+    Redis breaker is open, connections are counted in process (and released where counted)."""
 
-    def __init__(self, redis: Redis | None, prefix: str = "portal:ws:") -> None:
+    def __init__(
+        self, redis: Redis | None, prefix: str = "portal:ws:", guard: RedisGuard | None = None
+    ) -> None:
         self.redis = redis
         self.prefix = prefix
+        self.guard = guard or RedisGuard()
         self._counts: dict[str, int] = {}
 
-    async def acquire(self, key: str, maximum: int) -> bool:
-        if self.redis is None:
-            if self._counts.get(key, 0) >= maximum:
-                return False
-            self._counts[key] = self._counts.get(key, 0) + 1
-            return True
-        name = self.prefix + key
-        count = int(await self.redis.incr(name))
-        await self.redis.expire(name, 3600)
-        if count > maximum:
-            await self.redis.decr(name)
+    async def _acquire_locally(self, key: str, maximum: int) -> bool:
+        if self._counts.get(key, 0) >= maximum:
             return False
+        self._counts[key] = self._counts.get(key, 0) + 1
         return True
 
+    def _release_locally(self, key: str) -> None:
+        left = self._counts.get(key, 0) - 1
+        if left > 0:
+            self._counts[key] = left
+        else:
+            self._counts.pop(key, None)
+
+    async def acquire(self, key: str, maximum: int) -> bool:
+        redis = self.redis
+        if redis is None:
+            return await self._acquire_locally(key, maximum)
+        name = self.prefix + key
+
+        async def shared() -> bool:
+            count = int(await redis.incr(name))
+            await redis.expire(name, 3600)
+            if count > maximum:
+                await redis.decr(name)
+                return False
+            return True
+
+        return await self.guard.call(shared, lambda: self._acquire_locally(key, maximum))
+
     async def release(self, key: str) -> None:
-        if self.redis is None:
-            left = self._counts.get(key, 0) - 1
-            if left > 0:
-                self._counts[key] = left
-            else:
-                self._counts.pop(key, None)
+        redis = self.redis
+        if redis is None or key in self._counts:  # counted here (no Redis, or breaker open)
+            self._release_locally(key)
             return
-        await self.redis.decr(self.prefix + key)
+
+        async def shared() -> None:
+            await redis.decr(self.prefix + key)
+
+        async def lost() -> None:
+            return None  # the Redis key expires within the hour
+
+        await self.guard.call(shared, lost)
 
 
 def connection_counter(services: AppServices) -> ConnectionCounter:
     counter = services.extras.get(_CONNECTIONS_KEY)
     if counter is None:
-        counter = services.extras[_CONNECTIONS_KEY] = ConnectionCounter(shared_redis(services))
+        counter = services.extras[_CONNECTIONS_KEY] = ConnectionCounter(
+            shared_redis(services), guard=redis_guard(services)
+        )
     return counter

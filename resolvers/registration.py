@@ -5,7 +5,7 @@ account nobody administers yet, or files an access request for its administrator
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select, update
@@ -15,6 +15,7 @@ import i18n
 from auth.passwords import hash_password
 from auth.policy import ACCESS_REQUEST_ROLE, FIRST_USER_ROLE
 from auth.tokens import hash_secret, new_opaque_token
+from core import clock
 from mail import enqueue_mail
 from mail.templates import ACCESS_REQUEST, CONFIRM_EMAIL
 from models import Account, Device, Membership, OneTimeToken, User
@@ -112,10 +113,6 @@ COMMON_PASSWORDS = frozenset(
 )
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
 def validate_email(raw: str, field: str = "email") -> str:
     email = raw.strip().lower()
     if len(email) > 254 or not EMAIL_PATTERN.match(email):
@@ -207,7 +204,7 @@ async def register(
         raise UserError("EMAIL_ALREADY_REGISTERED", "email") from None
 
     token = new_opaque_token()
-    expires_at = now() + timedelta(seconds=settings.email_confirmation_ttl_seconds)
+    expires_at = clock.now() + timedelta(seconds=settings.email_confirmation_ttl_seconds)
     session.add(
         OneTimeToken(
             user_id=user.id,
@@ -237,7 +234,7 @@ async def confirm_email(
     context: Context, token: str
 ) -> tuple[User, MembershipStatus | None, Role | None]:
     session = context.session
-    moment = now()
+    moment = clock.now()
     row = await session.scalar(
         select(OneTimeToken).where(
             OneTimeToken.token_hash == hash_secret(token.strip()),

@@ -13,8 +13,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 import i18n
 from auth.policy import Permission
+from core import clock
 from models import Consumable, ReplenishmentOrder, StockLevel, StockLocation
-from models.base import utcnow
 from models.enums import ReplenishmentStatus
 from resolvers.accounts import account_tree
 from resolvers.audit import audit
@@ -276,7 +276,7 @@ async def record_stock_count(context: Context, data: RecordStockCountInput) -> S
     for index, consumable_id in enumerate(wanted):
         if consumable_id not in known:
             raise UserError("UNKNOWN_CONSUMABLE", ["counts", str(index), "consumableId"])
-    now = utcnow()
+    now = clock.now()
     if wanted:
         await upsert_stock_levels(
             context.session,
@@ -343,7 +343,7 @@ async def update_replenishment_order(
     allowed_from = TRANSITIONS.get(wanted, frozenset())
     if order.status not in allowed_from:
         raise _transition_error(order.status, wanted)
-    now = utcnow()
+    now = clock.now()
     values: dict[str, Any] = {"status": wanted}
     if wanted is ReplenishmentStatus.SHIPPED:
         values["shipped_at"] = now

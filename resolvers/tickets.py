@@ -7,9 +7,10 @@ through the outbox, and - after the commit - a message to the event broker for l
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import i18n
 from auth.policy import Permission
+from core import clock
 from mail import enqueue_mail, register_templates
 from models import Account, Contract, Device, Site, Ticket, TicketComment, TicketEvent
 from models.enums import DeviceStatus, TicketStatus, TicketType
@@ -29,6 +31,9 @@ from resolvers.accounts import account_tree
 from resolvers.audit import audit
 from resolvers.business_hours import (
     AT_RISK_KEY,
+    CLOCK_COUNTRY_KEY,
+    CLOCK_SITE_KEY,
+    CLOCK_TIME_ZONE_KEY,
     FROZEN_STATE_KEY,
     ON_HOLD_SINCE_KEY,
     Calendar,
@@ -209,10 +214,6 @@ register_templates(
 )
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 # --- permissions on a ticket ---------------------------------------------------------------
 
 
@@ -265,7 +266,7 @@ def ticket_sla(ticket: Ticket, now: datetime | None = None) -> SlaState | None:
         due_at=due,
         at_risk_at=_unstamp(raw_risk) if raw_risk else None,
         responded_at=None,
-        clock_at=now or utcnow(),
+        clock_at=now or clock.now(),
     )
 
 
@@ -307,20 +308,42 @@ def _contract_coverage(contract: Contract, site: Site) -> Coverage:
 
 
 def site_today(site: Site, now: datetime | None = None) -> date:
-    return (now or utcnow()).astimezone(ZoneInfo(site.time_zone)).date()
+    return clock.today_in(site.time_zone, now)
 
 
-async def _account_calendar(session: AsyncSession, account: Account, now: datetime) -> Calendar:
-    """Coverage for an account question: the account's active contract (if any) at its first
-    site's time zone, else office hours; holidays of the account's country."""
-    site = await session.scalar(
-        select(Site).where(Site.account_id == account.id).order_by(Site.id).limit(1)
-    )
+async def account_main_site(session: AsyncSession, account: Account) -> Site | None:
+    """The site an account question's clock runs on: the account's main site, i.e. its
+    lowest-id (oldest) site; an account without sites of its own takes its parent's main site
+    (and so on up the tree). None when no account on the way has a site."""
+    current: Account | None = account
+    seen: set[int] = set()
+    while current is not None and current.id not in seen:
+        seen.add(current.id)
+        site = await session.scalar(
+            select(Site).where(Site.account_id == current.id).order_by(Site.id).limit(1)
+        )
+        if site is not None:
+            return site
+        parent_id = current.parent_id
+        current = await session.get(Account, parent_id) if parent_id is not None else None
+    return None
+
+
+async def account_calendar(session: AsyncSession, account: Account, now: datetime) -> Calendar:
+    """Calendar of an account question: the account's main site (`account_main_site`), its
+    time zone and public holidays, as for a device there; coverage hours and response time of
+    the account's active contract (the one ending last), else office hours and
+    ACCOUNT_QUERY_RESPONSE_HOURS. Without any site: UTC and the account's country."""
+    site = await account_main_site(session, account)
     time_zone = site.time_zone if site is not None else "UTC"
+    country = site.country if site is not None else account.country
+    site_id = site.id if site is not None else None
     contracts = await session.scalars(
-        select(Contract).where(Contract.account_id == account.id).order_by(Contract.ends_on.desc())
+        select(Contract)
+        .where(Contract.account_id == account.id)
+        .order_by(Contract.ends_on.desc(), Contract.id)
     )
-    today = now.astimezone(ZoneInfo(time_zone)).date()
+    today = clock.today_in(time_zone, now)
     contract = next((c for c in contracts if c.is_active_on(today)), None)
     if contract is not None:
         coverage = Coverage.of(
@@ -328,17 +351,17 @@ async def _account_calendar(session: AsyncSession, account: Account, now: dateti
             end=contract.coverage_end,
             days=contract.coverage_days,
             time_zone=time_zone,
-            country=account.country,
+            country=country,
         )
-        return Calendar(coverage, timedelta(hours=contract.response_time_hours))
+        return Calendar(coverage, timedelta(hours=contract.response_time_hours), site_id)
     start, end, days = DEFAULT_COVERAGE
-    coverage = Coverage.of(
-        start=start, end=end, days=days, time_zone=time_zone, country=account.country
-    )
-    return Calendar(coverage, timedelta(hours=ACCOUNT_QUERY_RESPONSE_HOURS))
+    coverage = Coverage.of(start=start, end=end, days=days, time_zone=time_zone, country=country)
+    return Calendar(coverage, timedelta(hours=ACCOUNT_QUERY_RESPONSE_HOURS), site_id)
 
 
 async def ticket_calendar(session: AsyncSession, ticket: Ticket, now: datetime) -> Calendar:
+    """The calendar a ticket's clock runs on: a device ticket's device site with its contract;
+    an account question (or a device without a contract) the account's (`account_calendar`)."""
     if ticket.device_id is not None:
         row = (
             await session.execute(
@@ -352,11 +375,40 @@ async def ticket_calendar(session: AsyncSession, ticket: Ticket, now: datetime) 
         site, contract = row
         if contract is not None:
             return Calendar(
-                _contract_coverage(contract, site), timedelta(hours=contract.response_time_hours)
+                _contract_coverage(contract, site),
+                timedelta(hours=contract.response_time_hours),
+                site.id,
             )
     account = await session.get(Account, ticket.account_id)
     assert account is not None
-    return await _account_calendar(session, account, now)
+    return await account_calendar(session, account, now)
+
+
+@dataclass(frozen=True)
+class ServiceCalendar:
+    """Where a ticket's response clock runs (see `Ticket.serviceCalendar`)."""
+
+    time_zone: str
+    country: str | None
+    site_id: int | None
+
+
+async def service_calendar(session: AsyncSession, ticket: Ticket) -> ServiceCalendar | None:
+    """The calendar the ticket's clock was started on (kept in its details by `start_clock`);
+    None without a clock. A ticket clocked before the calendar was kept gets the rule's answer
+    for today's data (`ticket_calendar`)."""
+    if ticket.response_due_at is None:
+        return None
+    details = ticket.details or {}
+    if CLOCK_TIME_ZONE_KEY in details:
+        site_id = details.get(CLOCK_SITE_KEY)
+        return ServiceCalendar(
+            time_zone=str(details[CLOCK_TIME_ZONE_KEY]),
+            country=details.get(CLOCK_COUNTRY_KEY),
+            site_id=int(site_id) if site_id is not None else None,
+        )
+    calendar = await ticket_calendar(session, ticket, clock.now())
+    return ServiceCalendar(calendar.coverage.time_zone, calendar.coverage.country, calendar.site_id)
 
 
 def start_clock(ticket: Ticket, calendar: Calendar) -> None:
@@ -369,7 +421,11 @@ def start_clock(ticket: Ticket, calendar: Calendar) -> None:
         on_hold=timedelta(seconds=ticket.on_hold_seconds or 0),
     )
     ticket.response_due_at = clock.due_at
-    ticket.details = {**(ticket.details or {}), AT_RISK_KEY: _stamp(clock.at_risk_at)}
+    ticket.details = {
+        **(ticket.details or {}),
+        AT_RISK_KEY: _stamp(clock.at_risk_at),
+        **calendar.details(),
+    }
 
 
 # --- numbers -------------------------------------------------------------------------------
@@ -451,9 +507,17 @@ async def run_ticket_mutation(
     return result
 
 
+def _visible(text: str) -> bool:
+    """Whether the text shows anything: not only spaces, format characters (zero-width
+    spaces and joiners, BOM, bidi marks) and other invisible code points."""
+    return any(
+        not ch.isspace() and unicodedata.category(ch) not in ("Cf", "Cc", "Zs", "Mn") for ch in text
+    )
+
+
 def _check_text(value: str | None, field_name: list[str], limit: int, *, required: bool) -> str:
     text = (value or "").strip()
-    if required and not text:
+    if required and not _visible(text):
         raise UserError("TICKET_FIELD_REQUIRED", field_name)
     if len(text) > limit:
         raise UserError("VALUE_TOO_LONG", field_name, max=limit)
@@ -582,7 +646,7 @@ async def create_ticket(
             if existing is not None:
                 return Outcome(existing)
 
-    now = utcnow()
+    now = clock.now()
     device: Device | None = None
     if spec.type is TicketType.ACCOUNT_QUERY:
         if spec.device_id is not None:
@@ -596,7 +660,7 @@ async def create_ticket(
             raise NotFound(language=language)
         if P.ASK_ACCOUNT_QUESTIONS not in scope.permissions_on_account(account.id):
             raise Forbidden(language=language, required=P.ASK_ACCOUNT_QUESTIONS.value)
-        calendar = await _account_calendar(session, account, now)
+        calendar = await account_calendar(session, account, now)
         account_id = account.id
         time_zone = calendar.coverage.time_zone
     else:
@@ -611,7 +675,9 @@ async def create_ticket(
         if spec.device_status is not None and device.status is not DeviceStatus.ACTIVE:
             raise UserError("DEVICE_CHANGE_PENDING", ["input", "deviceId"])
         calendar = Calendar(
-            _contract_coverage(contract, site), timedelta(hours=contract.response_time_hours)
+            _contract_coverage(contract, site),
+            timedelta(hours=contract.response_time_hours),
+            site.id,
         )
         account_id = device.account_id
         time_zone = site.time_zone
@@ -738,7 +804,7 @@ async def update_ticket_status(
             from_status=STATUS_LABELS[before],
             to_status=STATUS_LABELS[status],
         )
-    now = utcnow()
+    now = clock.now()
     body = _check_text(comment_body, ["input", "comment"], MAX_TEXT, required=False)
 
     # The response clock: stops while ON_HOLD, and the business time held pushes it back.
@@ -853,7 +919,7 @@ async def add_ticket_comment(
     if ticket.status is S.CLOSED or ticket.status is S.CANCELLED:
         raise UserError("TICKET_CLOSED", ["input", "ticketId"])
     text = _check_text(body, ["input", "body"], MAX_TEXT, required=True)
-    now = utcnow()
+    now = clock.now()
     comment = TicketComment(
         ticket_id=ticket.id,
         author_user_id=scope.user_id,
@@ -932,7 +998,7 @@ async def ticket_connection(
     if filter.created_before is not None:
         stmt = stmt.where(Ticket.created_at < filter.created_before)
     if filter.sla_state is not None:
-        stmt = stmt.where(sla_clause(filter.sla_state, utcnow()))
+        stmt = stmt.where(sla_clause(filter.sla_state, clock.now()))
     if filter.search:
         stmt = stmt.where(
             or_(

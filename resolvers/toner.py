@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 import i18n
 from auth.policy import Permission
+from core import clock
 from models import Consumable, Device, ReplenishmentOrder, TonerLevel, product_model_consumables
-from models.base import utcnow
 from models.enums import ConsumableKind, ReplenishmentStatus, TonerColour
 from models.stock import OPEN_ORDER
 from resolvers.audit import audit
@@ -104,7 +104,7 @@ async def report_toner_levels(
     if not reported:
         return [], []
 
-    now = utcnow()
+    now = clock.now()
     insert = _dialect_insert(session)
     stmt = insert(TonerLevel).values(
         [

@@ -31,7 +31,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -54,6 +54,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import aliased
 
 from auth.policy import Permission
+from core import clock
 from models import (
     Account,
     Device,
@@ -73,6 +74,9 @@ if TYPE_CHECKING:
 
 EPOCH = date(2000, 1, 3)
 MAX_PERIODS = 400
+# Report days outside these are refused (the period arithmetic would leave the calendar).
+FIRST_DAY = date(1970, 1, 1)
+LAST_DAY = date(2099, 12, 31)
 MAX_RANGE_DAYS = 3 * 366
 
 
@@ -178,7 +182,15 @@ async def meter_usage(
 ) -> list[UsageRow]:
     scope = await context.require_scope()
     language = context.language
-    to = filter.to or datetime.now(UTC).date()
+    for day in (filter.from_, filter.to):
+        if day is not None and not FIRST_DAY <= day <= LAST_DAY:
+            raise BadUserInput(
+                message_code="DATE_OUT_OF_RANGE",
+                params={"min": FIRST_DAY.isoformat(), "max": LAST_DAY.isoformat()},
+                language=language,
+                argument="from" if day is filter.from_ else "to",
+            )
+    to = filter.to or clock.utc_today()
     start = filter.from_ or (to - timedelta(days=364))
     if start > to:
         raise BadUserInput("`from` must not be after `to`.", language=language, argument="from")

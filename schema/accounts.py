@@ -11,6 +11,7 @@ from strawberry import relay
 
 from auth.permissions import permission_field
 from auth.policy import Permission
+from core import clock
 from models import Account as AccountRow
 from models import Contract as ContractRow
 from models import Payment as PaymentRow
@@ -110,7 +111,11 @@ class Account(LoadedNode):
     @permission_field(Permission.VIEW_CONTRACTS, description="Support contracts of this account.")
     async def contracts(self, info: Info) -> list[Contract] | None:
         rows = await info.context.loaders[ContractsByAccountIdLoader].load(self.id)
-        return [Contract.from_row(r) for r in rows]
+        # "today" at the account's first site, as for its account questions' contract
+        sites = await info.context.loaders[SitesByAccountIdLoader].load(self.id)
+        first = min(sites, key=lambda site: site.id) if sites else None
+        today = clock.today_in(first.time_zone) if first is not None else clock.utc_today()
+        return [Contract.from_row(r, today) for r in rows]
 
     @permission_field(Permission.VIEW_CREDIT_STATUS, description="Credit status (vendor only).")
     def credit_status(self) -> CreditStatusEnum | None:
@@ -265,10 +270,13 @@ class Contract:
     coverage_start: time = strawberry.field(description="Business hours start (site local time).")
     coverage_end: time = strawberry.field(description="Business hours end (site local time).")
     coverage_days: list[int] = strawberry.field(description="ISO weekdays covered (1 = Monday).")
-    active: bool = strawberry.field(description="Whether the contract covers today.")
+    active: bool = strawberry.field(
+        description="Whether the contract covers today, at the device's site (from an account: "
+        "at its first site), as ticket creation decides."
+    )
 
     @classmethod
-    def from_row(cls, row: ContractRow) -> Contract:
+    def from_row(cls, row: ContractRow, today: date) -> Contract:
         return cls(
             number=row.number,
             starts_on=row.starts_on,
@@ -277,7 +285,7 @@ class Contract:
             coverage_start=row.coverage_start,
             coverage_end=row.coverage_end,
             coverage_days=[int(d) for d in row.coverage_days],
-            active=row.is_active_on(date.today()),
+            active=row.is_active_on(today),
         )
 
 

@@ -4,7 +4,6 @@ the caller, and the viewer's scope (computed once, on first use)."""
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,7 @@ from strawberry.types import Info as StrawberryInfo
 import i18n
 from auth.principal import ANONYMOUS, Principal
 from auth.tokens import CLOCK_LEEWAY_SECONDS
+from core import clock
 from resolvers.scoping import Scope, build_scope
 from schema.errors import Unauthenticated
 from settings import Settings
@@ -74,7 +74,7 @@ class Context:
     async def scope(self) -> Scope:
         """Shared by every resolver of the operation, however many ask at once."""
         expires_at = self.principal.token_expires_at
-        if expires_at is not None and expires_at + CLOCK_LEEWAY_SECONDS <= time.time():
+        if expires_at is not None and expires_at + CLOCK_LEEWAY_SECONDS <= clock.timestamp():
             # A WebSocket connection outlives its access token: from then on it is anonymous.
             self.principal = Principal(token_problem="TOKEN_EXPIRED")
             self._scope_task = None
@@ -94,7 +94,7 @@ class Context:
             problem = self.principal.token_problem or (
                 None if self.principal.is_anonymous else "UNKNOWN_IDENTITY"
             )
-            extra = {"reason": problem} if problem else {}
+            extra: dict[str, Any] = {"reason": problem} if problem else {}
             raise Unauthenticated(language=self.language, **extra)
         return scope
 

@@ -11,10 +11,11 @@ from strawberry import relay
 
 from auth.permissions import permission_field
 from auth.policy import Permission
+from core import clock
 from models import Device as DeviceRow
 from models import ProductModel as ProductModelRow
 from models.enums import DeviceStatus
-from resolvers.loaders.accounts import ContractByIdLoader
+from resolvers.loaders.accounts import ContractByIdLoader, SiteByIdLoader
 from resolvers.loaders.devices import DeviceByIdLoader, ProductModelByIdLoader
 from resolvers.scoping import Scope
 from schema.accounts import Account, Contract, Site
@@ -114,7 +115,10 @@ class Device(LoadedNode):
         if self.row.contract_id is None:
             return None
         row = await info.context.loaders[ContractByIdLoader].load(self.row.contract_id)
-        return Contract.from_row(row) if row is not None else None
+        if row is None:
+            return None
+        site = await info.context.loaders[SiteByIdLoader].load(self.row.site_id)
+        return Contract.from_row(row, clock.today_in(site.time_zone if site else "UTC"))
 
     @permission_field(
         Permission.VIEW_TICKETS,

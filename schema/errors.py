@@ -14,9 +14,29 @@ class CodedError(Exception):
 
     code = "INTERNAL"
 
-    def __init__(self, message: str | None = None, *, language: str = "en", **extra: Any) -> None:
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        language: str = "en",
+        message_code: str | None = None,
+        params: dict[str, Any] | None = None,
+        **extra: Any,
+    ) -> None:
+        """`message_code` (an i18n code, with `params`) words the message; the error masking
+        words it again in the request's language, for code that does not know the language."""
+        self.message_code = message_code
+        self.params = params or {}
+        if message_code is not None:
+            message = i18n.translate(message_code, language, **self.params)
         super().__init__(message or i18n.translate(self.code, language))
         self.extensions: dict[str, Any] = {"code": self.code, **extra}
+
+    def worded(self, language: str) -> str | None:
+        """The message in `language`, when it is worded from a message code."""
+        if self.message_code is None:
+            return None
+        return i18n.translate(self.message_code, language, **self.params)
 
 
 class Unauthenticated(CodedError):

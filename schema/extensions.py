@@ -16,7 +16,8 @@ from strawberry.types.graphql import OperationType
 
 import i18n
 from models import AuditLogEntry
-from models.session import begin_writing, is_database_busy
+from models.session import begin_writing
+from schema import unavailable
 from schema.errors import CodedError
 
 if TYPE_CHECKING:
@@ -27,19 +28,6 @@ audit_log = logging.getLogger("portal.audit")
 
 PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
 VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
-SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
-# When a client told "the database is busy" may try again.
-BUSY_RETRY_AFTER_SECONDS = 1
-
-i18n.register(
-    {
-        "DATABASE_BUSY": {
-            "en": "The service is busy; nothing was changed. Try again in {seconds} seconds.",
-            "fr": "Le service est occupé ; rien n'a été modifié. Réessayez dans {seconds} secondes.",
-            "it": "Il servizio è occupato; non è stato modificato nulla. Riprovate tra {seconds} secondi.",
-        },
-    }
-)
 
 
 class OperationSession(SchemaExtension):
@@ -95,25 +83,34 @@ class MaskUnexpectedErrors(MaskErrors):
         )
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
-        return label_request_errors(super()._process_errors(errors))
+        language = getattr(self.execution_context.context, "language", i18n.DEFAULT)
+        return label_request_errors(reworded(super()._process_errors(errors), language))
+
+
+def reworded(errors: list[GraphQLError], language: str) -> list[GraphQLError]:
+    """Errors raised where the language is not known, worded in the reader's language."""
+    result = []
+    for error in errors:
+        original = error.original_error
+        message = original.worded(language) if isinstance(original, CodedError) else None
+        if message is not None and message != error.message:
+            error = GraphQLError(
+                message,
+                nodes=error.nodes,
+                source=error.source,
+                positions=error.positions,
+                path=error.path,
+                original_error=original,
+                extensions=error.extensions,
+            )
+        result.append(error)
+    return result
 
 
 def anonymised(error: GraphQLError, request_id: str | None, language: str) -> GraphQLError:
-    if is_database_busy(error.original_error):
-        # SQLite's write lock stayed taken past the busy timeout: the transaction was rolled
-        # back, and the client may simply try again.
-        log.warning("database busy (request %s) at %s", request_id, error.path)
-        seconds = BUSY_RETRY_AFTER_SECONDS
-        return GraphQLError(
-            i18n.translate("DATABASE_BUSY", language, seconds=seconds),
-            nodes=error.nodes,
-            path=error.path,
-            extensions={
-                "code": SERVICE_UNAVAILABLE,
-                "retryAfter": seconds,
-                "requestId": request_id,
-            },
-        )
+    retry = unavailable.retryable(error, request_id, language)  # 503: one line, no trace
+    if retry is not None:
+        return retry
     log.error(
         "unexpected error (request %s) at %s", request_id, error.path, exc_info=error.original_error
     )

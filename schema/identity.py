@@ -79,8 +79,10 @@ class IdentityMutation:
         return await transactional(info, AuthPayload, work, write_lock_first=False)
 
     @strawberry.mutation(
-        description="Exchanges a refresh token for new tokens; the old one stops working, and "
-        "presenting a spent one ends the whole login."
+        description="Exchanges a refresh token for new tokens; the old one is spent. Presented "
+        "again within a short grace window after its first use (30 s by default: two tabs, a "
+        "retry after a timeout) it returns other new tokens of the same login; presented later, "
+        "it ends the whole login."
     )
     async def refresh_token(self, info: Info, input: RefreshTokenInput) -> AuthPayload:
         async def work() -> AuthPayload:

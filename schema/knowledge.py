@@ -163,7 +163,10 @@ class KnowledgeQuery:
         description="Knowledge articles in the requested `language` (else Accept-Language, "
         "else the user's language; English where a translation is missing). With `search`: "
         "full-text search with stemming per language, best match first, with snippets; "
-        "otherwise by title. Those who manage the knowledge base also see drafts.",
+        "without `language` it searches every language and serves each article in a language "
+        "that matched (the reader's when it did), matches in the reader's language first; "
+        "with `language`, that language only. Without `search`: by title. Those who manage "
+        "the knowledge base also see drafts.",
     )
     async def knowledge_articles(
         self,

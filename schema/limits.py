@@ -19,13 +19,14 @@ import dataclasses
 import logging
 import math
 import re
-import time
 from collections.abc import AsyncIterator, Iterator
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from graphql import (
+    BREAK,
     DirectiveNode,
+    DocumentNode,
     ExecutionResult,
     FieldNode,
     FragmentDefinitionNode,
@@ -37,16 +38,19 @@ from graphql import (
     GraphQLObjectType,
     GraphQLSchema,
     GraphQLSkipDirective,
+    GraphQLSyntaxError,
     InlineFragmentNode,
     NamedTypeNode,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
     ValidationRule,
+    Visitor,
     get_named_type,
     get_operation_ast,
     is_abstract_type,
     is_leaf_type,
+    visit,
 )
 from graphql.execution.values import (
     VariableValues,
@@ -59,6 +63,7 @@ from starlette.websockets import WebSocket
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaExtension
 
 import i18n
+from core import clock
 from resolvers.ratelimit import BucketState, bucket_key, rate_limiter
 from schema.errors import BadUserInput, CodedError, Throttled
 from schema.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
@@ -80,6 +85,9 @@ LIST_ESTIMATE = 10
 # consumable of a device (four toners and a drum).
 LIST_SIZES = {"Device.latestReadings": 6, "Device.tonerLevels": 5}
 # List inputs the domain allows past the general cap: a spreadsheet upload of 250 devices.
+# Longest search text (`search` arguments and filter fields).
+MAX_SEARCH_LENGTH = 200
+
 LIST_INPUT_LIMITS = {
     "submitMeterReadingsBatch.input.rows": 250,
     "reportMeterReadings.input.rows": 250,
@@ -103,9 +111,9 @@ i18n.register(
             "it": "Questa query costerebbe {cost} punti; il massimo è {maximum}.",
         },
         "QUERY_THROTTLED": {
-            "en": "Query budget spent; try again in {seconds} seconds.",
-            "fr": "Budget de requêtes épuisé ; réessayez dans {seconds} secondes.",
-            "it": "Budget di query esaurito; riprovate tra {seconds} secondi.",
+            "en": "Query budget spent; try again in {seconds} {seconds:|second|seconds}.",
+            "fr": "Budget de requêtes épuisé ; réessayez dans {seconds} {seconds:|seconde|secondes}.",
+            "it": "Budget di query esaurito; riprovate tra {seconds} {seconds:|secondo|secondi}.",
         },
         "PAGE_SIZE_OUT_OF_RANGE": {
             "en": "`{argument}` of `{field}` must be between 0 and {maximum}.",
@@ -139,6 +147,28 @@ class Refused(Exception):
 
 
 # --- validation rules --------------------------------------------------------------------
+
+
+class _EmptySelectionSets(Visitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: SelectionSetNode | None = None
+
+    def enter_selection_set(self, node: SelectionSetNode, *_: Any) -> Any:
+        if not node.selections:
+            self.found = node
+            return BREAK
+        return None
+
+
+def refuse_empty_selection_sets(document: DocumentNode) -> None:
+    """`{ viewer { } }`: the GraphQL grammar wants at least one field between braces (the
+    parser lets an empty selection set through, and the validation rules expect none)."""
+    visitor = _EmptySelectionSets()
+    visit(document, visitor)
+    node = visitor.found
+    if node is not None and node.loc is not None:
+        raise GraphQLSyntaxError(node.loc.source, node.loc.end - 1, "Expected Name, found '}'.")
 
 
 def _root_fields(
@@ -425,7 +455,16 @@ class CostCalculator:
         return max(value for _, value in sizes)
 
     def _check_list_input(self, argument: str, value: Any, node: FieldNode) -> None:
-        if isinstance(value, list):
+        """List inputs over the cap; also, in every text input (variables and literals alike),
+        the NUL character (PostgreSQL cannot store it) and search texts over the cap."""
+        if isinstance(value, str):
+            if "\x00" in value:
+                message = i18n.translate("NUL_CHARACTER", self.language)
+                raise Refused(BadUserInput(message, argument=argument), node)
+            if argument.rpartition(".")[2] == "search" and len(value) > MAX_SEARCH_LENGTH:
+                message = i18n.translate("SEARCH_TOO_LONG", self.language, max=MAX_SEARCH_LENGTH)
+                raise Refused(BadUserInput(message, argument=argument), node)
+        elif isinstance(value, list):
             maximum = LIST_INPUT_LIMITS.get(f"{node.name.value}.{argument}", self.max_list_input)
             if len(value) > maximum:
                 message = i18n.translate(
@@ -549,6 +588,12 @@ class ApiProtection(SchemaExtension):
         if settings is None:
             return None
         return settings, context.principal
+
+    def on_parse(self) -> Iterator[None]:
+        yield
+        document = self.execution_context.graphql_document
+        if document is not None:
+            refuse_empty_selection_sets(document)
 
     def on_operation(self) -> Iterator[None]:
         ctx = self.execution_context
@@ -702,7 +747,7 @@ def _set_headers(context: Any, bucket: BucketState, cost: int) -> None:
     headers = response.headers
     headers["X-RateLimit-Limit"] = str(bucket.capacity)
     headers["X-RateLimit-Remaining"] = str(math.floor(bucket.available))
-    headers["X-RateLimit-Reset"] = str(math.ceil(time.time()) + bucket.seconds_to_full)
+    headers["X-RateLimit-Reset"] = str(math.ceil(clock.timestamp()) + bucket.seconds_to_full)
     headers["X-Query-Cost"] = str(cost)
     if not bucket.allowed:
         headers["Retry-After"] = str(bucket.retry_after_seconds)

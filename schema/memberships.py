@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import strawberry
 from strawberry import relay
 
+from core import clock
 from models import Invitation as InvitationRow
 from models import Membership as MembershipRow
 from models import User as UserRow
@@ -26,7 +27,7 @@ from schema.accounts import Account
 from schema.context import Info
 from schema.devices import Device
 from schema.mutations import Payload, transactional
-from schema.node import LoadedNode, global_id
+from schema.node import LoadedNode, decode_id, global_id
 from schema.stock import StockLocation
 from schema.viewer import RoleEnum, User
 
@@ -134,7 +135,7 @@ class Invitation(LoadedNode):
             status = InvitationStatus.ACCEPTED
         elif row.revoked_at is not None:
             status = InvitationStatus.REVOKED
-        elif row.expires_at <= datetime.now(UTC):
+        elif row.expires_at <= clock.now():
             status = InvitationStatus.EXPIRED
         else:
             status = InvitationStatus.PENDING
@@ -219,31 +220,31 @@ class ConfirmEmailPayload(Payload):
 
 @strawberry.input(description="Approve an access request, choosing role and assignments.")
 class ApproveAccessRequestInput:
-    membership_id: relay.GlobalID = strawberry.field(description="The pending membership.")
+    membership_id: strawberry.ID = strawberry.field(description="The pending membership.")
     role: RoleEnum = strawberry.field(description="Role to give.")
-    device_ids: list[relay.GlobalID] | None = strawberry.field(
+    device_ids: list[strawberry.ID] | None = strawberry.field(
         default=None, description="Devices to assign (roles working on assigned devices)."
     )
-    stock_location_ids: list[relay.GlobalID] | None = strawberry.field(
+    stock_location_ids: list[strawberry.ID] | None = strawberry.field(
         default=None, description="Stock locations to assign (stock roles)."
     )
 
 
 @strawberry.input(description="Reject an access request.")
 class RejectAccessRequestInput:
-    membership_id: relay.GlobalID = strawberry.field(description="The pending membership.")
+    membership_id: strawberry.ID = strawberry.field(description="The pending membership.")
 
 
 @strawberry.input(description="Change a member's role or assignments.")
 class UpdateMembershipInput:
-    membership_id: relay.GlobalID = strawberry.field(description="The membership.")
+    membership_id: strawberry.ID = strawberry.field(description="The membership.")
     role: RoleEnum | None = strawberry.field(
         default=None, description="New role; unchanged when omitted."
     )
-    device_ids: list[relay.GlobalID] | None = strawberry.field(
+    device_ids: list[strawberry.ID] | None = strawberry.field(
         default=None, description="Replaces the assigned devices; unchanged when omitted."
     )
-    stock_location_ids: list[relay.GlobalID] | None = strawberry.field(
+    stock_location_ids: list[strawberry.ID] | None = strawberry.field(
         default=None, description="Replaces the assigned stock locations; unchanged when omitted."
     )
     version: int | None = strawberry.field(
@@ -253,7 +254,7 @@ class UpdateMembershipInput:
 
 @strawberry.input(description="Remove a member from an account.")
 class RevokeMembershipInput:
-    membership_id: relay.GlobalID = strawberry.field(description="The membership.")
+    membership_id: strawberry.ID = strawberry.field(description="The membership.")
 
 
 @strawberry.type(description="The membership after the change.")
@@ -280,13 +281,13 @@ class RevokeMembershipPayload(Payload):
 
 @strawberry.input(description="Invite a colleague to an account.")
 class InviteUserInput:
-    account_id: relay.GlobalID = strawberry.field(description="The account.")
+    account_id: strawberry.ID = strawberry.field(description="The account.")
     email: str = strawberry.field(description="Address to invite.")
     role: RoleEnum = strawberry.field(description="Role given on acceptance.")
-    device_ids: list[relay.GlobalID] | None = strawberry.field(
+    device_ids: list[strawberry.ID] | None = strawberry.field(
         default=None, description="Devices to assign (roles working on assigned devices)."
     )
-    stock_location_ids: list[relay.GlobalID] | None = strawberry.field(
+    stock_location_ids: list[strawberry.ID] | None = strawberry.field(
         default=None, description="Stock locations to assign (stock roles)."
     )
     language: str | None = strawberry.field(
@@ -298,7 +299,7 @@ class InviteUserInput:
 
 @strawberry.input(description="An invitation to resend or revoke.")
 class InvitationIdInput:
-    invitation_id: relay.GlobalID = strawberry.field(description="The invitation.")
+    invitation_id: strawberry.ID = strawberry.field(description="The invitation.")
 
 
 @strawberry.type(description="The invitation after the change.")
@@ -336,7 +337,15 @@ class AcceptInvitationPayload(Payload):
     )
 
 
-def _ids(values: list[relay.GlobalID] | None) -> list[str] | None:
+def _id(info: Info, value: strawberry.ID, type_name: str) -> str:
+    """A well-formed global ID of `type_name` (BAD_USER_INPUT otherwise), as the resolvers
+    take it."""
+    decode_id(value, type_name, language=info.context.language)
+    return str(value)
+
+
+def _ids(values: list[strawberry.ID] | None) -> list[str] | None:
+    """Assigned objects: an ID that names none of the account's is a userError."""
     return None if values is None else [str(v) for v in values]
 
 
@@ -381,7 +390,7 @@ class MembershipMutation:
         async def work() -> ApproveAccessRequestPayload:
             row, user = await memberships.decide_access_request(
                 info.context,
-                str(input.membership_id),
+                _id(info, input.membership_id, "Membership"),
                 approve=True,
                 role=input.role,
                 device_ids=_ids(input.device_ids),
@@ -397,7 +406,7 @@ class MembershipMutation:
     ) -> RejectAccessRequestPayload:
         async def work() -> RejectAccessRequestPayload:
             row, user = await memberships.decide_access_request(
-                info.context, str(input.membership_id), approve=False
+                info.context, _id(info, input.membership_id, "Membership"), approve=False
             )
             return RejectAccessRequestPayload(membership=Membership.from_rows(row, user))
 
@@ -413,7 +422,7 @@ class MembershipMutation:
         async def work() -> UpdateMembershipPayload:
             row, user = await memberships.update_membership(
                 info.context,
-                str(input.membership_id),
+                _id(info, input.membership_id, "Membership"),
                 input.role,
                 _ids(input.device_ids),
                 _ids(input.stock_location_ids),
@@ -431,7 +440,9 @@ class MembershipMutation:
         self, info: Info, input: RevokeMembershipInput
     ) -> RevokeMembershipPayload:
         async def work() -> RevokeMembershipPayload:
-            pk = await memberships.revoke_membership(info.context, str(input.membership_id))
+            pk = await memberships.revoke_membership(
+                info.context, _id(info, input.membership_id, "Membership")
+            )
             return RevokeMembershipPayload(
                 revoked_membership_id=strawberry.ID(global_id("Membership", pk))
             )
@@ -446,7 +457,7 @@ class MembershipMutation:
         async def work() -> InviteUserPayload:
             row = await invitations.invite_user(
                 info.context,
-                account_id=str(input.account_id),
+                account_id=_id(info, input.account_id, "Account"),
                 email=input.email,
                 role=input.role,
                 device_ids=_ids(input.device_ids),
@@ -465,7 +476,9 @@ class MembershipMutation:
         self, info: Info, input: InvitationIdInput
     ) -> ResendInvitationPayload:
         async def work() -> ResendInvitationPayload:
-            row = await invitations.resend_invitation(info.context, str(input.invitation_id))
+            row = await invitations.resend_invitation(
+                info.context, _id(info, input.invitation_id, "Invitation")
+            )
             return ResendInvitationPayload(invitation=Invitation.from_row(row))
 
         return await transactional(info, ResendInvitationPayload, work)
@@ -475,7 +488,9 @@ class MembershipMutation:
         self, info: Info, input: InvitationIdInput
     ) -> RevokeInvitationPayload:
         async def work() -> RevokeInvitationPayload:
-            row = await invitations.revoke_invitation(info.context, str(input.invitation_id))
+            row = await invitations.revoke_invitation(
+                info.context, _id(info, input.invitation_id, "Invitation")
+            )
             return RevokeInvitationPayload(invitation=Invitation.from_row(row))
 
         return await transactional(info, RevokeInvitationPayload, work)

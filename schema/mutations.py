@@ -8,11 +8,11 @@ from typing import TypeVar
 
 import strawberry
 
-from models.session import begin_writing, is_database_busy
+from models.session import begin_writing
+from schema import unavailable
 from schema.context import Info
 from schema.errors import CodedError, UserError, UserErrorType, to_user_error
 from schema.extensions import (
-    SERVICE_UNAVAILABLE,
     add_mutation_entry,
     audit_entries,
     mark_audited,
@@ -66,7 +66,7 @@ async def transactional(
         if isinstance(error, CodedError):
             code = error.code
         else:
-            code = SERVICE_UNAVAILABLE if is_database_busy(error) else "INTERNAL"
+            code = unavailable.CODE if unavailable.is_database_busy(error) else "INTERNAL"
         await record_mutation(context, info.field_name, "failed", {"code": code})
         raise
     except BaseException:

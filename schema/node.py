@@ -16,12 +16,18 @@ def global_id(type_name: str, pk: int) -> str:
     return str(relay.GlobalID(type_name, str(pk)))
 
 
+# Keys are 64-bit integers (BIGINT on PostgreSQL, INTEGER on SQLite): a number beyond them
+# names no object, and would fail in the database driver.
+MAX_KEY = 2**63 - 1
+
+
 def parse_global_id(value: str) -> tuple[str, int] | None:
     try:
         gid = relay.GlobalID.from_id(value)
-        return gid.type_name, int(gid.node_id)
+        pk = int(gid.node_id)
     except (ValueError, TypeError):
         return None
+    return (gid.type_name, pk) if -MAX_KEY - 1 <= pk <= MAX_KEY else None
 
 
 def decode_id(value: str | relay.GlobalID, expected: str, *, language: str = "en") -> int:
@@ -29,7 +35,10 @@ def decode_id(value: str | relay.GlobalID, expected: str, *, language: str = "en
     parsed = parse_global_id(str(value))
     if parsed is None or parsed[0] != expected:
         raise BadUserInput(
-            f"Invalid {expected} ID: {value}", language=language, argument=str(value)
+            message_code="INVALID_ID",
+            language=language,
+            argument=str(value)[:100],
+            expectedType=expected,
         )
     return parsed[1]
 

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
-from resolvers.ratelimit import shared_redis
+from resolvers.ratelimit import redis_guard, shared_redis
+from resolvers.redis_guard import RedisGuard
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -68,26 +69,44 @@ class MemoryQueryStore:
 
 
 class RedisQueryStore:
+    """Shared by the workers; while the Redis breaker is open, an in-process LRU stands in."""
+
     def __init__(
-        self, redis: Redis, prefix: str = "portal:apq:", ttl_seconds: int = 7 * 24 * 3600
+        self,
+        redis: Redis,
+        prefix: str = "portal:apq:",
+        ttl_seconds: int = 7 * 24 * 3600,
+        guard: RedisGuard | None = None,
     ) -> None:
         self.redis = redis
         self.prefix = prefix
         self.ttl_seconds = ttl_seconds
+        self.guard = guard or RedisGuard()
+        self.local = MemoryQueryStore()
 
     async def get(self, sha256: str) -> str | None:
-        raw = await self.redis.get(self.prefix + sha256)
-        return raw.decode() if isinstance(raw, bytes) else raw
+        async def shared() -> str | None:
+            raw = await self.redis.get(self.prefix + sha256)
+            return raw.decode() if isinstance(raw, bytes) else raw
+
+        return await self.guard.call(shared, lambda: self.local.get(sha256))
 
     async def put(self, sha256: str, query: str) -> None:
-        await self.redis.set(self.prefix + sha256, query, ex=self.ttl_seconds)
+        async def shared() -> None:
+            await self.redis.set(self.prefix + sha256, query, ex=self.ttl_seconds)
+
+        await self.guard.call(shared, lambda: self.local.put(sha256, query))
 
 
 def query_store(services: AppServices) -> QueryStore:
-    store = services.extras.get(_STORE_KEY)
+    store: QueryStore | None = services.extras.get(_STORE_KEY)
     if store is None:
         redis = shared_redis(services)
-        store = RedisQueryStore(redis) if redis is not None else MemoryQueryStore()
+        store = (
+            RedisQueryStore(redis, guard=redis_guard(services))
+            if redis is not None
+            else MemoryQueryStore()
+        )
         services.extras[_STORE_KEY] = store
     return store
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import time as systime
 from collections.abc import AsyncGenerator
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated
@@ -15,6 +14,7 @@ from sqlalchemy import select
 from strawberry import relay
 
 from auth.policy import Permission
+from core import clock
 from models import Account as AccountRow
 from models import Device as DeviceRow
 from models import Site as SiteRow
@@ -26,7 +26,7 @@ from models.enums import DeviceStatus, TicketStatus, TicketType
 from resolvers import tickets as logic
 from resolvers.accounts import account_tree
 from resolvers.business_hours import SlaState
-from resolvers.events import TicketEventMessage, broker_for
+from resolvers.events import Resync, TicketEventMessage, broker_for
 from resolvers.loaders.tickets import (
     CommentsByTicketIdLoader,
     EventsByTicketIdLoader,
@@ -63,11 +63,16 @@ SlaStateEnum = strawberry.enum(
 )
 
 
-@strawberry.enum(description="What a ticket event records.")
+@strawberry.enum(
+    description="What a ticket event records. RESYNC comes from `ticketUpdated` only: events "
+    "may have been missed (live delivery between servers was interrupted, or has just been "
+    "restored), so refetch the tickets shown; it carries no ticket."
+)
 class TicketEventKind(enum.StrEnum):
     CREATED = "CREATED"
     STATUS_CHANGED = "STATUS_CHANGED"
     COMMENTED = "COMMENTED"
+    RESYNC = "RESYNC"
 
 
 @strawberry.enum(description="What kind of fault an incident reports.")
@@ -115,7 +120,9 @@ class TicketComment:
 
 @strawberry.type(description="One change of a ticket: who, when, from which status to which.")
 class TicketEvent:
-    id: strawberry.ID = strawberry.field(description="Global ID of the event.")
+    id: strawberry.ID | None = strawberry.field(
+        description="Global ID of the event (null on a RESYNC event)."
+    )
     kind: TicketEventKind = strawberry.field(description="What happened.")
     from_status: TicketStatusEnum | None = strawberry.field(
         description="Status before a status change."
@@ -128,14 +135,38 @@ class TicketEvent:
     by_agent: bool = strawberry.field(description="Whether the vendor did it.")
     internal: bool = strawberry.field(description="Visible to the vendor's agents only.")
     comment: TicketComment | None = strawberry.field(description="The comment it added, if any.")
-    ticket_id: strawberry.ID = strawberry.field(description="Global ID of the ticket.")
-    ticket_number: str = strawberry.field(description="Number of the ticket.")
-    ticket_status: TicketStatusEnum = strawberry.field(
-        description="The ticket's status when the event was delivered."
+    ticket_id: strawberry.ID | None = strawberry.field(
+        description="Global ID of the ticket (null on a RESYNC event)."
     )
-    ticket_version: int = strawberry.field(
-        description="The ticket's version when the event was delivered (for updateTicketStatus)."
+    ticket_number: str | None = strawberry.field(
+        description="Number of the ticket (null on a RESYNC event)."
     )
+    ticket_status: TicketStatusEnum | None = strawberry.field(
+        description="The ticket's status when the event was delivered (null on a RESYNC event)."
+    )
+    ticket_version: int | None = strawberry.field(
+        description="The ticket's version when the event was delivered (for updateTicketStatus; "
+        "null on a RESYNC event)."
+    )
+
+    @classmethod
+    def resync(cls) -> TicketEvent:
+        """The signal to refetch: events may have been lost for this subscriber."""
+        return cls(
+            id=None,
+            kind=TicketEventKind.RESYNC,
+            from_status=None,
+            to_status=None,
+            created_at=clock.now(),
+            actor_name=None,
+            by_agent=False,
+            internal=False,
+            comment=None,
+            ticket_id=None,
+            ticket_number=None,
+            ticket_status=None,
+            ticket_version=None,
+        )
 
     @classmethod
     def from_row(
@@ -165,6 +196,31 @@ class TicketEvent:
         )
 
 
+@strawberry.type(
+    description="The calendar a ticket's response clock runs on: business hours are local to "
+    "its time zone and its country's public holidays stop the clock. A device ticket uses its "
+    "device's site; an account question its account's main site (the account's lowest-id site, "
+    "else its parent's main site; with no site at all, UTC and the account's country)."
+)
+class ServiceCalendar:
+    time_zone: str = strawberry.field(description="IANA time zone, e.g. Europe/Paris.")
+    country: str | None = strawberry.field(
+        description="ISO 3166-1 alpha-2 country whose public holidays apply."
+    )
+    site_id: strawberry.Private[int | None]
+
+    @strawberry.field(
+        description="The site whose calendar it is (null without one, or if the viewer may not "
+        "see it)."
+    )
+    async def site(self, info: Info) -> Annotated[Site, strawberry.lazy("schema.accounts")] | None:
+        from schema.accounts import Site
+
+        if self.site_id is None:
+            return None
+        return await Site.load(info, self.site_id)
+
+
 @strawberry.type(description="A ticket: a fault, a supplies request, a question or a request.")
 class Ticket(LoadedNode):
     id: relay.NodeID[int]
@@ -179,7 +235,8 @@ class Ticket(LoadedNode):
     updated_at: datetime = strawberry.field(description="Last change.")
     response_due_at: datetime | None = strawberry.field(
         description="When the first response is due: the contract's response time counted in "
-        "business hours (site time zone, coverage hours, public holidays; ON_HOLD time excluded)."
+        "business hours (coverage hours in the time zone and minus the public holidays of "
+        "`serviceCalendar`; ON_HOLD time excluded)."
     )
     first_responded_at: datetime | None = strawberry.field(
         description="When the vendor first answered."
@@ -233,6 +290,17 @@ class Ticket(LoadedNode):
     @strawberry.field(description="Where the response clock stands (null without one).")
     def sla_state(self) -> SlaStateEnum | None:
         return logic.ticket_sla(self.row)
+
+    @strawberry.field(
+        description="The calendar `responseDueAt` is counted on (null without a response clock)."
+    )
+    async def service_calendar(self, info: Info) -> ServiceCalendar | None:
+        found = await logic.service_calendar(info.context.session, self.row)
+        if found is None:
+            return None
+        return ServiceCalendar(
+            time_zone=found.time_zone, country=found.country, site_id=found.site_id
+        )
 
     @strawberry.field(description="The device, if the viewer may see it (null for questions).")
     async def device(
@@ -762,7 +830,9 @@ class TicketSubscription:
     @strawberry.subscription(
         description="Each change of the tickets the viewer may see (one ticket, or an account "
         "and its sub-accounts, or all), as it happens on any server; internal events reach "
-        "agents only. Ends when the access token expires."
+        "agents only. A RESYNC event means events may have been missed (sent when live "
+        "delivery between servers is interrupted and again when it is restored): refetch. "
+        "Ends when the access token expires."
     )
     async def ticket_updated(
         self,
@@ -778,7 +848,7 @@ class TicketSubscription:
         expires_at = principal.token_expires_at
         async with broker_for(context.services).subscribe() as queue:
             while True:
-                timeout = None if expires_at is None else expires_at - systime.time()
+                timeout = None if expires_at is None else expires_at - clock.timestamp()
                 if timeout is not None and timeout <= 0:
                     raise Unauthenticated(
                         "The access token has expired.", language=context.language
@@ -787,12 +857,15 @@ class TicketSubscription:
                     message = await asyncio.wait_for(queue.get(), timeout)
                 except TimeoutError:
                     continue  # the loop ends the subscription on expiry
+                if isinstance(message, Resync):
+                    yield TicketEvent.resync()
+                    continue
                 if wanted_ticket is not None and message.ticket_id != wanted_ticket:
                     continue
                 if accounts is not None and message.account_id not in accounts:
                     continue
                 event = await _visible_event(info, message)
-                if expires_at is not None and systime.time() >= expires_at:
+                if expires_at is not None and clock.timestamp() >= expires_at:
                     raise Unauthenticated(
                         "The access token has expired.", language=context.language
                     )

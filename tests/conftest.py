@@ -10,11 +10,13 @@ import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import time_machine
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from starlette.applications import Starlette
@@ -166,8 +168,37 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.skip(reason="needs PostgreSQL (DATABASE_URL)"))
 
 
+FREEZE_ENV = "PORTAL_FREEZE_AT"
+_TRAVELLER = pytest.StashKey[Any]()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "postgres: runs only against PostgreSQL")
+    config.addinivalue_line(
+        "markers", "dates: the outcome depends on the date (make test-dates runs these frozen)"
+    )
+    # PORTAL_FREEZE_AT=2027-02-28T23:30:00+00:00 starts the whole session at that instant (the
+    # clock then ticks on), before the database is seeded, so the demo data, the app and the
+    # tests all see the same day. tests/frozen_instants lists the instants CI tries.
+    instant = os.environ.get(FREEZE_ENV)
+    if instant:
+        at = datetime.fromisoformat(instant)
+        if at.tzinfo is None:
+            raise pytest.UsageError(f"{FREEZE_ENV} needs an offset: {instant!r}")
+        traveller = time_machine.travel(at, tick=True)
+        traveller.start()
+        config.stash[_TRAVELLER] = traveller
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    traveller = config.stash.get(_TRAVELLER, None)
+    if traveller is not None:
+        traveller.stop()
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    instant = os.environ.get(FREEZE_ENV)
+    return f"time frozen at {instant} (then ticking), {FREEZE_ENV}" if instant else None
 
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import httpx
 
+from core import clock
 from demo.fleet import DEMO_PASSWORD
 
 QUERY_LOGIN = """
@@ -69,14 +69,17 @@ class GraphQLClient:
         return result.data["login"]  # type: ignore[no-any-return]
 
     async def token_for(self, email: str) -> str:
-        """Access tokens are stateless, so one sign-in per user serves the whole session."""
+        """Access tokens are stateless, so one sign-in per user serves the whole session (a new
+        one when it nears its end, or when a test travelled back in time before its issue)."""
         cached = _TOKENS.get(email)
-        if cached is None or cached[1] - time.time() < 120:
+        now = clock.timestamp()
+        if cached is None or cached[2] - now < 120 or now < cached[1]:
+            issued = now
             payload = await self.login(email)
             assert payload["userErrors"] == [], payload
             expires = datetime.fromisoformat(payload["expiresAt"]).timestamp()
-            cached = _TOKENS[email] = (payload["accessToken"], expires)
+            cached = _TOKENS[email] = (payload["accessToken"], issued, expires)
         return cached[0]
 
 
-_TOKENS: dict[str, tuple[str, float]] = {}
+_TOKENS: dict[str, tuple[str, float, float]] = {}

@@ -16,6 +16,8 @@ from typing import Any
 import httpx
 import uvicorn
 
+from tests.frozen import frozen_command
+
 HOST = "127.0.0.1"
 
 
@@ -64,21 +66,24 @@ def serving_in_thread(app: Any, port: int) -> Iterator[None]:
 
 
 def uvicorn_command(port: int, *options: str) -> list[str]:
-    """Runs the portal app (`app:create_app`) under uvicorn on 127.0.0.1:`port`."""
-    return [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "app:create_app",
-        "--factory",
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        *options,
-    ]
+    """Runs the portal app (`app:create_app`) under uvicorn on 127.0.0.1:`port` (at the session's
+    instant when PORTAL_FREEZE_AT freezes it)."""
+    return frozen_command(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "app:create_app",
+            "--factory",
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            *options,
+        ]
+    )
 
 
 async def wait_healthy(url: str, exited: Callable[[], bool] = lambda: False) -> None:

@@ -146,6 +146,7 @@ async def device_calendars(conn: Any) -> dict[int, Calendar]:
     rows = await conn.execute(
         select(
             Device.id,
+            Site.id,
             Site.time_zone,
             Site.country,
             Contract.coverage_start,
@@ -160,6 +161,7 @@ async def device_calendars(conn: Any) -> dict[int, Calendar]:
         device_id: Calendar(
             Coverage.of(start=start, end=end, days=days, time_zone=zone, country=country),
             timedelta(hours=hours),
+            site_id,
         )
-        for device_id, zone, country, start, end, days, hours in rows
+        for device_id, site_id, zone, country, start, end, days, hours in rows
     }

@@ -4,7 +4,6 @@ token the provider did not properly issue is anonymous."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from core import clock
 from tests.conftest import ClientFactory
 from tests.graphql import GraphQLClient
 from tests.servers import free_port, serving_in_thread
@@ -54,7 +54,7 @@ class FakeProvider:
         self.published = list(kids)
 
     def token(self, kid: str, **overrides: Any) -> str:
-        now = int(time.time())
+        now = int(clock.timestamp())
         claims = {
             "iss": ISSUER,
             "sub": "idp|" + uuid.uuid4().hex,
@@ -172,7 +172,7 @@ async def test_subject_bound_to_another_identity_is_not_remapped(
     [
         {"iss": "https://other-idp.example.test"},
         {"aud": "some-other-api"},
-        {"exp": int(time.time()) - 3600},
+        {"exp": int(clock.timestamp()) - 3600},
     ],
     ids=["wrong-issuer", "wrong-audience", "expired"],
 )
@@ -239,7 +239,7 @@ async def test_token_signed_by_a_key_the_provider_does_not_publish_is_anonymous(
                 "iss": ISSUER,
                 "aud": AUDIENCE,
                 "sub": "idp|x",
-                "exp": int(time.time()) + 60,
+                "exp": int(clock.timestamp()) + 60,
                 "email": "agent@vendor.example",
                 "email_verified": True,
             },

@@ -7,7 +7,6 @@ import base64
 import hashlib
 import hmac
 import json
-import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -19,8 +18,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from auth.tokens import TokenService
+from core import clock
 from models import AuditLogEntry, User
 from settings import Settings
+from tests.auth.conftest import after_grace
 from tests.conftest import ClientFactory
 from tests.graphql import GraphQLClient
 
@@ -55,7 +56,7 @@ def _b64(data: bytes) -> str:
 
 
 def _claims(settings: Settings, tokens: TokenService, **overrides: Any) -> dict[str, Any]:
-    now = int(time.time())
+    now = int(clock.timestamp())
     claims = {
         "iss": settings.jwt_issuer,
         "sub": "user:2",
@@ -124,7 +125,7 @@ async def test_login_token_follows_rfc_9068(gql: GraphQLClient, settings: Settin
 @pytest.mark.parametrize(
     ("overrides", "reason"),
     [
-        ({"exp": int(time.time()) - 3600}, "TOKEN_EXPIRED"),
+        ({"exp": int(clock.timestamp()) - 3600}, "TOKEN_EXPIRED"),
         ({"aud": "someone-else"}, "TOKEN_INVALID"),
         ({"iss": "https://evil.example"}, "TOKEN_INVALID"),
         ({"sub": "robot:7"}, "TOKEN_INVALID"),
@@ -218,7 +219,7 @@ async def test_non_bearer_authorization_is_anonymous_without_reason(gql: GraphQL
     assert result.errors[0]["extensions"] == {"code": "UNAUTHENTICATED"}
 
 
-async def test_refresh_rotates_the_token(gql: GraphQLClient) -> None:
+async def test_refresh_rotates_the_token(gql: GraphQLClient, settings: Settings) -> None:
     # given
     login = await gql.login(USER)
     # when
@@ -230,20 +231,24 @@ async def test_refresh_rotates_the_token(gql: GraphQLClient) -> None:
     assert payload["refreshToken"] not in (None, login["refreshToken"])
     again = await gql(QUERY_PROTECTED, token=payload["accessToken"])
     assert not again.errors
-    # the old refresh token stopped working
-    old = await gql(QUERY_REFRESH, {"input": {"refreshToken": login["refreshToken"]}})
+    # the old refresh token stopped working (after the reuse grace window)
+    with after_grace(settings):
+        old = await gql(QUERY_REFRESH, {"input": {"refreshToken": login["refreshToken"]}})
     assert old.data["refreshToken"]["accessToken"] is None
     assert [e["code"] for e in old.data["refreshToken"]["userErrors"]] == ["INVALID_REFRESH_TOKEN"]
 
 
-async def test_refresh_token_reuse_revokes_the_whole_family(gql: GraphQLClient) -> None:
+async def test_refresh_token_reuse_revokes_the_whole_family(
+    gql: GraphQLClient, settings: Settings
+) -> None:
     # given: a login refreshed once (token A -> B), and a second, separate login
     login = await gql.login(USER)
     other_login = await gql.login(USER)
     first = await gql(QUERY_REFRESH, {"input": {"refreshToken": login["refreshToken"]}})
     rotated = first.data["refreshToken"]["refreshToken"]
-    # when: A is presented again (stolen and replayed)
-    replay = await gql(QUERY_REFRESH, {"input": {"refreshToken": login["refreshToken"]}})
+    # when: A is presented again after the grace window (stolen and replayed)
+    with after_grace(settings):
+        replay = await gql(QUERY_REFRESH, {"input": {"refreshToken": login["refreshToken"]}})
     # then: refused, and B (never used) stopped working too
     assert [e["code"] for e in replay.data["refreshToken"]["userErrors"]] == [
         "INVALID_REFRESH_TOKEN"
@@ -328,11 +333,11 @@ async def test_token_lifetimes_are_configurable(client_with: ClientFactory) -> N
     # given
     async with client_with(access_token_ttl_seconds=90, refresh_token_ttl_seconds=0) as gql:
         # when
-        before = time.time()
+        before = clock.timestamp()
         login = await gql.login(USER)
         # then: the access token lives 90 s
         expires = datetime.fromisoformat(login["expiresAt"]).astimezone(UTC).timestamp()
-        assert before + 85 <= expires <= time.time() + 95
+        assert before + 85 <= expires <= clock.timestamp() + 95
         claims = json.loads(base64.urlsafe_b64decode(login["accessToken"].split(".")[1] + "=="))
         assert claims["exp"] - claims["iat"] == 90
         # and the refresh token expired at once
@@ -364,7 +369,7 @@ async def _audited(connection: AsyncConnection, action: str) -> int:
 
 
 async def test_reuse_is_audited_but_refresh_after_logout_is_not(
-    gql: GraphQLClient, connection: AsyncConnection
+    gql: GraphQLClient, connection: AsyncConnection, settings: Settings
 ) -> None:
     # given
     before = await _audited(connection, "refresh_token_reuse")
@@ -375,7 +380,8 @@ async def test_reuse_is_audited_but_refresh_after_logout_is_not(
     replayed = await gql.login(USER)
     await gql(QUERY_REFRESH, {"input": {"refreshToken": replayed["refreshToken"]}})
     # when
-    await gql(QUERY_REFRESH, {"input": {"refreshToken": ended["refreshToken"]}})
-    await gql(QUERY_REFRESH, {"input": {"refreshToken": replayed["refreshToken"]}})
+    with after_grace(settings):
+        await gql(QUERY_REFRESH, {"input": {"refreshToken": ended["refreshToken"]}})
+        await gql(QUERY_REFRESH, {"input": {"refreshToken": replayed["refreshToken"]}})
     # then: only the replay of a spent token is theft
     assert await _audited(connection, "refresh_token_reuse") == before + 1

@@ -1,5 +1,6 @@
-"""WebSocket connections (graphql-transport-ws) authenticate in `connection_init`: a real
-uvicorn server in the test's event loop and a `websockets` client."""
+"""WebSocket connections (graphql-transport-ws) authenticate in `connection_init` or with a
+bearer token on the upgrade request; every message is a text frame. A real uvicorn server in
+the test's event loop and a `websockets` client."""
 
 from __future__ import annotations
 
@@ -141,3 +142,74 @@ async def test_connection_becomes_anonymous_when_its_token_expires(
     assert [e["extensions"] for e in after["errors"]] == [
         {"code": "UNAUTHENTICATED", "reason": "TOKEN_EXPIRED"}
     ]
+
+
+async def test_every_message_is_a_text_frame(ws_url: str, gql: GraphQLClient) -> None:
+    # given
+    token = await gql.token_for(USER)
+    async with connect(ws_url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+        await ws.send(json.dumps({"type": "connection_init", "payload": {"token": token}}))
+        frames = [await asyncio.wait_for(ws.recv(), 5)]
+        # when
+        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": "{ x }"}}))
+        frames.append(await asyncio.wait_for(ws.recv(), 5))
+        await ws.send(json.dumps({"type": "ping"}))
+        frames.append(await asyncio.wait_for(ws.recv(), 5))
+        await ws.send(
+            json.dumps({"id": "2", "type": "subscribe", "payload": {"query": QUERY_VIEWER}})
+        )
+        frames += [await asyncio.wait_for(ws.recv(), 5) for _ in range(2)]
+    # then: the protocol's messages are JSON in text frames (a binary frame is refused by
+    # graphql-ws and gql)
+    assert [type(frame) for frame in frames] == [str] * 5
+    assert [json.loads(frame)["type"] for frame in frames] == [
+        "connection_ack",
+        "error",
+        "pong",
+        "next",
+        "complete",
+    ]
+
+
+@pytest.mark.parametrize("in_init", [None, "same"], ids=["header-only", "header-and-same-init"])
+async def test_bearer_token_on_the_upgrade_request_authenticates(
+    ws_url: str, gql: GraphQLClient, in_init: str | None
+) -> None:
+    # given
+    token = await gql.token_for(USER)
+    payload = {"token": token} if in_init else {}
+    headers = {"Authorization": f"Bearer {token}"}
+    async with connect(
+        ws_url,
+        subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+        additional_headers=headers,
+    ) as ws:
+        # when
+        ack = await _init(ws, payload)
+        viewer = await _run(ws, QUERY_VIEWER)
+    # then
+    assert ack["type"] == "connection_ack"
+    assert viewer["data"] == {"viewer": {"authenticated": True, "user": {"email": USER}}}
+
+
+@pytest.mark.parametrize("case", ["differs-from-init", "invalid"])
+async def test_upgrade_request_token_that_differs_or_is_invalid_is_rejected(
+    ws_url: str, gql: GraphQLClient, case: str
+) -> None:
+    # given
+    user_token = await gql.token_for(USER)
+    other_token = await gql.token_for("agent@vendor.example")
+    header, payload = (
+        (other_token, {"token": user_token}) if case == "differs-from-init" else ("x.y.z", {})
+    )
+    async with connect(
+        ws_url,
+        subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+        additional_headers={"Authorization": f"Bearer {header}"},
+    ) as ws:
+        # when
+        await ws.send(json.dumps({"type": "connection_init", "payload": payload}))
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 5)
+    # then
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core import clock
 from models import Account, Contract, Device, MeterReading, ProductModel, Site
 from resolvers.devices import NEVER
 from schema.node import global_id
@@ -127,6 +129,7 @@ async def _site_gid(gql: GraphQLClient, name: str) -> str:
     return site["id"]  # type: ignore[no-any-return]
 
 
+@pytest.mark.dates
 async def test_orders_by_last_reading_date_with_never_read_devices_last_when_descending(
     gql: GraphQLClient, connection: AsyncConnection
 ) -> None:
@@ -142,7 +145,7 @@ async def test_orders_by_last_reading_date_with_never_read_devices_last_when_des
     await connection.execute(
         update(Device)
         .where(Device.id == device_ids[0])
-        .values(last_reading_date=date.today() + timedelta(days=1))
+        .values(last_reading_date=clock.utc_today() + timedelta(days=1))
     )
     await connection.execute(
         update(Device).where(Device.id == device_ids[1]).values(last_reading_date=None)
@@ -166,6 +169,7 @@ async def test_orders_by_last_reading_date_with_never_read_devices_last_when_des
     assert [n["id"] for n in ascending] == [n["id"] for n in reversed(descending)]
 
 
+@pytest.mark.dates
 async def test_the_demo_fleet_carries_each_devices_newest_reading_day(
     connection: AsyncConnection,
 ) -> None:
@@ -284,9 +288,10 @@ async def test_filters_by_model_status_e_maintenance_and_search(
     assert by_tag and all(n["assetTag"].startswith("AT-GLOBEX-0001") for n in by_tag)
 
 
+@pytest.mark.dates
 async def test_filters_by_contract_state(gql: GraphQLClient, connection: AsyncConnection) -> None:
     # given: one Acme Italia contract ends in 10 days
-    today = date.today()
+    today = clock.utc_today()
     [italia] = await _ids(connection, Account, Account.name, "Acme Italia")
     italia_filter = {"accountIds": [global_id("Account", italia)]}
     active_contract = await connection.scalar(

@@ -4,11 +4,12 @@ with the invitation mails read from a real SMTP server."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core import clock
 from models import Invitation, User
 from schema.node import global_id, parse_global_id
 from tests.graphql import GraphQLClient
@@ -362,7 +363,7 @@ async def test_expired_invitation_cannot_be_accepted(
         await session.execute(
             update(Invitation)
             .where(Invitation.email == "old@acme.example")
-            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+            .values(expires_at=clock.now() - timedelta(seconds=1))
         )
     # when
     result = await gql(

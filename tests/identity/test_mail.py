@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from core import clock
 from mail import enqueue_mail
 from mail.sender import MailSender, deliver_pending, parse_smtp_url
 from mail.templates import ACCESS_REJECTED
@@ -102,7 +103,7 @@ async def test_failed_delivery_backs_off_and_keeps_the_error(
     # given: nothing listens on this port
     dead = replace(settings, smtp_url="smtp://127.0.0.1:9")
     pk = await _enqueue(mail_sessionmaker, "later@example.com", "en")
-    before = datetime.now(UTC)
+    before = clock.now()
     # when
     delivered = await deliver_pending(mail_sessionmaker, dead)
     again = await deliver_pending(mail_sessionmaker, dead)

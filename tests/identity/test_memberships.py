@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app import create_app
 from auth.passwords import hash_password
+from core import clock
 from models import Account, Membership, User
-from models.base import utcnow
 from models.enums import MembershipStatus, Role
 from models.session import create_sessionmaker
 from schema.node import global_id, parse_global_id
@@ -279,7 +279,7 @@ async def test_concurrent_demotions_keep_one_administrator(
                 email=f"{who}-{tag}@race.example",
                 name=who,
                 password_hash=hash_password(password),
-                email_confirmed_at=utcnow(),
+                email_confirmed_at=clock.now(),
             )
             for who in ("ann", "bob")
         ]

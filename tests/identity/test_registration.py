@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app import create_app
 from auth.tokens import hash_secret
+from core import clock
 from models import Account, Membership, OneTimeToken, OutboxMessage, User
 from models.enums import MembershipStatus, TokenPurpose
 from models.session import create_sessionmaker
@@ -389,7 +390,7 @@ async def test_confirmation_token_works_once_and_expires(
         await session.execute(
             update(OneTimeToken)
             .where(OneTimeToken.user_id == late_user)
-            .values(expires_at=datetime.now(UTC) - timedelta(minutes=1))
+            .values(expires_at=clock.now() - timedelta(minutes=1))
         )
     # when
     first = await gql(QUERY_CONFIRM, {"input": {"token": once}})
@@ -449,7 +450,7 @@ async def test_two_people_confirming_at_once_make_one_administrator(
                 user_id=user.id,
                 purpose=TokenPurpose.CONFIRM_EMAIL,
                 token_hash=hash_secret(token),
-                expires_at=datetime.now(UTC) + timedelta(hours=1),
+                expires_at=clock.now() + timedelta(hours=1),
                 payload={"account_id": account.id},
             )
             for user, token in zip(users, tokens, strict=True)

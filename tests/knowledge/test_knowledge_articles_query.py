@@ -241,3 +241,64 @@ async def test_search_syntax_is_taken_literally(gql: GraphQLClient) -> None:
         assert not result.errors, (search, result.errors)
     found = await _articles(gql, KNOWLEDGE_USER, search='"paper jam', language="en")
     assert found[0]["slug"] == "clear-paper-jam"
+
+
+async def test_search_without_language_finds_the_language_the_words_are_written_in(
+    gql: GraphQLClient,
+) -> None:
+    # given: an English-speaking reader (profile en), no `language`, no Accept-Language
+    # when: the words are French
+    found = await _articles(gql, KNOWLEDGE_USER, search="bourrage papier")
+    italian = await _articles(gql, KNOWLEDGE_USER, search="inceppamenti")
+    # then: the article comes back in the language that matched, once
+    assert [(a["slug"], a["servedLanguage"]) for a in found] == [("clear-paper-jam", "fr")]
+    assert "<mark>" in found[0]["snippet"] and found[0]["score"] > 0
+    assert [(a["slug"], a["servedLanguage"]) for a in italian] == [("clear-paper-jam", "it")]
+
+
+async def test_search_without_language_ranks_the_readers_language_first(
+    gql: GraphQLClient,
+) -> None:
+    # given: "scanner" in both languages of one article, and many times in an English-only one
+    await create_article(
+        gql,
+        "scanner-streaks",
+        {
+            "en": ("Streaks from the scanner", "Clean the scanner glass with a soft cloth."),
+            "fr": ("Traits au scanner", "Nettoyez la vitre du scanner avec un chiffon doux."),
+        },
+        publish=True,
+    )
+    await create_article(
+        gql,
+        "scanner-calibration",
+        {"en": ("Scanner calibration", "Calibrate the scanner: scanner menu, scanner test.")},
+        publish=True,
+    )
+    # when
+    french_reader = await _articles(gql, "devices@acme.example", search="scanner")
+    header_reader = await _articles(
+        gql, KNOWLEDGE_USER, headers={"Accept-Language": "fr"}, search="scanner"
+    )
+    english_reader = await _articles(gql, KNOWLEDGE_USER, search="scanner")
+    # then: matches in the reader's language first, each article once
+    expected_fr = [("scanner-streaks", "fr"), ("scanner-calibration", "en")]
+    assert [(a["slug"], a["servedLanguage"]) for a in french_reader] == expected_fr
+    assert [(a["slug"], a["servedLanguage"]) for a in header_reader] == expected_fr
+    assert sorted((a["slug"], a["servedLanguage"]) for a in english_reader) == [
+        ("scanner-calibration", "en"),
+        ("scanner-streaks", "en"),
+    ]
+    scores = [a["score"] for a in english_reader]
+    assert scores == sorted(scores, reverse=True)
+
+
+async def test_search_with_a_language_searches_that_language(gql: GraphQLClient) -> None:
+    # when
+    french = await _articles(gql, KNOWLEDGE_USER, search="bourrage papier", language="fr")
+    english = await _articles(gql, KNOWLEDGE_USER, search="bourrage papier", language="en")
+    italian = await _articles(gql, KNOWLEDGE_USER, search="paper jam", language="it")
+    # then
+    assert [(a["slug"], a["servedLanguage"]) for a in french] == [("clear-paper-jam", "fr")]
+    assert english == []
+    assert italian == []

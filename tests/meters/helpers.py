@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core import clock
 from models import Account, Device
 from tests.graphql import GraphQLClient
 
@@ -52,7 +52,7 @@ class DeviceInfo:
 
     @property
     def today(self) -> date:
-        return datetime.now(ZoneInfo(self.time_zone)).date()
+        return clock.today_in(self.time_zone)
 
     @property
     def last_date(self) -> date:

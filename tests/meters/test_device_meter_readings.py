@@ -15,6 +15,8 @@ from tests.conftest import StatementCounter
 from tests.graphql import GraphQLClient
 from tests.meters.helpers import devices_of
 
+pytestmark = pytest.mark.dates  # outcomes depend on the date: make test-dates
+
 QUERY_HISTORY = """
 query History($id: ID!, $meter: MeterType, $from: Date, $to: Date, $first: Int, $after: String) {
   node(id: $id) { ... on Device {
@@ -208,12 +210,10 @@ async def test_reading_due_follows_each_sites_month_around_a_boundary(
     [device] = await devices_of(gql, ADMIN, first=1, filter={"search": "LC4"})
     assert device.time_zone == "Europe/Paris"
     before = await _ids(gql, True)
-    common = date.today().replace(day=1)
-    monkeypatch.setattr(
-        resolvers.meters,
-        "_period_start_by_zone",
-        lambda: (common, {date(2999, 1, 1): ["Europe/Paris"]}),
-    )
+    common, others = resolvers.meters._period_start_by_zone()
+    simulated = {d: [z for z in zones if z != "Europe/Paris"] for d, zones in others.items()}
+    simulated[date(2999, 1, 1)] = ["Europe/Paris"]
+    monkeypatch.setattr(resolvers.meters, "_period_start_by_zone", lambda: (common, simulated))
     # when (only the filter is simulated, not the field)
     due = await _ids(gql, True, consistent=False)
     # then: every Paris device is due, the others as before

@@ -17,6 +17,8 @@ from schema.node import global_id
 from tests.graphql import GraphQLClient
 from tests.meters.helpers import new_device
 
+pytestmark = pytest.mark.dates  # outcomes depend on the date: make test-dates
+
 QUERY_USAGE = """
 query Usage($filter: MeterUsageFilter, $groupBy: UsageGroupBy!, $period: UsagePeriod!) {
   meterUsage(filter: $filter, groupBy: $groupBy, period: $period) {

@@ -138,6 +138,7 @@ WHOLE = (date(2025, 1, 1), date(2025, 5, 31))
 PARTS = (date(2025, 1, 15), date(2025, 4, 10))
 
 
+@pytest.mark.dates
 async def test_rollup_after_submissions_matches_the_readings(
     gql: GraphQLClient, connection: AsyncConnection
 ) -> None:
@@ -156,6 +157,7 @@ async def test_rollup_after_submissions_matches_the_readings(
     ]
 
 
+@pytest.mark.dates
 async def test_rollup_after_a_reading_between_two_others(
     gql: GraphQLClient, connection: AsyncConnection
 ) -> None:
@@ -173,6 +175,7 @@ async def test_rollup_after_a_reading_between_two_others(
     await _assert_same_figures(gql, device_id, READINGS, *PARTS)
 
 
+@pytest.mark.dates
 async def test_rollup_after_an_upload_with_two_days_of_one_device(
     gql: GraphQLClient, connection: AsyncConnection
 ) -> None:
@@ -190,6 +193,7 @@ async def test_rollup_after_an_upload_with_two_days_of_one_device(
     await _assert_same_figures(gql, device_id, READINGS, *PARTS)
 
 
+@pytest.mark.dates
 async def test_rollup_after_e_maintenance_reports(
     gql: GraphQLClient, connection: AsyncConnection
 ) -> None:
@@ -210,6 +214,7 @@ async def test_rollup_after_e_maintenance_reports(
     await _assert_same_figures(gql, device_id, READINGS, *PARTS)
 
 
+@pytest.mark.dates
 async def test_rollup_after_a_correction(gql: GraphQLClient, connection: AsyncConnection) -> None:
     # given
     device_id = await _new_device(connection)
@@ -306,6 +311,7 @@ def _exact(row: Any) -> tuple[Any, ...]:
     return tuple(value for name, value in row._mapping.items() if name != "pages")
 
 
+@pytest.mark.dates
 async def test_the_rollup_costs_a_submission_two_statements(
     gql: GraphQLClient, connection: AsyncConnection, statements: StatementCounter
 ) -> None:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from tests.graphql import GraphQLClient
 from tests.meters.helpers import devices_of, latest_of
+
+pytestmark = pytest.mark.dates  # outcomes depend on the date: make test-dates
 
 QUERY_SUBMIT = """
 mutation Submit($input: SubmitMeterReadingsInput!) {

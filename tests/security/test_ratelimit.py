@@ -8,7 +8,12 @@ import asyncio
 import httpx
 from redis.asyncio import Redis
 
-from resolvers.ratelimit import MemoryRateLimiter, RedisRateLimiter, rate_limiter
+from resolvers.ratelimit import (
+    GuardedRateLimiter,
+    MemoryRateLimiter,
+    RedisRateLimiter,
+    rate_limiter,
+)
 from tests.conftest import ClientFactory
 from tests.graphql import GraphQLClient
 from tests.security.conftest import REDIS_URL, two_workers
@@ -43,7 +48,8 @@ async def test_exhausted_bucket_answers_throttled_before_any_sql(
     assert result.error_codes == ["THROTTLED"]
     retry_after = result.errors[0]["extensions"]["retryAfter"]
     assert 1 <= retry_after <= 2
-    assert f"{retry_after} seconds" in result.errors[0]["message"]
+    unit = "second" if retry_after == 1 else "seconds"
+    assert f"in {retry_after} {unit}." in result.errors[0]["message"]
     assert result.headers["retry-after"] == str(retry_after)
     assert result.headers["x-ratelimit-limit"] == "3"
     assert result.headers["x-ratelimit-remaining"] == "0"
@@ -103,8 +109,9 @@ async def test_redis_is_used_when_configured(client_with: ClientFactory, redis: 
         services = gql.app.state.services  # type: ignore[attr-defined]
         # when
         limiter = rate_limiter(services)
-        # then
-        assert isinstance(limiter, RedisRateLimiter)
+        # then: Redis buckets, behind the Redis breaker (in-process buckets while it is open)
+        assert isinstance(limiter, GuardedRateLimiter)
+        assert isinstance(limiter.shared, RedisRateLimiter)
         await services.extras.pop("protection.redis").aclose()
 
 
@@ -159,7 +166,16 @@ async def test_unreachable_redis_does_not_take_the_api_down(client_with: ClientF
         )
     # then
     assert result.data == {"viewer": {"authenticated": False}}
-    assert result.body["extensions"]["cost"] == {"requestedQueryCost": 1, "actualQueryCost": 1}
+    # limited by the in-process bucket while the Redis breaker is open
+    assert result.body["extensions"]["cost"] == {
+        "requestedQueryCost": 1,
+        "actualQueryCost": 1,
+        "throttleStatus": {
+            "maximumAvailable": 10000,
+            "currentlyAvailable": 9999,
+            "restoreRate": 500,
+        },
+    }
     assert [e["extensions"]["code"] for e in persisted.json()["errors"]] == [
         "PERSISTED_QUERY_NOT_FOUND"
     ]

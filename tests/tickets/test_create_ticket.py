@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 
+import pytest
+import time_machine
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from models import Device, OutboxMessage, Ticket
+from core import clock
+from models import Contract, Device, OutboxMessage, Ticket
 from models.enums import DeviceStatus
 from schema.node import parse_global_id
 from tests.graphql import GraphQLClient
@@ -31,6 +34,7 @@ async def account_id(gql: GraphQLClient, name: str, user: str = AGENT) -> str:
     return next(a["id"] for a in result.data["accounts"]["nodes"] if a["name"] == name)
 
 
+@pytest.mark.dates
 async def test_customer_creates_an_incident_with_a_number_and_due_time(
     gql: GraphQLClient, connection: AsyncConnection
 ) -> None:
@@ -41,7 +45,8 @@ async def test_customer_creates_an_incident_with_a_number_and_due_time(
         gql, ADMIN_FR, device["id"], contact={"name": "Jeanne", "email": "jeanne@acme.example"}
     )
     # then
-    assert re.fullmatch(rf"T-{datetime.now().year}-\d{{6}}", ticket["number"])
+    created = datetime.fromisoformat(ticket["createdAt"]).astimezone(UTC)
+    assert re.fullmatch(rf"T-{created.year}-\d{{6}}", ticket["number"])  # the year in UTC
     assert ticket["status"] == "NEW"
     assert ticket["type"] == "INCIDENT"
     assert ticket["version"] == 1
@@ -68,16 +73,21 @@ async def test_customer_creates_an_incident_with_a_number_and_due_time(
     assert mail["language"] == "fr"
 
 
+@pytest.mark.dates
 async def test_numbers_are_consecutive(gql: GraphQLClient) -> None:
     # given
     device = await covered_device(gql, ADMIN)
     # when
     first = await create_incident(gql, ADMIN, device["id"])
     second = await create_incident(gql, ADMIN, device["id"])
-    # then
-    assert int(second["number"][-6:]) == int(first["number"][-6:]) + 1
+    # then (unless the year turned in between: numbers start again each year)
+    if second["number"][:6] == first["number"][:6]:
+        assert int(second["number"][-6:]) == int(first["number"][-6:]) + 1
+    else:
+        assert second["number"][:6] > first["number"][:6]
 
 
+@pytest.mark.dates
 async def test_device_without_active_contract_is_refused(
     gql: GraphQLClient, connection: AsyncConnection
 ) -> None:
@@ -211,6 +221,7 @@ async def test_ticket_on_an_invisible_device_is_not_found(gql: GraphQLClient) ->
     assert result.error_codes == ["NOT_FOUND"]
 
 
+@pytest.mark.dates
 async def test_administrator_asks_an_account_question(gql: GraphQLClient) -> None:
     # given
     account = await account_id(gql, "Acme France", ADMIN_FR)
@@ -295,3 +306,38 @@ async def test_bad_contact_email_is_a_user_error(gql: GraphQLClient) -> None:
     assert [e["code"] for e in result.data["createTicket"]["userErrors"]] == [
         "CONTACT_EMAIL_INVALID"
     ]
+
+
+QUERY_DEVICE_CONTRACT = """
+query Device($id: ID!) { node(id: $id) { ... on Device { site { timeZone } contract { active } } } }
+"""
+
+
+@pytest.mark.dates
+async def test_contract_active_is_decided_at_the_sites_date_like_ticket_creation(
+    gql: GraphQLClient, connection: AsyncConnection
+) -> None:
+    # given: a Paris device whose contract ends today in UTC, at 23:30 UTC (tomorrow in Paris)
+    device = await covered_device(gql, ADMIN_FR, account="Acme France")
+    node = (await gql(QUERY_DEVICE_CONTRACT, {"id": device["id"]}, as_user=ADMIN_FR)).data["node"]
+    assert node["site"]["timeZone"] == "Europe/Paris"
+    now = clock.now()  # the next 23:30 UTC (forward: tokens issued so far stay valid)
+    late = datetime.combine(now.date(), time(23, 30), UTC)
+    late += timedelta(days=1) if late < now else timedelta(0)
+    utc_day = late.date()
+    device_pk = parse_global_id(device["id"])[1]
+    contract_id = await connection.scalar(select(Device.contract_id).where(Device.id == device_pk))
+    await connection.execute(
+        update(Contract).where(Contract.id == contract_id).values(ends_on=utc_day)
+    )
+    with time_machine.travel(late, tick=True):
+        # when
+        node = await gql(QUERY_DEVICE_CONTRACT, {"id": device["id"]}, as_user=ADMIN_FR)
+        created = await gql(
+            CREATE_TICKET,
+            {"input": {"type": "SUPPLIES", "deviceId": device["id"], "summary": "Toner"}},
+            as_user=ADMIN_FR,
+        )
+    # then: the contract ended yesterday in Paris, for the field as for ticket creation
+    assert [e["code"] for e in created.data["createTicket"]["userErrors"]] == ["CONTRACT_INACTIVE"]
+    assert node.data["node"]["contract"]["active"] is False

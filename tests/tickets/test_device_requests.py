@@ -3,10 +3,15 @@ pending (never deleting it)."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
+import pytest
+
+from core import clock
 from tests.graphql import GraphQLClient
 from tests.tickets.support import UPDATE_STATUS, covered_device, devices_of, uncovered_device
+
+pytestmark = pytest.mark.dates  # outcomes depend on the date: make test-dates
 
 ADMIN = "admin@acme.example"
 AGENT = "agent@vendor.example"
@@ -42,7 +47,11 @@ QUERY_SITES = """
 query { accounts(first: 20) { nodes { name sites { id name } } } }
 """
 
-TOMORROW = (date.today() + timedelta(days=2)).isoformat()
+
+def days_ahead(days: int) -> str:
+    """A date `days` from today (at call time, so a frozen clock counts; two days clear of any
+    site's local date)."""
+    return (clock.utc_today() + timedelta(days=days)).isoformat()
 
 
 async def test_move_request_marks_the_device_move_pending(gql: GraphQLClient) -> None:
@@ -55,7 +64,7 @@ async def test_move_request_marks_the_device_move_pending(gql: GraphQLClient) ->
             "input": {
                 "deviceId": device["id"],
                 "targetLocation": "Floor 3, room 301",
-                "wantedDate": TOMORROW,
+                "wantedDate": days_ahead(2),
             }
         },
         as_user=ADMIN,
@@ -65,7 +74,7 @@ async def test_move_request_marks_the_device_move_pending(gql: GraphQLClient) ->
     assert payload["userErrors"] == []
     assert payload["ticket"]["type"] == "MOVE"
     assert payload["ticket"]["targetLocation"] == "Floor 3, room 301"
-    assert payload["ticket"]["wantedDate"] == TOMORROW
+    assert payload["ticket"]["wantedDate"] == days_ahead(2)
     assert payload["ticket"]["targetSite"]["id"] == device["site"]["id"]
     assert payload["device"]["status"] == "MOVE_PENDING"
 
@@ -83,7 +92,7 @@ async def test_completed_move_puts_the_device_at_its_new_place(gql: GraphQLClien
                 "deviceId": device["id"],
                 "targetSiteId": target["id"],
                 "targetLocation": "Reception",
-                "wantedDate": TOMORROW,
+                "wantedDate": days_ahead(2),
             }
         },
         as_user=ADMIN,
@@ -118,7 +127,7 @@ async def test_move_to_a_site_of_another_account_is_refused(gql: GraphQLClient) 
                 "deviceId": device["id"],
                 "targetSiteId": globex["sites"][0]["id"],
                 "targetLocation": "Lobby",
-                "wantedDate": TOMORROW,
+                "wantedDate": days_ahead(2),
             }
         },
         as_user=ADMIN,
@@ -138,7 +147,7 @@ async def test_removal_request_keeps_the_device(gql: GraphQLClient) -> None:
         {
             "input": {
                 "deviceId": device["id"],
-                "wantedDate": TOMORROW,
+                "wantedDate": days_ahead(2),
                 "reason": "Office closing.",
             }
         },
@@ -146,7 +155,7 @@ async def test_removal_request_keeps_the_device(gql: GraphQLClient) -> None:
     )
     again = await gql(
         REQUEST_REMOVAL,
-        {"input": {"deviceId": device["id"], "wantedDate": TOMORROW, "reason": "Twice"}},
+        {"input": {"deviceId": device["id"], "wantedDate": days_ahead(2), "reason": "Twice"}},
         as_user=DEVICE_MANAGER,
     )
     # then
@@ -167,7 +176,7 @@ async def test_cancelled_removal_puts_the_device_back(gql: GraphQLClient) -> Non
     device = await covered_device(gql, ADMIN)
     result = await gql(
         REQUEST_REMOVAL,
-        {"input": {"deviceId": device["id"], "wantedDate": TOMORROW, "reason": "Not needed"}},
+        {"input": {"deviceId": device["id"], "wantedDate": days_ahead(2), "reason": "Not needed"}},
         as_user=ADMIN,
     )
     ticket = result.data["requestDeviceRemoval"]["ticket"]
@@ -192,7 +201,7 @@ async def test_wanted_date_in_the_past_is_refused(gql: GraphQLClient) -> None:
         {
             "input": {
                 "deviceId": device["id"],
-                "wantedDate": (date.today() - timedelta(days=3)).isoformat(),
+                "wantedDate": days_ahead(-3),
                 "reason": "Old",
             }
         },
@@ -210,7 +219,7 @@ async def test_device_request_needs_an_active_contract(gql: GraphQLClient) -> No
     # when
     result = await gql(
         REQUEST_REMOVAL,
-        {"input": {"deviceId": device["id"], "wantedDate": TOMORROW, "reason": "Gone"}},
+        {"input": {"deviceId": device["id"], "wantedDate": days_ahead(2), "reason": "Gone"}},
         as_user=ADMIN,
     )
     # then
@@ -226,17 +235,17 @@ async def test_device_requests_require_permission(gql: GraphQLClient) -> None:
     # when
     move = await gql(
         REQUEST_MOVE,
-        {"input": {"deviceId": device["id"], "targetLocation": "x", "wantedDate": TOMORROW}},
+        {"input": {"deviceId": device["id"], "targetLocation": "x", "wantedDate": days_ahead(2)}},
         as_user=STOCK_MANAGER,
     )
     removal = await gql(
         REQUEST_REMOVAL,
-        {"input": {"deviceId": device["id"], "wantedDate": TOMORROW, "reason": "x"}},
+        {"input": {"deviceId": device["id"], "wantedDate": days_ahead(2), "reason": "x"}},
         as_user=STOCK_MANAGER,
     )
     hidden = await gql(
         REQUEST_REMOVAL,
-        {"input": {"deviceId": device["id"], "wantedDate": TOMORROW, "reason": "x"}},
+        {"input": {"deviceId": device["id"], "wantedDate": days_ahead(2), "reason": "x"}},
         as_user=KNOWLEDGE_USER,
     )
     # then

@@ -3,11 +3,13 @@ notes, the response clock on hold, mails."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core import clock
 from models import OutboxMessage, Ticket
 from schema.node import parse_global_id
 from tests.graphql import GraphQLClient
@@ -55,6 +57,7 @@ async def new_ticket(gql: GraphQLClient, user: str = ADMIN) -> dict:
     return await create_incident(gql, user, device["id"])
 
 
+@pytest.mark.dates
 async def test_agent_works_a_ticket_through_its_lifecycle(gql: GraphQLClient) -> None:
     # given
     ticket = await new_ticket(gql)
@@ -250,6 +253,7 @@ async def test_empty_comment_is_a_user_error(gql: GraphQLClient) -> None:
     ]
 
 
+@pytest.mark.dates
 async def test_on_hold_stops_the_clock_and_pushes_the_due_time_back(
     gql: GraphQLClient, connection: AsyncConnection
 ) -> None:
@@ -261,7 +265,7 @@ async def test_on_hold_stops_the_clock_and_pushes_the_due_time_back(
     frozen = ticket["slaState"]
     assert frozen in ("ON_TRACK", "AT_RISK")
     pk = parse_global_id(ticket["id"])[1]
-    since = datetime.now(UTC) - timedelta(days=7)
+    since = clock.now() - timedelta(days=7)
     row = (await connection.execute(select(Ticket.details).where(Ticket.id == pk))).scalar_one()
     assert row["slaFrozen"] == frozen
     await connection.execute(
@@ -283,6 +287,7 @@ async def test_on_hold_stops_the_clock_and_pushes_the_due_time_back(
     assert payload["ticket"]["slaState"] in ("ON_TRACK", "AT_RISK")
 
 
+@pytest.mark.dates
 async def test_status_change_with_a_comment_is_the_first_response(gql: GraphQLClient) -> None:
     # given
     ticket = await new_ticket(gql)

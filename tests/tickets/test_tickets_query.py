@@ -3,8 +3,11 @@ Device.openTicketCount, Account.tickets, and node lookups."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
+import pytest
+
+from core import clock
 from tests.conftest import StatementCounter
 from tests.graphql import GraphQLClient
 from tests.tickets.support import covered_device, create_incident
@@ -100,11 +103,12 @@ async def test_tickets_list_requires_permission(gql: GraphQLClient) -> None:
     assert anonymous.error_codes == ["UNAUTHENTICATED"]
 
 
+@pytest.mark.dates
 async def test_filters(gql: GraphQLClient) -> None:
     # given
     device = await covered_device(gql, ADMIN)
     ticket = await create_incident(gql, ADMIN, device["id"], summary="Grinding noise xyzzy")
-    now = datetime.now(UTC)
+    now = clock.now()
     # when
     by_search = await all_tickets(gql, ADMIN, {"search": "XYZZY"})
     by_number = await all_tickets(gql, ADMIN, {"search": ticket["number"]})
@@ -139,6 +143,7 @@ async def test_account_filter_includes_sub_accounts(gql: GraphQLClient) -> None:
     assert {t["account"]["name"] for t in tickets} <= {"Acme France", "Acme France Sud"}
 
 
+@pytest.mark.dates
 async def test_sla_filter_agrees_with_the_field(gql: GraphQLClient) -> None:
     # given
     everything = await all_tickets(gql, AGENT)

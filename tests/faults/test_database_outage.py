@@ -1,0 +1,219 @@
+"""The database is unreachable: 503 SERVICE_UNAVAILABLE with Retry-After, one log line and no
+trace, whether the outage shows while reading the caller's token (outside any operation) or in a
+resolver; and requests work again once it is back (the pool reconnects).
+
+PostgreSQL: a TCP proxy in front of the test database is cut and restored. SQLite: a database
+file that cannot be opened."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+from app import create_app
+from models.session import create_engine, create_sessionmaker
+from settings import Settings
+from tests.auth.test_oidc import AUDIENCE, ISSUER, FakeProvider
+from tests.graphql import GraphQLClient, Response
+from tests.servers import HOST, free_port, serving_in_thread
+
+ADMIN = "admin@acme.example"
+
+QUERY_ACCOUNTS = "query Accounts { accounts(first: 1) { totalCount } }"
+
+QUERY_SIGN_IN = """
+mutation SignIn($input: LoginInput!) {
+  login(input: $input) { accessToken userErrors { code } }
+}
+"""
+SIGN_IN = {"input": {"email": ADMIN, "password": "not the password"}}
+
+
+class Proxy:
+    """Forwards a loopback port to PostgreSQL until it is cut (open connections reset, new
+    ones refused), then again once restored, on the same port."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.port = free_port()
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, HOST, self.port)
+
+    async def cut(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers.update((writer, up_writer))
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError, asyncio.CancelledError):
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            sink.transport.abort()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self._writers.difference_update((writer, up_writer))
+
+
+def outage_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def assert_unavailable(response: Response, message: str = "temporarily unavailable") -> None:
+    assert response.status == 503, response.body
+    assert response.error_codes == ["SERVICE_UNAVAILABLE"], response.body
+    assert message in response.errors[0]["message"]
+    assert response.headers["Retry-After"].isdigit()
+    assert "Traceback" not in str(response.body)
+
+
+def assert_one_line_no_trace(caplog: pytest.LogCaptureFixture) -> None:
+    lines = outage_lines(caplog)
+    assert len(lines) == 1, [r.getMessage() for r in lines]
+    assert lines[0].exc_info is None and "Traceback" not in lines[0].getMessage()
+    assert "database unavailable" in lines[0].getMessage()
+
+
+@pytest.fixture
+async def token(gql: GraphQLClient) -> str:
+    return await gql.token_for(ADMIN)
+
+
+@dataclass
+class ProviderToken:
+    """An identity provider's token: the app looks its subject up in the database while it
+    builds the request's context, before any operation runs."""
+
+    settings: dict[str, str]
+    token: str
+
+
+@pytest.fixture
+def provider_token() -> Iterator[ProviderToken]:
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    provider = FakeProvider(port=free_port())
+    provider.add_key("k1")
+    provider.publish("k1")
+    app = Starlette(routes=[Route("/jwks", provider.jwks)])
+    with serving_in_thread(app, provider.port):
+        yield ProviderToken(
+            {"oidc_issuer": ISSUER, "oidc_jwks_url": provider.jwks_url, "oidc_audience": AUDIENCE},
+            provider.token("k1"),
+        )
+
+
+@contextlib.asynccontextmanager
+async def client_of(settings: Settings) -> AsyncIterator[GraphQLClient]:
+    engine = create_engine(settings)
+    app = create_app(settings, sessionmaker=create_sessionmaker(engine))
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://testserver", timeout=30
+        ) as http:
+            yield GraphQLClient(http)
+    finally:
+        await engine.dispose()
+
+
+async def test_unreadable_sqlite_file_answers_503(
+    settings: Settings,
+    token: str,
+    provider_token: ProviderToken,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # given: a database file in a directory that does not exist
+    missing = tmp_path / "missing" / "portal.sqlite3"
+    broken = replace(
+        settings, database_url=f"sqlite+aiosqlite:///{missing}", **provider_token.settings
+    )
+    async with client_of(broken) as gql:
+        for query, variables, auth in (
+            (QUERY_ACCOUNTS, None, provider_token.token),  # outside any operation
+            (QUERY_ACCOUNTS, None, token),  # in the resolver
+            (QUERY_SIGN_IN, SIGN_IN, None),  # in the resolver of a mutation
+        ):
+            caplog.clear()
+            with caplog.at_level(logging.INFO):
+                # when
+                result = await gql(query, variables, token=auth)
+            # then
+            assert_unavailable(result)
+            assert_one_line_no_trace(caplog)
+        french = await gql(QUERY_ACCOUNTS, token=token, headers={"Accept-Language": "fr"})
+        assert_unavailable(french, "momentanément indisponible")
+        ready = await gql.http.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json() == {"status": "unavailable", "database": "unavailable"}
+
+
+@pytest.mark.postgres
+async def test_postgres_outage_answers_503_then_recovers(
+    settings: Settings,
+    token: str,
+    provider_token: ProviderToken,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # given: the app talks to PostgreSQL through a proxy, with pooled connections
+    url = make_url(settings.database_url)
+    proxy = Proxy(url.host or HOST, url.port or 5432)
+    await proxy.start()
+    proxied = replace(
+        settings,
+        database_url=url.set(host=HOST, port=proxy.port).render_as_string(hide_password=False),
+        **provider_token.settings,
+    )
+    try:
+        async with client_of(proxied) as gql:
+            before = await gql(QUERY_ACCOUNTS, token=token)
+            assert before.status == 200 and not before.errors, before.body
+            # when: the database goes away (open connections reset, new ones refused)
+            await proxy.cut()
+            for query, variables, auth in (
+                (QUERY_ACCOUNTS, None, token),  # in the resolver
+                (QUERY_ACCOUNTS, None, provider_token.token),  # outside any operation
+                (QUERY_SIGN_IN, SIGN_IN, None),  # in the resolver of a mutation
+                (QUERY_ACCOUNTS, None, token),
+            ):
+                caplog.clear()
+                with caplog.at_level(logging.INFO):
+                    result = await gql(query, variables, token=auth)
+                # then
+                assert_unavailable(result)
+                assert_one_line_no_trace(caplog)
+            assert (await gql.http.get("/readyz")).status_code == 503
+            # when: it is back (a restart)
+            await proxy.start()
+            after = await gql(QUERY_ACCOUNTS, token=token)
+            # then: the pool connects again; the first request already works
+            assert after.status == 200 and not after.errors, after.body
+            assert after.data == before.data
+            assert (await gql.http.get("/readyz")).json()["status"] == "ready"
+    finally:
+        await proxy.cut()
