@@ -4,15 +4,22 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: install run serve migrate seed seed-large test test-dates lint format typecheck schema bench clean
+.PHONY: install lock run serve migrate seed seed-large test test-dates lint format typecheck schema bench clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/activate
+# Installs exactly the pinned versions of requirements/dev.txt (runtime + dev); the code itself
+# is imported from the checkout. `make lock` re-resolves the pins from pyproject.toml.
+$(VENV)/.installed: requirements/dev.txt | $(BIN)/activate
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -r requirements/dev.txt
 	touch $@
+
+# Upgrade every pin to the newest release pyproject.toml allows (then run `make test`, commit).
+lock: install
+	$(BIN)/uv pip compile pyproject.toml --upgrade --python-version 3.11 -q -o requirements/runtime.txt
+	$(BIN)/uv pip compile pyproject.toml --upgrade --python-version 3.11 -q --extra dev -o requirements/dev.txt
 
 # The JavaScript client tests' packages (tests/clients/js), pinned by its package-lock.json.
 JS_CLIENTS := tests/clients/js
@@ -55,7 +62,7 @@ format: install
 	$(BIN)/ruff check --fix .
 
 schema: install
-	$(BIN)/strawberry export-schema schema:schema > schema/schema.graphql
+	$(BIN)/strawberry export-schema schema.root:schema > schema/schema.graphql
 
 bench: install
 	$(PY) -m bench.fleet

@@ -40,9 +40,10 @@ from auth.tokens import TokenService
 from mail.sender import MailSender
 from models.session import create_engine, create_sessionmaker
 from resolvers.ratelimit import bucket_key, close_shared_redis, connection_counter, redis_guard
-from schema import schema, unavailable
+from schema import unavailable
 from schema.context import AppServices, Context
 from schema.extensions import label_request_errors, mask_unexpected
+from schema.root import schema
 from settings import Settings, get_settings
 
 log = logging.getLogger("portal")

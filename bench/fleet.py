@@ -363,9 +363,9 @@ async def bench_database(database_url: str, runs: int, http: bool) -> list[dict[
     from models.session import create_engine, create_sessionmaker
     from resolvers.pagination import encode_cursor
     from resolvers.scoping import Scope
-    from schema import schema
     from schema.context import Context
     from schema.devices import DeviceConnection
+    from schema.root import schema
     from settings import Settings
 
     os.environ.update(BENCH_ENV)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from graphql import GraphQLEnumType, Undefined, get_named_type, is_leaf_type, is_non_null_type
 
-from schema import schema
+from schema.root import schema
 from tests.graphql import GraphQLClient
 
 GRAPHQL = schema._schema

@@ -34,7 +34,7 @@ import models
 from auth.permissions import Requires
 from auth.policy import Permission
 from demo.fleet import DEMO_USERS
-from schema import schema
+from schema.root import schema
 from settings import Settings
 from tests.auth.oracle import ORACLE_TYPES, World, load_world
 from tests.conftest import ClientFactory

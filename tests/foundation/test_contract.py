@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 import models
 from models.base import SEARCH_OBJECT_PREFIXES
-from schema import schema
+from schema.root import schema
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 from hypothesis_graphql import mutations, queries
 
-from schema import schema as app_schema
+from schema.root import schema as app_schema
 from tests.graphql import GraphQLClient
 
 AGENT = "agent@vendor.example"

@@ -1,0 +1,69 @@
+"""Assembles the Schema from the per-domain root types and the extensions every operation runs
+through (kept out of the package `__init__`, so importing one small schema module does not build
+the whole Schema)."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.tools import merge_types
+
+from schema.accounts import AccountMutation, AccountQuery
+from schema.devices import DeviceMutation, DeviceQuery
+from schema.extensions import MaskUnexpectedErrors, MutationAudit, OperationSession
+from schema.identity import IdentityMutation
+from schema.knowledge import KnowledgeMutation, KnowledgeQuery
+from schema.limits import ApiProtection
+from schema.memberships import MembershipMutation
+from schema.meters import MeterMutation, MeterQuery
+from schema.node import NodeQuery
+from schema.persisted import PersistedQueries
+from schema.sites import SiteQuery
+from schema.stock import StockMutation, StockQuery
+from schema.tickets import TicketMutation, TicketQuery, TicketSubscription
+from schema.viewer import ViewerQuery
+
+Query = merge_types(
+    "Query",
+    (
+        ViewerQuery,
+        NodeQuery,
+        AccountQuery,
+        DeviceQuery,
+        SiteQuery,
+        StockQuery,
+        KnowledgeQuery,
+        MeterQuery,
+        TicketQuery,
+    ),
+)
+Mutation = merge_types(
+    "Mutation",
+    (
+        IdentityMutation,
+        MembershipMutation,
+        AccountMutation,
+        DeviceMutation,
+        StockMutation,
+        KnowledgeMutation,
+        MeterMutation,
+        TicketMutation,
+    ),
+)
+
+Subscription = merge_types("Subscription", (TicketSubscription,))
+
+schema = strawberry.Schema(
+    query=Query,
+    mutation=Mutation,
+    subscription=Subscription,
+    extensions=[
+        PersistedQueries,  # first: fills in the query text before anything reads it
+        OperationSession,
+        ApiProtection,
+        MutationAudit,
+        MaskUnexpectedErrors,
+        ParserCache(maxsize=256),  # type: ignore[list-item]
+        ValidationCache(maxsize=256),  # type: ignore[list-item]
+    ],
+)
