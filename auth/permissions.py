@@ -17,8 +17,8 @@ from strawberry.permission import BasePermission, PermissionExtension
 from strawberry.types.field import StrawberryField
 
 from auth.policy import Permission, roles_granting
+from core.errors import Forbidden
 from schema.context import Info
-from schema.errors import Forbidden
 
 
 class Requires(BasePermission):

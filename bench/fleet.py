@@ -232,7 +232,7 @@ LEFT JOIN meter_readings r
 
 
 def _global_id(type_name: str, pk: int) -> str:
-    from schema.node import global_id
+    from core.ids import global_id
 
     return global_id(type_name, pk)
 

@@ -38,13 +38,13 @@ sys.path.insert(0, str(ROOT))
 
 from app import create_app  # noqa: E402
 from bench.fleet import ensure_loaded  # noqa: E402
+from core.ids import global_id, parse_global_id  # noqa: E402
 from demo.fleet import DEMO_PASSWORD  # noqa: E402
 from models import Account, Device, MeterReading  # noqa: E402
 from models.session import create_engine, create_sessionmaker  # noqa: E402
 from resolvers import usage  # noqa: E402
 from resolvers.loaders.meters import latest_readings_statement  # noqa: E402
 from resolvers.usage_rollup import respread_around  # noqa: E402
-from schema.node import global_id, parse_global_id  # noqa: E402
 from settings import Settings  # noqa: E402
 from tests.servers import uvicorn_command, wait_healthy  # noqa: E402
 

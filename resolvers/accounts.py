@@ -10,11 +10,11 @@ from sqlalchemy import or_, select
 
 import i18n
 from auth.policy import Permission
+from core.errors import UserError
 from models import Account
 from resolvers.pagination import PageRequest, SortField, paginate
 from resolvers.search import contains
 from resolvers.versioned import row_to_update, write_versioned
-from schema.errors import UserError
 
 if TYPE_CHECKING:
     from schema.accounts import AccountConnection, AccountFilter, UpdateAccountInput

@@ -26,6 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 import i18n
 from auth.policy import Permission
 from core import clock
+from core.errors import UserError
+from core.ids import decode_id, decode_id_or_none
 from models import Contract, Device, ProductModel, Site
 from resolvers.accounts import account_tree
 from resolvers.joined import Computed, Joined, ToOne, selected_joins
@@ -37,8 +39,6 @@ from resolvers.pagination import PageRequest, SortField, build_connection, pagin
 from resolvers.scoping import Scope
 from resolvers.search import contains
 from resolvers.versioned import row_to_update, write_versioned
-from schema.errors import UserError
-from schema.node import decode_id, decode_id_or_none
 from schema.pagination import Direction
 
 if TYPE_CHECKING:
@@ -184,7 +184,7 @@ def device_filter_clauses(
     if filter.contract is not None:
         within = filter.contract.within_days
         if within < 0 or within > 3650:
-            from schema.errors import BadUserInput
+            from core.errors import BadUserInput
 
             raise BadUserInput(
                 "`withinDays` must be between 0 and 3650.", language=language, argument="withinDays"

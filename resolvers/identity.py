@@ -19,11 +19,11 @@ from auth.passwords import hash_password, needs_rehash, verify_password
 from auth.principal import Principal
 from auth.tokens import hash_secret, new_opaque_token
 from core import clock
+from core.errors import Throttled, UserError
 from models import ApiClient, LoginThrottle, RefreshToken, User
 from models.session import begin_writing
 from resolvers.audit import audit
 from resolvers.scoping import Scope, build_scope
-from schema.errors import Throttled, UserError
 
 if TYPE_CHECKING:
     from schema.context import Context

@@ -15,6 +15,8 @@ import i18n
 from auth.passwords import hash_password
 from auth.tokens import hash_secret, new_opaque_token
 from core import clock
+from core.errors import UserError
+from core.ids import decode_id_or_none
 from mail import enqueue_mail
 from mail.templates import INVITATION
 from models import Account, Device, Invitation, Membership, StockLocation, User
@@ -36,8 +38,6 @@ from resolvers.registration import (
     validate_password,
 )
 from resolvers.scoping import Scope
-from schema.errors import UserError
-from schema.node import decode_id_or_none
 
 if TYPE_CHECKING:
     from schema.context import Context

@@ -48,12 +48,12 @@ from sqlalchemy.orm import aliased
 import i18n
 from auth.policy import Permission
 from core import clock
+from core.errors import BadUserInput, Forbidden, UserError
+from core.ids import decode_id, decode_id_or_none
 from models import KnowledgeArticle, KnowledgeArticleTranslation, ProductModel
 from resolvers.audit import audit
 from resolvers.loaders.knowledge import articles_clause
 from resolvers.pagination import PageRequest, SortField, build_connection, decode_cursor
-from schema.errors import BadUserInput, Forbidden, UserError
-from schema.node import decode_id, decode_id_or_none
 from schema.pagination import Connection
 
 if TYPE_CHECKING:

@@ -17,6 +17,8 @@ from sqlalchemy import delete, func, insert, or_, select
 
 import i18n
 from auth.policy import Permission, role_permissions, roles_with
+from core.errors import Forbidden, UserError
+from core.ids import decode_id_or_none
 from mail import enqueue_mail
 from mail.templates import ACCESS_APPROVED, ACCESS_REJECTED
 from models import (
@@ -32,8 +34,6 @@ from models.enums import MembershipStatus, Role
 from resolvers.audit import audit
 from resolvers.loaders.memberships import memberships_clause
 from resolvers.scoping import Scope
-from schema.errors import Forbidden, UserError
-from schema.node import decode_id_or_none
 
 if TYPE_CHECKING:
     from schema.context import Context

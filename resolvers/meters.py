@@ -33,6 +33,8 @@ from sqlalchemy.orm import aliased
 import i18n
 from auth.policy import Permission
 from core import clock
+from core.errors import Forbidden, UserError
+from core.ids import decode_id_or_none
 from models import Device, MeterReading, ProductModel, ProductModelMeter, Site
 from models.enums import MeterType, ReadingSource
 from resolvers.audit import audit
@@ -40,8 +42,6 @@ from resolvers.devices import record_reading_dates
 from resolvers.loaders.meters import MeterReadingByIdLoader
 from resolvers.pagination import PageRequest, SortField, paginate
 from resolvers.usage_rollup import Span, asked_days, lock_devices, respread
-from schema.errors import Forbidden, UserError
-from schema.node import decode_id_or_none
 from schema.pagination import Connection
 
 if TYPE_CHECKING:

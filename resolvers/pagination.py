@@ -22,8 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from strawberry import relay
 
+from core.errors import BadUserInput
 from resolvers.joined import Ride
-from schema.errors import BadUserInput
 from schema.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Connection, Edge
 
 Kind = Literal["str", "int", "date", "datetime"]

@@ -16,6 +16,7 @@ from auth.passwords import hash_password
 from auth.policy import ACCESS_REQUEST_ROLE, FIRST_USER_ROLE
 from auth.tokens import hash_secret, new_opaque_token
 from core import clock
+from core.errors import UserError
 from mail import enqueue_mail
 from mail.templates import ACCESS_REQUEST, CONFIRM_EMAIL
 from models import Account, Device, Membership, OneTimeToken, User
@@ -23,7 +24,6 @@ from models.enums import DeviceStatus, MembershipStatus, Role, TokenPurpose
 from resolvers.audit import audit
 from resolvers.identity import _check_throttle, _record_failure, client_address
 from resolvers.memberships import administrators_of, lock_account
-from schema.errors import UserError
 
 if TYPE_CHECKING:
     from schema.context import Context

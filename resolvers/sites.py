@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
+from core.ids import decode_id
 from models import Account, Site
 from resolvers.accounts import account_tree
 from resolvers.pagination import PageRequest, SortField, paginate
 from resolvers.search import contains
-from schema.node import decode_id
 
 if TYPE_CHECKING:
     from schema.context import Info

@@ -14,13 +14,13 @@ from sqlalchemy.orm.attributes import set_committed_value
 import i18n
 from auth.policy import Permission
 from core import clock
+from core.errors import Forbidden, UserError
+from core.ids import decode_id, decode_id_or_none
 from models import Consumable, ReplenishmentOrder, StockLevel, StockLocation
 from models.enums import ReplenishmentStatus
 from resolvers.accounts import account_tree
 from resolvers.audit import audit
 from resolvers.pagination import PageRequest, SortField, build_connection, paginate
-from schema.errors import Forbidden, UserError
-from schema.node import decode_id, decode_id_or_none
 from schema.pagination import Connection
 
 if TYPE_CHECKING:

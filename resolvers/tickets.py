@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 import i18n
 from auth.policy import Permission
 from core import clock
+from core.errors import Forbidden, NotFound, UserError
 from mail import enqueue_mail, register_templates
 from models import Account, Contract, Device, Site, Ticket, TicketComment, TicketEvent
 from models.enums import DeviceStatus, TicketStatus, TicketType
@@ -49,7 +50,6 @@ from resolvers.events import TicketEventMessage, publish_all
 from resolvers.pagination import PageRequest, SortField, paginate
 from resolvers.scoping import Scope
 from resolvers.search import contains
-from schema.errors import Forbidden, NotFound, UserError
 from schema.mutations import transactional
 from schema.pagination import Connection
 

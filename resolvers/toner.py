@@ -12,13 +12,13 @@ from sqlalchemy import select
 import i18n
 from auth.policy import Permission
 from core import clock
+from core.errors import Forbidden, UserError
+from core.ids import decode_id_or_none
 from models import Consumable, Device, ReplenishmentOrder, TonerLevel, product_model_consumables
 from models.enums import ConsumableKind, ReplenishmentStatus, TonerColour
 from models.stock import OPEN_ORDER
 from resolvers.audit import audit
 from resolvers.stock import _dialect_insert
-from schema.errors import Forbidden, UserError
-from schema.node import decode_id_or_none
 
 if TYPE_CHECKING:
     from schema.context import Context

@@ -55,6 +55,8 @@ from sqlalchemy.orm import aliased
 
 from auth.policy import Permission
 from core import clock
+from core.errors import BadUserInput
+from core.ids import decode_id
 from models import (
     Account,
     Device,
@@ -66,8 +68,6 @@ from models import (
 )
 from models.enums import MeterType
 from resolvers.accounts import account_tree
-from schema.errors import BadUserInput
-from schema.node import decode_id
 
 if TYPE_CHECKING:
     from schema.context import Context

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import ColumnElement, select, update
 
+from core.errors import Forbidden, UserError
+from core.ids import decode_id_or_none
 from resolvers.audit import audit
-from schema.errors import Forbidden, UserError
-from schema.node import decode_id_or_none
 
 if TYPE_CHECKING:
     from auth.policy import Permission

@@ -18,8 +18,8 @@ import i18n
 from auth.principal import ANONYMOUS, Principal
 from auth.tokens import CLOCK_LEEWAY_SECONDS
 from core import clock
+from core.errors import Unauthenticated
 from resolvers.scoping import Scope, build_scope
-from schema.errors import Unauthenticated
 from settings import Settings
 
 if TYPE_CHECKING:

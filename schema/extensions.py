@@ -15,10 +15,10 @@ from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.types.graphql import OperationType
 
 import i18n
+from core.errors import CodedError
 from models import AuditLogEntry
 from models.session import begin_writing
 from schema import unavailable
-from schema.errors import CodedError
 
 if TYPE_CHECKING:
     from schema.context import Context

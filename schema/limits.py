@@ -64,8 +64,8 @@ from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaEx
 
 import i18n
 from core import clock
+from core.errors import BadUserInput, CodedError, Throttled
 from resolvers.ratelimit import BucketState, bucket_key, rate_limiter
-from schema.errors import BadUserInput, CodedError, Throttled
 from schema.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 log = logging.getLogger("portal.ratelimit")

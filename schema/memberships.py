@@ -10,6 +10,7 @@ import strawberry
 from strawberry import relay
 
 from core import clock
+from core.ids import decode_id, global_id
 from models import Invitation as InvitationRow
 from models import Membership as MembershipRow
 from models import User as UserRow
@@ -27,7 +28,7 @@ from schema.accounts import Account
 from schema.context import Info
 from schema.devices import Device
 from schema.mutations import Payload, transactional
-from schema.node import LoadedNode, decode_id, global_id
+from schema.node import LoadedNode
 from schema.stock import StockLocation
 from schema.viewer import RoleEnum, User
 

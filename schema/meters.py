@@ -11,6 +11,7 @@ from strawberry import relay
 
 from auth.permissions import guard, permission_field, requirement_text
 from auth.policy import Permission
+from core.ids import global_id
 from models import MeterReading as MeterReadingRow
 from models.enums import MeterType, ReadingSource
 from resolvers import meters as rules
@@ -25,7 +26,6 @@ from resolvers.loaders.meters import (
 from schema.context import Info
 from schema.errors import UserErrorType
 from schema.mutations import Payload, payload_errors, transactional
-from schema.node import global_id
 from schema.pagination import Connection
 
 if TYPE_CHECKING:

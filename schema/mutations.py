@@ -8,10 +8,11 @@ from typing import TypeVar
 
 import strawberry
 
+from core.errors import CodedError, UserError
 from models.session import begin_writing
 from schema import unavailable
 from schema.context import Info
-from schema.errors import CodedError, UserError, UserErrorType, to_user_error
+from schema.errors import UserErrorType, to_user_error
 from schema.extensions import (
     add_mutation_entry,
     audit_entries,

@@ -15,6 +15,8 @@ from strawberry import relay
 
 from auth.policy import Permission
 from core import clock
+from core.errors import NotFound, Unauthenticated, UserError
+from core.ids import decode_id, global_id
 from models import Account as AccountRow
 from models import Device as DeviceRow
 from models import Site as SiteRow
@@ -34,9 +36,8 @@ from resolvers.loaders.tickets import (
 )
 from resolvers.scoping import build_scope
 from schema.context import Info
-from schema.errors import NotFound, Unauthenticated, UserError
 from schema.mutations import Payload
-from schema.node import LoadedNode, decode_id, global_id
+from schema.node import LoadedNode
 from schema.pagination import Connection
 
 if TYPE_CHECKING:

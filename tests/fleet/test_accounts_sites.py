@@ -6,8 +6,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.ids import global_id
 from models import Account
-from schema.node import global_id
 from tests.conftest import StatementCounter
 from tests.graphql import GraphQLClient
 

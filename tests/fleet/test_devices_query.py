@@ -10,9 +10,9 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import clock
+from core.ids import global_id
 from models import Account, Contract, Device, MeterReading, ProductModel, Site
 from resolvers.devices import NEVER
-from schema.node import global_id
 from tests.conftest import StatementCounter
 from tests.graphql import GraphQLClient
 from tests.queries import QUERY_DASHBOARD

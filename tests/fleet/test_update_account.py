@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.ids import global_id
 from models import Account, AuditLogEntry
-from schema.node import global_id
 from tests.graphql import GraphQLClient
 
 MUTATION_UPDATE_ACCOUNT = """

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.ids import global_id
 from models import (
     Account,
     AuditLogEntry,
@@ -17,7 +18,6 @@ from models import (
     Site,
     User,
 )
-from schema.node import global_id
 from tests.graphql import GraphQLClient, Response
 
 ADMIN = "admin@acme.example"

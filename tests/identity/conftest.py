@@ -17,10 +17,10 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
+from core.ids import global_id
 from mail.sender import deliver_pending
 from models import Account, AuditLogEntry, Device, Membership, Site, User
 from models.session import create_sessionmaker
-from schema.node import global_id
 from settings import Settings
 from tests.servers import free_port
 

@@ -10,8 +10,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core import clock
+from core.ids import global_id, parse_global_id
 from models import Invitation, User
-from schema.node import global_id, parse_global_id
 from tests.graphql import GraphQLClient
 from tests.identity.conftest import Inbox, account_by_number, audit_actions, body_of, token_in
 

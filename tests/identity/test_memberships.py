@@ -14,10 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app import create_app
 from auth.passwords import hash_password
 from core import clock
+from core.ids import global_id, parse_global_id
 from models import Account, Membership, User
 from models.enums import MembershipStatus, Role
 from models.session import create_sessionmaker
-from schema.node import global_id, parse_global_id
 from settings import Settings
 from tests.conftest import StatementCounter
 from tests.graphql import GraphQLClient

@@ -16,10 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app import create_app
 from auth.tokens import hash_secret
 from core import clock
+from core.ids import global_id, parse_global_id
 from models import Account, Membership, OneTimeToken, OutboxMessage, User
 from models.enums import MembershipStatus, TokenPurpose
 from models.session import create_sessionmaker
-from schema.node import global_id, parse_global_id
 from settings import Settings
 from tests.graphql import GraphQLClient
 from tests.identity.conftest import (

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import i18n
+from core.ids import global_id
 from models.enums import Role
-from schema.node import global_id
 from tests.graphql import GraphQLClient
 from tests.identity.conftest import Inbox, account_by_number, body_of, token_in
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.ids import global_id
 from models import Account, Device, StockLocation, Ticket
-from schema.node import global_id
 from tests.graphql import GraphQLClient
 
 KNOWLEDGE_USER = "kb@acme.example"

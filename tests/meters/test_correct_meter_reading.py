@@ -6,8 +6,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.ids import parse_global_id
 from models import AuditLogEntry
-from schema.node import parse_global_id
 from tests.graphql import GraphQLClient
 from tests.meters.helpers import devices_of
 

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.ids import parse_global_id
 from models import MeterReading
-from schema.node import parse_global_id
 from tests.conftest import StatementCounter
 from tests.graphql import GraphQLClient
 from tests.meters.helpers import devices_of

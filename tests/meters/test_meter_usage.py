@@ -10,10 +10,10 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from auth.passwords import hash_password
+from core.ids import global_id
 from models import ApiClient, MeterReading
 from models.enums import MeterType, ReadingSource
 from resolvers.usage_rollup import respread_around
-from schema.node import global_id
 from tests.graphql import GraphQLClient
 from tests.meters.helpers import new_device
 

@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from core.ids import global_id, parse_global_id
 from demo.fleet import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from models import MeterReading, MeterUsageMonth
 from resolvers.usage_rollup import month_start, next_month
-from schema.node import global_id, parse_global_id
 from tests.conftest import StatementCounter
 from tests.graphql import GraphQLClient
 from tests.meters.helpers import devices_of, new_device

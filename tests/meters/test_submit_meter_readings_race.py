@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from core.ids import parse_global_id
 from models import Device, MeterReading
 from models.enums import MeterType, ReadingSource
 from resolvers.usage_rollup import respread_around
-from schema.node import parse_global_id
 from tests.graphql import GraphQLClient, Response
 from tests.meters.helpers import DeviceInfo, devices_of
 

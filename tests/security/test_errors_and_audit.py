@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 import resolvers.identity
 import schema.context
 import schema.identity
+from core.errors import Forbidden
 from models import AuditLogEntry
-from schema.errors import Forbidden
 from tests.graphql import GraphQLClient
 
 ADMIN = "admin@acme.example"

@@ -12,6 +12,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app import create_app
+from core.ids import global_id
 from demo.fleet import DEMO_CLIENT_ID
 from models import (
     ApiClient,
@@ -24,7 +25,6 @@ from models import (
 )
 from models.enums import ConsumableKind, ReplenishmentStatus, TonerColour
 from models.session import create_sessionmaker
-from schema.node import global_id
 from settings import Settings
 from tests.graphql import GraphQLClient
 from tests.stock.conftest import supplied_device

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.ids import decode_id, global_id
 from models import Consumable, Device, ReplenishmentOrder, StockLocation
 from models.enums import ReplenishmentStatus
-from schema.node import decode_id, global_id
 from tests.conftest import StatementCounter
 from tests.graphql import GraphQLClient
 

@@ -9,6 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from auth.policy import Permission, role_permissions
+from core.ids import global_id
 from models import (
     Account,
     Device,
@@ -19,7 +20,6 @@ from models import (
     User,
 )
 from models.enums import Role
-from schema.node import global_id
 from tests.conftest import StatementCounter
 from tests.graphql import GraphQLClient
 from tests.stock.conftest import supplied_device
@@ -281,7 +281,7 @@ async def test_stock_levels_match_the_database(
     result = await gql(QUERY_STOCK_LOCATIONS, {"first": 10}, as_user=STOCK_MANAGER)
     # then
     [location] = result.data["stockLocations"]["nodes"]
-    from schema.node import parse_global_id
+    from core.ids import parse_global_id
 
     parsed = parse_global_id(location["id"])
     assert parsed is not None

@@ -7,9 +7,9 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.ids import global_id
 from models import ReplenishmentOrder, StockLevel
 from models.enums import ReplenishmentStatus
-from schema.node import global_id
 from tests.graphql import GraphQLClient
 from tests.stock.conftest import supplied_device
 

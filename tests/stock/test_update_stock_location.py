@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.ids import global_id, parse_global_id
 from models import Account, AuditLogEntry, StockLocation
-from schema.node import global_id, parse_global_id
 from tests.graphql import GraphQLClient
 
 STOCK_MANAGER = "stock@acme.example"

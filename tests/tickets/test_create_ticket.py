@@ -11,9 +11,9 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import clock
+from core.ids import parse_global_id
 from models import Contract, Device, OutboxMessage, Ticket
 from models.enums import DeviceStatus
-from schema.node import parse_global_id
 from tests.graphql import GraphQLClient
 from tests.tickets.support import CREATE_TICKET, covered_device, create_incident, uncovered_device
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from schema.node import parse_global_id
+from core.ids import parse_global_id
 from tests.graphql import GraphQLClient
 from tests.tickets.support import CREATE_TICKET, devices_of
 

@@ -10,8 +10,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import clock
+from core.ids import parse_global_id
 from models import OutboxMessage, Ticket
-from schema.node import parse_global_id
 from tests.graphql import GraphQLClient
 from tests.tickets.support import ADD_COMMENT, UPDATE_STATUS, covered_device, create_incident
 
