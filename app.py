@@ -35,11 +35,12 @@ from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
 import i18n
+from api.ratelimit import bucket_key, connection_counter
 from auth.backend import authenticate, bearer_token
 from auth.tokens import TokenService
+from core.redis_guard import close_shared_redis, redis_guard
 from mail.sender import MailSender
 from models.session import create_engine, create_sessionmaker
-from resolvers.ratelimit import bucket_key, close_shared_redis, connection_counter, redis_guard
 from schema import unavailable
 from schema.context import AppServices, Context
 from schema.extensions import label_request_errors, mask_unexpected

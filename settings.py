@@ -49,7 +49,7 @@ class Settings:
     default_language: str = "en"
     login_max_failures: int = 5
     login_lockout_seconds: int = 15 * 60
-    # API protection (schema/limits.py, resolvers/ratelimit.py, schema/persisted.py, app.py)
+    # API protection (api/limits.py, api/ratelimit.py, api/persisted.py, app.py)
     max_query_cost: int = 2500
     rate_limit_capacity: int = 10_000
     rate_limit_restore_rate: int = 500

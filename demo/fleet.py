@@ -722,7 +722,7 @@ async def _seed_tickets(
         account_ids["acme"]: user_ids["admin@acme.example"],
         account_ids["globex"]: user_ids["admin@globex.example"],
     }
-    from resolvers.business_hours import clock_columns
+    from calendars.business_hours import clock_columns
     from resolvers.loaders.tickets import device_calendars
     from resolvers.tickets import account_calendar
 

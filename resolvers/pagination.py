@@ -24,9 +24,13 @@ from strawberry import relay
 
 from core.errors import BadUserInput
 from resolvers.joined import Ride
-from schema.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Connection, Edge
+from schema.pagination import Connection, Edge
 
 Kind = Literal["str", "int", "date", "datetime"]
+
+# Every list is paged; a page holds at most MAX_PAGE_SIZE items (the API conventions).
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 20
 
 
 @dataclass(frozen=True)

@@ -22,15 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import i18n
 from auth.policy import Permission
-from core import clock
-from core.errors import Forbidden, NotFound, UserError
-from mail import enqueue_mail, register_templates
-from models import Account, Contract, Device, Site, Ticket, TicketComment, TicketEvent
-from models.enums import DeviceStatus, TicketStatus, TicketType
-from models.ticket import TicketNumberCounter
-from resolvers.accounts import account_tree
-from resolvers.audit import audit
-from resolvers.business_hours import (
+from calendars.business_hours import (
     AT_RISK_KEY,
     CLOCK_COUNTRY_KEY,
     CLOCK_SITE_KEY,
@@ -44,9 +36,17 @@ from resolvers.business_hours import (
     response_clock,
     sla_state,
 )
-from resolvers.business_hours import stamp as _stamp
-from resolvers.business_hours import unstamp as _unstamp
-from resolvers.events import TicketEventMessage, publish_all
+from calendars.business_hours import stamp as _stamp
+from calendars.business_hours import unstamp as _unstamp
+from core import clock
+from core.errors import Forbidden, NotFound, UserError
+from mail import enqueue_mail, register_templates
+from models import Account, Contract, Device, Site, Ticket, TicketComment, TicketEvent
+from models.enums import DeviceStatus, TicketStatus, TicketType
+from models.ticket import TicketNumberCounter
+from pubsub.tickets import TicketEventMessage, publish_all
+from resolvers.accounts import account_tree
+from resolvers.audit import audit
 from resolvers.pagination import PageRequest, SortField, paginate
 from resolvers.scoping import Scope
 from resolvers.search import contains

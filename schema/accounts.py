@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry import relay
 
-from auth.permissions import permission_field
 from auth.policy import Permission
 from core import clock
 from models import Account as AccountRow
@@ -32,6 +31,7 @@ from schema.context import Info
 from schema.mutations import Payload, transactional
 from schema.node import LoadedNode
 from schema.pagination import Connection
+from schema.permissions import permission_field
 
 if TYPE_CHECKING:
     from schema.devices import DeviceConnection, DeviceFilter, DeviceOrder

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry import relay
 
-from auth.permissions import permission_field
 from auth.policy import Permission
 from core import clock
 from models import Device as DeviceRow
@@ -24,6 +23,7 @@ from schema.meters import device_latest_readings, device_meter_readings, device_
 from schema.mutations import Payload, transactional
 from schema.node import LoadedNode
 from schema.pagination import Connection, Direction
+from schema.permissions import permission_field
 
 if TYPE_CHECKING:
     from schema.stock import StockLocation, TonerLevel

@@ -8,7 +8,6 @@ from typing import Any
 import strawberry
 from strawberry import relay
 
-from auth.permissions import permission_field, requirement_text
 from auth.policy import Permission
 from models import KnowledgeArticleTranslation as TranslationRow
 from resolvers.knowledge import ArticleHit, pick_translation, requested_language
@@ -20,6 +19,7 @@ from schema.context import Info
 from schema.devices import ProductModel
 from schema.mutations import Payload, transactional
 from schema.pagination import Connection
+from schema.permissions import permission_field, requirement_text
 
 
 @strawberry.type(description="One language version of an article.")

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from strawberry import relay
 
-from auth.permissions import guard, permission_field, requirement_text
 from auth.policy import Permission
 from core.ids import global_id
 from models import MeterReading as MeterReadingRow
@@ -27,6 +26,7 @@ from schema.context import Info
 from schema.errors import UserErrorType
 from schema.mutations import Payload, payload_errors, transactional
 from schema.pagination import Connection
+from schema.permissions import guard, permission_field, requirement_text
 
 if TYPE_CHECKING:
     from schema.devices import Device

@@ -11,9 +11,6 @@ from strawberry import relay
 
 NodeT = TypeVar("NodeT")
 
-MAX_PAGE_SIZE = 100
-DEFAULT_PAGE_SIZE = 20
-
 
 @strawberry.enum(name="OrderDirection", description="Sort direction of a list.")
 class Direction(enum.Enum):

@@ -8,16 +8,16 @@ import strawberry
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.tools import merge_types
 
+from api.limits import ApiProtection
+from api.persisted import PersistedQueries
 from schema.accounts import AccountMutation, AccountQuery
 from schema.devices import DeviceMutation, DeviceQuery
 from schema.extensions import MaskUnexpectedErrors, MutationAudit, OperationSession
 from schema.identity import IdentityMutation
 from schema.knowledge import KnowledgeMutation, KnowledgeQuery
-from schema.limits import ApiProtection
 from schema.memberships import MembershipMutation
 from schema.meters import MeterMutation, MeterQuery
 from schema.node import NodeQuery
-from schema.persisted import PersistedQueries
 from schema.sites import SiteQuery
 from schema.stock import StockMutation, StockQuery
 from schema.tickets import TicketMutation, TicketQuery, TicketSubscription

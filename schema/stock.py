@@ -9,7 +9,6 @@ from typing import Annotated
 import strawberry
 from strawberry import relay
 
-from auth.permissions import permission_field, requirement_text
 from auth.policy import Permission
 from models import Consumable as ConsumableRow
 from models import ReplenishmentOrder as ReplenishmentOrderRow
@@ -31,6 +30,7 @@ from schema.devices import Device
 from schema.mutations import Payload, transactional
 from schema.node import LoadedNode
 from schema.pagination import Connection
+from schema.permissions import permission_field, requirement_text
 
 ConsumableKindEnum = strawberry.enum(
     ConsumableKind, name="ConsumableKind", description="What a consumable is."

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from strawberry import relay
 
 from auth.policy import Permission
+from calendars.business_hours import SlaState
 from core import clock
 from core.errors import NotFound, Unauthenticated, UserError
 from core.ids import decode_id, global_id
@@ -25,10 +26,9 @@ from models import TicketComment as TicketCommentRow
 from models import TicketEvent as TicketEventRow
 from models import User
 from models.enums import DeviceStatus, TicketStatus, TicketType
+from pubsub.tickets import Resync, TicketEventMessage, broker_for
 from resolvers import tickets as logic
 from resolvers.accounts import account_tree
-from resolvers.business_hours import SlaState
-from resolvers.events import Resync, TicketEventMessage, broker_for
 from resolvers.loaders.tickets import (
     CommentsByTicketIdLoader,
     EventsByTicketIdLoader,

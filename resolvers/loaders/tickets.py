@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
 
+from calendars.business_hours import Calendar, Coverage
 from models import Contract, Device, Site, Ticket, TicketComment, TicketEvent, User
 from models.enums import TicketStatus
-from resolvers.business_hours import Calendar, Coverage
 from resolvers.loaders.base import ByIdLoader, ContextLoader
 from resolvers.scoping import Scope
 

@@ -18,9 +18,9 @@ from strawberry import relay
 from strawberry.permission import PermissionExtension
 from strawberry.types.base import StrawberryObjectDefinition
 
-from auth.permissions import Requires
 from auth.policy import AGENT_PERMISSIONS, Permission, role_permissions
 from demo.fleet import DEMO_USERS
+from schema.permissions import Requires
 from schema.root import schema
 from tests.auth.oracle import World, load_world
 from tests.auth.test_policy_matrix import USERS

@@ -31,9 +31,9 @@ from strawberry.permission import PermissionExtension
 from strawberry.types.base import StrawberryObjectDefinition
 
 import models
-from auth.permissions import Requires
 from auth.policy import Permission
 from demo.fleet import DEMO_USERS
+from schema.permissions import Requires
 from schema.root import schema
 from settings import Settings
 from tests.auth.oracle import ORACLE_TYPES, World, load_world

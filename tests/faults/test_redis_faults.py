@@ -24,8 +24,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets.asyncio.client import ClientConnection, connect
 
-import resolvers.events
-import resolvers.redis_guard
+import core.redis_guard
+import pubsub.tickets
 from app import create_app
 from models.session import create_sessionmaker
 from settings import Settings
@@ -98,8 +98,8 @@ class PrivateRedis:
 @pytest.fixture
 def redis_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[PrivateRedis]:
     # A short breaker cooldown and listener heartbeat keep the tests quick.
-    monkeypatch.setattr(resolvers.redis_guard, "COOLDOWN_SECONDS", 0.5)
-    monkeypatch.setattr(resolvers.events, "HEARTBEAT_SECONDS", 0.3)
+    monkeypatch.setattr(core.redis_guard, "COOLDOWN_SECONDS", 0.5)
+    monkeypatch.setattr(pubsub.tickets, "HEARTBEAT_SECONDS", 0.3)
     server = PrivateRedis()
     server.start()
     try:

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 from redis.asyncio import Redis
 
-from schema.persisted import RedisQueryStore
+from api.persisted import RedisQueryStore
 from tests.conftest import ClientFactory
 from tests.security.conftest import two_workers
 

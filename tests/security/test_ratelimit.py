@@ -8,12 +8,7 @@ import asyncio
 import httpx
 from redis.asyncio import Redis
 
-from resolvers.ratelimit import (
-    GuardedRateLimiter,
-    MemoryRateLimiter,
-    RedisRateLimiter,
-    rate_limiter,
-)
+from api.ratelimit import GuardedRateLimiter, MemoryRateLimiter, RedisRateLimiter, rate_limiter
 from tests.conftest import ClientFactory
 from tests.graphql import GraphQLClient
 from tests.security.conftest import REDIS_URL, two_workers

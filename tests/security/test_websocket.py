@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from resolvers.ratelimit import ConnectionCounter
+from api.ratelimit import ConnectionCounter
 from settings import Settings
 from tests.conftest import make_app
 from tests.graphql import GraphQLClient

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
-from resolvers.events import InMemoryBroker, RedisBroker, TicketEventMessage, create_broker
+from pubsub.tickets import InMemoryBroker, RedisBroker, TicketEventMessage, create_broker
 from settings import Settings
 
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from resolvers.business_hours import (
+from calendars.business_hours import (
     Coverage,
     SlaState,
     add_business_time,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from resolvers.redis_guard import RedisGuard, client_options
+from core.redis_guard import RedisGuard, client_options, redis_guard
 
 if TYPE_CHECKING:
     from schema.context import AppServices
@@ -109,7 +109,7 @@ class RedisBroker(InMemoryBroker):
     """Several processes: publish to a Redis channel; one listener per process feeds the local
     subscriber queues (local subscribers get the event back from Redis like everyone else).
 
-    While the Redis breaker (resolvers/redis_guard.py) is open, events are delivered in
+    While the Redis breaker (core/redis_guard.py) is open, events are delivered in
     process only, and every local subscriber gets a `Resync` when that starts and another
     once the listener is subscribed again: events of other processes in between are lost."""
 
@@ -236,8 +236,6 @@ def broker_for(services: AppServices) -> Broker:
     """The process's broker, made on first use (the app's lifespan stops it)."""
     broker: Broker | None = services.extras.get("ticket_broker")
     if broker is None:
-        from resolvers.ratelimit import redis_guard
-
         guard = redis_guard(services) if services.settings.redis_url else None
         broker = services.extras["ticket_broker"] = create_broker(services.settings, guard)
     return broker

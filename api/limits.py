@@ -4,7 +4,7 @@ Cost (in the spirit of GitHub's and Shopify's): scalar fields are free, an objec
 connection costs 2 plus its page (`first`/`last`, variables resolved, default 20) times the cost
 of one of its nodes, so nested connections multiply; a root mutation field costs 10. A query over
 `max_query_cost` is refused with `MAX_COST_EXCEEDED` and the computed cost. Each caller has a
-token bucket (`resolvers/ratelimit.py`) spent by the requested cost; what the operation did not
+token bucket (`api/ratelimit.py`) spent by the requested cost; what the operation did not
 use (`actualQueryCost`, counted on the returned data) is given back afterwards. An empty bucket
 answers `THROTTLED` with the seconds to wait. Every response carries `extensions.cost`.
 
@@ -63,10 +63,10 @@ from starlette.websockets import WebSocket
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaExtension
 
 import i18n
+from api.ratelimit import BucketState, bucket_key, rate_limiter
 from core import clock
 from core.errors import BadUserInput, CodedError, Throttled
-from resolvers.ratelimit import BucketState, bucket_key, rate_limiter
-from schema.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from resolvers.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 log = logging.getLogger("portal.ratelimit")
 

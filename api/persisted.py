@@ -24,8 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
-from resolvers.ratelimit import redis_guard, shared_redis
-from resolvers.redis_guard import RedisGuard
+from core.redis_guard import RedisGuard, redis_guard, shared_redis
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis

@@ -1,4 +1,5 @@
-"""Strawberry permission classes that read `auth.policy`; fields declare what they need.
+"""Strawberry permission classes that read `auth.policy` (where the rules live); fields declare
+what they need.
 
 A type whose objects carry their own grants (a device, an account) exposes
 `granted(scope) -> frozenset[Permission]`; other fields are checked against what the viewer

@@ -13,7 +13,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from resolvers.redis_guard import RedisGuard, client_options
+from core.redis_guard import RedisGuard, redis_guard, shared_redis
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -22,10 +22,8 @@ if TYPE_CHECKING:
     from schema.context import AppServices
     from settings import Settings
 
-_REDIS_KEY = "protection.redis"
 _LIMITER_KEY = "protection.ratelimiter"
 _CONNECTIONS_KEY = "protection.ws_connections"
-_GUARD_KEY = "protection.redis_guard"
 
 
 @dataclass(frozen=True)
@@ -158,33 +156,6 @@ class RedisRateLimiter:
         return await self._change(key, 0, conditional=False)
 
 
-def shared_redis(services: AppServices) -> Redis | None:
-    """The app's Redis client (one per app, created on first use), or None without REDIS_URL."""
-    url = services.settings.redis_url
-    if not url:
-        return None
-    client = services.extras.get(_REDIS_KEY)
-    if client is None:
-        from redis.asyncio import Redis
-
-        client = services.extras[_REDIS_KEY] = Redis.from_url(url, **client_options())
-    return client
-
-
-def redis_guard(services: AppServices) -> RedisGuard:
-    """The app's Redis circuit breaker (resolvers/redis_guard.py); it probes through the
-    shared client."""
-    guard: RedisGuard | None = services.extras.get(_GUARD_KEY)
-    if guard is None:
-
-        async def ping() -> Any:
-            client = shared_redis(services)
-            return None if client is None else await client.ping()
-
-        guard = services.extras[_GUARD_KEY] = RedisGuard(ping)
-    return guard
-
-
 class GuardedRateLimiter:
     """Redis buckets while Redis answers; the process's own buckets while the breaker is open
     (a worker then limits alone: a caller spread over N workers gets up to N times the rate)."""
@@ -236,15 +207,6 @@ def bucket_key(principal: Principal, client_host: str | None) -> str:
     if principal.api_client_id is not None:
         return f"client:{principal.api_client_id}"
     return f"ip:{client_host or 'unknown'}"
-
-
-async def close_shared_redis(services: AppServices) -> None:
-    guard = services.extras.pop(_GUARD_KEY, None)
-    if guard is not None:
-        await guard.stop()
-    client = services.extras.pop(_REDIS_KEY, None)
-    if client is not None:
-        await client.aclose()
 
 
 class ConnectionCounter:

@@ -14,7 +14,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
+
+from redis.asyncio import Redis
+
+from settings import Settings
 
 log = logging.getLogger("portal.redis")
 
@@ -137,3 +141,51 @@ class RedisGuard:
             probe.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await probe
+
+
+class Services(Protocol):
+    """What the app's shared Redis client and breaker hang on (the app's services)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def extras(self) -> dict[str, Any]: ...
+
+
+_REDIS_KEY = "protection.redis"
+_GUARD_KEY = "protection.redis_guard"
+
+
+def shared_redis(services: Services) -> Redis | None:
+    """The app's Redis client (one per app, created on first use), or None without REDIS_URL."""
+    url = services.settings.redis_url
+    if not url:
+        return None
+    client = services.extras.get(_REDIS_KEY)
+    if client is None:
+        client = services.extras[_REDIS_KEY] = Redis.from_url(url, **client_options())
+    return client
+
+
+def redis_guard(services: Services) -> RedisGuard:
+    """The app's Redis circuit breaker below; it probes through the
+    shared client."""
+    guard: RedisGuard | None = services.extras.get(_GUARD_KEY)
+    if guard is None:
+
+        async def ping() -> Any:
+            client = shared_redis(services)
+            return None if client is None else await client.ping()
+
+        guard = services.extras[_GUARD_KEY] = RedisGuard(ping)
+    return guard
+
+
+async def close_shared_redis(services: Services) -> None:
+    guard = services.extras.pop(_GUARD_KEY, None)
+    if guard is not None:
+        await guard.stop()
+    client = services.extras.pop(_REDIS_KEY, None)
+    if client is not None:
+        await client.aclose()

@@ -1,0 +1,1 @@
+"""Business calendars: working hours, public holidays and response-due times per site."""

@@ -1,0 +1,1 @@
+"""Publish/subscribe of live events (ticket updates), in process or across workers via Redis."""
