@@ -17,7 +17,7 @@ from strawberry.types.graphql import OperationType
 import i18n
 from models import AuditLogEntry
 from models.session import begin_writing
-from schema import unavailable
+from schema import rule_messages, unavailable
 from schema.errors import CodedError
 
 if TYPE_CHECKING:
@@ -92,7 +92,10 @@ def reworded(errors: list[GraphQLError], language: str) -> list[GraphQLError]:
     result = []
     for error in errors:
         original = error.original_error
-        message = original.worded(language) if isinstance(original, CodedError) else None
+        if isinstance(original, CodedError):
+            message = original.worded(language)
+        else:  # the engine's and cached validation rules' English
+            message = rule_messages.localized(error.message, language)
         if message is not None and message != error.message:
             error = GraphQLError(
                 message,
