@@ -18,6 +18,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "fr": "Vous devez vous connecter.",
         "it": "È necessario accedere.",
     },
+    "ACCESS_TOKEN_EXPIRED": {
+        "en": "The access token has expired.",
+        "fr": "Le jeton d'accès a expiré.",
+        "it": "Il token di accesso è scaduto.",
+    },
     "FORBIDDEN": {
         "en": "You are not allowed to do this.",
         "fr": "Vous n'êtes pas autorisé à effectuer cette action.",

@@ -64,6 +64,7 @@ from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaEx
 
 import i18n
 from api.ratelimit import BucketState, bucket_key, rate_limiter
+from api.rule_messages import english
 from core import clock
 from core.errors import BadUserInput, CodedError, Throttled
 from resolvers.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
@@ -106,9 +107,9 @@ MAX_MUTATIONS_PER_OPERATION = 10
 i18n.register(
     {
         "MAX_COST_EXCEEDED": {
-            "en": "This query would cost {cost} points; the maximum is {maximum}.",
-            "fr": "Cette requête coûterait {cost} points ; le maximum est {maximum}.",
-            "it": "Questa query costerebbe {cost} punti; il massimo è {maximum}.",
+            "en": "This query would cost {cost} {cost:|point|points}; the maximum is {maximum}.",
+            "fr": "Cette requête coûterait {cost} {cost:|point|points} ; le maximum est {maximum}.",
+            "it": "Questa query costerebbe {cost} {cost:|punto|punti}; il massimo è {maximum}.",
         },
         "QUERY_THROTTLED": {
             "en": "Query budget spent; try again in {seconds} {seconds:|second|seconds}.",
@@ -125,10 +126,20 @@ i18n.register(
             "fr": "`{field}` se trouve dans une liste : indiquez `first` ou `last`.",
             "it": "`{field}` si trova in una lista: indicate `first` o `last`.",
         },
+        "SUBSCRIPTION_OVER_HTTP": {
+            "en": "Subscriptions run over WebSocket (graphql-transport-ws).",
+            "fr": "Les abonnements passent par WebSocket (graphql-transport-ws).",
+            "it": "Le sottoscrizioni passano per WebSocket (graphql-transport-ws).",
+        },
+        "UNKNOWN_OPERATION": {
+            "en": "Unknown operation.",
+            "fr": "Opération inconnue.",
+            "it": "Operazione sconosciuta.",
+        },
         "LIST_INPUT_TOO_LONG": {
-            "en": "`{argument}` takes at most {maximum} items.",
-            "fr": "`{argument}` accepte au plus {maximum} éléments.",
-            "it": "`{argument}` accetta al massimo {maximum} elementi.",
+            "en": "`{argument}` takes at most {maximum} {maximum:|item|items}.",
+            "fr": "`{argument}` accepte au plus {maximum} {maximum:|élément|éléments}.",
+            "it": "`{argument}` accetta al massimo {maximum} {maximum:|elemento|elementi}.",
         },
     }
 )
@@ -198,7 +209,7 @@ def _directives_rule(maximum: int) -> type[ValidationRule]:
             self.count += 1
             if self.count == maximum + 1:
                 self.report_error(
-                    GraphQLError(f"Too many directives: at most {maximum} allowed.", node)
+                    GraphQLError(english("MAX_DIRECTIVES_EXCEEDED", maximum=maximum), node)
                 )
 
     return MaxDirectivesRule
@@ -220,15 +231,13 @@ class MutationBatchRule(ValidationRule):
         if len(fields) > MAX_MUTATIONS_PER_OPERATION:
             self.report_error(
                 GraphQLError(
-                    f"Too many mutations: at most {MAX_MUTATIONS_PER_OPERATION} per operation.",
+                    english("MAX_MUTATIONS_EXCEEDED", maximum=MAX_MUTATIONS_PER_OPERATION),
                     node,
                 )
             )
         credential = [f for f in fields if f.name.value in CREDENTIAL_MUTATIONS]
         if len(credential) > 1:
-            self.report_error(
-                GraphQLError("Sign-in mutations may appear only once per operation.", credential[1])
-            )
+            self.report_error(GraphQLError(english("CREDENTIAL_MUTATION_REPEATED"), credential[1]))
 
 
 @lru_cache(maxsize=16)
@@ -630,10 +639,7 @@ class ApiProtection(SchemaExtension):
                 context.request, WebSocket
             ):
                 raise Refused(
-                    BadUserInput(
-                        "Subscriptions run over WebSocket (graphql-transport-ws).",
-                        language=language,
-                    )
+                    BadUserInput(message_code="SUBSCRIPTION_OVER_HTTP", language=language)
                 )
             self.requested = self.calculator.requested()
             if self.requested > settings.max_query_cost:
@@ -677,7 +683,7 @@ class ApiProtection(SchemaExtension):
         assert document is not None
         operation = get_operation_ast(document, ctx.operation_name)
         if operation is None:  # graphql-core reports it
-            raise Refused(BadUserInput("Unknown operation.", language=language))
+            raise Refused(BadUserInput(message_code="UNKNOWN_OPERATION", language=language))
         schema = ctx.schema._schema
         variables = get_variable_values(
             schema,

@@ -52,6 +52,11 @@ i18n.register(
             "fr": "Ce site n'appartient pas au compte de l'appareil.",
             "it": "Questa sede non appartiene all'account del dispositivo.",
         },
+        "WITHIN_DAYS_OUT_OF_RANGE": {
+            "en": "`withinDays` must be between 0 and {maximum}.",
+            "fr": "`withinDays` doit être compris entre 0 et {maximum}.",
+            "it": "`withinDays` deve essere compreso tra 0 e {maximum}.",
+        },
     }
 )
 
@@ -187,7 +192,10 @@ def device_filter_clauses(
             from core.errors import BadUserInput
 
             raise BadUserInput(
-                "`withinDays` must be between 0 and 3650.", language=language, argument="withinDays"
+                message_code="WITHIN_DAYS_OUT_OF_RANGE",
+                params={"maximum": 3650},
+                language=language,
+                argument="withinDays",
             )
         clauses.append(
             _contract_clause(ContractState(filter.contract.state.value), within, clock.utc_today())

@@ -22,9 +22,25 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from strawberry import relay
 
+import i18n
 from core.errors import BadUserInput
 from resolvers.joined import Ride
 from schema.pagination import Connection, Edge
+
+i18n.register(
+    {
+        "PAGE_ARGUMENT_OUT_OF_RANGE": {
+            "en": "`{argument}` must be between 0 and {maximum}.",
+            "fr": "`{argument}` doit être compris entre 0 et {maximum}.",
+            "it": "`{argument}` deve essere compreso tra 0 e {maximum}.",
+        },
+        "FIRST_AND_LAST": {
+            "en": "Give `first` or `last`, not both.",
+            "fr": "Indiquez `first` ou `last`, pas les deux.",
+            "it": "Indicate `first` o `last`, non entrambi.",
+        },
+    }
+)
 
 Kind = Literal["str", "int", "date", "datetime"]
 
@@ -67,10 +83,12 @@ class PageRequest:
         for name, value in (("first", self.first), ("last", self.last)):
             if value is not None and not 0 <= value <= MAX_PAGE_SIZE:
                 raise BadUserInput(
-                    f"`{name}` must be between 0 and {MAX_PAGE_SIZE}.", argument=name
+                    message_code="PAGE_ARGUMENT_OUT_OF_RANGE",
+                    params={"argument": name, "maximum": MAX_PAGE_SIZE},
+                    argument=name,
                 )
         if self.first is not None and self.last is not None:
-            raise BadUserInput("Give `first` or `last`, not both.", argument="last")
+            raise BadUserInput(message_code="FIRST_AND_LAST", argument="last")
         return self
 
     @property

@@ -53,6 +53,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import aliased
 
+import i18n
 from auth.policy import Permission
 from core import clock
 from core.errors import BadUserInput
@@ -78,6 +79,28 @@ MAX_PERIODS = 400
 FIRST_DAY = date(1970, 1, 1)
 LAST_DAY = date(2099, 12, 31)
 MAX_RANGE_DAYS = 3 * 366
+
+i18n.register(
+    {
+        "FROM_AFTER_TO": {
+            "en": "`from` must not be after `to`.",
+            "fr": "`from` ne doit pas être postérieur à `to`.",
+            "it": "`from` non deve essere successivo a `to`.",
+        },
+        "USAGE_RANGE_TOO_LONG": {
+            "en": "At most {maximum} {maximum:|day|days} per report.",
+            "fr": "Au plus {maximum} {maximum:|jour|jours} par rapport.",
+            "it": "Al massimo {maximum} {maximum:|giorno|giorni} per report.",
+        },
+        "USAGE_TOO_MANY_PERIODS": {
+            "en": "At most {maximum} {maximum:|period|periods} per report; choose a longer period.",
+            "fr": "Au plus {maximum} {maximum:|période|périodes} par rapport ; "
+            "choisissez une période plus longue.",
+            "it": "Al massimo {maximum} {maximum:|periodo|periodi} per report; "
+            "scegliete un periodo più lungo.",
+        },
+    }
+)
 
 
 class GroupBy(enum.Enum):
@@ -193,15 +216,19 @@ async def meter_usage(
     to = filter.to or clock.utc_today()
     start = filter.from_ or (to - timedelta(days=364))
     if start > to:
-        raise BadUserInput("`from` must not be after `to`.", language=language, argument="from")
+        raise BadUserInput(message_code="FROM_AFTER_TO", language=language, argument="from")
     if (to - start).days > MAX_RANGE_DAYS:
         raise BadUserInput(
-            f"At most {MAX_RANGE_DAYS} days per report.", language=language, argument="from"
+            message_code="USAGE_RANGE_TOO_LONG",
+            params={"maximum": MAX_RANGE_DAYS},
+            language=language,
+            argument="from",
         )
     spans = periods(start, to, period)
     if len(spans) > MAX_PERIODS:
         raise BadUserInput(
-            f"At most {MAX_PERIODS} periods per report; choose a longer period.",
+            message_code="USAGE_TOO_MANY_PERIODS",
+            params={"maximum": MAX_PERIODS},
             language=language,
             argument="period",
         )

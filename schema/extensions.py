@@ -15,6 +15,7 @@ from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.types.graphql import OperationType
 
 import i18n
+from api import rule_messages
 from core.errors import CodedError
 from models import AuditLogEntry
 from models.session import begin_writing
@@ -92,7 +93,10 @@ def reworded(errors: list[GraphQLError], language: str) -> list[GraphQLError]:
     result = []
     for error in errors:
         original = error.original_error
-        message = original.worded(language) if isinstance(original, CodedError) else None
+        if isinstance(original, CodedError):
+            message = original.worded(language)
+        else:  # the engine's and cached validation rules' English
+            message = rule_messages.localized(error.message, language)
         if message is not None and message != error.message:
             error = GraphQLError(
                 message,

@@ -8,9 +8,20 @@ import strawberry
 from aiodataloader import DataLoader
 from strawberry import relay
 
+import i18n
 from core.errors import BadUserInput
 from core.ids import parse_global_id
 from schema.context import Info
+
+i18n.register(
+    {
+        "TOO_MANY_IDS": {
+            "en": "At most {maximum} IDs per call.",
+            "fr": "Au plus {maximum} identifiants par appel.",
+            "it": "Al massimo {maximum} identificativi per chiamata.",
+        },
+    }
+)
 
 
 class LoadedNode(relay.Node):
@@ -81,5 +92,7 @@ class NodeQuery:
     @strawberry.field(description="Several objects by global ID, in the order asked (max 100).")
     async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[relay.Node | None]:
         if len(ids) > 100:
-            raise BadUserInput("At most 100 IDs per call.", language=info.context.language)
+            raise BadUserInput(
+                message_code="TOO_MANY_IDS", params={"maximum": 100}, language=info.context.language
+            )
         return await _resolve_many(info, [str(i) for i in ids])

@@ -852,7 +852,7 @@ class TicketSubscription:
                 timeout = None if expires_at is None else expires_at - clock.timestamp()
                 if timeout is not None and timeout <= 0:
                     raise Unauthenticated(
-                        "The access token has expired.", language=context.language
+                        message_code="ACCESS_TOKEN_EXPIRED", language=context.language
                     )
                 try:
                     message = await asyncio.wait_for(queue.get(), timeout)
@@ -868,7 +868,7 @@ class TicketSubscription:
                 event = await _visible_event(info, message)
                 if expires_at is not None and clock.timestamp() >= expires_at:
                     raise Unauthenticated(
-                        "The access token has expired.", language=context.language
+                        message_code="ACCESS_TOKEN_EXPIRED", language=context.language
                     )
                 if event is not None:
                     yield event
