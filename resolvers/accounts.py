@@ -12,12 +12,12 @@ import i18n
 from auth.policy import Permission
 from core.errors import UserError
 from models import Account
-from resolvers.pagination import PageRequest, SortField, paginate
+from resolvers.pagination import Page, PageRequest, SortField, paginate
 from resolvers.search import contains
 from resolvers.versioned import row_to_update, write_versioned
 
 if TYPE_CHECKING:
-    from schema.accounts import AccountConnection, AccountFilter, UpdateAccountInput
+    from schema.accounts import AccountFilter, UpdateAccountInput
     from schema.context import Context, Info
 
 i18n.register(
@@ -57,10 +57,7 @@ async def account_connection(
     last: int | None,
     before: str | None,
     filter: AccountFilter | None,
-) -> AccountConnection:
-    from schema.accounts import Account as AccountType
-    from schema.accounts import AccountConnection
-
+) -> Page:
     context = info.context
     scope = await context.require_scope()
     stmt = select(Account).where(scope.accounts_clause())
@@ -79,14 +76,7 @@ async def account_connection(
             visible = select(Account.id).where(scope.accounts_clause())
             stmt = stmt.where(or_(Account.parent_id.is_(None), Account.parent_id.not_in(visible)))
     sort = [SortField(Account.name, "str"), SortField(Account.id, "int")]
-    return await paginate(  # type: ignore[return-value]
-        context.session,
-        stmt,
-        sort,
-        PageRequest(first, after, last, before),
-        wrap=AccountType.from_row,
-        connection=AccountConnection,
-    )
+    return await paginate(context.session, stmt, sort, PageRequest(first, after, last, before))
 
 
 async def update_account(context: Context, input: UpdateAccountInput) -> Account:

@@ -35,15 +35,14 @@ from resolvers.loaders.accounts import AccountByIdLoader, ContractByIdLoader, Si
 from resolvers.loaders.devices import ProductModelByIdLoader
 from resolvers.loaders.stock import StockLocationByIdLoader
 from resolvers.loaders.tickets import OpenTicketCountByDeviceIdLoader, open_ticket_count
-from resolvers.pagination import PageRequest, SortField, build_connection, paginate
+from resolvers.pagination import Page, PageRequest, SortField, build_page, paginate
 from resolvers.scoping import Scope
 from resolvers.search import contains
 from resolvers.versioned import row_to_update, write_versioned
-from schema.pagination import Direction
 
 if TYPE_CHECKING:
     from schema.context import Context, Info
-    from schema.devices import DeviceConnection, DeviceFilter, DeviceOrder, UpdateDeviceInput
+    from schema.devices import DeviceFilter, DeviceOrder, UpdateDeviceInput
 
 i18n.register(
     {
@@ -117,17 +116,13 @@ class DeviceSort:
     """Sort keys of one order and the joins they need; every order ends with the id."""
 
     field: DeviceOrderField = DeviceOrderField.SERIAL
-    direction: Direction = Direction.ASC
+    descending: bool = False
 
     @classmethod
     def of(cls, order: DeviceOrder | None) -> DeviceSort:
         if order is None:
             return cls()
-        return cls(DeviceOrderField(order.field.value), Direction(order.direction.value))
-
-    @property
-    def descending(self) -> bool:
-        return self.direction is Direction.DESC
+        return cls(DeviceOrderField(order.field.value), order.direction.name == "DESC")
 
     def keys(self) -> list[SortField]:
         serial = SortField(Device.serial_number, "str")
@@ -246,7 +241,8 @@ async def device_connection(
     order_by: DeviceOrder | None = None,
     account_id: int | None = None,
     site_id: int | None = None,
-) -> DeviceConnection:
+    node_fields: frozenset[str] = frozenset(),
+) -> Page:
     """A page of devices. Under an account or a site (`account_id` / `site_id`), a plain first
     page with no filter is batched across parents by loaders (page and `totalCount`)."""
     from resolvers.loaders.devices import (
@@ -255,9 +251,6 @@ async def device_connection(
         DevicePageByAccountIdLoader,
         DevicePageBySiteIdLoader,
     )
-    from schema.devices import Device as DeviceType
-    from schema.devices import DeviceConnection
-    from schema.lookahead import connection_node_fields
 
     context = info.context
     scope = await context.require_scope()
@@ -279,15 +272,7 @@ async def device_connection(
                 DevicePageBySiteIdLoader if by_site else DevicePageByAccountIdLoader
             ]
             rows, has_more = await pages.load((parent, request.limit, sort))
-            return build_connection(  # type: ignore[return-value]
-                rows,
-                sort.keys(),
-                request,
-                has_more,
-                count,
-                wrap=DeviceType.from_row,
-                connection=DeviceConnection,
-            )
+            return build_page(rows, sort.keys(), request, has_more, count)
     else:
         count = None  # type: ignore[assignment]
 
@@ -296,17 +281,15 @@ async def device_connection(
         stmt = stmt.where(Device.account_id == account_id)
     if site_id is not None:
         stmt = stmt.where(Device.site_id == site_id)
-    return await paginate(  # type: ignore[return-value]
+    return await paginate(
         context.session,
         sort.joined(stmt),
         sort.keys(),
         request,
         descending=sort.descending,
-        wrap=DeviceType.from_row,
-        connection=DeviceConnection,
         count=count,
         count_stmt=stmt,
-        ride=selected_joins(DEVICE_JOINS, connection_node_fields(info), scope, context.loaders),
+        ride=selected_joins(DEVICE_JOINS, node_fields, scope, context.loaders),
     )
 
 

@@ -53,8 +53,14 @@ from core.ids import decode_id, decode_id_or_none
 from models import KnowledgeArticle, KnowledgeArticleTranslation, ProductModel
 from resolvers.audit import audit
 from resolvers.loaders.knowledge import articles_clause
-from resolvers.pagination import PageRequest, SortField, build_connection, decode_cursor
-from schema.pagination import Connection
+from resolvers.pagination import (
+    EMPTY_PAGE,
+    Page,
+    PageRequest,
+    SortField,
+    build_page,
+    decode_cursor,
+)
 
 if TYPE_CHECKING:
     from schema.context import Context, Info
@@ -266,10 +272,8 @@ async def article_connection(
     category: str | None,
     first: int | None,
     after: str | None,
-) -> Connection[Any]:
-    from schema.knowledge import KnowledgeArticle as ArticleType
-    from schema.knowledge import KnowledgeArticleConnection
-
+) -> Page:
+    """A page of articles (`ArticleHit`s): by relevance when searching, else by title."""
     context = info.context
     scope = await context.require_scope()
     served = await requested_language(context, language)
@@ -306,7 +310,7 @@ async def article_connection(
         search_in = _postgres_search if dialect == "postgresql" else _sqlite_search
         found = search_in(stmt, search, languages)
         if found is None:
-            return _empty(KnowledgeArticleConnection)
+            return EMPTY_PAGE
         stmt, score, snippet = found
         if every_language:
             stmt, ordering = _best_match_per_article(stmt, score, snippet, served)
@@ -323,13 +327,11 @@ async def article_connection(
     rows = rows[: request.limit]
     hits = [
         (
-            ArticleType.from_hit(
-                ArticleHit(
-                    article=row[0],
-                    translation=row[1],
-                    score=float(row[2]) if row[2] is not None else None,
-                    snippet=row[3],
-                )
+            ArticleHit(
+                article=row[0],
+                translation=row[1],
+                score=float(row[2]) if row[2] is not None else None,
+                snippet=row[3],
             ),
             offset + index + 1,
         )
@@ -343,16 +345,7 @@ async def article_connection(
         )
         return int(total or 0)
 
-    return build_connection(
-        hits, [position], request, has_more, count, connection=KnowledgeArticleConnection
-    )
-
-
-def _empty(connection: type[Connection[Any]]) -> Connection[Any]:
-    async def zero() -> int:
-        return 0
-
-    return build_connection([], [], PageRequest(), False, zero, connection=connection)
+    return build_page(hits, [position], request, has_more, count)
 
 
 def _best_match_per_article(

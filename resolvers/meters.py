@@ -40,9 +40,8 @@ from models.enums import MeterType, ReadingSource
 from resolvers.audit import audit
 from resolvers.devices import record_reading_dates
 from resolvers.loaders.meters import MeterReadingByIdLoader
-from resolvers.pagination import PageRequest, SortField, paginate
+from resolvers.pagination import Page, PageRequest, SortField, paginate
 from resolvers.usage_rollup import Span, asked_days, lock_devices, respread
-from schema.pagination import Connection
 
 if TYPE_CHECKING:
     from resolvers.scoping import Scope
@@ -662,9 +661,7 @@ async def meter_reading_connection(
     to: date | None,
     first: int | None,
     after: str | None,
-    connection: type[Connection[Any]],
-    wrap: Any,
-) -> Connection[Any]:
+) -> Page:
     """A device's readings, newest first; keyset-paged on (reading_date, id)."""
     stmt = select(MeterReading).where(MeterReading.device_id == device_id)
     if meter is not None:
@@ -683,8 +680,6 @@ async def meter_reading_connection(
         sort,
         PageRequest(first, after),
         descending=True,
-        wrap=wrap,
-        connection=connection,
     )
 
 

@@ -20,12 +20,10 @@ import orjson
 from sqlalchemy import ColumnElement, Select, func, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
-from strawberry import relay
 
 import i18n
 from core.errors import BadUserInput
 from resolvers.joined import Ride
-from schema.pagination import Connection, Edge
 
 i18n.register(
     {
@@ -124,33 +122,45 @@ def _ordered(keys: Sequence[Any], reverse: bool) -> list[Any]:
     return [k.desc() if reverse else k.asc() for k in keys]
 
 
-def build_connection(
+@dataclass(frozen=True)
+class Page:
+    """A page of a list: its rows in display order with their cursors, and where it stands;
+    the schema turns it into a connection (`schema.pagination.Connection.of`)."""
+
+    rows: list[Any]
+    cursors: list[str]
+    has_next_page: bool
+    has_previous_page: bool
+    count: Callable[[], Awaitable[int]]
+
+
+def build_page(
     rows: Sequence[Any],
     sort: Sequence[SortField],
     request: PageRequest,
     has_more: bool,
     count: Callable[[], Awaitable[int]],
-    *,
-    wrap: Any = None,
-    connection: type[Connection[Any]] = Connection,
-) -> Connection[Any]:
-    """`rows` are (entity, *sort values) in display order."""
+) -> Page:
+    """`rows` are (row, *sort values) in display order."""
     n = len(sort)
-    edges = [
-        Edge(
-            cursor=encode_cursor([f.encode(v) for f, v in zip(sort, row[1 : n + 1], strict=True)]),
-            node=wrap(row[0]) if wrap is not None else row[0],
-        )
-        for row in rows
-    ]
     backwards = request.backwards
-    page_info = relay.PageInfo(
+    return Page(
+        rows=[row[0] for row in rows],
+        cursors=[
+            encode_cursor([f.encode(v) for f, v in zip(sort, row[1 : n + 1], strict=True)])
+            for row in rows
+        ],
         has_next_page=has_more if not backwards else request.before is not None,
         has_previous_page=has_more if backwards else request.after is not None,
-        start_cursor=edges[0].cursor if edges else None,
-        end_cursor=edges[-1].cursor if edges else None,
+        count=count,
     )
-    return connection(edges=edges, page_info=page_info, _count=count)
+
+
+async def _zero() -> int:
+    return 0
+
+
+EMPTY_PAGE = Page(rows=[], cursors=[], has_next_page=False, has_previous_page=False, count=_zero)
 
 
 def counter(session: AsyncSession, stmt: Select[Any]) -> Callable[[], Awaitable[int]]:
@@ -172,12 +182,10 @@ async def paginate(
     request: PageRequest,
     *,
     descending: bool = False,
-    wrap: Any = None,
-    connection: type[Connection[Any]] = Connection,
     count: Callable[[], Awaitable[int]] | None = None,
     count_stmt: Select[Any] | None = None,
     ride: Ride | None = None,
-) -> Connection[Any]:
+) -> Page:
     """One statement for the page (plus one for `totalCount` when it is asked for, unless
     `count` comes from a batching loader).
 
@@ -219,14 +227,12 @@ async def paginate(
         ride.prime(rows)
     if backwards:
         rows.reverse()
-    return build_connection(
+    return build_page(
         rows,
         sort,
         request,
         has_more,
         count or counter(session, count_stmt if count_stmt is not None else stmt),
-        wrap=wrap,
-        connection=connection,
     )
 
 

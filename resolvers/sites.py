@@ -9,12 +9,12 @@ from sqlalchemy import select
 from core.ids import decode_id
 from models import Account, Site
 from resolvers.accounts import account_tree
-from resolvers.pagination import PageRequest, SortField, paginate
+from resolvers.pagination import Page, PageRequest, SortField, paginate
 from resolvers.search import contains
 
 if TYPE_CHECKING:
     from schema.context import Info
-    from schema.sites import SiteConnection, SiteFilter
+    from schema.sites import SiteFilter
 
 
 async def site_connection(
@@ -25,10 +25,7 @@ async def site_connection(
     last: int | None,
     before: str | None,
     filter: SiteFilter | None,
-) -> SiteConnection:
-    from schema.accounts import Site as SiteType
-    from schema.sites import SiteConnection
-
+) -> Page:
     context = info.context
     scope = await context.require_scope()
     visible = select(Account.id).where(scope.accounts_clause())
@@ -45,11 +42,4 @@ async def site_connection(
                 contains(Site.name, filter.search) | contains(Site.city, filter.search)
             )
     sort = [SortField(Site.name, "str"), SortField(Site.id, "int")]
-    return await paginate(  # type: ignore[return-value]
-        context.session,
-        stmt,
-        sort,
-        PageRequest(first, after, last, before),
-        wrap=SiteType.from_row,
-        connection=SiteConnection,
-    )
+    return await paginate(context.session, stmt, sort, PageRequest(first, after, last, before))

@@ -20,8 +20,7 @@ from models import Consumable, ReplenishmentOrder, StockLevel, StockLocation
 from models.enums import ReplenishmentStatus
 from resolvers.accounts import account_tree
 from resolvers.audit import audit
-from resolvers.pagination import PageRequest, SortField, build_connection, paginate
-from schema.pagination import Connection
+from resolvers.pagination import Page, PageRequest, SortField, build_page, paginate
 
 if TYPE_CHECKING:
     from schema.context import Context, Info
@@ -95,9 +94,7 @@ async def stock_location_connection(
     last: int | None,
     before: str | None,
     filter: StockLocationFilter | None,
-) -> Connection[Any]:
-    from schema.stock import StockLocation as StockLocationType
-    from schema.stock import StockLocationConnection
+) -> Page:
 
     context = info.context
     scope = await context.require_scope()
@@ -118,8 +115,6 @@ async def stock_location_connection(
         stmt,
         sort,
         PageRequest(first, after, last, before),
-        wrap=StockLocationType.from_row,
-        connection=StockLocationConnection,
     )
 
 
@@ -149,7 +144,7 @@ async def replenishment_order_connection(
     last: int | None,
     before: str | None,
     statuses: Sequence[ReplenishmentStatus] | None,
-) -> Connection[Any]:
+) -> Page:
     """A page of a location's orders (the caller has seen the location). A plain first page
     and `totalCount` are batched across locations by loaders, so a list of locations with
     their orders costs the same statements for one location as for a hundred."""
@@ -157,8 +152,6 @@ async def replenishment_order_connection(
         ReplenishmentOrderCountByStockLocationIdLoader,
         ReplenishmentOrderPageByStockLocationIdLoader,
     )
-    from schema.stock import ReplenishmentOrder as ReplenishmentOrderType
-    from schema.stock import ReplenishmentOrderConnection
 
     context = info.context
     request = PageRequest(first, after, last, before).validated()
@@ -171,23 +164,13 @@ async def replenishment_order_connection(
     if request.is_first_page:
         pages = context.loaders[ReplenishmentOrderPageByStockLocationIdLoader]
         rows, has_more = await pages.load((location_id, request.limit, wanted))
-        return build_connection(
-            rows,
-            ORDER_SORT,
-            request,
-            has_more,
-            count,
-            wrap=ReplenishmentOrderType.from_row,
-            connection=ReplenishmentOrderConnection,
-        )
+        return build_page(rows, ORDER_SORT, request, has_more, count)
     return await paginate(
         context.session,
         replenishment_orders(wanted).where(ReplenishmentOrder.stock_location_id == location_id),
         ORDER_SORT,
         request,
         descending=True,
-        wrap=ReplenishmentOrderType.from_row,
-        connection=ReplenishmentOrderConnection,
         count=count,
     )
 

@@ -8,10 +8,10 @@ through the outbox, and - after the commit - a message to the event broker for l
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, false, or_, select, update
@@ -44,21 +44,18 @@ from mail import enqueue_mail, register_templates
 from models import Account, Contract, Device, Site, Ticket, TicketComment, TicketEvent
 from models.enums import DeviceStatus, TicketStatus, TicketType
 from models.ticket import TicketNumberCounter
-from pubsub.tickets import TicketEventMessage, publish_all
+from pubsub.tickets import TicketEventMessage
 from resolvers.accounts import account_tree
 from resolvers.audit import audit
-from resolvers.pagination import PageRequest, SortField, paginate
+from resolvers.pagination import Page, PageRequest, SortField, paginate
 from resolvers.scoping import Scope
 from resolvers.search import contains
-from schema.mutations import transactional
-from schema.pagination import Connection
 
 if TYPE_CHECKING:
     from schema.context import Context, Info
 
 P = Permission
 S = TicketStatus
-PayloadT = TypeVar("PayloadT")
 
 # Account questions have no device (so no contract of their own): the account's active
 # contract gives the coverage when it has one, else these office hours.
@@ -487,24 +484,6 @@ class Outcome:
     ticket: Ticket
     device: Device | None = None
     messages: list[TicketEventMessage] = field(default_factory=list)
-
-
-async def run_ticket_mutation(
-    info: Info,
-    payload: type[PayloadT],
-    work: Callable[[list[TicketEventMessage]], Awaitable[PayloadT]],
-) -> PayloadT:
-    """`transactional` (a writer from its start: concurrent ticket writes queue on SQLite), then
-    announces the events of a committed change to live subscribers."""
-    messages: list[TicketEventMessage] = []
-
-    async def work_with_messages() -> PayloadT:
-        return await work(messages)
-
-    result = await transactional(info, payload, work_with_messages)
-    if not getattr(result, "user_errors", None):
-        await publish_all(info.context.services, messages)
-    return result
 
 
 def _visible(text: str) -> bool:
@@ -970,9 +949,7 @@ async def ticket_connection(
     last: int | None,
     before: str | None,
     filter: TicketListFilter,
-    wrap: Callable[[Ticket], Any],
-    connection: type[Connection[Any]],
-) -> Connection[Any]:
+) -> Page:
     """Newest first; scoped in SQL like every list."""
     context = info.context
     scope = await context.require_scope()
@@ -1014,6 +991,4 @@ async def ticket_connection(
         sort,
         PageRequest(first, after, last, before),
         descending=True,
-        wrap=wrap,
-        connection=connection,
     )

@@ -164,17 +164,10 @@ class Account(LoadedNode):
         filter: Annotated[DeviceFilter, strawberry.lazy("schema.devices")] | None = None,
         order_by: Annotated[DeviceOrder, strawberry.lazy("schema.devices")] | None = None,
     ) -> Annotated[DeviceConnection, strawberry.lazy("schema.devices")]:
-        from resolvers.devices import device_connection
+        from schema.devices import device_list
 
-        return await device_connection(
-            info,
-            first=first,
-            after=after,
-            last=last,
-            before=before,
-            filter=filter,
-            order_by=order_by,
-            account_id=self.id,
+        return await device_list(
+            info, first, after, last, before, filter, order_by, account_id=self.id
         )
 
     @permission_field(
@@ -247,17 +240,10 @@ class Site(LoadedNode):
         filter: Annotated[DeviceFilter, strawberry.lazy("schema.devices")] | None = None,
         order_by: Annotated[DeviceOrder, strawberry.lazy("schema.devices")] | None = None,
     ) -> Annotated[DeviceConnection, strawberry.lazy("schema.devices")]:
-        from resolvers.devices import device_connection
+        from schema.devices import device_list
 
-        return await device_connection(
-            info,
-            first=first,
-            after=after,
-            last=last,
-            before=before,
-            filter=filter,
-            order_by=order_by,
-            site_id=self.id,
+        return await device_list(
+            info, first, after, last, before, filter, order_by, site_id=self.id
         )
 
 
@@ -341,9 +327,10 @@ class AccountQuery:
     ) -> AccountConnection:
         from resolvers.accounts import account_connection
 
-        return await account_connection(
+        page = await account_connection(
             info, first=first, after=after, last=last, before=before, filter=filter
         )
+        return AccountConnection.of(page, Account.from_row)
 
 
 @strawberry.input(description="Changes to an account; omitted fields stay as they are.")

@@ -14,11 +14,13 @@ from core import clock
 from models import Device as DeviceRow
 from models import ProductModel as ProductModelRow
 from models.enums import DeviceStatus
+from resolvers.devices import device_connection, update_device
 from resolvers.loaders.accounts import ContractByIdLoader, SiteByIdLoader
 from resolvers.loaders.devices import DeviceByIdLoader, ProductModelByIdLoader
 from resolvers.scoping import Scope
 from schema.accounts import Account, Contract, Site
 from schema.context import Info
+from schema.lookahead import connection_node_fields
 from schema.meters import device_latest_readings, device_meter_readings, device_reading_due
 from schema.mutations import Payload, transactional
 from schema.node import LoadedNode
@@ -240,6 +242,35 @@ class DeviceConnection(Connection[Device]):
     pass
 
 
+async def device_list(
+    info: Info,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+    filter: DeviceFilter | None,
+    order_by: DeviceOrder | None,
+    *,
+    account_id: int | None = None,
+    site_id: int | None = None,
+) -> DeviceConnection:
+    """A page of devices, with the relations its nodes select fetched along (one place for the
+    root list and the lists under an account or a site)."""
+    page = await device_connection(
+        info,
+        first=first,
+        after=after,
+        last=last,
+        before=before,
+        filter=filter,
+        order_by=order_by,
+        account_id=account_id,
+        site_id=site_id,
+        node_fields=connection_node_fields(info),
+    )
+    return DeviceConnection.of(page, Device.from_row)
+
+
 @strawberry.type
 class DeviceQuery:
     @strawberry.field(
@@ -256,17 +287,7 @@ class DeviceQuery:
         filter: DeviceFilter | None = None,
         order_by: DeviceOrder | None = None,
     ) -> DeviceConnection:
-        from resolvers.devices import device_connection
-
-        return await device_connection(
-            info,
-            first=first,
-            after=after,
-            last=last,
-            before=before,
-            filter=filter,
-            order_by=order_by,
-        )
+        return await device_list(info, first, after, last, before, filter, order_by)
 
 
 @strawberry.input(description="Changes to a device; omitted fields stay as they are.")
@@ -300,8 +321,6 @@ class DeviceMutation:
         "account), recorded in the audit log. Device managers: their assigned devices.",
     )
     async def update_device(self, info: Info, input: UpdateDeviceInput) -> UpdateDevicePayload:
-        from resolvers.devices import update_device
-
         async def work() -> UpdateDevicePayload:
             row = await update_device(info.context, input)
             return UpdateDevicePayload(device=Device.from_row(row))

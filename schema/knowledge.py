@@ -10,7 +10,14 @@ from strawberry import relay
 
 from auth.policy import Permission
 from models import KnowledgeArticleTranslation as TranslationRow
-from resolvers.knowledge import ArticleHit, pick_translation, requested_language
+from resolvers.knowledge import (
+    ArticleHit,
+    article_connection,
+    pick_translation,
+    publish_article,
+    requested_language,
+    upsert_article,
+)
 from resolvers.loaders.knowledge import (
     KnowledgeArticleByIdLoader,
     KnowledgeTranslationsByArticleIdLoader,
@@ -178,9 +185,7 @@ class KnowledgeQuery:
         first: int | None = None,
         after: str | None = None,
     ) -> KnowledgeArticleConnection:
-        from resolvers.knowledge import article_connection
-
-        return await article_connection(  # type: ignore[return-value]
+        page = await article_connection(
             info,
             search=search,
             language=language,
@@ -189,6 +194,7 @@ class KnowledgeQuery:
             first=first,
             after=after,
         )
+        return KnowledgeArticleConnection.of(page, KnowledgeArticle.from_hit)
 
 
 @strawberry.type
@@ -200,8 +206,6 @@ class KnowledgeMutation:
     async def upsert_knowledge_article(
         self, info: Info, input: UpsertKnowledgeArticleInput
     ) -> KnowledgeArticlePayload:
-        from resolvers.knowledge import upsert_article
-
         async def work() -> KnowledgeArticlePayload:
             hit = await upsert_article(info.context, input)
             return KnowledgeArticlePayload(article=KnowledgeArticle.from_hit(hit))
@@ -215,8 +219,6 @@ class KnowledgeMutation:
     async def publish_knowledge_article(
         self, info: Info, input: PublishKnowledgeArticleInput
     ) -> KnowledgeArticlePayload:
-        from resolvers.knowledge import publish_article
-
         async def work() -> KnowledgeArticlePayload:
             hit = await publish_article(info.context, input)
             return KnowledgeArticlePayload(article=KnowledgeArticle.from_hit(hit))

@@ -139,17 +139,10 @@ async def _device_meter_readings(
     first: int | None = None,
     after: str | None = None,
 ) -> MeterReadingConnection:
-    return await rules.meter_reading_connection(  # type: ignore[return-value]
-        info.context,
-        root.row.id,
-        meter=meter,
-        from_=from_,
-        to=to,
-        first=first,
-        after=after,
-        connection=MeterReadingConnection,
-        wrap=MeterReading.from_row,
+    page = await rules.meter_reading_connection(
+        info.context, root.row.id, meter=meter, from_=from_, to=to, first=first, after=after
     )
+    return MeterReadingConnection.of(page, MeterReading.from_row)
 
 
 async def _device_latest_readings(root: Any, info: Info) -> list[LatestReading]:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 import strawberry
 from strawberry import relay
+
+from resolvers.pagination import Page
 
 NodeT = TypeVar("NodeT")
 
@@ -39,3 +41,20 @@ class Connection(Generic[NodeT]):
     @strawberry.field(description="How many items the whole list holds (exact).")
     async def total_count(self) -> int:
         return await self._count()
+
+    @classmethod
+    def of(cls, page: Page, wrap: Callable[[Any], NodeT] | None = None) -> Self:
+        """The connection of a page of rows, each made a node by `wrap` (rows as they are
+        without it)."""
+        cursors = page.cursors
+        edges = [
+            Edge(cursor=cursor, node=wrap(row) if wrap is not None else row)
+            for cursor, row in zip(cursors, page.rows, strict=True)
+        ]
+        page_info = relay.PageInfo(
+            has_next_page=page.has_next_page,
+            has_previous_page=page.has_previous_page,
+            start_cursor=cursors[0] if cursors else None,
+            end_cursor=cursors[-1] if cursors else None,
+        )
+        return cls(edges=edges, page_info=page_info, _count=page.count)

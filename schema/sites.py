@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from resolvers.sites import site_connection
 from schema.accounts import Site
 from schema.context import Info
 from schema.pagination import Connection
@@ -38,8 +39,7 @@ class SiteQuery:
         before: str | None = None,
         filter: SiteFilter | None = None,
     ) -> SiteConnection:
-        from resolvers.sites import site_connection
-
-        return await site_connection(
+        page = await site_connection(
             info, first=first, after=after, last=last, before=before, filter=filter
         )
+        return SiteConnection.of(page, Site.from_row)

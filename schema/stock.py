@@ -186,7 +186,7 @@ class StockLocation(LoadedNode):
     ) -> ReplenishmentOrderConnection | None:
         from resolvers.stock import replenishment_order_connection
 
-        return await replenishment_order_connection(  # type: ignore[return-value]
+        page = await replenishment_order_connection(
             info,
             self.id,
             first=first,
@@ -195,6 +195,7 @@ class StockLocation(LoadedNode):
             before=before,
             statuses=statuses,
         )
+        return ReplenishmentOrderConnection.of(page, ReplenishmentOrder.from_row)
 
 
 @strawberry.type(
@@ -373,9 +374,10 @@ class StockQuery:
     ) -> StockLocationConnection:
         from resolvers.stock import stock_location_connection
 
-        return await stock_location_connection(  # type: ignore[return-value]
+        page = await stock_location_connection(
             info, first=first, after=after, last=last, before=before, filter=filter
         )
+        return StockLocationConnection.of(page, StockLocation.from_row)
 
 
 @strawberry.type

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import strawberry
 from sqlalchemy import select
@@ -26,7 +26,7 @@ from models import TicketComment as TicketCommentRow
 from models import TicketEvent as TicketEventRow
 from models import User
 from models.enums import DeviceStatus, TicketStatus, TicketType
-from pubsub.tickets import Resync, TicketEventMessage, broker_for
+from pubsub.tickets import Resync, TicketEventMessage, broker_for, publish_all
 from resolvers import tickets as logic
 from resolvers.accounts import account_tree
 from resolvers.loaders.tickets import (
@@ -36,7 +36,7 @@ from resolvers.loaders.tickets import (
 )
 from resolvers.scoping import build_scope
 from schema.context import Info
-from schema.mutations import Payload
+from schema.mutations import Payload, transactional
 from schema.node import LoadedNode
 from schema.pagination import Connection
 
@@ -406,17 +406,10 @@ async def ticket_list(
     before: str | None,
     filter: logic.TicketListFilter,
 ) -> TicketConnection:
-    connection = await logic.ticket_connection(
-        info,
-        first=first,
-        after=after,
-        last=last,
-        before=before,
-        filter=filter,
-        wrap=Ticket.from_row,
-        connection=TicketConnection,
+    page = await logic.ticket_connection(
+        info, first=first, after=after, last=last, before=before, filter=filter
     )
-    return connection  # type: ignore[return-value]
+    return TicketConnection.of(page, Ticket.from_row)
 
 
 async def device_tickets(info: Info, device_id: int, first: int) -> list[Ticket]:
@@ -607,6 +600,27 @@ async def _wanted_date_check(info: Info, device_id: int, wanted: date) -> None:
         raise UserError("WANTED_DATE_IN_PAST", ["input", "wantedDate"])
 
 
+PayloadT = TypeVar("PayloadT")
+
+
+async def run_ticket_mutation(
+    info: Info,
+    payload: type[PayloadT],
+    work: Callable[[list[TicketEventMessage]], Awaitable[PayloadT]],
+) -> PayloadT:
+    """`transactional` (a writer from its start: concurrent ticket writes queue on SQLite), then
+    announces the events of a committed change to live subscribers."""
+    messages: list[TicketEventMessage] = []
+
+    async def work_with_messages() -> PayloadT:
+        return await work(messages)
+
+    result = await transactional(info, payload, work_with_messages)
+    if not getattr(result, "user_errors", None):
+        await publish_all(info.context.services, messages)
+    return result
+
+
 @strawberry.type
 class TicketMutation:
     @strawberry.mutation(
@@ -641,7 +655,7 @@ class TicketMutation:
             outcome = await logic.create_ticket(info.context, spec, messages)
             return CreateTicketPayload(ticket=Ticket.from_row(outcome.ticket))
 
-        return await logic.run_ticket_mutation(info, CreateTicketPayload, work)
+        return await run_ticket_mutation(info, CreateTicketPayload, work)
 
     @strawberry.mutation(
         description="Asks for a device to be moved (another site of its account, or another "
@@ -683,7 +697,7 @@ class TicketMutation:
             )
             return _device_payload(await logic.create_ticket(info.context, spec, messages))
 
-        return await logic.run_ticket_mutation(info, DeviceRequestPayload, work)
+        return await run_ticket_mutation(info, DeviceRequestPayload, work)
 
     @strawberry.mutation(
         description="Asks for a device to be removed (it is never deleted); the device becomes "
@@ -712,7 +726,7 @@ class TicketMutation:
             )
             return _device_payload(await logic.create_ticket(info.context, spec, messages))
 
-        return await logic.run_ticket_mutation(info, DeviceRequestPayload, work)
+        return await run_ticket_mutation(info, DeviceRequestPayload, work)
 
     @strawberry.mutation(
         description="Moves a ticket along its lifecycle. Agents (WORK_TICKETS) work it; "
@@ -735,7 +749,7 @@ class TicketMutation:
             )
             return UpdateTicketStatusPayload(ticket=Ticket.from_row(ticket))
 
-        return await logic.run_ticket_mutation(info, UpdateTicketStatusPayload, work)
+        return await run_ticket_mutation(info, UpdateTicketStatusPayload, work)
 
     @strawberry.mutation(
         description="Comments on a ticket. Internal notes require VIEW_INTERNAL_NOTES (AGENT)."
@@ -762,7 +776,7 @@ class TicketMutation:
                 ),
             )
 
-        return await logic.run_ticket_mutation(info, AddTicketCommentPayload, work)
+        return await run_ticket_mutation(info, AddTicketCommentPayload, work)
 
 
 # --- live updates --------------------------------------------------------------------------
