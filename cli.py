@@ -8,13 +8,17 @@ import logging
 import sys
 import time
 
+import uvicorn
+from alembic import command
+from alembic.config import Config
+
+from demo.fleet import is_empty, seed_demo
+from models.session import create_engine
 from settings import ROOT, Settings, get_settings
 
 
 def migrate(settings: Settings) -> None:
     """Applies every Alembic migration (creates the SQLite file if needed)."""
-    from alembic import command
-    from alembic.config import Config
 
     if settings.is_sqlite:
         settings.var_dir.mkdir(parents=True, exist_ok=True)
@@ -24,9 +28,6 @@ def migrate(settings: Settings) -> None:
 
 
 async def _seed(settings: Settings, scale: str, only_if_empty: bool) -> None:
-    from demo.fleet import is_empty, seed_demo
-    from models.session import create_engine
-
     engine = create_engine(settings)
     try:
         if only_if_empty and not await is_empty(engine):
@@ -65,8 +66,6 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "seed-demo":
         asyncio.run(_seed(settings, args.scale, args.if_empty))
     elif args.command == "serve":
-        import uvicorn
-
         uvicorn.run(
             "app:create_app",
             factory=True,

@@ -17,6 +17,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from settings import Settings
 
@@ -32,8 +34,6 @@ COOLDOWN_SECONDS = 5.0
 
 def client_options() -> dict[str, Any]:
     """Options for `Redis.from_url`: short timeouts, so a hanging Redis is found out fast."""
-    from redis.asyncio.retry import Retry
-    from redis.backoff import NoBackoff
 
     return {
         "socket_timeout": TIMEOUT_SECONDS,

@@ -11,11 +11,12 @@ from datetime import date, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from tqdm import tqdm
 
 from auth.passwords import hash_password
+from calendars.business_hours import clock_columns
 from core import clock
 from demo.articles import ARTICLES
 from models import (
@@ -56,6 +57,8 @@ from models.enums import (
     TicketType,
     TonerColour,
 )
+from resolvers.loaders.tickets import device_calendars
+from resolvers.tickets import account_calendar
 from resolvers.usage_rollup import month_start, row_values, spread
 
 DEMO_PASSWORD = "demo-password"
@@ -593,8 +596,7 @@ async def _seed_readings(
     count += len(batch)
     bar.close()
     summary.add("meter_readings", count)
-    # devices.last_reading_date (see resolvers.devices.record_reading_dates); days ascend.
-    from sqlalchemy import bindparam, update
+    # devices.last_reading_date (see resolvers.meters.record_reading_dates); days ascend.
 
     if last_days:
         await conn.execute(
@@ -666,7 +668,6 @@ async def _seed_users(
                     [{"membership_id": mid, "stock_location_id": stock_locations[account_id][0]}],
                 )
     # Main contacts: the account's administrator.
-    from sqlalchemy import update
 
     for email, _, _, _, memberships in DEMO_USERS:
         for account_key, role in memberships:
@@ -722,9 +723,6 @@ async def _seed_tickets(
         account_ids["acme"]: user_ids["admin@acme.example"],
         account_ids["globex"]: user_ids["admin@globex.example"],
     }
-    from calendars.business_hours import clock_columns
-    from resolvers.loaders.tickets import device_calendars
-    from resolvers.tickets import account_calendar
 
     calendars = await device_calendars(conn)
     # Account questions run on their account's calendar (its main site), as in createTicket.

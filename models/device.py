@@ -36,7 +36,7 @@ class Device(IdMixin, TimestampMixin, Base):
     e_maintenance: Mapped[bool] = mapped_column(default=False)
     installed_on: Mapped[date] = mapped_column(Date)
     # Newest meter reading day of any meter (null: never read), kept by whoever stores readings
-    # (`resolvers.devices.record_reading_dates`): the devices list sorts by it without a
+    # (`resolvers.meters.record_reading_dates`): the devices list sorts by it without a
     # correlated max over millions of readings.
     last_reading_date: Mapped[date | None] = mapped_column(Date)
     version: Mapped[int] = mapped_column(default=1)

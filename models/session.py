@@ -8,7 +8,8 @@ import time
 import weakref
 from typing import Any
 
-from sqlalchemy import event
+from asyncpg import exceptions as pg
+from sqlalchemy import event, exc
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -246,8 +247,6 @@ def database_unavailable(error: BaseException) -> bool:
 
 
 def _unavailable(error: BaseException) -> bool:
-    from sqlalchemy import exc
-
     if isinstance(error, _LOCAL_FILE_ERRORS):
         return False  # a file of ours, not the database server
     if isinstance(error, exc.DisconnectionError | exc.TimeoutError | OSError | TimeoutError):
@@ -258,10 +257,6 @@ def _unavailable(error: BaseException) -> bool:
         if isinstance(error, exc.OperationalError):
             message = str(error.orig).lower()
             return any(text in message for text in _SQLITE_UNAVAILABLE)
-        return False
-    try:
-        from asyncpg import exceptions as pg
-    except ImportError:  # pragma: no cover - asyncpg is a dependency
         return False
     return isinstance(
         error,

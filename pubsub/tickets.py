@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from redis.asyncio import Redis
 
 from core.redis_guard import RedisGuard, client_options, redis_guard
 
@@ -127,9 +128,7 @@ class RedisBroker(InMemoryBroker):
 
     def _client(self) -> Any:
         if self._redis is None:
-            import redis.asyncio as redis
-
-            self._redis = redis.from_url(self.url, **client_options())
+            self._redis = Redis.from_url(self.url, **client_options())
         return self._redis
 
     async def _ping(self) -> Any:

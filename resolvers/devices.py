@@ -3,38 +3,43 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
+import strawberry
 from sqlalchemy import (
     ColumnElement,
     Date,
     Select,
-    Table,
     and_,
-    bindparam,
     func,
     literal,
     or_,
     select,
-    update,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
 
 import i18n
 from auth.policy import Permission
 from core import clock
-from core.errors import UserError
+from core.errors import BadUserInput, UserError
 from core.ids import decode_id, decode_id_or_none
 from models import Contract, Device, ProductModel, Site
 from resolvers.accounts import account_tree
 from resolvers.joined import Computed, Joined, ToOne, selected_joins
 from resolvers.loaders.accounts import AccountByIdLoader, ContractByIdLoader, SiteByIdLoader
-from resolvers.loaders.devices import ProductModelByIdLoader
+from resolvers.loaders.devices import (
+    DeviceCountByAccountIdLoader,
+    DeviceCountBySiteIdLoader,
+    DevicePageByAccountIdLoader,
+    DevicePageBySiteIdLoader,
+    ProductModelByIdLoader,
+    scoped_devices,
+)
 from resolvers.loaders.stock import StockLocationByIdLoader
 from resolvers.loaders.tickets import OpenTicketCountByDeviceIdLoader, open_ticket_count
+from resolvers.meters import reading_due_clause
 from resolvers.pagination import Page, PageRequest, SortField, build_page, paginate
 from resolvers.scoping import Scope
 from resolvers.search import contains
@@ -84,31 +89,6 @@ def last_reading_date() -> ColumnElement[Any]:
     a correlated `max(reading_date)` per device took 1-2 s on the large fleet (20,000 devices,
     3.3 M readings) since the readings index leads with (device, meter)."""
     return func.coalesce(Device.last_reading_date, literal(NEVER, Date()), type_=Date())
-
-
-async def record_reading_dates(session: AsyncSession, readings: Iterable[tuple[int, date]]) -> None:
-    """Keeps `devices.last_reading_date` current: call it in the transaction that stores
-    readings, with their (device id, reading day). One statement; never moves a date back."""
-    newest: dict[int, date] = {}
-    for device_id, day in readings:
-        if device_id not in newest or day > newest[device_id]:
-            newest[device_id] = day
-    if not newest:
-        return
-    # Core executemany: the ORM would read this as a bulk update by primary key.
-    devices = cast(Table, Device.__table__)
-    await session.execute(
-        update(devices)
-        .where(
-            devices.c.id == bindparam("device_id"),
-            or_(
-                devices.c.last_reading_date.is_(None),
-                devices.c.last_reading_date < bindparam("day", type_=Date()),
-            ),
-        )
-        .values(last_reading_date=bindparam("day", type_=Date())),
-        [{"device_id": d, "day": day} for d, day in newest.items()],
-    )
 
 
 @dataclass(frozen=True)
@@ -184,8 +164,6 @@ def device_filter_clauses(
     if filter.contract is not None:
         within = filter.contract.within_days
         if within < 0 or within > 3650:
-            from core.errors import BadUserInput
-
             raise BadUserInput(
                 message_code="WITHIN_DAYS_OUT_OF_RANGE",
                 params={"maximum": 3650},
@@ -198,8 +176,6 @@ def device_filter_clauses(
     if filter.e_maintenance is not None:
         clauses.append(Device.e_maintenance.is_(filter.e_maintenance))
     if filter.reading_due is not None:
-        from resolvers.meters import reading_due_clause
-
         clauses.append(reading_due_clause(filter.reading_due))
         # Reading data narrows the list only where the viewer may read readings.
         clauses.append(scope.devices_clause(requiring=Permission.VIEW_METER_READINGS))
@@ -226,10 +202,6 @@ DEVICE_JOINS: dict[str, Joined] = {
 }
 
 
-def scoped_devices(scope: Scope) -> Select[Any]:
-    return select(Device).where(scope.devices_clause())
-
-
 async def device_connection(
     info: Info,
     *,
@@ -245,12 +217,6 @@ async def device_connection(
 ) -> Page:
     """A page of devices. Under an account or a site (`account_id` / `site_id`), a plain first
     page with no filter is batched across parents by loaders (page and `totalCount`)."""
-    from resolvers.loaders.devices import (
-        DeviceCountByAccountIdLoader,
-        DeviceCountBySiteIdLoader,
-        DevicePageByAccountIdLoader,
-        DevicePageBySiteIdLoader,
-    )
 
     context = info.context
     scope = await context.require_scope()
@@ -314,8 +280,6 @@ def _text(value: str | None) -> str | None:
 async def update_device(context: Context, input: UpdateDeviceInput) -> Device:
     """Raises `UserError` (NOT_FOUND, STALE_VERSION, VALUE_TOO_LONG, SITE_NOT_IN_ACCOUNT) or
     `Forbidden`; a device the viewer cannot see answers like a missing one."""
-    import strawberry
-
     scope = await context.require_scope()
     session = context.session
     row = await row_to_update(

@@ -11,23 +11,29 @@ READING_ALREADY_TODAY, never a second row nor a 500."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import available_timezones
 
 from sqlalchemy import (
     ColumnElement,
     Date,
+    Table,
     and_,
+    bindparam,
     case,
     func,
     insert,
     literal,
+    or_,
     select,
+    update,
 )
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 import i18n
@@ -38,7 +44,6 @@ from core.ids import decode_id_or_none
 from models import Device, MeterReading, ProductModel, ProductModelMeter, Site
 from models.enums import MeterType, ReadingSource
 from resolvers.audit import audit
-from resolvers.devices import record_reading_dates
 from resolvers.loaders.meters import MeterReadingByIdLoader
 from resolvers.pagination import Page, PageRequest, SortField, paginate
 from resolvers.usage_rollup import Span, asked_days, lock_devices, respread
@@ -183,6 +188,31 @@ class Neighbours:
     previous: tuple[date, int] | None
     later: tuple[date, int] | None
     same_day_id: int | None
+
+
+async def record_reading_dates(session: AsyncSession, readings: Iterable[tuple[int, date]]) -> None:
+    """Keeps `devices.last_reading_date` current: call it in the transaction that stores
+    readings, with their (device id, reading day). One statement; never moves a date back."""
+    newest: dict[int, date] = {}
+    for device_id, day in readings:
+        if device_id not in newest or day > newest[device_id]:
+            newest[device_id] = day
+    if not newest:
+        return
+    # Core executemany: the ORM would read this as a bulk update by primary key.
+    devices = cast(Table, Device.__table__)
+    await session.execute(
+        update(devices)
+        .where(
+            devices.c.id == bindparam("device_id"),
+            or_(
+                devices.c.last_reading_date.is_(None),
+                devices.c.last_reading_date < bindparam("day", type_=Date()),
+            ),
+        )
+        .values(last_reading_date=bindparam("day", type_=Date())),
+        [{"device_id": d, "day": day} for d, day in newest.items()],
+    )
 
 
 def is_unique_day_violation(error: IntegrityError) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, and_, exists, select, update
+from sqlalchemy import and_, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -20,6 +20,12 @@ from models import Consumable, ReplenishmentOrder, StockLevel, StockLocation
 from models.enums import ReplenishmentStatus
 from resolvers.accounts import account_tree
 from resolvers.audit import audit
+from resolvers.loaders.stock import (
+    ORDER_SORT,
+    ReplenishmentOrderCountByStockLocationIdLoader,
+    ReplenishmentOrderPageByStockLocationIdLoader,
+    replenishment_orders,
+)
 from resolvers.pagination import Page, PageRequest, SortField, build_page, paginate
 
 if TYPE_CHECKING:
@@ -95,7 +101,6 @@ async def stock_location_connection(
     before: str | None,
     filter: StockLocationFilter | None,
 ) -> Page:
-
     context = info.context
     scope = await context.require_scope()
     stmt = select(StockLocation).where(scope.stock_locations_clause())
@@ -118,23 +123,6 @@ async def stock_location_connection(
     )
 
 
-# Newest first (`descending`); the id breaks ties between orders of the same instant.
-ORDER_SORT = [
-    SortField(ReplenishmentOrder.created_at, "datetime"),
-    SortField(ReplenishmentOrder.id, "int"),
-]
-
-Statuses = frozenset[ReplenishmentStatus] | None
-
-
-def replenishment_orders(statuses: Statuses) -> Select[Any]:
-    """Orders, narrowed to `statuses` when given (an empty set matches none)."""
-    stmt = select(ReplenishmentOrder)
-    if statuses is not None:
-        stmt = stmt.where(ReplenishmentOrder.status.in_(sorted(statuses, key=lambda s: s.value)))
-    return stmt
-
-
 async def replenishment_order_connection(
     info: Info,
     location_id: int,
@@ -148,10 +136,6 @@ async def replenishment_order_connection(
     """A page of a location's orders (the caller has seen the location). A plain first page
     and `totalCount` are batched across locations by loaders, so a list of locations with
     their orders costs the same statements for one location as for a hundred."""
-    from resolvers.loaders.stock import (
-        ReplenishmentOrderCountByStockLocationIdLoader,
-        ReplenishmentOrderPageByStockLocationIdLoader,
-    )
 
     context = info.context
     request = PageRequest(first, after, last, before).validated()

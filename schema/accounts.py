@@ -16,6 +16,7 @@ from models import Contract as ContractRow
 from models import Payment as PaymentRow
 from models import Site as SiteRow
 from models.enums import CreditStatus
+from resolvers.accounts import account_connection, update_account
 from resolvers.loaders.accounts import (
     AccountByIdLoader,
     ChildAccountsByParentIdLoader,
@@ -325,8 +326,6 @@ class AccountQuery:
         before: str | None = None,
         filter: AccountFilter | None = None,
     ) -> AccountConnection:
-        from resolvers.accounts import account_connection
-
         page = await account_connection(
             info, first=first, after=after, last=last, before=before, filter=filter
         )
@@ -358,8 +357,6 @@ class AccountMutation:
         description="Changes an account's name, language or country, recorded in the audit log.",
     )
     async def update_account(self, info: Info, input: UpdateAccountInput) -> UpdateAccountPayload:
-        from resolvers.accounts import update_account
-
         async def work() -> UpdateAccountPayload:
             row = await update_account(info.context, input)
             return UpdateAccountPayload(account=Account.from_row(row))

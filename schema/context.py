@@ -19,12 +19,12 @@ from auth.principal import ANONYMOUS, Principal
 from auth.tokens import CLOCK_LEEWAY_SECONDS
 from core import clock
 from core.errors import Unauthenticated
+from resolvers.loaders import Loaders
 from resolvers.scoping import Scope, build_scope
 from settings import Settings
 
 if TYPE_CHECKING:
     from auth.tokens import TokenService
-    from resolvers.loaders import Loaders
 
 
 @dataclass
@@ -66,8 +66,6 @@ class Context:
     @property
     def loaders(self) -> Loaders:
         if self._loaders is None:
-            from resolvers.loaders import Loaders
-
             self._loaders = Loaders(self)
         return self._loaders
 

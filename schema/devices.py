@@ -17,6 +17,8 @@ from models.enums import DeviceStatus
 from resolvers.devices import device_connection, update_device
 from resolvers.loaders.accounts import ContractByIdLoader, SiteByIdLoader
 from resolvers.loaders.devices import DeviceByIdLoader, ProductModelByIdLoader
+from resolvers.loaders.stock import TonerLevelsByDeviceIdLoader
+from resolvers.loaders.tickets import OpenTicketCountByDeviceIdLoader
 from resolvers.scoping import Scope
 from schema.accounts import Account, Contract, Site
 from schema.context import Info
@@ -136,8 +138,6 @@ class Device(LoadedNode):
 
     @permission_field(Permission.VIEW_TICKETS, description="How many of its tickets are open.")
     async def open_ticket_count(self, info: Info) -> int | None:
-        from resolvers.loaders.tickets import OpenTicketCountByDeviceIdLoader
-
         count: int = await info.context.loaders[OpenTicketCountByDeviceIdLoader].load(self.row.id)
         return count
 
@@ -148,7 +148,6 @@ class Device(LoadedNode):
     async def toner_levels(
         self, info: Info
     ) -> list[Annotated[TonerLevel, strawberry.lazy("schema.stock")]] | None:
-        from resolvers.loaders.stock import TonerLevelsByDeviceIdLoader
         from schema.stock import TonerLevel
 
         rows = await info.context.loaders[TonerLevelsByDeviceIdLoader].load(self.id)

@@ -24,6 +24,14 @@ from resolvers.loaders.stock import (
     StockLocationByIdLoader,
 )
 from resolvers.scoping import Scope
+from resolvers.stock import (
+    record_stock_count,
+    replenishment_order_connection,
+    stock_location_connection,
+    update_replenishment_order,
+    update_stock_location,
+)
+from resolvers.toner import report_toner_levels
 from schema.accounts import Account, Site
 from schema.context import Info
 from schema.devices import Device
@@ -184,8 +192,6 @@ class StockLocation(LoadedNode):
             strawberry.argument(description="Only orders in one of these statuses."),
         ] = None,
     ) -> ReplenishmentOrderConnection | None:
-        from resolvers.stock import replenishment_order_connection
-
         page = await replenishment_order_connection(
             info,
             self.id,
@@ -372,8 +378,6 @@ class StockQuery:
         before: str | None = None,
         filter: StockLocationFilter | None = None,
     ) -> StockLocationConnection:
-        from resolvers.stock import stock_location_connection
-
         page = await stock_location_connection(
             info, first=first, after=after, last=last, before=before, filter=filter
         )
@@ -389,8 +393,6 @@ class StockMutation:
     async def update_stock_location(
         self, info: Info, input: UpdateStockLocationInput
     ) -> UpdateStockLocationPayload:
-        from resolvers.stock import update_stock_location
-
         async def work() -> UpdateStockLocationPayload:
             row = await update_stock_location(info.context, input)
             return UpdateStockLocationPayload(stock_location=StockLocation.from_row(row))
@@ -404,8 +406,6 @@ class StockMutation:
     async def record_stock_count(
         self, info: Info, input: RecordStockCountInput
     ) -> RecordStockCountPayload:
-        from resolvers.stock import record_stock_count
-
         async def work() -> RecordStockCountPayload:
             row = await record_stock_count(info.context, input)
             return RecordStockCountPayload(stock_location=StockLocation.from_row(row))
@@ -421,8 +421,6 @@ class StockMutation:
     async def report_toner_levels(
         self, info: Info, input: ReportTonerLevelsInput
     ) -> ReportTonerLevelsPayload:
-        from resolvers.toner import report_toner_levels
-
         async def work() -> ReportTonerLevelsPayload:
             levels, orders = await report_toner_levels(info.context, input)
             return ReportTonerLevelsPayload(
@@ -439,8 +437,6 @@ class StockMutation:
     async def update_replenishment_order(
         self, info: Info, input: UpdateReplenishmentOrderInput
     ) -> UpdateReplenishmentOrderPayload:
-        from resolvers.stock import update_replenishment_order
-
         async def work() -> UpdateReplenishmentOrderPayload:
             row = await update_replenishment_order(info.context, input)
             return UpdateReplenishmentOrderPayload(

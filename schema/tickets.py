@@ -32,6 +32,7 @@ from resolvers.accounts import account_tree
 from resolvers.loaders.tickets import (
     CommentsByTicketIdLoader,
     EventsByTicketIdLoader,
+    LatestTicketsByDeviceIdLoader,
     TicketByIdLoader,
 )
 from resolvers.scoping import build_scope
@@ -413,8 +414,6 @@ async def ticket_list(
 
 
 async def device_tickets(info: Info, device_id: int, first: int) -> list[Ticket]:
-    from resolvers.loaders.tickets import LatestTicketsByDeviceIdLoader
-
     limit = max(0, min(first, 100))
     rows = await info.context.loaders[LatestTicketsByDeviceIdLoader].load((device_id, limit))
     return [Ticket.from_row(r) for r in rows]

@@ -7,10 +7,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 
 from models import Device, ProductModel
 from resolvers.loaders.base import ByIdLoader, ContextLoader
+from resolvers.pagination import first_pages
 from resolvers.scoping import Scope
 
 
@@ -52,6 +53,10 @@ class DeviceCountBySiteIdLoader(_DeviceCountLoader):
     parent = "site_id"
 
 
+def scoped_devices(scope: Scope) -> Select[Any]:
+    return select(Device).where(scope.devices_clause())
+
+
 class _DevicePageLoader(ContextLoader):
     """First page of the devices of each parent. Key: (parent id, page size, DeviceSort).
     One windowed statement per distinct (page size, sort) in the batch."""
@@ -59,9 +64,6 @@ class _DevicePageLoader(ContextLoader):
     parent: ClassVar[str]  # the Device column naming the parent
 
     async def batch_load_fn(self, keys: Sequence[tuple[int, int, Any]]) -> list[Any]:
-        from resolvers.devices import scoped_devices
-        from resolvers.pagination import first_pages
-
         scope = await self.context.scope()
         shapes: dict[tuple[int, Any], set[int]] = defaultdict(set)
         for parent, limit, sort in keys:

@@ -10,7 +10,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, func, select
 
 from models import Consumable, Device, ReplenishmentOrder, StockLevel, StockLocation, TonerLevel
+from models.enums import ReplenishmentStatus
 from resolvers.loaders.base import ByIdLoader, ContextLoader, GroupedLoader
+from resolvers.pagination import SortField, first_pages
 from resolvers.scoping import Scope
 
 
@@ -72,15 +74,29 @@ class DevicesByStockLocationIdLoader(GroupedLoader[Device]):
         return row[0].stock_location_id
 
 
+# Newest first (`descending`); the id breaks ties between orders of the same instant.
+ORDER_SORT = [
+    SortField(ReplenishmentOrder.created_at, "datetime"),
+    SortField(ReplenishmentOrder.id, "int"),
+]
+
+Statuses = frozenset[ReplenishmentStatus] | None
+
+
+def replenishment_orders(statuses: Statuses) -> Select[Any]:
+    """Orders, narrowed to `statuses` when given (an empty set matches none)."""
+    stmt = select(ReplenishmentOrder)
+    if statuses is not None:
+        stmt = stmt.where(ReplenishmentOrder.status.in_(sorted(statuses, key=lambda s: s.value)))
+    return stmt
+
+
 class ReplenishmentOrderPageByStockLocationIdLoader(ContextLoader):
     """First page of each location's orders, newest first. Key: (location id, page size,
     statuses or None). One windowed statement per distinct (page size, statuses) in the batch.
     The caller has already seen the location."""
 
     async def batch_load_fn(self, keys: Sequence[tuple[int, int, Any]]) -> list[Any]:
-        from resolvers.pagination import first_pages
-        from resolvers.stock import ORDER_SORT, replenishment_orders
-
         shapes: dict[tuple[int, Any], set[int]] = defaultdict(set)
         for location, limit, statuses in keys:
             shapes[(limit, statuses)].add(location)
@@ -105,8 +121,6 @@ class ReplenishmentOrderCountByStockLocationIdLoader(ContextLoader):
     count per distinct statuses in the batch. The caller has already seen the location."""
 
     async def batch_load_fn(self, keys: Sequence[tuple[int, Any]]) -> list[int]:
-        from resolvers.stock import replenishment_orders
-
         shapes: dict[Any, set[int]] = defaultdict(set)
         for location, statuses in keys:
             shapes[statuses].add(location)
