@@ -10,7 +10,8 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 
-from models.enums import Role
+from models.enums import OPEN_TICKET_STATUSES, Role, TicketStatus
+from models.enums import TicketStatus as S
 
 
 class Permission(enum.StrEnum):
@@ -135,6 +136,38 @@ CLIENT_SCOPES: dict[str, frozenset[Permission]] = {
 }
 
 
+# Who may move a ticket from which status to which.
+AGENT_TRANSITIONS: dict[TicketStatus, frozenset[TicketStatus]] = {
+    S.NEW: frozenset({S.ASSIGNED, S.IN_PROGRESS, S.CANCELLED}),
+    S.ASSIGNED: frozenset({S.IN_PROGRESS, S.CANCELLED}),
+    S.IN_PROGRESS: frozenset({S.ON_HOLD, S.RESOLVED, S.CANCELLED}),
+    S.ON_HOLD: frozenset({S.IN_PROGRESS, S.RESOLVED, S.CANCELLED}),
+    S.RESOLVED: frozenset({S.CLOSED, S.IN_PROGRESS}),
+    S.CLOSED: frozenset(),
+    S.CANCELLED: frozenset(),
+}
+# Customers: cancel their own open tickets; confirm (close) or reopen a resolved one.
+CUSTOMER_TRANSITIONS: dict[TicketStatus, frozenset[TicketStatus]] = {
+    **{status: frozenset({S.CANCELLED}) for status in OPEN_TICKET_STATUSES},
+    S.RESOLVED: frozenset({S.CLOSED, S.IN_PROGRESS}),
+    S.CLOSED: frozenset(),
+    S.CANCELLED: frozenset(),
+}
+
+
+def works_tickets(permissions: frozenset[Permission]) -> bool:
+    """Whether these permissions work tickets for the vendor (an agent's) rather than follow
+    them as a customer."""
+    return Permission.WORK_TICKETS in permissions
+
+
+def ticket_transitions(
+    permissions: frozenset[Permission],
+) -> dict[S, frozenset[S]]:
+    """The status changes the holder of `permissions` on a ticket may make."""
+    return AGENT_TRANSITIONS if works_tickets(permissions) else CUSTOMER_TRANSITIONS
+
+
 def role_permissions(role: Role) -> frozenset[Permission]:
     return ROLE_PERMISSIONS[role]
 
@@ -158,3 +191,8 @@ def roles_granting(permission: Permission) -> list[str]:
         names.append("AGENT")
     names.extend(scope for scope, perms in CLIENT_SCOPES.items() if permission in perms)
     return names
+
+
+# Roles that administer an account, and those that administer its sub-accounts as well.
+ACCOUNT_MANAGER_ROLES: list[Role] = roles_with(Permission.MANAGE_USERS)
+GROUP_MANAGER_ROLES: list[Role] = roles_with(Permission.MANAGE_USERS, Permission.VIEW_SUB_ACCOUNTS)

@@ -66,6 +66,12 @@ class TicketStatus(enum.StrEnum):
     CANCELLED = "CANCELLED"
 
 
+# Tickets in these statuses still wait for work (open-ticket counts, who may cancel).
+OPEN_TICKET_STATUSES = frozenset(
+    {TicketStatus.NEW, TicketStatus.ASSIGNED, TicketStatus.IN_PROGRESS, TicketStatus.ON_HOLD}
+)
+
+
 class ConsumableKind(enum.StrEnum):
     TONER = "TONER"
     DRUM = "DRUM"

@@ -16,7 +16,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, func, insert, or_, select
 
 import i18n
-from auth.policy import Permission, role_permissions, roles_with
+from auth.policy import (
+    ACCOUNT_MANAGER_ROLES,
+    GROUP_MANAGER_ROLES,
+    Permission,
+    role_permissions,
+)
 from core.errors import Forbidden, UserError
 from core.ids import decode_id_or_none
 from mail import enqueue_mail
@@ -82,10 +87,6 @@ i18n.register(
     }
 )
 
-# Roles that administer an account, and those that administer its sub-accounts as well.
-MANAGER_ROLES: list[Role] = roles_with(P.MANAGE_USERS)
-GROUP_MANAGER_ROLES: list[Role] = roles_with(P.MANAGE_USERS, P.VIEW_SUB_ACCOUNTS)
-
 
 @dataclass(frozen=True)
 class Assignments:
@@ -121,7 +122,7 @@ async def administrators_of(context: Context, account_id: int) -> list[User]:
     """People who may decide on the account's access requests: its own administrators and
     those of the groups above it."""
     ancestors = [a for a in await account_and_ancestors(context, account_id) if a != account_id]
-    clauses = [_on_account(account_id, MANAGER_ROLES)]
+    clauses = [_on_account(account_id, ACCOUNT_MANAGER_ROLES)]
     if ancestors:
         clauses.append(
             Membership.account_id.in_(ancestors) & Membership.role.in_(GROUP_MANAGER_ROLES)
@@ -144,7 +145,7 @@ async def active_managers(
     context: Context, account_id: int, *, excluding: int | None = None
 ) -> int:
     stmt = select(func.count()).where(
-        _on_account(account_id, MANAGER_ROLES), Membership.status == MembershipStatus.ACTIVE
+        _on_account(account_id, ACCOUNT_MANAGER_ROLES), Membership.status == MembershipStatus.ACTIVE
     )
     if excluding is not None:
         stmt = stmt.where(Membership.id != excluding)
@@ -299,8 +300,8 @@ async def update_membership(
     previous = membership.role
     new_role = role or previous
     if (
-        previous in MANAGER_ROLES
-        and new_role not in MANAGER_ROLES
+        previous in ACCOUNT_MANAGER_ROLES
+        and new_role not in ACCOUNT_MANAGER_ROLES
         and await active_managers(context, membership.account_id, excluding=membership.id) == 0
     ):
         raise UserError("LAST_ADMINISTRATOR", "role")
@@ -332,7 +333,7 @@ async def revoke_membership(context: Context, membership_id: str) -> int:
     _, membership = await managed_membership(context, membership_id)
     if (
         membership.status == MembershipStatus.ACTIVE
-        and membership.role in MANAGER_ROLES
+        and membership.role in ACCOUNT_MANAGER_ROLES
         and await active_managers(context, membership.account_id, excluding=membership.id) == 0
     ):
         raise UserError("LAST_ADMINISTRATOR", "membershipId")

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import i18n
-from auth.policy import Permission
+from auth.policy import Permission, ticket_transitions, works_tickets
 from calendars.business_hours import (
     AT_RISK_KEY,
     CLOCK_COUNTRY_KEY,
@@ -42,7 +42,7 @@ from core import clock
 from core.errors import Forbidden, NotFound, UserError
 from mail import enqueue_mail, register_templates
 from models import Account, Contract, Device, Site, Ticket, TicketComment, TicketEvent
-from models.enums import DeviceStatus, TicketStatus, TicketType
+from models.enums import OPEN_TICKET_STATUSES, DeviceStatus, TicketStatus, TicketType
 from models.ticket import TicketNumberCounter
 from pubsub.tickets import TicketEventMessage
 from resolvers.accounts import account_tree
@@ -62,26 +62,8 @@ S = TicketStatus
 DEFAULT_COVERAGE = (time(8, 30), time(17, 30), "12345")
 ACCOUNT_QUERY_RESPONSE_HOURS = 16
 
-OPEN = frozenset({S.NEW, S.ASSIGNED, S.IN_PROGRESS, S.ON_HOLD})
+OPEN = OPEN_TICKET_STATUSES
 CLOCK_RUNNING = (S.NEW, S.ASSIGNED, S.IN_PROGRESS)
-
-# Who may move a ticket from which status to which.
-AGENT_TRANSITIONS: dict[TicketStatus, frozenset[TicketStatus]] = {
-    S.NEW: frozenset({S.ASSIGNED, S.IN_PROGRESS, S.CANCELLED}),
-    S.ASSIGNED: frozenset({S.IN_PROGRESS, S.CANCELLED}),
-    S.IN_PROGRESS: frozenset({S.ON_HOLD, S.RESOLVED, S.CANCELLED}),
-    S.ON_HOLD: frozenset({S.IN_PROGRESS, S.RESOLVED, S.CANCELLED}),
-    S.RESOLVED: frozenset({S.CLOSED, S.IN_PROGRESS}),
-    S.CLOSED: frozenset(),
-    S.CANCELLED: frozenset(),
-}
-# Customers: cancel their own open tickets; confirm (close) or reopen a resolved one.
-CUSTOMER_TRANSITIONS: dict[TicketStatus, frozenset[TicketStatus]] = {
-    **{status: frozenset({S.CANCELLED}) for status in OPEN},
-    S.RESOLVED: frozenset({S.CLOSED, S.IN_PROGRESS}),
-    S.CLOSED: frozenset(),
-    S.CANCELLED: frozenset(),
-}
 
 MAX_SUMMARY = 200
 MAX_TEXT = 10_000
@@ -750,10 +732,6 @@ async def visible_ticket(context: Context, ticket_id: int, *, lock: bool = False
     return ticket
 
 
-def _is_agent(perms: frozenset[Permission]) -> bool:
-    return P.WORK_TICKETS in perms
-
-
 async def update_ticket_status(
     context: Context,
     ticket_id: int,
@@ -766,13 +744,13 @@ async def update_ticket_status(
     session = context.session
     ticket = await visible_ticket(context, ticket_id, lock=True)
     perms = ticket_permissions(scope, ticket)
-    agent = _is_agent(perms)
+    agent = works_tickets(perms)
     if not agent and customer_permission(ticket.type) not in perms:
         raise Forbidden(language=context.language, required=P.WORK_TICKETS.value)
     if ticket.version != version:
         raise UserError("STALE_VERSION", ["input", "version"])
     before = ticket.status
-    allowed = (AGENT_TRANSITIONS if agent else CUSTOMER_TRANSITIONS).get(before, frozenset())
+    allowed = ticket_transitions(perms).get(before, frozenset())
     own = ticket.created_by_user_id is not None and ticket.created_by_user_id == scope.user_id
     if status not in allowed or (
         not agent and status is S.CANCELLED and (before not in OPEN or not own)
@@ -890,7 +868,7 @@ async def add_ticket_comment(
     session = context.session
     ticket = await visible_ticket(context, ticket_id)
     perms = ticket_permissions(scope, ticket)
-    agent = _is_agent(perms)
+    agent = works_tickets(perms)
     if not agent and customer_permission(ticket.type) not in perms:
         raise Forbidden(language=context.language, required=customer_permission(ticket.type).value)
     if internal and P.VIEW_INTERNAL_NOTES not in perms:
