@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, time
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry import relay
@@ -42,6 +42,23 @@ if TYPE_CHECKING:
 CreditStatusEnum = strawberry.enum(
     CreditStatus, name="CreditStatus", description="Vendor's view of an account's credit."
 )
+
+
+async def parent_devices(
+    root: Any,
+    info: Info,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+    filter: Annotated[DeviceFilter, strawberry.lazy("schema.devices")] | None = None,
+    order_by: Annotated[DeviceOrder, strawberry.lazy("schema.devices")] | None = None,
+) -> Annotated[DeviceConnection, strawberry.lazy("schema.devices")]:
+    """`devices` of an account or of a site: the same list under either parent."""
+    from schema.devices import device_list  # devices refer to accounts and sites
+
+    parent = {"site_id": root.id} if isinstance(root, Site) else {"account_id": root.id}
+    return await device_list(info, first, after, last, before, filter, order_by, **parent)
 
 
 @strawberry.type(description="A customer account: a group, or a subsidiary of one.")
@@ -154,22 +171,9 @@ class Account(LoadedNode):
 
         return await account_invitations(info, self.id)
 
-    @strawberry.field(description="Devices of this account the viewer may see.")
-    async def devices(
-        self,
-        info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-        filter: Annotated[DeviceFilter, strawberry.lazy("schema.devices")] | None = None,
-        order_by: Annotated[DeviceOrder, strawberry.lazy("schema.devices")] | None = None,
-    ) -> Annotated[DeviceConnection, strawberry.lazy("schema.devices")]:
-        from schema.devices import device_list
-
-        return await device_list(
-            info, first, after, last, before, filter, order_by, account_id=self.id
-        )
+    devices = strawberry.field(
+        resolver=parent_devices, description="Devices of this account the viewer may see."
+    )
 
     @permission_field(
         Permission.VIEW_TICKETS,
@@ -230,22 +234,9 @@ class Site(LoadedNode):
     async def device_count(self, info: Info) -> int:
         return await info.context.loaders[DeviceCountBySiteIdLoader].load(self.id)  # type: ignore[no-any-return]
 
-    @strawberry.field(description="Devices at this site the viewer may see.")
-    async def devices(
-        self,
-        info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-        filter: Annotated[DeviceFilter, strawberry.lazy("schema.devices")] | None = None,
-        order_by: Annotated[DeviceOrder, strawberry.lazy("schema.devices")] | None = None,
-    ) -> Annotated[DeviceConnection, strawberry.lazy("schema.devices")]:
-        from schema.devices import device_list
-
-        return await device_list(
-            info, first, after, last, before, filter, order_by, site_id=self.id
-        )
+    devices = strawberry.field(
+        resolver=parent_devices, description="Devices at this site the viewer may see."
+    )
 
 
 @strawberry.type(description="A support contract; devices on an active one may get service work.")
