@@ -23,6 +23,7 @@ from core.errors import Throttled, UserError
 from models import ApiClient, LoginThrottle, RefreshToken, User
 from models.session import begin_writing
 from resolvers.audit import audit
+from resolvers.one_time import spend
 from resolvers.scoping import Scope, build_scope
 
 if TYPE_CHECKING:
@@ -207,17 +208,14 @@ async def refresh(context: Context, refresh_token: str) -> Tokens:
     # Claim the token with a conditional write first: on PostgreSQL it takes the row lock (a
     # concurrent refresh waits, then finds it spent); on SQLite it takes the write lock before
     # anything is read, so no transaction decides on a stale read.
-    claimed = await session.execute(
-        update(RefreshToken)
-        .where(
-            RefreshToken.token_hash == digest,
-            RefreshToken.used_at.is_(None),
-            RefreshToken.revoked_at.is_(None),
-            RefreshToken.expires_at > now,
-        )
-        .values(used_at=now)
+    spent_now = await spend(
+        session,
+        RefreshToken.used_at,
+        now,
+        RefreshToken.token_hash == digest,
+        RefreshToken.revoked_at.is_(None),
+        RefreshToken.expires_at > now,
     )
-    spent_now = claimed.rowcount == 1  # type: ignore[attr-defined]
     row = await session.scalar(
         select(RefreshToken)
         .where(RefreshToken.token_hash == digest)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 import i18n
 from auth.passwords import hash_password
@@ -30,6 +30,7 @@ from resolvers.memberships import (
     set_assignments,
     validate_assignments,
 )
+from resolvers.one_time import spend
 from resolvers.registration import (
     format_expiry,
     validate_email,
@@ -233,18 +234,15 @@ async def accept_invitation(
         raise UserError("INVALID_TOKEN", "token")
     if invitation.expires_at <= moment:
         raise UserError("INVITATION_EXPIRED", "token")
-    claimed = await session.execute(
-        update(Invitation)
-        .where(
-            Invitation.id == invitation.id,
-            Invitation.accepted_at.is_(None),
-            Invitation.revoked_at.is_(None),
-            Invitation.token_hash == invitation.token_hash,
-        )
-        .values(accepted_at=moment)
-        .execution_options(synchronize_session=False)
+    claimed = await spend(
+        session,
+        Invitation.accepted_at,
+        moment,
+        Invitation.id == invitation.id,
+        Invitation.revoked_at.is_(None),
+        Invitation.token_hash == invitation.token_hash,
     )
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]  # accepted or revoked concurrently
+    if not claimed:  # accepted or revoked concurrently
         raise UserError("INVALID_TOKEN", "token")
     account = await lock_account(context, invitation.account_id)
     if account is None:  # invitations go with their account; this is a deletion in flight

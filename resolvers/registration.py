@@ -8,7 +8,7 @@ import re
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 import i18n
@@ -24,6 +24,7 @@ from models.enums import DeviceStatus, MembershipStatus, Role, TokenPurpose
 from resolvers.audit import audit
 from resolvers.identity import _check_throttle, _record_failure, client_address
 from resolvers.memberships import administrators_of, lock_account
+from resolvers.one_time import spend
 
 if TYPE_CHECKING:
     from schema.context import Context
@@ -245,13 +246,8 @@ async def confirm_email(
         raise UserError("INVALID_TOKEN", "token")
     if row.expires_at <= moment:
         raise UserError("TOKEN_EXPIRED", "token")
-    spent = await session.execute(
-        update(OneTimeToken)
-        .where(OneTimeToken.id == row.id, OneTimeToken.used_at.is_(None))
-        .values(used_at=moment)
-    )
-    if spent.rowcount != 1:  # type: ignore[attr-defined]  # used concurrently
-        raise UserError("INVALID_TOKEN", "token")
+    if not await spend(session, OneTimeToken.used_at, moment, OneTimeToken.id == row.id):
+        raise UserError("INVALID_TOKEN", "token")  # used concurrently
     user = await session.get(User, row.user_id)
     if user is None or not user.is_active:
         raise UserError("INVALID_TOKEN", "token")
