@@ -326,6 +326,39 @@ def _shape_errors(row: RowIn, prefix: list[str]) -> list[UserError]:
     return errors
 
 
+def order_errors(
+    value: int, meter: str, neighbours: Neighbours, path: list[str]
+) -> list[UserError]:
+    """The reading-order rule: a meter never goes back, so a value lies between the reading
+    before its day and the one after (submissions and agent corrections alike)."""
+    errors: list[UserError] = []
+    if neighbours.previous is not None and value < neighbours.previous[1]:
+        prev_day, prev_value = neighbours.previous
+        errors.append(
+            UserError(
+                "READING_BELOW_PREVIOUS",
+                path,
+                value=value,
+                meter=meter,
+                previous=prev_value,
+                date=prev_day,
+            )
+        )
+    if neighbours.later is not None and value > neighbours.later[1]:
+        later_day, later_value = neighbours.later
+        errors.append(
+            UserError(
+                "READING_ABOVE_LATER",
+                path,
+                value=value,
+                meter=meter,
+                later=later_value,
+                date=later_day,
+            )
+        )
+    return errors
+
+
 def _value_errors(
     reading: ReadingIn,
     day: date,
@@ -336,40 +369,15 @@ def _value_errors(
     meter = reading.meter.value
     if neighbours.same_day_id is not None:
         return [UserError("READING_ALREADY_TODAY", [*path[:-1], "meter"], meter=meter, date=day)]
-    errors: list[UserError] = []
-    if neighbours.previous is not None:
+    errors = order_errors(reading.value, meter, neighbours, path)
+    if neighbours.previous is not None and reading.value >= neighbours.previous[1]:
         prev_day, prev_value = neighbours.previous
-        if reading.value < prev_value:
-            errors.append(
-                UserError(
-                    "READING_BELOW_PREVIOUS",
-                    path,
-                    value=reading.value,
-                    meter=meter,
-                    previous=prev_value,
-                    date=prev_day,
-                )
+        most = facts.max_pages_per_day * (day - prev_day).days
+        if reading.value - prev_value > most:
+            implausible = UserError(
+                "READING_IMPLAUSIBLE", path, value=reading.value, max=most, date=prev_day
             )
-        else:
-            most = facts.max_pages_per_day * (day - prev_day).days
-            if reading.value - prev_value > most:
-                errors.append(
-                    UserError(
-                        "READING_IMPLAUSIBLE", path, value=reading.value, max=most, date=prev_day
-                    )
-                )
-    if neighbours.later is not None and reading.value > neighbours.later[1]:
-        later_day, later_value = neighbours.later
-        errors.append(
-            UserError(
-                "READING_ABOVE_LATER",
-                path,
-                value=reading.value,
-                meter=meter,
-                later=later_value,
-                date=later_day,
-            )
-        )
+            errors.insert(0, implausible)
     return errors
 
 
@@ -634,24 +642,9 @@ async def correct_reading(
     await lock_devices(context.session, [device.id])
     key = (device.id, reading.meter, reading.reading_date)
     [neighbours] = await load_neighbours(context, [key])
-    if neighbours.previous is not None and value < neighbours.previous[1]:
-        raise UserError(
-            "READING_BELOW_PREVIOUS",
-            ["value"],
-            value=value,
-            meter=reading.meter.value,
-            previous=neighbours.previous[1],
-            date=neighbours.previous[0],
-        )
-    if neighbours.later is not None and value > neighbours.later[1]:
-        raise UserError(
-            "READING_ABOVE_LATER",
-            ["value"],
-            value=value,
-            meter=reading.meter.value,
-            later=neighbours.later[1],
-            date=neighbours.later[0],
-        )
+    broken = order_errors(value, reading.meter.value, neighbours, ["value"])
+    if broken:
+        raise broken[0]
     audit(
         context,
         "meter_reading.corrected",
