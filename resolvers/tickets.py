@@ -691,9 +691,7 @@ async def create_ticket(
         device.status = spec.device_status
         device.version += 1
     event = _event(ticket, user_id, "CREATED", to_status=S.NEW, at=now)
-    session.add(event)
-    await session.flush()
-    messages.append(_message(ticket, event))
+    await _record_event(session, messages, ticket, event)
     enqueue_mail(
         session,
         to=ticket.contact_email,
@@ -797,15 +795,7 @@ async def update_ticket_status(
 
     comment = None
     if body:
-        comment = TicketComment(
-            ticket_id=ticket.id,
-            author_user_id=scope.user_id,
-            body=body,
-            internal=False,
-            created_at=now,
-        )
-        session.add(comment)
-        await session.flush()
+        comment = await _add_comment(session, ticket, scope.user_id, body, internal=False, at=now)
     event = _event(
         ticket,
         scope.user_id,
@@ -815,9 +805,7 @@ async def update_ticket_status(
         comment=comment,
         at=now,
     )
-    session.add(event)
-    await session.flush()
-    messages.append(_message(ticket, event))
+    await _record_event(session, messages, ticket, event)
     _mail_status(session, ticket)
     if ticket.device_id is not None and ticket.type in (TicketType.MOVE, TicketType.REMOVAL):
         await _settle_device_request(session, ticket, status)
@@ -877,22 +865,47 @@ async def add_ticket_comment(
         raise UserError("TICKET_CLOSED", ["input", "ticketId"])
     text = _check_text(body, ["input", "body"], MAX_TEXT, required=True)
     now = clock.now()
-    comment = TicketComment(
-        ticket_id=ticket.id,
-        author_user_id=scope.user_id,
-        body=text,
-        internal=internal,
-        created_at=now,
-    )
-    session.add(comment)
-    await session.flush()
+    comment = await _add_comment(session, ticket, scope.user_id, text, internal=internal, at=now)
     if agent and not internal and ticket.first_responded_at is None:
         ticket.first_responded_at = now
     event = _event(ticket, scope.user_id, "COMMENTED", comment=comment, at=now)
+    await _record_event(session, messages, ticket, event)
+    return ticket, comment
+
+
+async def _add_comment(
+    session: AsyncSession,
+    ticket: Ticket,
+    author_user_id: int | None,
+    body: str,
+    *,
+    internal: bool,
+    at: datetime,
+) -> TicketComment:
+    """A comment on the ticket (a comment of its own, or the note of a status change), flushed
+    so its event can point to it."""
+    comment = TicketComment(
+        ticket_id=ticket.id,
+        author_user_id=author_user_id,
+        body=body,
+        internal=internal,
+        created_at=at,
+    )
+    session.add(comment)
+    await session.flush()
+    return comment
+
+
+async def _record_event(
+    session: AsyncSession,
+    messages: list[TicketEventMessage],
+    ticket: Ticket,
+    event: TicketEvent,
+) -> None:
+    """Stores the ticket's event and queues its announcement for after the commit."""
     session.add(event)
     await session.flush()
     messages.append(_message(ticket, event))
-    return ticket, comment
 
 
 async def visible_site(context: Context, site_id: int, account_id: int) -> Site | None:
