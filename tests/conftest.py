@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -75,6 +75,9 @@ async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
             await transaction.rollback()
 
 
+T = TypeVar("T")
+
+
 class StatementCounter:
     """Counts SQL statements sent on the test's connection."""
 
@@ -90,6 +93,13 @@ class StatementCounter:
     def reset(self) -> None:
         self.count = 0
         self.statements = []
+
+    async def of(self, request: Awaitable[T]) -> tuple[T, int]:
+        """The result of one request and how many statements it sent (for "costs the same
+        statements whatever the page size" comparisons)."""
+        self.reset()
+        result = await request
+        return result, self.count
 
 
 @pytest.fixture

@@ -113,13 +113,11 @@ async def test_accounts_with_nested_lists_cost_the_same_for_two_and_for_all_acco
 ) -> None:
     # given
     await gql.token_for(AGENT)
-    statements.reset()
     # when
-    one = await gql(QUERY_ACCOUNTS, {"filter": {"search": "France"}}, as_user=AGENT)
-    one_count = statements.count
-    statements.reset()
-    everything = await gql(QUERY_ACCOUNTS, as_user=AGENT)
-    all_count = statements.count
+    one, one_count = await statements.of(
+        gql(QUERY_ACCOUNTS, {"filter": {"search": "France"}}, as_user=AGENT)
+    )
+    everything, all_count = await statements.of(gql(QUERY_ACCOUNTS, as_user=AGENT))
     # then
     assert not one.errors and not everything.errors
     assert len(one.data["accounts"]["nodes"]) == 2
@@ -132,13 +130,9 @@ async def test_sites_with_nested_device_pages_cost_the_same_for_2_and_12_sites(
 ) -> None:
     # given
     await gql.token_for(AGENT)
-    statements.reset()
     # when
-    few = await gql(QUERY_SITES, {"first": 2}, as_user=AGENT)
-    few_count = statements.count
-    statements.reset()
-    many = await gql(QUERY_SITES, {"first": 12}, as_user=AGENT)
-    many_count = statements.count
+    few, few_count = await statements.of(gql(QUERY_SITES, {"first": 2}, as_user=AGENT))
+    many, many_count = await statements.of(gql(QUERY_SITES, {"first": 12}, as_user=AGENT))
     # then
     assert not few.errors and not many.errors, (few.errors, many.errors)
     assert len(many.data["sites"]["nodes"]) == 12

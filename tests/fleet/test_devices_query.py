@@ -60,13 +60,9 @@ async def test_dashboard_costs_the_same_statements_for_10_and_100_devices(
 ) -> None:
     # given
     await gql.token_for(ADMIN)
-    statements.reset()
     # when
-    small = await gql(QUERY_DASHBOARD, {"first": 10}, as_user=ADMIN)
-    small_count = statements.count
-    statements.reset()
-    large = await gql(QUERY_DASHBOARD, {"first": 100}, as_user=ADMIN)
-    large_count = statements.count
+    small, small_count = await statements.of(gql(QUERY_DASHBOARD, {"first": 10}, as_user=ADMIN))
+    large, large_count = await statements.of(gql(QUERY_DASHBOARD, {"first": 100}, as_user=ADMIN))
     # then
     assert not small.errors and not large.errors, (small.errors, large.errors)
     assert len(small.data["devices"]["edges"]) == 10

@@ -165,12 +165,10 @@ async def test_device_ticket_figures_cost_the_same_for_any_page_size(
     # given
     await gql(QUERY_DEVICE_TICKETS, {"first": 1}, as_user=AGENT)  # warm the token cache
     # when
-    statements.reset()
-    small = await gql(QUERY_DEVICE_TICKETS, {"first": 5}, as_user=AGENT)
-    small_count = statements.count
-    statements.reset()
-    large = await gql(QUERY_DEVICE_TICKETS, {"first": 60}, as_user=AGENT)
-    large_count = statements.count
+    small, small_count = await statements.of(gql(QUERY_DEVICE_TICKETS, {"first": 5}, as_user=AGENT))
+    large, large_count = await statements.of(
+        gql(QUERY_DEVICE_TICKETS, {"first": 60}, as_user=AGENT)
+    )
     # then
     assert not small.errors and not large.errors, (small.errors, large.errors)
     assert small_count == large_count
@@ -192,12 +190,8 @@ async def test_tickets_page_costs_a_fixed_number_of_statements(
     # given
     await gql(QUERY_TICKETS, {"first": 1}, as_user=ADMIN)
     # when
-    statements.reset()
-    await gql(QUERY_TICKETS, {"first": 5}, as_user=ADMIN)
-    small = statements.count
-    statements.reset()
-    await gql(QUERY_TICKETS, {"first": 30}, as_user=ADMIN)
-    large = statements.count
+    _, small = await statements.of(gql(QUERY_TICKETS, {"first": 5}, as_user=ADMIN))
+    _, large = await statements.of(gql(QUERY_TICKETS, {"first": 30}, as_user=ADMIN))
     # then
     assert small == large
 
@@ -252,12 +246,10 @@ async def test_comments_and_history_cost_the_same_for_any_page_size(
     # given
     await gql(QUERY_TICKET_DETAILS, {"first": 1}, as_user=AGENT)
     # when
-    statements.reset()
-    small = await gql(QUERY_TICKET_DETAILS, {"first": 3}, as_user=AGENT)
-    small_count = statements.count
-    statements.reset()
-    large = await gql(QUERY_TICKET_DETAILS, {"first": 25}, as_user=AGENT)
-    large_count = statements.count
+    small, small_count = await statements.of(gql(QUERY_TICKET_DETAILS, {"first": 3}, as_user=AGENT))
+    large, large_count = await statements.of(
+        gql(QUERY_TICKET_DETAILS, {"first": 25}, as_user=AGENT)
+    )
     # then
     assert not small.errors and not large.errors, (small.errors, large.errors)
     assert small_count == large_count
