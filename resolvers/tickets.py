@@ -40,6 +40,7 @@ from calendars.business_hours import stamp as _stamp
 from calendars.business_hours import unstamp as _unstamp
 from core import clock
 from core.errors import Forbidden, NotFound, UserError
+from core.ids import decode_id
 from mail import enqueue_mail, register_templates
 from models import Account, Contract, Device, Site, Ticket, TicketComment, TicketEvent
 from models.enums import OPEN_TICKET_STATUSES, DeviceStatus, TicketStatus, TicketType
@@ -476,7 +477,7 @@ def _visible(text: str) -> bool:
     )
 
 
-def _check_text(value: str | None, field_name: list[str], limit: int, *, required: bool) -> str:
+def check_text(value: str | None, field_name: list[str], limit: int, *, required: bool) -> str:
     text = (value or "").strip()
     if required and not _visible(text):
         raise UserError("TICKET_FIELD_REQUIRED", field_name)
@@ -489,13 +490,13 @@ def _contact(context: Context, scope: Scope, contact: Contact | None) -> Contact
     """The given contact, completed from the signed-in user."""
     user = scope.user
     given = contact or Contact()
-    name = _check_text(
+    name = check_text(
         given.name or (user.name if user else None),
         ["input", "contact", "name"],
         200,
         required=True,
     )
-    email = _check_text(
+    email = check_text(
         given.email or (user.email if user else None),
         ["input", "contact", "email"],
         254,
@@ -504,7 +505,7 @@ def _contact(context: Context, scope: Scope, contact: Contact | None) -> Contact
     local, _, domain = email.partition("@")
     if not local or "." not in domain or " " in email:
         raise UserError("CONTACT_EMAIL_INVALID", ["input", "contact", "email"])
-    phone = _check_text(given.phone, ["input", "contact", "phone"], 50, required=False) or None
+    phone = check_text(given.phone, ["input", "contact", "phone"], 50, required=False) or None
     language = given.language if given.language in i18n.SUPPORTED else None
     if language is None:
         language = user.language if user is not None and user.language in i18n.SUPPORTED else "en"
@@ -643,8 +644,8 @@ async def create_ticket(
         account_id = device.account_id
         time_zone = site.time_zone
 
-    summary = _check_text(spec.summary, ["input", "summary"], MAX_SUMMARY, required=True)
-    description = _check_text(spec.description, ["input", "description"], MAX_TEXT, required=False)
+    summary = check_text(spec.summary, ["input", "summary"], MAX_SUMMARY, required=True)
+    description = check_text(spec.description, ["input", "description"], MAX_TEXT, required=False)
     contact = _contact(context, scope, spec.contact)
 
     async def insert() -> Ticket:
@@ -760,7 +761,7 @@ async def update_ticket_status(
             to_status=STATUS_LABELS[status],
         )
     now = clock.now()
-    body = _check_text(comment_body, ["input", "comment"], MAX_TEXT, required=False)
+    body = check_text(comment_body, ["input", "comment"], MAX_TEXT, required=False)
 
     # The response clock: stops while ON_HOLD, and the business time held pushes it back.
     details = dict(ticket.details or {})
@@ -863,7 +864,7 @@ async def add_ticket_comment(
         raise Forbidden(language=context.language, required=P.VIEW_INTERNAL_NOTES.value)
     if ticket.status is S.CLOSED or ticket.status is S.CANCELLED:
         raise UserError("TICKET_CLOSED", ["input", "ticketId"])
-    text = _check_text(body, ["input", "body"], MAX_TEXT, required=True)
+    text = check_text(body, ["input", "body"], MAX_TEXT, required=True)
     now = clock.now()
     comment = await _add_comment(session, ticket, scope.user_id, text, internal=internal, at=now)
     if agent and not internal and ticket.first_responded_at is None:
@@ -906,6 +907,23 @@ async def _record_event(
     session.add(event)
     await session.flush()
     messages.append(_message(ticket, event))
+
+
+async def device_to_change(context: Context, raw_id: str) -> tuple[Device, Site]:
+    """The device a move or removal request is about, with its site: visible to the viewer,
+    who holds REQUEST_DEVICE_CHANGES on it."""
+    language = context.language
+    device_id = decode_id(raw_id, "Device", language=language)
+    scope = await context.require_scope()
+    device, site, _ = await _visible_device(context.session, scope, device_id, language)
+    require_on_device(scope, device, P.REQUEST_DEVICE_CHANGES, language)
+    return device, site
+
+
+def check_wanted_date(site: Site, wanted: date) -> None:
+    """A move or removal may not be wanted before today at the device's site."""
+    if wanted < site_today(site):
+        raise UserError("WANTED_DATE_IN_PAST", ["input", "wantedDate"])
 
 
 async def visible_site(context: Context, site_id: int, account_id: int) -> Site | None:

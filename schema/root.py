@@ -20,7 +20,9 @@ from schema.meters import MeterMutation, MeterQuery
 from schema.node import NodeQuery
 from schema.sites import SiteQuery
 from schema.stock import StockMutation, StockQuery
-from schema.tickets import TicketMutation, TicketQuery, TicketSubscription
+from schema.ticket_live import TicketSubscription
+from schema.ticket_mutations import TicketMutation
+from schema.tickets import TicketQuery
 from schema.viewer import ViewerQuery
 
 Query = merge_types(
