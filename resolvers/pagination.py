@@ -22,25 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from strawberry import relay
 
-import i18n
 from core.errors import BadUserInput
 from resolvers.joined import Ride
 from schema.pagination import Connection, Edge
-
-i18n.register(
-    {
-        "PAGE_ARGUMENT_OUT_OF_RANGE": {
-            "en": "`{argument}` must be between 0 and {maximum}.",
-            "fr": "`{argument}` doit être compris entre 0 et {maximum}.",
-            "it": "`{argument}` deve essere compreso tra 0 e {maximum}.",
-        },
-        "FIRST_AND_LAST": {
-            "en": "Give `first` or `last`, not both.",
-            "fr": "Indiquez `first` ou `last`, pas les deux.",
-            "it": "Indicate `first` o `last`, non entrambi.",
-        },
-    }
-)
 
 Kind = Literal["str", "int", "date", "datetime"]
 
