@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: install lock run serve migrate seed seed-large test test-dates lint format typecheck schema bench clean
+.PHONY: install messages lock run serve migrate seed seed-large test test-dates lint format typecheck schema bench clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,25 @@ $(JS_CLIENTS)/node_modules/.package-lock.json: $(JS_CLIENTS)/package-lock.json
 	@if command -v npm >/dev/null; then npm ci --prefix $(JS_CLIENTS) --no-audit --no-fund; \
 	else echo "npm not found: the JavaScript client tests will be skipped"; fi
 
-install: $(VENV)/.installed $(JS_CLIENTS)/node_modules/.package-lock.json
+# Messages people read: gettext catalogs locale/<language>/LC_MESSAGES/portal.po (msgid = the
+# message code), compiled to the .mo files i18n.py reads (build products, not committed).
+LANGUAGES := $(patsubst locale/%/LC_MESSAGES/portal.po,%,$(wildcard locale/*/LC_MESSAGES/portal.po))
+MO_FILES := $(LANGUAGES:%=locale/%/LC_MESSAGES/portal.mo)
+locale/%/LC_MESSAGES/portal.mo: locale/%/LC_MESSAGES/portal.po $(VENV)/.installed
+	$(BIN)/pybabel -q compile -l $* -i $< -o $@
+
+# After adding or changing an English message: the template (locale/portal.pot) from English,
+# the French and Italian catalogs updated from it (new codes untranslated, removed ones dropped),
+# then compiled. tests/security/test_messages_translated.py fails until every text is there.
+messages: $(VENV)/.installed $(MO_FILES)  # the CLI imports the app, which reads the .mo files
+	$(PY) -m cli messages-template
+	@for language in $(filter-out en,$(LANGUAGES)); do \
+		$(BIN)/pybabel -q update -i locale/portal.pot -d locale -D portal -l $$language -w 100 \
+			--no-fuzzy-matching --ignore-obsolete || exit 1; \
+	done
+	$(MAKE) --no-print-directory $(MO_FILES)
+
+install: $(VENV)/.installed $(JS_CLIENTS)/node_modules/.package-lock.json $(MO_FILES)
 
 migrate: install
 	$(PY) -m cli migrate

@@ -1,16 +1,21 @@
-"""Command line: `python -m cli migrate | seed-demo [--scale small|large] | serve`."""
+"""Command line: `python -m cli migrate | seed-demo [--scale small|large] | serve |
+messages-template`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import logging
+import re
 import sys
 import time
 
 import uvicorn
 from alembic import command
 from alembic.config import Config
+from babel.messages.catalog import Catalog
+from babel.messages.pofile import read_po, write_po
 
 from demo.fleet import is_empty, seed_demo
 from models.session import create_engine
@@ -44,6 +49,32 @@ async def _seed(settings: Settings, scale: str, only_if_empty: bool) -> None:
         await engine.dispose()
 
 
+def messages_template() -> None:
+    """Writes locale/portal.pot from the English catalog (its message codes, the English text
+    as a comment for translators); `make messages` then updates every language from it. The
+    file is left alone when nothing changed, so its date does not churn."""
+
+    locale = ROOT / "locale"
+    with (locale / "en" / "LC_MESSAGES" / "portal.po").open("rb") as f:
+        english = read_po(f)
+    template = Catalog(
+        domain="portal",
+        project="selfservice-portal-api",
+        fuzzy=False,
+        header_comment="# Message codes of the self-service portal, written by `make messages`.\n#",
+    )
+    for message in english:
+        if message.id:
+            template.add(message.id, auto_comments=str(message.string).splitlines())
+    path = locale / "portal.pot"
+    written = io.BytesIO()
+    write_po(written, template, width=100)
+    dated = re.compile(rb'^"POT-Creation-Date: .*$', re.MULTILINE)
+    if path.exists() and dated.sub(b"", path.read_bytes()) == dated.sub(b"", written.getvalue()):
+        return
+    path.write_bytes(written.getvalue())
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="portal", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -55,10 +86,14 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
+    commands.add_parser("messages-template", help="write locale/portal.pot from English")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
+    if args.command == "messages-template":
+        messages_template()
+        return
     settings = get_settings()
     if args.command == "migrate":
         migrate(settings)

@@ -3,108 +3,48 @@ else the user's language, else English)."""
 
 from __future__ import annotations
 
+import gettext
 import string
-from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 SUPPORTED = ("en", "fr", "it")
 DEFAULT = "en"
 
-# code -> language -> message. Placeholders use str.format names.
-MESSAGES: dict[str, dict[str, str]] = {
-    "UNAUTHENTICATED": {
-        "en": "You need to sign in.",
-        "fr": "Vous devez vous connecter.",
-        "it": "È necessario accedere.",
-    },
-    "ACCESS_TOKEN_EXPIRED": {
-        "en": "The access token has expired.",
-        "fr": "Le jeton d'accès a expiré.",
-        "it": "Il token di accesso è scaduto.",
-    },
-    "FORBIDDEN": {
-        "en": "You are not allowed to do this.",
-        "fr": "Vous n'êtes pas autorisé à effectuer cette action.",
-        "it": "Non è consentito eseguire questa operazione.",
-    },
-    "NOT_FOUND": {
-        "en": "This object does not exist.",
-        "fr": "Cet objet n'existe pas.",
-        "it": "Questo oggetto non esiste.",
-    },
-    "INTERNAL": {
-        "en": "Unexpected error.",
-        "fr": "Erreur inattendue.",
-        "it": "Errore imprevisto.",
-    },
-    "INVALID_ID": {
-        "en": "This identifier is not valid.",
-        "fr": "Cet identifiant n'est pas valide.",
-        "it": "Questo identificativo non è valido.",
-    },
-    "VALUE_TOO_LONG": {
-        "en": "This value is too long (at most {max} characters).",
-        "fr": "Cette valeur est trop longue ({max} caractères au maximum).",
-        "it": "Questo valore è troppo lungo (al massimo {max} caratteri).",
-    },
-    "INVALID_CURSOR": {
-        "en": "Invalid cursor.",
-        "fr": "Curseur non valide.",
-        "it": "Cursore non valido.",
-    },
-    "NUL_CHARACTER": {
-        "en": "Text must not contain the NUL character (U+0000).",
-        "fr": "Le texte ne doit pas contenir le caractère NUL (U+0000).",
-        "it": "Il testo non deve contenere il carattere NUL (U+0000).",
-    },
-    "SEARCH_TOO_LONG": {
-        "en": "The search text is too long (at most {max} characters).",
-        "fr": "Le texte de recherche est trop long ({max} caractères au maximum).",
-        "it": "Il testo di ricerca è troppo lungo (al massimo {max} caratteri).",
-    },
-    "DATE_OUT_OF_RANGE": {
-        "en": "Dates must be between {min} and {max}.",
-        "fr": "Les dates doivent être comprises entre le {min} et le {max}.",
-        "it": "Le date devono essere comprese tra il {min} e il {max}.",
-    },
-    # HTTP refusals (before any GraphQL): 400, 405, 413, 415
-    "HTTP_UNSUPPORTED_MEDIA_TYPE": {
-        "en": "Send the operation as an application/json POST body (UTF-8).",
-        "fr": "Envoyez l'opération dans un corps POST application/json (UTF-8).",
-        "it": "Inviate l'operazione in un corpo POST application/json (UTF-8).",
-    },
-    "HTTP_PAYLOAD_TOO_LARGE": {
-        "en": "The request body exceeds {limit} bytes.",
-        "fr": "Le corps de la requête dépasse {limit} octets.",
-        "it": "Il corpo della richiesta supera {limit} byte.",
-    },
-    "HTTP_BAD_JSON": {
-        "en": "Unable to parse request body as JSON.",
-        "fr": "Le corps de la requête n'est pas du JSON valide.",
-        "it": "Il corpo della richiesta non è JSON valido.",
-    },
-    "HTTP_NO_QUERY": {
-        "en": "No GraphQL query found in the request.",
-        "fr": "La requête ne contient aucune opération GraphQL.",
-        "it": "La richiesta non contiene alcuna operazione GraphQL.",
-    },
-    "HTTP_NO_BATCH": {
-        "en": "Batching is not enabled: send one operation per request.",
-        "fr": "Les lots ne sont pas acceptés : envoyez une opération par requête.",
-        "it": "I batch non sono abilitati: inviate un'operazione per richiesta.",
-    },
-    "HTTP_METHOD_NOT_ALLOWED": {
-        "en": "Mutations are only accepted over POST.",
-        "fr": "Les mutations ne sont acceptées qu'en POST.",
-        "it": "Le mutazioni sono accettate solo tramite POST.",
-    },
-    "STALE_VERSION": {
-        "en": "Someone else changed this in the meantime; reload and try again.",
-        "fr": "Quelqu'un d'autre a modifié ceci entre-temps ; rechargez et réessayez.",
-        "it": "Qualcun altro ha modificato questo nel frattempo; ricarica e riprova.",
-    },
+# The messages live in gettext catalogs, locale/<language>/LC_MESSAGES/portal.po: the msgid is
+# the message code, the msgstr the text (str.format placeholders, plurals `{n:|one|other}`).
+# `make install` (or `make messages`) compiles them to the .mo files read here once.
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+DOMAIN = "portal"
+
+
+def _load(language: str) -> gettext.GNUTranslations:
+    mo = LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.mo"
+    po = mo.with_suffix(".po")
+    if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
+        raise RuntimeError(f"{mo} is missing or older than {po.name}: run `make messages`")
+    with mo.open("rb") as file:
+        return gettext.GNUTranslations(file)
+
+
+_CATALOGS: dict[str, gettext.GNUTranslations] = {
+    language: _load(language) for language in SUPPORTED
 }
+for _language, _catalog in _CATALOGS.items():
+    if _language != DEFAULT:
+        _catalog.add_fallback(_CATALOGS[DEFAULT])  # an untranslated message reads in English
+
+
+def known(code: str) -> bool:
+    """Whether the English catalog has this message code."""
+    return _CATALOGS[DEFAULT].gettext(code) != code
+
+
+def text(code: str, language: str) -> str:
+    """The unformatted text of `code` in `language` (English when the language is not
+    supported or lacks it; the code itself when no catalog has it)."""
+    return _CATALOGS.get(language, _CATALOGS[DEFAULT]).gettext(code)
 
 
 @dataclass(frozen=True)
@@ -112,41 +52,17 @@ class Localized:
     """A message parameter people read that has a word per language (a status name): the
     message is worded when the reader's language is known, so the word is chosen then."""
 
-    texts: Mapping[str, str]
+    code: str
 
     def word(self, language: str) -> str:
-        return self.texts.get(language) or self.texts[DEFAULT]
-
-
-# Role names people read (mails), as the vendor's FAQ names them; the Italian portal keeps the
-# English names. Keyed by the role's value, so this module needs no model import.
-ROLE_LABELS: dict[str, Localized] = {
-    "ADMINISTRATOR": Localized(
-        {"en": "Administrator", "fr": "Administrateur", "it": "Amministratore"}
-    ),
-    "DEVICE_MANAGER": Localized(
-        {"en": "Device manager", "fr": "Gestionnaire des périphériques", "it": "Device Manager"}
-    ),
-    "STOCK_MANAGER": Localized(
-        {"en": "Stock manager", "fr": "Gestionnaire des stocks", "it": "Stock Manager"}
-    ),
-    "DEVICE_STOCK_MANAGER": Localized(
-        {
-            "en": "Device and stock manager",
-            "fr": "Gestionnaire des stocks et périphériques",
-            "it": "Device-Stock Manager",
-        }
-    ),
-    "KNOWLEDGE_USER": Localized(
-        {"en": "Knowledge user", "fr": "Utilisateur des connaissances", "it": "Knowledge User"}
-    ),
-}
+        return text(self.code, language)
 
 
 def role_label(role: str, language: str) -> str:
-    """A role's human name in `language` (English when the language is not supported)."""
-    labels = ROLE_LABELS.get(str(role))
-    return labels.word(language) if labels is not None else str(role)
+    """A role's human name in `language` (English when the language is not supported); the
+    catalogs name them `role.<value>`."""
+    code = f"role.{role}"
+    return text(code, language) if known(code) else str(role)
 
 
 def negotiate(accept_language: str | None) -> str | None:
@@ -166,17 +82,6 @@ def negotiate(accept_language: str | None) -> str | None:
         if primary in SUPPORTED and quality > 0:
             choices.append((-quality, index, primary))
     return min(choices)[2] if choices else None
-
-
-def register(messages: dict[str, dict[str, str]]) -> None:
-    """Domains add their own codes at import time; a duplicate code is a programming error."""
-    for code, texts in messages.items():
-        if code in MESSAGES and MESSAGES[code] != texts:
-            raise ValueError(f"message code {code} registered twice")
-        missing = set(SUPPORTED) - set(texts)
-        if missing:
-            raise ValueError(f"message {code} lacks {sorted(missing)}")
-        MESSAGES[code] = texts
 
 
 def plural_one(language: str, count: int) -> bool:
@@ -200,10 +105,9 @@ class _Formatter(string.Formatter):
 
 
 def translate(code: str, language: str, **params: Any) -> str:
-    texts = MESSAGES.get(code)
-    if texts is None:
+    if not known(code):
         return code
-    template = texts.get(language) or texts[DEFAULT]
+    template = text(code, language)
     words = {k: v.word(language) if isinstance(v, Localized) else v for k, v in params.items()}
     try:
         return _Formatter(language).format(template, **words)

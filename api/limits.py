@@ -104,46 +104,6 @@ CREDENTIAL_MUTATIONS = frozenset(
 )
 MAX_MUTATIONS_PER_OPERATION = 10
 
-i18n.register(
-    {
-        "MAX_COST_EXCEEDED": {
-            "en": "This query would cost {cost} {cost:|point|points}; the maximum is {maximum}.",
-            "fr": "Cette requête coûterait {cost} {cost:|point|points} ; le maximum est {maximum}.",
-            "it": "Questa query costerebbe {cost} {cost:|punto|punti}; il massimo è {maximum}.",
-        },
-        "QUERY_THROTTLED": {
-            "en": "Query budget spent; try again in {seconds} {seconds:|second|seconds}.",
-            "fr": "Budget de requêtes épuisé ; réessayez dans {seconds} {seconds:|seconde|secondes}.",
-            "it": "Budget di query esaurito; riprovate tra {seconds} {seconds:|secondo|secondi}.",
-        },
-        "PAGE_SIZE_OUT_OF_RANGE": {
-            "en": "`{argument}` of `{field}` must be between 0 and {maximum}.",
-            "fr": "`{argument}` de `{field}` doit être compris entre 0 et {maximum}.",
-            "it": "`{argument}` di `{field}` deve essere compreso tra 0 e {maximum}.",
-        },
-        "PAGE_SIZE_REQUIRED": {
-            "en": "`{field}` is inside a list: give `first` or `last`.",
-            "fr": "`{field}` se trouve dans une liste : indiquez `first` ou `last`.",
-            "it": "`{field}` si trova in una lista: indicate `first` o `last`.",
-        },
-        "SUBSCRIPTION_OVER_HTTP": {
-            "en": "Subscriptions run over WebSocket (graphql-transport-ws).",
-            "fr": "Les abonnements passent par WebSocket (graphql-transport-ws).",
-            "it": "Le sottoscrizioni passano per WebSocket (graphql-transport-ws).",
-        },
-        "UNKNOWN_OPERATION": {
-            "en": "Unknown operation.",
-            "fr": "Opération inconnue.",
-            "it": "Operazione sconosciuta.",
-        },
-        "LIST_INPUT_TOO_LONG": {
-            "en": "`{argument}` takes at most {maximum} {maximum:|item|items}.",
-            "fr": "`{argument}` accepte au plus {maximum} {maximum:|élément|éléments}.",
-            "it": "`{argument}` accetta al massimo {maximum} {maximum:|elemento|elementi}.",
-        },
-    }
-)
-
 
 class MaxCostExceeded(CodedError):
     code = "MAX_COST_EXCEEDED"

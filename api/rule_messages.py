@@ -8,43 +8,6 @@ import re
 
 import i18n
 
-i18n.register(
-    {
-        "MAX_DEPTH_EXCEEDED": {
-            "en": "'{operation}' exceeds maximum operation depth of {maximum}",
-            "fr": "'{operation}' dépasse la profondeur maximale d'opération de {maximum}",
-            "it": "'{operation}' supera la profondità massima dell'operazione di {maximum}",
-        },
-        "MAX_ALIASES_EXCEEDED": {
-            "en": "{count} aliases found. Allowed: {maximum}",
-            "fr": "{count} {count:|alias trouvé|alias trouvés}. Autorisés : {maximum}",
-            "it": "{count} {count:|alias trovato|alias trovati}. Consentiti: {maximum}",
-        },
-        "MAX_TOKENS_EXCEEDED": {
-            "en": "Syntax Error: Document contains more than {maximum} tokens. Parsing aborted.",
-            "fr": "Erreur de syntaxe : le document contient plus de {maximum} jetons. "
-            "Analyse interrompue.",
-            "it": "Errore di sintassi: il documento contiene più di {maximum} token. "
-            "Analisi interrotta.",
-        },
-        "MAX_DIRECTIVES_EXCEEDED": {
-            "en": "Too many directives: at most {maximum} allowed.",
-            "fr": "Trop de directives : {maximum} au maximum.",
-            "it": "Troppe direttive: al massimo {maximum}.",
-        },
-        "MAX_MUTATIONS_EXCEEDED": {
-            "en": "Too many mutations: at most {maximum} per operation.",
-            "fr": "Trop de mutations : {maximum} au maximum par opération.",
-            "it": "Troppe mutazioni: al massimo {maximum} per operazione.",
-        },
-        "CREDENTIAL_MUTATION_REPEATED": {
-            "en": "Sign-in mutations may appear only once per operation.",
-            "fr": "Les mutations de connexion ne peuvent figurer qu'une fois par opération.",
-            "it": "Le mutazioni di accesso possono comparire una sola volta per operazione.",
-        },
-    }
-)
-
 # English message -> its code; named groups are the message's parameters.
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (

@@ -1,8 +1,8 @@
 """Outgoing mail: written to the outbox inside the change's own transaction, delivered later
 by `mail.sender` (SMTP, or `.eml` files under var/mail/ when no SMTP_URL is set).
 
-Domains register their templates (subject and body per language) with `register_templates`
-and call `enqueue_mail` from a mutation."""
+A template is a name whose subject and body are the messages `<name>.subject` and `<name>.body`
+of the catalogs (locale/, see i18n.py); domains call `enqueue_mail` from a mutation."""
 
 from __future__ import annotations
 
@@ -14,23 +14,14 @@ import i18n
 from models import OutboxMessage
 from models.enums import OutboxKind
 
-# template name -> language -> (subject, body); bodies use str.format placeholders.
-TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {}
 
-
-def register_templates(templates: dict[str, dict[str, tuple[str, str]]]) -> None:
-    for name, texts in templates.items():
-        missing = set(i18n.SUPPORTED) - set(texts)
-        if missing:
-            raise ValueError(f"mail template {name} lacks {sorted(missing)}")
-        if name in TEMPLATES and TEMPLATES[name] != texts:
-            raise ValueError(f"mail template {name} registered twice")
-        TEMPLATES[name] = texts
+def known_template(template: str) -> bool:
+    return i18n.known(f"{template}.subject") and i18n.known(f"{template}.body")
 
 
 def render(template: str, language: str, params: dict[str, Any]) -> tuple[str, str]:
-    texts = TEMPLATES[template]
-    subject, body = texts.get(language) or texts[i18n.DEFAULT]
+    subject = i18n.text(f"{template}.subject", language)
+    body = i18n.text(f"{template}.body", language)
     return subject.format(**params), body.format(**params)
 
 
@@ -38,7 +29,7 @@ def enqueue_mail(
     session: AsyncSession, *, to: str, language: str, template: str, params: dict[str, Any]
 ) -> OutboxMessage:
     """Adds the mail to the outbox of the current transaction (sent only if it commits)."""
-    if template not in TEMPLATES:
+    if not known_template(template):
         raise KeyError(f"unknown mail template {template}")
     message = OutboxMessage(
         kind=OutboxKind.EMAIL,

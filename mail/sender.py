@@ -29,7 +29,6 @@ from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import mail
-import mail.templates  # registers the identity templates
 from core import clock
 from models import OutboxMessage
 from models.enums import OutboxKind

@@ -20,27 +20,6 @@ if TYPE_CHECKING:
     from schema.accounts import AccountFilter, UpdateAccountInput
     from schema.context import Context, Info
 
-i18n.register(
-    {
-        "VALUE_REQUIRED": {
-            "en": "This value is required.",
-            "fr": "Cette valeur est obligatoire.",
-            "it": "Questo valore è obbligatorio.",
-        },
-        # Same code and text as sign-up's (resolvers/registration.py): one meaning per code.
-        "UNSUPPORTED_LANGUAGE": {
-            "en": "Supported languages: en, fr, it.",
-            "fr": "Langues disponibles : en, fr, it.",
-            "it": "Lingue disponibili: en, fr, it.",
-        },
-        "INVALID_COUNTRY": {
-            "en": "Give a two-letter ISO country code.",
-            "fr": "Indiquez un code pays ISO à deux lettres.",
-            "it": "Indicare un codice paese ISO di due lettere.",
-        },
-    }
-)
-
 
 def account_tree(account_ids: Sequence[int], name: str = "account_tree") -> Any:
     """Recursive CTE of the given accounts and all their descendants (a group's filter

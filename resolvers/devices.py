@@ -20,7 +20,6 @@ from sqlalchemy import (
     select,
 )
 
-import i18n
 from auth.policy import Permission
 from core import clock
 from core.errors import BadUserInput, UserError
@@ -48,21 +47,6 @@ from resolvers.versioned import row_to_update, write_versioned
 if TYPE_CHECKING:
     from schema.context import Context, Info
     from schema.devices import DeviceFilter, DeviceOrder, UpdateDeviceInput
-
-i18n.register(
-    {
-        "SITE_NOT_IN_ACCOUNT": {
-            "en": "This site does not belong to the device's account.",
-            "fr": "Ce site n'appartient pas au compte de l'appareil.",
-            "it": "Questa sede non appartiene all'account del dispositivo.",
-        },
-        "WITHIN_DAYS_OUT_OF_RANGE": {
-            "en": "`withinDays` must be between 0 and {maximum}.",
-            "fr": "`withinDays` doit être compris entre 0 et {maximum}.",
-            "it": "`withinDays` deve essere compreso tra 0 e {maximum}.",
-        },
-    }
-)
 
 
 class DeviceOrderField(enum.Enum):

@@ -30,30 +30,6 @@ if TYPE_CHECKING:
     from schema.context import Context
     from settings import Settings
 
-i18n.register(
-    {
-        "INVALID_CREDENTIALS": {
-            "en": "The e-mail address or the password is wrong, or the address is not confirmed yet.",
-            "fr": "L'adresse e-mail ou le mot de passe est incorrect, ou l'adresse n'est pas encore confirmée.",
-            "it": "L'indirizzo e-mail o la password non sono corretti, oppure l'indirizzo non è ancora confermato.",
-        },
-        "INVALID_REFRESH_TOKEN": {
-            "en": "This session has ended; please sign in again.",
-            "fr": "Cette session est terminée ; veuillez vous reconnecter.",
-            "it": "Questa sessione è terminata; accedete di nuovo.",
-        },
-        "THROTTLED": {
-            "en": "Too many attempts; try again in {seconds} {seconds:|second|seconds}.",
-            "fr": "Trop de tentatives ; réessayez dans {seconds} {seconds:|seconde|secondes}.",
-            "it": "Troppi tentativi; riprovate tra {seconds} {seconds:|secondo|secondi}.",
-        },
-        "INVALID_CLIENT": {
-            "en": "Unknown client or wrong secret.",
-            "fr": "Client inconnu ou secret incorrect.",
-            "it": "Client sconosciuto o segreto errato.",
-        },
-    }
-)
 
 WEB_CLIENT_ID = "portal-web"
 

@@ -43,31 +43,6 @@ from resolvers.scoping import Scope
 if TYPE_CHECKING:
     from schema.context import Context
 
-i18n.register(
-    {
-        "ALREADY_MEMBER": {
-            "en": "This person is already a member of the account.",
-            "fr": "Cette personne est déjà membre du compte.",
-            "it": "Questa persona è già membro dell'account.",
-        },
-        "ALREADY_INVITED": {
-            "en": "This person already has an open invitation to the account; resend it instead.",
-            "fr": "Cette personne a déjà une invitation en cours pour ce compte ; renvoyez-la.",
-            "it": "Questa persona ha già un invito aperto per l'account; invialo di nuovo.",
-        },
-        "INVITATION_NOT_PENDING": {
-            "en": "This invitation has already been accepted or revoked.",
-            "fr": "Cette invitation a déjà été acceptée ou révoquée.",
-            "it": "Questo invito è già stato accettato o revocato.",
-        },
-        "INVITATION_EXPIRED": {
-            "en": "This invitation has expired; ask for a new one.",
-            "fr": "Cette invitation a expiré ; demandez-en une nouvelle.",
-            "it": "Questo invito è scaduto; chiedine uno nuovo.",
-        },
-    }
-)
-
 
 def _link(context: Context, token: str) -> str:
     return f"{context.settings.public_url}/accept-invitation?token={token}"

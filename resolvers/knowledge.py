@@ -45,7 +45,6 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
-import i18n
 from auth.policy import Permission
 from core import clock
 from core.errors import BadUserInput, Forbidden, UserError
@@ -66,57 +65,6 @@ if TYPE_CHECKING:
     from schema.context import Context, Info
     from schema.knowledge import PublishKnowledgeArticleInput, UpsertKnowledgeArticleInput
 
-i18n.register(
-    {
-        "ARTICLE_SLUG_INVALID": {
-            "en": "A slug is 1 to 120 lower-case letters, digits and hyphens.",
-            "fr": "Un slug compte 1 à 120 lettres minuscules, chiffres et tirets.",
-            "it": "Uno slug è composto da 1 a 120 lettere minuscole, cifre e trattini.",
-        },
-        "ARTICLE_SLUG_TAKEN": {
-            "en": "Another article already has this slug.",
-            "fr": "Un autre article a déjà ce slug.",
-            "it": "Un altro articolo ha già questo slug.",
-        },
-        "ARTICLE_CATEGORY_REQUIRED": {
-            "en": "An article needs a category (at most 50 characters).",
-            "fr": "Un article doit avoir une catégorie (50 caractères au maximum).",
-            "it": "Un articolo deve avere una categoria (al massimo 50 caratteri).",
-        },
-        "ARTICLE_NEEDS_ENGLISH": {
-            "en": "An article needs an English version: it is served when a language is missing.",
-            "fr": "Un article doit avoir une version anglaise : elle est servie quand une "
-            "langue manque.",
-            "it": "Un articolo deve avere una versione inglese: viene servita quando manca "
-            "una lingua.",
-        },
-        "ARTICLE_LANGUAGE_UNSUPPORTED": {
-            "en": "Articles are written in English, French or Italian (en, fr, it).",
-            "fr": "Les articles sont rédigés en anglais, français ou italien (en, fr, it).",
-            "it": "Gli articoli sono scritti in inglese, francese o italiano (en, fr, it).",
-        },
-        "DUPLICATE_LANGUAGE": {
-            "en": "This language is given more than once.",
-            "fr": "Cette langue figure plusieurs fois.",
-            "it": "Questa lingua compare più volte.",
-        },
-        "ARTICLE_TITLE_REQUIRED": {
-            "en": "A translation needs a title (at most 200 characters).",
-            "fr": "Une traduction doit avoir un titre (200 caractères au maximum).",
-            "it": "Una traduzione deve avere un titolo (al massimo 200 caratteri).",
-        },
-        "ARTICLE_BODY_REQUIRED": {
-            "en": "A translation needs a text.",
-            "fr": "Une traduction doit avoir un texte.",
-            "it": "Una traduzione deve avere un testo.",
-        },
-        "UNKNOWN_PRODUCT_MODEL": {
-            "en": "This product model does not exist.",
-            "fr": "Ce modèle de produit n'existe pas.",
-            "it": "Questo modello di prodotto non esiste.",
-        },
-    }
-)
 
 LANGUAGES = ("en", "fr", "it")
 FALLBACK = "en"

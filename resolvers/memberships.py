@@ -45,48 +45,6 @@ if TYPE_CHECKING:
 
 P = Permission
 
-i18n.register(
-    {
-        "LAST_ADMINISTRATOR": {
-            "en": "The account would be left without an administrator; appoint another "
-            "administrator first.",
-            "fr": "Le compte n'aurait plus d'administrateur ; nommez d'abord un autre "
-            "administrateur.",
-            "it": "L'account resterebbe senza amministratore; nomina prima un altro "
-            "amministratore.",
-        },
-        "MEMBERSHIP_NOT_ACTIVE": {
-            "en": "This membership is not active (an access request is approved or rejected "
-            "instead).",
-            "fr": "Cette adhésion n'est pas active (une demande d'accès s'accepte ou se refuse).",
-            "it": "Questa appartenenza non è attiva (una richiesta di accesso si approva o si "
-            "rifiuta).",
-        },
-        "ACCESS_REQUEST_NOT_PENDING": {
-            "en": "This access request has already been decided.",
-            "fr": "Cette demande d'accès a déjà été traitée.",
-            "it": "Questa richiesta di accesso è già stata decisa.",
-        },
-        "ASSIGNMENTS_NOT_FOR_ROLE": {
-            "en": "The role {role} does not work with assigned devices or stock locations of "
-            "this kind.",
-            "fr": "Le rôle {role} ne s'utilise pas avec des appareils ou emplacements de stock "
-            "attribués de ce type.",
-            "it": "Il ruolo {role} non prevede dispositivi o magazzini assegnati di questo tipo.",
-        },
-        "DEVICE_NOT_IN_ACCOUNT": {
-            "en": "This device does not exist in the account.",
-            "fr": "Cet appareil n'existe pas dans le compte.",
-            "it": "Questo dispositivo non esiste nell'account.",
-        },
-        "STOCK_LOCATION_NOT_IN_ACCOUNT": {
-            "en": "This stock location does not exist in the account.",
-            "fr": "Cet emplacement de stock n'existe pas dans le compte.",
-            "it": "Questo magazzino non esiste nell'account.",
-        },
-    }
-)
-
 
 @dataclass(frozen=True)
 class Assignments:

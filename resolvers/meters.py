@@ -36,7 +36,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-import i18n
 from auth.policy import Permission
 from core import clock
 from core.errors import Forbidden, UserError
@@ -58,88 +57,6 @@ MAX_READINGS_PER_ROW = len(MeterType)
 MAX_BATCH_ROWS = 250
 MAX_REASON_LENGTH = 500
 UNIQUE_DAY = "uq_meter_readings_device_day"
-
-i18n.register(
-    {
-        "DEVICE_NOT_FOUND": {
-            "en": "This device does not exist.",
-            "fr": "Cet appareil n'existe pas.",
-            "it": "Questo dispositivo non esiste.",
-        },
-        "READING_NOT_FOUND": {
-            "en": "This meter reading does not exist.",
-            "fr": "Ce relevé de compteur n'existe pas.",
-            "it": "Questa lettura del contatore non esiste.",
-        },
-        "READINGS_REQUIRED": {
-            "en": "Give at least one meter reading.",
-            "fr": "Indiquez au moins un relevé de compteur.",
-            "it": "Indicare almeno una lettura del contatore.",
-        },
-        "TOO_MANY_READINGS": {
-            "en": "At most {max} readings per device.",
-            "fr": "{max} relevés au maximum par appareil.",
-            "it": "Al massimo {max} letture per dispositivo.",
-        },
-        "TOO_MANY_ROWS": {
-            "en": "At most {max} devices per upload.",
-            "fr": "{max} appareils au maximum par envoi.",
-            "it": "Al massimo {max} dispositivi per invio.",
-        },
-        "DUPLICATE_METER": {
-            "en": "The {meter} meter is given twice.",
-            "fr": "Le compteur {meter} est indiqué deux fois.",
-            "it": "Il contatore {meter} è indicato due volte.",
-        },
-        "READING_NEGATIVE": {
-            "en": "A meter reading cannot be negative.",
-            "fr": "Un relevé de compteur ne peut pas être négatif.",
-            "it": "Una lettura del contatore non può essere negativa.",
-        },
-        "METER_NOT_ON_MODEL": {
-            "en": "This device's model has no {meter} meter.",
-            "fr": "Le modèle de cet appareil n'a pas de compteur {meter}.",
-            "it": "Il modello di questo dispositivo non ha un contatore {meter}.",
-        },
-        "READING_DATE_IN_FUTURE": {
-            "en": "The reading date {date} is in the future (today is {today} at the site).",
-            "fr": "La date de relevé {date} est dans le futur (aujourd'hui : {today} sur le site).",
-            "it": "La data di lettura {date} è nel futuro (oggi è il {today} presso la sede).",
-        },
-        "READING_BEFORE_INSTALLATION": {
-            "en": "The reading date {date} is before the device was installed ({installed}).",
-            "fr": "La date de relevé {date} précède l'installation de l'appareil ({installed}).",
-            "it": "La data di lettura {date} precede l'installazione del dispositivo ({installed}).",
-        },
-        "READING_BELOW_PREVIOUS": {
-            "en": "{value} is lower than the previous {meter} reading ({previous} on {date}).",
-            "fr": "{value} est inférieur au relevé {meter} précédent ({previous} le {date}).",
-            "it": "{value} è inferiore alla lettura {meter} precedente ({previous} del {date}).",
-        },
-        "READING_ABOVE_LATER": {
-            "en": "{value} is higher than the later {meter} reading ({later} on {date}).",
-            "fr": "{value} est supérieur au relevé {meter} ultérieur ({later} le {date}).",
-            "it": "{value} è superiore alla lettura {meter} successiva ({later} del {date}).",
-        },
-        "READING_ALREADY_TODAY": {
-            "en": "The {meter} meter already has a reading on {date}.",
-            "fr": "Le compteur {meter} a déjà un relevé le {date}.",
-            "it": "Il contatore {meter} ha già una lettura il {date}.",
-        },
-        "READING_IMPLAUSIBLE": {
-            "en": "{value} is implausible: at most {max} pages could be printed since {date}.",
-            "fr": "{value} n'est pas plausible : {max} pages au plus ont pu être imprimées "
-            "depuis le {date}.",
-            "it": "{value} non è plausibile: dal {date} si possono stampare al massimo {max} "
-            "pagine.",
-        },
-        "REASON_REQUIRED": {
-            "en": "Say why the reading is corrected.",
-            "fr": "Indiquez pourquoi le relevé est corrigé.",
-            "it": "Indicare perché la lettura viene corretta.",
-        },
-    }
-)
 
 
 # --- input and outcome ---------------------------------------------------------------------

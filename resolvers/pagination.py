@@ -21,24 +21,8 @@ from sqlalchemy import ColumnElement, Select, func, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-import i18n
 from core.errors import BadUserInput
 from resolvers.joined import Ride
-
-i18n.register(
-    {
-        "PAGE_ARGUMENT_OUT_OF_RANGE": {
-            "en": "`{argument}` must be between 0 and {maximum}.",
-            "fr": "`{argument}` doit être compris entre 0 et {maximum}.",
-            "it": "`{argument}` deve essere compreso tra 0 e {maximum}.",
-        },
-        "FIRST_AND_LAST": {
-            "en": "Give `first` or `last`, not both.",
-            "fr": "Indiquez `first` ou `last`, pas les deux.",
-            "it": "Indicate `first` o `last`, non entrambi.",
-        },
-    }
-)
 
 Kind = Literal["str", "int", "date", "datetime"]
 

@@ -30,66 +30,6 @@ if TYPE_CHECKING:
     from schema.context import Context
     from settings import Settings
 
-i18n.register(
-    {
-        "INVALID_EMAIL": {
-            "en": "This is not a valid e-mail address.",
-            "fr": "Cette adresse e-mail n'est pas valide.",
-            "it": "Questo indirizzo e-mail non è valido.",
-        },
-        "NAME_REQUIRED": {
-            "en": "Please give a name (at most 200 characters).",
-            "fr": "Veuillez indiquer un nom (200 caractères au maximum).",
-            "it": "Indica un nome (al massimo 200 caratteri).",
-        },
-        "PASSWORD_TOO_SHORT": {
-            "en": "The password must have at least {min} characters.",
-            "fr": "Le mot de passe doit comporter au moins {min} caractères.",
-            "it": "La password deve contenere almeno {min} caratteri.",
-        },
-        "PASSWORD_TOO_LONG": {
-            "en": "The password may have at most {max} characters.",
-            "fr": "Le mot de passe peut comporter au plus {max} caractères.",
-            "it": "La password può contenere al massimo {max} caratteri.",
-        },
-        "PASSWORD_TOO_WEAK": {
-            "en": "This password is too easy to guess; avoid common words, repetitions and "
-            "your e-mail address.",
-            "fr": "Ce mot de passe est trop facile à deviner ; évitez les mots courants, les "
-            "répétitions et votre adresse e-mail.",
-            "it": "Questa password è troppo facile da indovinare; evita parole comuni, "
-            "ripetizioni e il tuo indirizzo e-mail.",
-        },
-        "UNSUPPORTED_LANGUAGE": {
-            "en": "Supported languages: en, fr, it.",
-            "fr": "Langues disponibles : en, fr, it.",
-            "it": "Lingue disponibili: en, fr, it.",
-        },
-        "ACCOUNT_NOT_VERIFIED": {
-            "en": "The customer account number and the device serial number do not match an "
-            "account.",
-            "fr": "Le numéro de compte client et le numéro de série de l'appareil ne "
-            "correspondent à aucun compte.",
-            "it": "Il numero di conto cliente e il numero di serie del dispositivo non "
-            "corrispondono a nessun account.",
-        },
-        "EMAIL_ALREADY_REGISTERED": {
-            "en": "This e-mail address is already registered; sign in instead.",
-            "fr": "Cette adresse e-mail est déjà enregistrée ; connectez-vous.",
-            "it": "Questo indirizzo e-mail è già registrato; accedi.",
-        },
-        "INVALID_TOKEN": {
-            "en": "This link is not valid or has already been used.",
-            "fr": "Ce lien n'est pas valide ou a déjà été utilisé.",
-            "it": "Questo link non è valido o è già stato usato.",
-        },
-        "TOKEN_EXPIRED": {
-            "en": "This link has expired.",
-            "fr": "Ce lien a expiré.",
-            "it": "Questo link è scaduto.",
-        },
-    }
-)
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 PASSWORD_MAX_LENGTH = 256

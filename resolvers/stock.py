@@ -37,40 +37,6 @@ if TYPE_CHECKING:
         UpdateStockLocationInput,
     )
 
-i18n.register(
-    {
-        "STOCK_LOCATION_NAME_REQUIRED": {
-            "en": "A stock location needs a name.",
-            "fr": "Un lieu de stockage doit avoir un nom.",
-            "it": "Un magazzino deve avere un nome.",
-        },
-        "INVALID_CONTACT_EMAIL": {
-            "en": "This is not a valid e-mail address.",
-            "fr": "Cette adresse e-mail n'est pas valide.",
-            "it": "Questo indirizzo e-mail non è valido.",
-        },
-        "QUANTITY_NEGATIVE": {
-            "en": "A quantity cannot be negative.",
-            "fr": "Une quantité ne peut pas être négative.",
-            "it": "Una quantità non può essere negativa.",
-        },
-        "UNKNOWN_CONSUMABLE": {
-            "en": "This consumable does not exist.",
-            "fr": "Ce consommable n'existe pas.",
-            "it": "Questo materiale di consumo non esiste.",
-        },
-        "DUPLICATE_CONSUMABLE": {
-            "en": "This consumable is given more than once.",
-            "fr": "Ce consommable figure plusieurs fois.",
-            "it": "Questo materiale di consumo compare più volte.",
-        },
-        "INVALID_ORDER_TRANSITION": {
-            "en": "An order that is “{current}” cannot become “{wanted}”.",
-            "fr": "Une commande à l'état « {current} » ne peut pas passer à l'état « {wanted} ».",
-            "it": "Un ordine nello stato «{current}» non può passare allo stato «{wanted}».",
-        },
-    }
-)
 
 P = Permission
 MAX_COUNTS = 500
@@ -352,20 +318,9 @@ async def update_replenishment_order(
     return order
 
 
-# Order statuses as people read them.
+# Order statuses as people read them: `order_status.<value>` in locale/.
 ORDER_STATUS_LABELS: dict[ReplenishmentStatus, i18n.Localized] = {
-    ReplenishmentStatus.PENDING: i18n.Localized(
-        {"en": "pending", "fr": "en attente", "it": "in attesa"}
-    ),
-    ReplenishmentStatus.SHIPPED: i18n.Localized(
-        {"en": "shipped", "fr": "expédiée", "it": "spedito"}
-    ),
-    ReplenishmentStatus.DELIVERED: i18n.Localized(
-        {"en": "delivered", "fr": "livrée", "it": "consegnato"}
-    ),
-    ReplenishmentStatus.CANCELLED: i18n.Localized(
-        {"en": "cancelled", "fr": "annulée", "it": "annullato"}
-    ),
+    status: i18n.Localized(f"order_status.{status.value}") for status in ReplenishmentStatus
 }
 
 

@@ -41,7 +41,7 @@ from calendars.business_hours import unstamp as _unstamp
 from core import clock
 from core.errors import Forbidden, NotFound, UserError
 from core.ids import decode_id
-from mail import enqueue_mail, register_templates
+from mail import enqueue_mail
 from models import Account, Contract, Device, Site, Ticket, TicketComment, TicketEvent
 from models.enums import OPEN_TICKET_STATUSES, DeviceStatus, TicketStatus, TicketType
 from models.ticket import TicketNumberCounter
@@ -71,127 +71,10 @@ MAX_TEXT = 10_000
 MAX_REASON = 500
 
 
-i18n.register(
-    {
-        "DEVICE_REMOVED": {
-            "en": "This device has been removed: service work cannot be requested for it.",
-            "fr": "Cet appareil a été retiré : aucune intervention ne peut être demandée.",
-            "it": "Questo dispositivo è stato rimosso: non è possibile richiedere interventi.",
-        },
-        "CONTRACT_INACTIVE": {
-            "en": "This device has no active support contract: service work cannot be requested.",
-            "fr": "Cet appareil n'a pas de contrat de service actif : aucune intervention ne peut être demandée.",
-            "it": "Questo dispositivo non ha un contratto di assistenza attivo: non è possibile richiedere interventi.",
-        },
-        "TICKET_FIELD_REQUIRED": {
-            "en": "This field is required.",
-            "fr": "Ce champ est obligatoire.",
-            "it": "Questo campo è obbligatorio.",
-        },
-        "CONTACT_EMAIL_INVALID": {
-            "en": "This is not a valid e-mail address.",
-            "fr": "Cette adresse e-mail n'est pas valide.",
-            "it": "Questo indirizzo e-mail non è valido.",
-        },
-        "TICKET_TYPE_NOT_ALLOWED": {
-            "en": "Use requestDeviceMove or requestDeviceRemoval for this kind of request.",
-            "fr": "Utilisez requestDeviceMove ou requestDeviceRemoval pour ce type de demande.",
-            "it": "Usare requestDeviceMove o requestDeviceRemoval per questo tipo di richiesta.",
-        },
-        "ACCOUNT_QUERY_WITHOUT_DEVICE": {
-            "en": "An account question is not about a device; give the account instead.",
-            "fr": "Une question sur le compte ne concerne pas un appareil ; indiquez le compte.",
-            "it": "Una domanda sull'account non riguarda un dispositivo; indicare l'account.",
-        },
-        "DEVICE_CHANGE_PENDING": {
-            "en": "A move or removal of this device is already pending.",
-            "fr": "Un déménagement ou un retrait de cet appareil est déjà en cours.",
-            "it": "Uno spostamento o un ritiro di questo dispositivo è già in corso.",
-        },
-        "WANTED_DATE_IN_PAST": {
-            "en": "This date is in the past.",
-            "fr": "Cette date est passée.",
-            "it": "Questa data è nel passato.",
-        },
-        "TARGET_SITE_NOT_FOUND": {
-            "en": "This site does not exist.",
-            "fr": "Ce site n'existe pas.",
-            "it": "Questa sede non esiste.",
-        },
-        "DEVICE_ALREADY_THERE": {
-            "en": "The device already stands there.",
-            "fr": "L'appareil se trouve déjà à cet endroit.",
-            "it": "Il dispositivo si trova già lì.",
-        },
-        "TICKET_TRANSITION_NOT_ALLOWED": {
-            "en": "A ticket cannot go from “{from_status}” to “{to_status}” here.",
-            "fr": "Un ticket ne peut pas passer de « {from_status} » à « {to_status} » ici.",
-            "it": "Un ticket non può passare da «{from_status}» a «{to_status}» qui.",
-        },
-        "TICKET_CLOSED": {
-            "en": "This ticket is closed.",
-            "fr": "Ce ticket est clôturé.",
-            "it": "Questo ticket è chiuso.",
-        },
-    }
-)
-
-# Ticket statuses as people read them (mails, messages).
+# Ticket statuses as people read them (mails, messages): `ticket_status.<value>` in locale/.
 STATUS_LABELS: dict[TicketStatus, i18n.Localized] = {
-    S.NEW: i18n.Localized({"en": "new", "fr": "nouveau", "it": "nuovo"}),
-    S.ASSIGNED: i18n.Localized({"en": "assigned", "fr": "attribué", "it": "assegnato"}),
-    S.IN_PROGRESS: i18n.Localized({"en": "in progress", "fr": "en cours", "it": "in lavorazione"}),
-    S.ON_HOLD: i18n.Localized(
-        {
-            "en": "waiting for your answer",
-            "fr": "en attente de votre réponse",
-            "it": "in attesa di una vostra risposta",
-        }
-    ),
-    S.RESOLVED: i18n.Localized({"en": "resolved", "fr": "résolu", "it": "risolto"}),
-    S.CLOSED: i18n.Localized({"en": "closed", "fr": "clôturé", "it": "chiuso"}),
-    S.CANCELLED: i18n.Localized({"en": "cancelled", "fr": "annulé", "it": "annullato"}),
+    status: i18n.Localized(f"ticket_status.{status.value}") for status in TicketStatus
 }
-
-
-register_templates(
-    {
-        "ticket_created": {
-            "en": (
-                "Ticket {number} received: {summary}",
-                "Hello {name},\n\nWe have received your request {number} ({summary}).\n"
-                "We will respond by {due}.\n\nYour service team",
-            ),
-            "fr": (
-                "Ticket {number} reçu : {summary}",
-                "Bonjour {name},\n\nNous avons bien reçu votre demande {number} ({summary}).\n"
-                "Nous vous répondrons d'ici le {due}.\n\nVotre équipe de service",
-            ),
-            "it": (
-                "Ticket {number} ricevuto: {summary}",
-                "Gentile {name},\n\nabbiamo ricevuto la sua richiesta {number} ({summary}).\n"
-                "Risponderemo entro il {due}.\n\nIl vostro team di assistenza",
-            ),
-        },
-        "ticket_status_changed": {
-            "en": (
-                "Ticket {number}: {status}",
-                "Hello {name},\n\nYour request {number} ({summary}) is now {status}.\n\n"
-                "Your service team",
-            ),
-            "fr": (
-                "Ticket {number} : {status}",
-                "Bonjour {name},\n\nVotre demande {number} ({summary}) est désormais : {status}.\n\n"
-                "Votre équipe de service",
-            ),
-            "it": (
-                "Ticket {number}: {status}",
-                "Gentile {name},\n\nla sua richiesta {number} ({summary}) è ora: {status}.\n\n"
-                "Il vostro team di assistenza",
-            ),
-        },
-    }
-)
 
 
 # --- permissions on a ticket ---------------------------------------------------------------

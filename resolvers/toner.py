@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-import i18n
 from auth.policy import Permission
 from core import clock
 from core.errors import Forbidden, UserError
@@ -24,30 +23,6 @@ if TYPE_CHECKING:
     from schema.context import Context
     from schema.stock import ReportTonerLevelsInput
 
-i18n.register(
-    {
-        "DEVICE_NOT_ON_E_MAINTENANCE": {
-            "en": "This device is not on e-Maintenance.",
-            "fr": "Cet appareil n'est pas sous e-Maintenance.",
-            "it": "Questo dispositivo non è in e-Maintenance.",
-        },
-        "CONSUMABLE_NOT_FOR_DEVICE": {
-            "en": "The device's model does not take this consumable.",
-            "fr": "Le modèle de l'appareil n'utilise pas ce consommable.",
-            "it": "Il modello del dispositivo non usa questo materiale di consumo.",
-        },
-        "TONER_LEVEL_NEEDS_ONE_KEY": {
-            "en": "Give either the consumable or the colour.",
-            "fr": "Indiquez soit le consommable, soit la couleur.",
-            "it": "Indicate il materiale di consumo oppure il colore.",
-        },
-        "PERCENT_OUT_OF_RANGE": {
-            "en": "A level is a percentage between 0 and 100.",
-            "fr": "Un niveau est un pourcentage entre 0 et 100.",
-            "it": "Un livello è una percentuale tra 0 e 100.",
-        },
-    }
-)
 
 MAX_LEVELS = 50
 

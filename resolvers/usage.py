@@ -53,7 +53,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import aliased
 
-import i18n
 from auth.policy import Permission
 from core import clock
 from core.errors import BadUserInput
@@ -79,28 +78,6 @@ MAX_PERIODS = 400
 FIRST_DAY = date(1970, 1, 1)
 LAST_DAY = date(2099, 12, 31)
 MAX_RANGE_DAYS = 3 * 366
-
-i18n.register(
-    {
-        "FROM_AFTER_TO": {
-            "en": "`from` must not be after `to`.",
-            "fr": "`from` ne doit pas être postérieur à `to`.",
-            "it": "`from` non deve essere successivo a `to`.",
-        },
-        "USAGE_RANGE_TOO_LONG": {
-            "en": "At most {maximum} {maximum:|day|days} per report.",
-            "fr": "Au plus {maximum} {maximum:|jour|jours} par rapport.",
-            "it": "Al massimo {maximum} {maximum:|giorno|giorni} per report.",
-        },
-        "USAGE_TOO_MANY_PERIODS": {
-            "en": "At most {maximum} {maximum:|period|periods} per report; choose a longer period.",
-            "fr": "Au plus {maximum} {maximum:|période|périodes} par rapport ; "
-            "choisissez une période plus longue.",
-            "it": "Al massimo {maximum} {maximum:|periodo|periodi} per report; "
-            "scegliete un periodo più lungo.",
-        },
-    }
-)
 
 
 class GroupBy(enum.Enum):

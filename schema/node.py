@@ -8,20 +8,9 @@ import strawberry
 from aiodataloader import DataLoader
 from strawberry import relay
 
-import i18n
 from core.errors import BadUserInput
 from core.ids import parse_global_id
 from schema.context import Info
-
-i18n.register(
-    {
-        "TOO_MANY_IDS": {
-            "en": "At most {maximum} IDs per call.",
-            "fr": "Au plus {maximum} identifiants par appel.",
-            "it": "Al massimo {maximum} identificativi per chiamata.",
-        },
-    }
-)
 
 
 class LoadedNode(relay.Node):

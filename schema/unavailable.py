@@ -22,21 +22,6 @@ RETRY_AFTER_SECONDS = 5
 # SQLite's write lock held past the busy timeout: the next try will most likely get it.
 BUSY_RETRY_AFTER_SECONDS = 1
 
-i18n.register(
-    {
-        CODE: {
-            "en": "The service is temporarily unavailable; try again in a few seconds.",
-            "fr": "Le service est momentanément indisponible ; réessayez dans quelques secondes.",
-            "it": "Il servizio è temporaneamente non disponibile; riprova tra qualche secondo.",
-        },
-        "DATABASE_BUSY": {
-            "en": "The service is busy; nothing was changed. Try again in {seconds} seconds.",
-            "fr": "Le service est occupé ; rien n'a été modifié. Réessayez dans {seconds} secondes.",
-            "it": "Il servizio è occupato; non è stato modificato nulla. Riprovate tra {seconds} secondi.",
-        },
-    }
-)
-
 
 class _OutageFilter(logging.Filter):
     """Strawberry logs every execution error with its trace (`strawberry.execution`); an outage
