@@ -58,7 +58,7 @@ from models.enums import (
     TonerColour,
 )
 from resolvers.loaders.tickets import device_calendars
-from resolvers.tickets import account_calendar
+from resolvers.ticket_clock import account_calendar
 from resolvers.usage_rollup import month_start, row_values, spread
 
 DEMO_PASSWORD = "demo-password"

@@ -17,6 +17,7 @@ from models import Ticket as TicketRow
 from models import TicketComment as TicketCommentRow
 from models import TicketEvent as TicketEventRow
 from models.enums import TicketStatus, TicketType
+from resolvers import ticket_clock
 from resolvers import tickets as logic
 from resolvers.loaders.tickets import (
     CommentsByTicketIdLoader,
@@ -24,6 +25,7 @@ from resolvers.loaders.tickets import (
     LatestTicketsByDeviceIdLoader,
     TicketByIdLoader,
 )
+from resolvers.ticket_list import TicketListFilter, ticket_connection
 from schema.context import Info
 from schema.node import LoadedNode
 from schema.pagination import Connection
@@ -278,13 +280,13 @@ class Ticket(LoadedNode):
 
     @strawberry.field(description="Where the response clock stands (null without one).")
     def sla_state(self) -> SlaStateEnum | None:
-        return logic.ticket_sla(self.row)
+        return ticket_clock.ticket_sla(self.row)
 
     @strawberry.field(
         description="The calendar `responseDueAt` is counted on (null without a response clock)."
     )
     async def service_calendar(self, info: Info) -> ServiceCalendar | None:
-        found = await logic.service_calendar(info.context.session, self.row)
+        found = await ticket_clock.service_calendar(info.context.session, self.row)
         if found is None:
             return None
         return ServiceCalendar(
@@ -367,10 +369,10 @@ class TicketFilter:
     )
 
 
-def list_filter(filter: TicketFilter | None, language: str) -> logic.TicketListFilter:
+def list_filter(filter: TicketFilter | None, language: str) -> TicketListFilter:
     if filter is None:
-        return logic.TicketListFilter()
-    return logic.TicketListFilter(
+        return TicketListFilter()
+    return TicketListFilter(
         statuses=filter.statuses,
         types=filter.types,
         device_ids=None
@@ -392,9 +394,9 @@ async def ticket_list(
     after: str | None,
     last: int | None,
     before: str | None,
-    filter: logic.TicketListFilter,
+    filter: TicketListFilter,
 ) -> TicketConnection:
-    page = await logic.ticket_connection(
+    page = await ticket_connection(
         info, first=first, after=after, last=last, before=before, filter=filter
     )
     return TicketConnection.of(page, Ticket.from_row)
