@@ -188,14 +188,14 @@ def recorded_loads(loaders: Any) -> dict[type[Any], dict[Any, Any]]:
 
 @contextlib.contextmanager
 def root_list(build: Callable[..., Awaitable[Any]]) -> Iterator[None]:
-    import resolvers.devices
+    import schema.devices as schema_devices
 
-    original = resolvers.devices.device_connection
-    resolvers.devices.device_connection = build  # type: ignore[assignment]
+    original = schema_devices.device_list
+    schema_devices.device_list = build  # type: ignore[assignment]
     try:
         yield
     finally:
-        resolvers.devices.device_connection = original
+        schema_devices.device_list = original
 
 
 # --- the raw lower bound: hand-written SQL + orjson ---------------------------------------------
@@ -442,9 +442,9 @@ async def bench_database(database_url: str, runs: int, http: bool) -> list[dict[
             principal=Principal(user_id=user.id),
         )
 
-    import resolvers.devices
+    import schema.devices as schema_devices
 
-    real_connection = resolvers.devices.device_connection
+    real_connection = schema_devices.device_list
     stub_scope = Scope(
         principal=Principal(user_id=user.id), user=user, global_permissions=frozenset(Permission)
     )
@@ -496,13 +496,13 @@ async def bench_database(database_url: str, runs: int, http: bool) -> list[dict[
             async def constant_total() -> int:
                 return total
 
-            async def root(info: Any, **kwargs: Any) -> Any:
+            async def root(info: Any, *args: Any, **kwargs: Any) -> Any:
                 """The floor's root list is the recorded page; every other run the real one."""
                 if isinstance(info.context._loaders, ReplayLoaders):
                     return DeviceConnection(
                         edges=page.edges, page_info=page.page_info, _count=constant_total
                     )
-                return await real_connection(info, **kwargs)
+                return await real_connection(info, *args, **kwargs)
 
             def floor_context() -> Context:
                 context = real_context()
