@@ -38,8 +38,8 @@ from resolvers.loaders.devices import (
 )
 from resolvers.loaders.stock import StockLocationByIdLoader
 from resolvers.loaders.tickets import OpenTicketCountByDeviceIdLoader, open_ticket_count
-from resolvers.meters import reading_due_clause
 from resolvers.pagination import Page, PageRequest, SortField, build_page, paginate
+from resolvers.reading_due import reading_due_clause
 from resolvers.scoping import Scope
 from resolvers.search import contains
 from resolvers.versioned import row_to_update, write_versioned

@@ -22,6 +22,7 @@ from resolvers.loaders.meters import (
     SubmitterNameByClientIdLoader,
     SubmitterNameByUserIdLoader,
 )
+from resolvers.reading_due import is_reading_due
 from schema.context import Info
 from schema.errors import UserErrorType
 from schema.mutations import Payload, payload_errors, transactional
@@ -157,7 +158,7 @@ async def _device_reading_due(root: Any, info: Info) -> bool:
     loaders = info.context.loaders
     latest = await loaders[LatestReadingsByDeviceIdLoader].load(root.row.id)
     site = await loaders[SiteByIdLoader].load(root.row.site_id)
-    return rules.is_reading_due(latest, site.time_zone if site is not None else None)
+    return is_reading_due(latest, site.time_zone if site is not None else None)
 
 
 device_meter_readings = permission_field(

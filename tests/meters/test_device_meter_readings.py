@@ -205,15 +205,15 @@ async def test_reading_due_follows_each_sites_month_around_a_boundary(
 ) -> None:
     # given: the hours around a month boundary, when Paris is already in a later month than
     # the rest of the world (simulated: Paris's month starts far ahead)
-    import resolvers.meters
+    import resolvers.reading_due
 
     [device] = await devices_of(gql, ADMIN, first=1, filter={"search": "LC4"})
     assert device.time_zone == "Europe/Paris"
     before = await _ids(gql, True)
-    common, others = resolvers.meters._period_start_by_zone()
+    common, others = resolvers.reading_due._period_start_by_zone()
     simulated = {d: [z for z in zones if z != "Europe/Paris"] for d, zones in others.items()}
     simulated[date(2999, 1, 1)] = ["Europe/Paris"]
-    monkeypatch.setattr(resolvers.meters, "_period_start_by_zone", lambda: (common, simulated))
+    monkeypatch.setattr(resolvers.reading_due, "_period_start_by_zone", lambda: (common, simulated))
     # when (only the filter is simulated, not the field)
     due = await _ids(gql, True, consistent=False)
     # then: every Paris device is due, the others as before
