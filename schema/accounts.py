@@ -157,7 +157,7 @@ class Account(LoadedNode):
     async def members(
         self, info: Info
     ) -> list[Annotated[Membership, strawberry.lazy("schema.memberships")]] | None:
-        from schema.memberships import account_members
+        from schema.memberships import account_members  # memberships refer to accounts
 
         return await account_members(info, self.id)
 
@@ -167,7 +167,7 @@ class Account(LoadedNode):
     async def invitations(
         self, info: Info
     ) -> list[Annotated[Invitation, strawberry.lazy("schema.memberships")]] | None:
-        from schema.memberships import account_invitations
+        from schema.memberships import account_invitations  # invitations refer to accounts
 
         return await account_invitations(info, self.id)
 
@@ -188,7 +188,7 @@ class Account(LoadedNode):
         before: str | None = None,
         filter: Annotated[TicketFilter, strawberry.lazy("schema.tickets")] | None = None,
     ) -> Annotated[TicketConnection, strawberry.lazy("schema.tickets")] | None:
-        from schema.tickets import account_tickets
+        from schema.tickets import account_tickets  # tickets refer to accounts
 
         return await account_tickets(info, self.id, first, after, last, before, filter)
 

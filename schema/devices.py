@@ -132,7 +132,7 @@ class Device(LoadedNode):
     async def tickets(
         self, info: Info, first: int = 10
     ) -> list[Annotated[Ticket, strawberry.lazy("schema.tickets")]] | None:
-        from schema.tickets import device_tickets
+        from schema.tickets import device_tickets  # tickets refer to devices
 
         return await device_tickets(info, self.row.id, first)
 
@@ -148,7 +148,7 @@ class Device(LoadedNode):
     async def toner_levels(
         self, info: Info
     ) -> list[Annotated[TonerLevel, strawberry.lazy("schema.stock")]] | None:
-        from schema.stock import TonerLevel
+        from schema.stock import TonerLevel  # stock types refer to devices
 
         rows = await info.context.loaders[TonerLevelsByDeviceIdLoader].load(self.id)
         return [TonerLevel.from_rows(level, consumable) for level, consumable in rows]
@@ -160,7 +160,7 @@ class Device(LoadedNode):
     async def stock_location(
         self, info: Info
     ) -> Annotated[StockLocation, strawberry.lazy("schema.stock")] | None:
-        from schema.stock import StockLocation
+        from schema.stock import StockLocation  # stock types refer to devices
 
         return await StockLocation.load(info, self.row.stock_location_id)
 

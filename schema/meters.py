@@ -30,7 +30,7 @@ from schema.pagination import Connection
 from schema.permissions import guard, permission_field, requirement_text
 
 if TYPE_CHECKING:
-    from schema.devices import Device
+    from schema.devices import Device  # devices carry their meter readings
 
 P = Permission
 DeviceRef = Annotated["Device", strawberry.lazy("schema.devices")]
@@ -288,7 +288,7 @@ def _rows(inputs: list[SubmitMeterReadingsInput]) -> list[rules.RowIn]:
 
 
 def _device(row: Any) -> Device | None:
-    from schema.devices import Device
+    from schema.devices import Device  # devices carry their meter readings
 
     return Device.from_row(row) if row is not None else None
 

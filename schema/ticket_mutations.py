@@ -139,8 +139,6 @@ class AddTicketCommentPayload(Payload):
 
 
 def _device_payload(outcome: logic.Outcome) -> DeviceRequestPayload:
-    from schema.devices import Device
-
     return DeviceRequestPayload(
         ticket=Ticket.from_row(outcome.ticket),
         device=Device.from_row(outcome.device) if outcome.device is not None else None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import strawberry
 from strawberry import relay
@@ -26,13 +26,11 @@ from resolvers.loaders.tickets import (
     TicketByIdLoader,
 )
 from resolvers.ticket_list import TicketListFilter, ticket_connection
+from schema.accounts import Account, Site
 from schema.context import Info
+from schema.devices import Device
 from schema.node import LoadedNode
 from schema.pagination import Connection
-
-if TYPE_CHECKING:
-    from schema.accounts import Account, Site
-    from schema.devices import Device
 
 TicketTypeEnum = strawberry.enum(
     TicketType,
@@ -205,8 +203,6 @@ class ServiceCalendar:
         "see it)."
     )
     async def site(self, info: Info) -> Annotated[Site, strawberry.lazy("schema.accounts")] | None:
-        from schema.accounts import Site
-
         if self.site_id is None:
             return None
         return await Site.load(info, self.site_id)
@@ -297,24 +293,18 @@ class Ticket(LoadedNode):
     async def device(
         self, info: Info
     ) -> Annotated[Device, strawberry.lazy("schema.devices")] | None:
-        from schema.devices import Device
-
         return await Device.load(info, self.row.device_id)
 
     @strawberry.field(description="The account, if the viewer may see it.")
     async def account(
         self, info: Info
     ) -> Annotated[Account, strawberry.lazy("schema.accounts")] | None:
-        from schema.accounts import Account
-
         return await Account.load(info, self.row.account_id)
 
     @strawberry.field(description="Target site of a move request.")
     async def target_site(
         self, info: Info
     ) -> Annotated[Site, strawberry.lazy("schema.accounts")] | None:
-        from schema.accounts import Site
-
         target = (self.row.details or {}).get("targetSiteId")
         if target is None:
             return None
