@@ -41,8 +41,8 @@ from auth.tokens import TokenService
 from core.redis_guard import close_shared_redis, redis_guard
 from mail.sender import MailSender
 from models.session import create_engine, create_sessionmaker
+from resolvers.context import AppServices, Context
 from schema import unavailable
-from schema.context import AppServices, Context
 from schema.extensions import label_request_errors, mask_unexpected
 from schema.root import schema
 from settings import Settings, get_settings

@@ -29,7 +29,7 @@ from core.redis_guard import RedisGuard, redis_guard, shared_redis
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-    from schema.context import AppServices
+    from resolvers.context import AppServices
 
 log = logging.getLogger("portal.persisted")
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
     from auth.principal import Principal
-    from schema.context import AppServices
+    from resolvers.context import AppServices
     from settings import Settings
 
 _LIMITER_KEY = "protection.ratelimiter"

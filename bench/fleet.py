@@ -361,9 +361,9 @@ async def bench_database(database_url: str, runs: int, http: bool) -> list[dict[
     from demo.fleet import DEMO_PASSWORD
     from models import Account, User
     from models.session import create_engine, create_sessionmaker
+    from resolvers.context import Context
     from resolvers.pagination import encode_cursor
     from resolvers.scoping import Scope
-    from schema.context import Context
     from schema.devices import DeviceConnection
     from schema.root import schema
     from settings import Settings
@@ -425,7 +425,7 @@ async def bench_database(database_url: str, runs: int, http: bool) -> list[dict[
 
     if services is None:
         from auth.tokens import TokenService
-        from schema.context import AppServices
+        from resolvers.context import AppServices
 
         services = AppServices(
             settings=settings, sessionmaker=sessionmaker, tokens=TokenService(settings)

@@ -20,10 +20,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from redis.asyncio import Redis
 
-from core.redis_guard import RedisGuard, client_options, redis_guard
+from core.redis_guard import RedisGuard, Services, client_options, redis_guard
 
 if TYPE_CHECKING:
-    from schema.context import AppServices
     from settings import Settings
 
 log = logging.getLogger("portal.events")
@@ -231,7 +230,7 @@ def create_broker(settings: Settings, guard: RedisGuard | None = None) -> Broker
     return InMemoryBroker()
 
 
-def broker_for(services: AppServices) -> Broker:
+def broker_for(services: Services) -> Broker:
     """The process's broker, made on first use (the app's lifespan stops it)."""
     broker: Broker | None = services.extras.get("ticket_broker")
     if broker is None:
@@ -240,7 +239,7 @@ def broker_for(services: AppServices) -> Broker:
     return broker
 
 
-async def publish_all(services: AppServices, messages: list[TicketEventMessage]) -> None:
+async def publish_all(services: Services, messages: list[TicketEventMessage]) -> None:
     """After commit: a failure to announce never undoes or fails the change itself."""
     if not messages:
         return

@@ -17,8 +17,8 @@ from resolvers.search import contains
 from resolvers.versioned import row_to_update, write_versioned
 
 if TYPE_CHECKING:
+    from resolvers.context import Context
     from schema.accounts import AccountFilter, UpdateAccountInput
-    from schema.context import Context, Info
 
 
 def account_tree(account_ids: Sequence[int], name: str = "account_tree") -> Any:
@@ -29,7 +29,7 @@ def account_tree(account_ids: Sequence[int], name: str = "account_tree") -> Any:
 
 
 async def account_connection(
-    info: Info,
+    context: Context,
     *,
     first: int | None,
     after: str | None,
@@ -37,7 +37,6 @@ async def account_connection(
     before: str | None,
     filter: AccountFilter | None,
 ) -> Page:
-    context = info.context
     scope = await context.require_scope()
     stmt = select(Account).where(scope.accounts_clause())
     if filter is not None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from models import AuditLogEntry
 
 if TYPE_CHECKING:
-    from schema.context import Context
+    from resolvers.context import Context
 
 
 def audit(

@@ -45,7 +45,7 @@ from resolvers.search import contains
 from resolvers.versioned import row_to_update, write_versioned
 
 if TYPE_CHECKING:
-    from schema.context import Context, Info
+    from resolvers.context import Context
     from schema.devices import DeviceFilter, DeviceOrder, UpdateDeviceInput
 
 
@@ -187,7 +187,7 @@ DEVICE_JOINS: dict[str, Joined] = {
 
 
 async def device_connection(
-    info: Info,
+    context: Context,
     *,
     first: int | None,
     after: str | None,
@@ -202,7 +202,6 @@ async def device_connection(
     """A page of devices. Under an account or a site (`account_id` / `site_id`), a plain first
     page with no filter is batched across parents by loaders (page and `totalCount`)."""
 
-    context = info.context
     scope = await context.require_scope()
     request = PageRequest(first, after, last, before).validated()
     sort = DeviceSort.of(order_by)

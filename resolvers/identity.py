@@ -27,7 +27,7 @@ from resolvers.one_time import spend
 from resolvers.scoping import Scope, build_scope
 
 if TYPE_CHECKING:
-    from schema.context import Context
+    from resolvers.context import Context
     from settings import Settings
 
 

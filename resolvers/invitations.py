@@ -41,7 +41,7 @@ from resolvers.registration import (
 from resolvers.scoping import Scope
 
 if TYPE_CHECKING:
-    from schema.context import Context
+    from resolvers.context import Context
 
 
 def _link(context: Context, token: str) -> str:

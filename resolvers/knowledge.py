@@ -62,7 +62,7 @@ from resolvers.pagination import (
 )
 
 if TYPE_CHECKING:
-    from schema.context import Context, Info
+    from resolvers.context import Context
     from schema.knowledge import PublishKnowledgeArticleInput, UpsertKnowledgeArticleInput
 
 
@@ -212,7 +212,7 @@ def _served_translations(language: str) -> Any:
 
 
 async def article_connection(
-    info: Info,
+    context: Context,
     *,
     search: str | None,
     language: str | None,
@@ -222,7 +222,6 @@ async def article_connection(
     after: str | None,
 ) -> Page:
     """A page of articles (`ArticleHit`s): by relevance when searching, else by title."""
-    context = info.context
     scope = await context.require_scope()
     served = await requested_language(context, language)
     request = PageRequest(first=first, after=after).validated()

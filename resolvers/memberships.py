@@ -41,7 +41,7 @@ from resolvers.loaders.memberships import memberships_clause
 from resolvers.scoping import Scope
 
 if TYPE_CHECKING:
-    from schema.context import Context
+    from resolvers.context import Context
 
 P = Permission
 

@@ -44,8 +44,8 @@ from resolvers.pagination import Page, PageRequest, SortField, paginate
 from resolvers.usage_rollup import Span, asked_days, lock_devices, respread
 
 if TYPE_CHECKING:
+    from resolvers.context import Context
     from resolvers.scoping import Scope
-    from schema.context import Context
 
 P = Permission
 

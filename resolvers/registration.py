@@ -27,7 +27,7 @@ from resolvers.memberships import administrators_of, lock_account
 from resolvers.one_time import spend
 
 if TYPE_CHECKING:
-    from schema.context import Context
+    from resolvers.context import Context
     from settings import Settings
 
 

@@ -13,12 +13,12 @@ from resolvers.pagination import Page, PageRequest, SortField, paginate
 from resolvers.search import contains
 
 if TYPE_CHECKING:
-    from schema.context import Info
+    from resolvers.context import Context
     from schema.sites import SiteFilter
 
 
 async def site_connection(
-    info: Info,
+    context: Context,
     *,
     first: int | None,
     after: str | None,
@@ -26,7 +26,6 @@ async def site_connection(
     before: str | None,
     filter: SiteFilter | None,
 ) -> Page:
-    context = info.context
     scope = await context.require_scope()
     visible = select(Account.id).where(scope.accounts_clause())
     stmt = select(Site).where(Site.account_id.in_(visible))

@@ -29,7 +29,7 @@ from resolvers.loaders.stock import (
 from resolvers.pagination import Page, PageRequest, SortField, build_page, paginate
 
 if TYPE_CHECKING:
-    from schema.context import Context, Info
+    from resolvers.context import Context
     from schema.stock import (
         RecordStockCountInput,
         StockLocationFilter,
@@ -59,7 +59,7 @@ def low_stock_clause() -> Any:
 
 
 async def stock_location_connection(
-    info: Info,
+    context: Context,
     *,
     first: int | None,
     after: str | None,
@@ -67,7 +67,6 @@ async def stock_location_connection(
     before: str | None,
     filter: StockLocationFilter | None,
 ) -> Page:
-    context = info.context
     scope = await context.require_scope()
     stmt = select(StockLocation).where(scope.stock_locations_clause())
     if filter is not None:
@@ -90,7 +89,7 @@ async def stock_location_connection(
 
 
 async def replenishment_order_connection(
-    info: Info,
+    context: Context,
     location_id: int,
     *,
     first: int | None,
@@ -103,7 +102,6 @@ async def replenishment_order_connection(
     and `totalCount` are batched across locations by loaders, so a list of locations with
     their orders costs the same statements for one location as for a hundred."""
 
-    context = info.context
     request = PageRequest(first, after, last, before).validated()
     wanted = None if statuses is None else frozenset(statuses)
     counts = context.loaders[ReplenishmentOrderCountByStockLocationIdLoader]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,9 +27,6 @@ from calendars.business_hours import unstamp as _unstamp
 from core import clock
 from models import Account, Contract, Device, Site, Ticket
 from models.enums import TicketStatus
-
-if TYPE_CHECKING:
-    pass
 
 S = TicketStatus
 

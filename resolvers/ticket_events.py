@@ -17,7 +17,7 @@ from resolvers.scoping import build_scope
 from resolvers.tickets import sees_internal
 
 if TYPE_CHECKING:
-    from schema.context import AppServices
+    from resolvers.context import AppServices
 
 # (event, ticket, actor name, actor is an agent, comment or None)
 EventRows = tuple[TicketEvent, Ticket, str | None, bool, TicketComment | None]

@@ -21,7 +21,7 @@ from resolvers.search import contains
 from resolvers.ticket_clock import sla_clause
 
 if TYPE_CHECKING:
-    from schema.context import Info
+    from resolvers.context import Context
 
 
 @dataclass
@@ -39,7 +39,7 @@ class TicketListFilter:
 
 
 async def ticket_connection(
-    info: Info,
+    context: Context,
     *,
     first: int | None,
     after: str | None,
@@ -48,7 +48,6 @@ async def ticket_connection(
     filter: TicketListFilter,
 ) -> Page:
     """Newest first; scoped in SQL like every list."""
-    context = info.context
     scope = await context.require_scope()
     stmt = select(Ticket).where(scope.tickets_clause())
     if filter.statuses is not None:

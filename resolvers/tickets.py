@@ -50,7 +50,7 @@ from resolvers.ticket_clock import (
 )
 
 if TYPE_CHECKING:
-    from schema.context import Context
+    from resolvers.context import Context
 
 P = Permission
 S = TicketStatus

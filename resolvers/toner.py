@@ -20,7 +20,7 @@ from resolvers.audit import audit
 from resolvers.stock import _dialect_insert
 
 if TYPE_CHECKING:
-    from schema.context import Context
+    from resolvers.context import Context
     from schema.stock import ReportTonerLevelsInput
 
 

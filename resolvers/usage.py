@@ -70,7 +70,7 @@ from models.enums import MeterType
 from resolvers.accounts import account_tree
 
 if TYPE_CHECKING:
-    from schema.context import Context
+    from resolvers.context import Context
 
 EPOCH = date(2000, 1, 3)
 MAX_PERIODS = 400

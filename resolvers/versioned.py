@@ -15,7 +15,7 @@ from resolvers.audit import audit
 
 if TYPE_CHECKING:
     from auth.policy import Permission
-    from schema.context import Context
+    from resolvers.context import Context
 
 RowT = TypeVar("RowT")
 

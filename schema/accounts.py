@@ -318,7 +318,7 @@ class AccountQuery:
         filter: AccountFilter | None = None,
     ) -> AccountConnection:
         page = await account_connection(
-            info, first=first, after=after, last=last, before=before, filter=filter
+            info.context, first=first, after=after, last=last, before=before, filter=filter
         )
         return AccountConnection.of(page, Account.from_row)
 

@@ -256,7 +256,7 @@ async def device_list(
     """A page of devices, with the relations its nodes select fetched along (one place for the
     root list and the lists under an account or a site)."""
     page = await device_connection(
-        info,
+        info.context,
         first=first,
         after=after,
         last=last,

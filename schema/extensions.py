@@ -22,7 +22,7 @@ from models.session import begin_writing
 from schema import unavailable
 
 if TYPE_CHECKING:
-    from schema.context import Context
+    from resolvers.context import Context
 
 log = logging.getLogger("portal.errors")
 audit_log = logging.getLogger("portal.audit")

@@ -186,7 +186,7 @@ class KnowledgeQuery:
         after: str | None = None,
     ) -> KnowledgeArticleConnection:
         page = await article_connection(
-            info,
+            info.context,
             search=search,
             language=language,
             product_model_id=str(product_model_id) if product_model_id is not None else None,

@@ -40,6 +40,6 @@ class SiteQuery:
         filter: SiteFilter | None = None,
     ) -> SiteConnection:
         page = await site_connection(
-            info, first=first, after=after, last=last, before=before, filter=filter
+            info.context, first=first, after=after, last=last, before=before, filter=filter
         )
         return SiteConnection.of(page, Site.from_row)

@@ -193,7 +193,7 @@ class StockLocation(LoadedNode):
         ] = None,
     ) -> ReplenishmentOrderConnection | None:
         page = await replenishment_order_connection(
-            info,
+            info.context,
             self.id,
             first=first,
             after=after,
@@ -379,7 +379,7 @@ class StockQuery:
         filter: StockLocationFilter | None = None,
     ) -> StockLocationConnection:
         page = await stock_location_connection(
-            info, first=first, after=after, last=last, before=before, filter=filter
+            info.context, first=first, after=after, last=last, before=before, filter=filter
         )
         return StockLocationConnection.of(page, StockLocation.from_row)
 

@@ -387,7 +387,7 @@ async def ticket_list(
     filter: TicketListFilter,
 ) -> TicketConnection:
     page = await ticket_connection(
-        info, first=first, after=after, last=last, before=before, filter=filter
+        info.context, first=first, after=after, last=last, before=before, filter=filter
     )
     return TicketConnection.of(page, Ticket.from_row)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from schema.context import Context
+    from resolvers.context import Context
 
 L = TypeVar("L")
 

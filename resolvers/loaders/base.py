@@ -13,8 +13,8 @@ from aiodataloader import DataLoader
 from sqlalchemy import ColumnElement, Select, select, true
 
 if TYPE_CHECKING:
+    from resolvers.context import Context
     from resolvers.scoping import Scope
-    from schema.context import Context
 
 RowT = TypeVar("RowT")
 

@@ -1,0 +1,117 @@
+"""The typed per-request context (`info.context` in the schema, the first argument of the
+resolvers): one database session per operation, per-request loaders,
+the caller, and the viewer's scope (computed once, on first use)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+
+import i18n
+from auth.principal import ANONYMOUS, Principal
+from auth.tokens import CLOCK_LEEWAY_SECONDS
+from core import clock
+from core.errors import Unauthenticated
+from resolvers.loaders import Loaders
+from resolvers.scoping import Scope, build_scope
+from settings import Settings
+
+if TYPE_CHECKING:
+    from auth.tokens import TokenService
+
+
+@dataclass
+class AppServices:
+    """Process-wide services shared by requests (no request state lives here)."""
+
+    settings: Settings
+    sessionmaker: async_sessionmaker[AsyncSession]
+    tokens: TokenService
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Context:
+    services: AppServices
+    request: Request | WebSocket
+    response: Response | None
+    request_id: str
+    principal: Principal = ANONYMOUS
+    accept_language: str | None = None
+    connection_params: dict[str, Any] | None = None
+    _session: AsyncSession | None = None
+    _scope_task: asyncio.Task[Scope] | None = None
+    _loaders: Loaders | None = None
+    # The viewer's language, read once while the user row is fresh: after a rollback the row
+    # is expired (and the session maybe closed) while errors are still being worded.
+    _user_language: str | None = None
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            self._session = self.services.sessionmaker()
+        return self._session
+
+    @property
+    def loaders(self) -> Loaders:
+        if self._loaders is None:
+            self._loaders = Loaders(self)
+        return self._loaders
+
+    async def scope(self) -> Scope:
+        """Shared by every resolver of the operation, however many ask at once."""
+        expires_at = self.principal.token_expires_at
+        if expires_at is not None and expires_at + CLOCK_LEEWAY_SECONDS <= clock.timestamp():
+            # A WebSocket connection outlives its access token: from then on it is anonymous.
+            self.principal = Principal(token_problem="TOKEN_EXPIRED")
+            self._scope_task = None
+        if self._scope_task is None:
+            self._scope_task = asyncio.ensure_future(build_scope(self.principal, self.session))
+            self._user_language = None
+        scope = await self._scope_task
+        if self._user_language is None and scope.user is not None:
+            self._user_language = scope.user.language
+        return scope
+
+    async def require_scope(self) -> Scope:
+        scope = await self.scope()
+        if not scope.is_authenticated:
+            # a coarse reason code, never a detail; a valid token of a user who is gone or
+            # deactivated names no one we know
+            problem = self.principal.token_problem or (
+                None if self.principal.is_anonymous else "UNKNOWN_IDENTITY"
+            )
+            extra: dict[str, Any] = {"reason": problem} if problem else {}
+            raise Unauthenticated(language=self.language, **extra)
+        return scope
+
+    @cached_property
+    def header_language(self) -> str | None:
+        return i18n.negotiate(self.accept_language)
+
+    @property
+    def language(self) -> str:
+        if self.header_language:
+            return self.header_language
+        if self._user_language is not None and self._user_language in i18n.SUPPORTED:
+            return self._user_language
+        return self.settings.default_language
+
+    async def close_operation(self) -> None:
+        """Ends the operation's session and its loaders' caches (a WebSocket connection runs
+        many operations over one context; each must read fresh data)."""
+        session, self._session = self._session, None
+        self._loaders = None
+        if session is not None:
+            await session.close()
