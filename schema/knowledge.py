@@ -25,7 +25,7 @@ from resolvers.loaders.knowledge import (
 from schema.context import Info
 from schema.devices import ProductModel
 from schema.mutations import Payload, transactional
-from schema.pagination import Connection
+from schema.pagination import After, Connection, First
 from schema.permissions import permission_field, requirement_text
 
 
@@ -182,8 +182,8 @@ class KnowledgeQuery:
         language: str | None = None,
         product_model_id: strawberry.ID | None = None,
         category: str | None = None,
-        first: int | None = None,
-        after: str | None = None,
+        first: First = None,
+        after: After = None,
     ) -> KnowledgeArticleConnection:
         page = await article_connection(
             info,

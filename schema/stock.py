@@ -37,7 +37,7 @@ from schema.context import Info
 from schema.devices import Device
 from schema.mutations import Payload, transactional
 from schema.node import LoadedNode
-from schema.pagination import Connection
+from schema.pagination import FILTER, After, Before, Connection, First, Last
 from schema.permissions import permission_field, requirement_text
 
 ConsumableKindEnum = strawberry.enum(
@@ -183,10 +183,10 @@ class StockLocation(LoadedNode):
     async def replenishment_orders(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
         statuses: Annotated[
             list[ReplenishmentStatusEnum] | None,
             strawberry.argument(description="Only orders in one of these statuses."),
@@ -372,11 +372,11 @@ class StockQuery:
     async def stock_locations(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-        filter: StockLocationFilter | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+        filter: Annotated[StockLocationFilter | None, FILTER] = None,
     ) -> StockLocationConnection:
         page = await stock_location_connection(
             info, first=first, after=after, last=last, before=before, filter=filter

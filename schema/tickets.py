@@ -30,7 +30,7 @@ from schema.accounts import Account, Site
 from schema.context import Info
 from schema.devices import Device
 from schema.node import LoadedNode
-from schema.pagination import Connection
+from schema.pagination import FILTER, After, Before, Connection, First, Last
 
 TicketTypeEnum = strawberry.enum(
     TicketType,
@@ -421,11 +421,11 @@ class TicketQuery:
     async def tickets(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-        filter: TicketFilter | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+        filter: Annotated[TicketFilter | None, FILTER] = None,
     ) -> TicketConnection:
         return await ticket_list(
             info, first, after, last, before, list_filter(filter, info.context.language)
