@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry import relay
@@ -178,10 +178,22 @@ class KnowledgeQuery:
     async def knowledge_articles(
         self,
         info: Info,
-        search: str | None = None,
-        language: str | None = None,
-        product_model_id: strawberry.ID | None = None,
-        category: str | None = None,
+        search: Annotated[
+            str | None,
+            strawberry.argument(description="Words to look for (full-text, stemmed per language)."),
+        ] = None,
+        language: Annotated[
+            str | None,
+            strawberry.argument(description="Language of the articles (en, fr, it)."),
+        ] = None,
+        product_model_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(description="Only the articles about this product model."),
+        ] = None,
+        category: Annotated[
+            str | None,
+            strawberry.argument(description="Only the articles of this category (exact name)."),
+        ] = None,
         first: First = None,
         after: After = None,
     ) -> KnowledgeArticleConnection:

@@ -27,25 +27,40 @@ from resolvers.loaders.memberships import (
 from schema.accounts import Account
 from schema.context import Info
 from schema.devices import Device
+from schema.enums import described_enum
 from schema.mutations import Payload, transactional
 from schema.node import LoadedNode
 from schema.stock import StockLocation
 from schema.viewer import RoleEnum, User
 
-MembershipStatusEnum = strawberry.enum(
+MembershipStatusEnum = described_enum(
     MembershipStatus,
     name="MembershipStatus",
     description="ACTIVE: the role applies; PENDING: an access request waiting for an "
     "administrator; REJECTED: an access request an administrator declined.",
+    values={
+        MembershipStatus.ACTIVE: "The role applies on the account.",
+        MembershipStatus.PENDING: "An access request waiting for an administrator of the "
+        "account (`approveAccessRequest` / `rejectAccessRequest`).",
+        MembershipStatus.REJECTED: "An access request an administrator declined.",
+    },
 )
 
 
 @strawberry.enum(description="Where an invitation stands.")
 class InvitationStatus(enum.Enum):
-    PENDING = "PENDING"
-    ACCEPTED = "ACCEPTED"
-    REVOKED = "REVOKED"
-    EXPIRED = "EXPIRED"
+    PENDING = strawberry.enum_value(
+        "PENDING", description="Sent by e-mail; its one-time link can still be accepted."
+    )
+    ACCEPTED = strawberry.enum_value(
+        "ACCEPTED", description="Accepted: the invitee is a member of the account."
+    )
+    REVOKED = strawberry.enum_value(
+        "REVOKED", description="Withdrawn by an administrator before it was accepted."
+    )
+    EXPIRED = strawberry.enum_value(
+        "EXPIRED", description="Not accepted in time; `resendInvitation` sends a new link."
+    )
 
 
 def _user(row: UserRow) -> User:

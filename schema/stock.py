@@ -35,19 +35,45 @@ from resolvers.toner import report_toner_levels
 from schema.accounts import Account, Site
 from schema.context import Info
 from schema.devices import Device
+from schema.enums import described_enum
 from schema.mutations import Payload, transactional
 from schema.node import LoadedNode
 from schema.pagination import FILTER, After, Before, Connection, First, Last
 from schema.permissions import permission_field, requirement_text
 
-ConsumableKindEnum = strawberry.enum(
-    ConsumableKind, name="ConsumableKind", description="What a consumable is."
+ConsumableKindEnum = described_enum(
+    ConsumableKind,
+    name="ConsumableKind",
+    description="What a consumable is.",
+    values={
+        ConsumableKind.TONER: "A toner cartridge (one colour).",
+        ConsumableKind.DRUM: "A drum (imaging) unit.",
+        ConsumableKind.WASTE_TONER: "A waste toner container.",
+        ConsumableKind.STAPLES: "Staple cartridges for a finisher.",
+    },
 )
-TonerColourEnum = strawberry.enum(TonerColour, name="TonerColour", description="Toner colour.")
-ReplenishmentStatusEnum = strawberry.enum(
+TonerColourEnum = described_enum(
+    TonerColour,
+    name="TonerColour",
+    description="Toner colour.",
+    values={
+        TonerColour.BLACK: "Black (K).",
+        TonerColour.CYAN: "Cyan (C).",
+        TonerColour.MAGENTA: "Magenta (M).",
+        TonerColour.YELLOW: "Yellow (Y).",
+    },
+)
+ReplenishmentStatusEnum = described_enum(
     ReplenishmentStatus,
     name="ReplenishmentStatus",
     description="PENDING → SHIPPED → DELIVERED (or CANCELLED while not delivered).",
+    values={
+        ReplenishmentStatus.PENDING: "Raised by a low toner level reported through "
+        "e-Maintenance; not shipped yet.",
+        ReplenishmentStatus.SHIPPED: "On its way to the stock location.",
+        ReplenishmentStatus.DELIVERED: "Arrived at the stock location.",
+        ReplenishmentStatus.CANCELLED: "Called off before delivery.",
+    },
 )
 
 
