@@ -216,7 +216,14 @@ class KnowledgeMutation:
         + requirement_text(Permission.MANAGE_KNOWLEDGE)
     )
     async def upsert_knowledge_article(
-        self, info: Info, input: UpsertKnowledgeArticleInput
+        self,
+        info: Info,
+        input: Annotated[
+            UpsertKnowledgeArticleInput,
+            strawberry.argument(
+                description="The article (no `id` for a new one) and its translations."
+            ),
+        ],
     ) -> KnowledgeArticlePayload:
         async def work() -> KnowledgeArticlePayload:
             hit = await upsert_article(info.context, input)
@@ -229,7 +236,12 @@ class KnowledgeMutation:
         + requirement_text(Permission.MANAGE_KNOWLEDGE)
     )
     async def publish_knowledge_article(
-        self, info: Info, input: PublishKnowledgeArticleInput
+        self,
+        info: Info,
+        input: Annotated[
+            PublishKnowledgeArticleInput,
+            strawberry.argument(description="The article, and whether it is published."),
+        ],
     ) -> KnowledgeArticlePayload:
         async def work() -> KnowledgeArticlePayload:
             hit = await publish_article(info.context, input)

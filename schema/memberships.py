@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry import relay
@@ -371,7 +371,16 @@ class MembershipMutation:
         description="Registers a person who proves a device serial number of a customer "
         "account; a confirmation link is mailed. Open to anonymous callers."
     )
-    async def register(self, info: Info, input: RegisterInput) -> RegisterPayload:
+    async def register(
+        self,
+        info: Info,
+        input: Annotated[
+            RegisterInput,
+            strawberry.argument(
+                description="The new user's e-mail address, name and password, the customer account number and the serial number of one of the account's devices."
+            ),
+        ],
+    ) -> RegisterPayload:
         async def work() -> RegisterPayload:
             user = await registration.register(
                 info.context,
@@ -392,7 +401,14 @@ class MembershipMutation:
         "becomes its administrator; otherwise this files an access request, mailed to those "
         "administrators. Open to anonymous callers."
     )
-    async def confirm_email(self, info: Info, input: ConfirmEmailInput) -> ConfirmEmailPayload:
+    async def confirm_email(
+        self,
+        info: Info,
+        input: Annotated[
+            ConfirmEmailInput,
+            strawberry.argument(description="The token from the confirmation e-mail's link."),
+        ],
+    ) -> ConfirmEmailPayload:
         async def work() -> ConfirmEmailPayload:
             _, status, role = await registration.confirm_email(info.context, input.token)
             return ConfirmEmailPayload(confirmed=True, access_status=status, role=role)
@@ -401,7 +417,14 @@ class MembershipMutation:
 
     @strawberry.mutation(description="Approves an access request. Requires: MANAGE_USERS.")
     async def approve_access_request(
-        self, info: Info, input: ApproveAccessRequestInput
+        self,
+        info: Info,
+        input: Annotated[
+            ApproveAccessRequestInput,
+            strawberry.argument(
+                description="The access request, and the role and assignments it gets."
+            ),
+        ],
     ) -> ApproveAccessRequestPayload:
         async def work() -> ApproveAccessRequestPayload:
             row, user = await memberships.decide_access_request(
@@ -418,7 +441,12 @@ class MembershipMutation:
 
     @strawberry.mutation(description="Rejects an access request. Requires: MANAGE_USERS.")
     async def reject_access_request(
-        self, info: Info, input: RejectAccessRequestInput
+        self,
+        info: Info,
+        input: Annotated[
+            RejectAccessRequestInput,
+            strawberry.argument(description="The access request to decline."),
+        ],
     ) -> RejectAccessRequestPayload:
         async def work() -> RejectAccessRequestPayload:
             row, user = await memberships.decide_access_request(
@@ -433,7 +461,14 @@ class MembershipMutation:
         "administrator cannot be demoted (LAST_ADMINISTRATOR). Requires: MANAGE_USERS."
     )
     async def update_membership(
-        self, info: Info, input: UpdateMembershipInput
+        self,
+        info: Info,
+        input: Annotated[
+            UpdateMembershipInput,
+            strawberry.argument(
+                description="The membership and its new role, devices or stock locations."
+            ),
+        ],
     ) -> UpdateMembershipPayload:
         async def work() -> UpdateMembershipPayload:
             row, user = await memberships.update_membership(
@@ -453,7 +488,11 @@ class MembershipMutation:
         "removed (LAST_ADMINISTRATOR). Requires: MANAGE_USERS."
     )
     async def revoke_membership(
-        self, info: Info, input: RevokeMembershipInput
+        self,
+        info: Info,
+        input: Annotated[
+            RevokeMembershipInput, strawberry.argument(description="The membership to end.")
+        ],
     ) -> RevokeMembershipPayload:
         async def work() -> RevokeMembershipPayload:
             pk = await memberships.revoke_membership(
@@ -469,7 +508,16 @@ class MembershipMutation:
         description="Invites a colleague by e-mail with a role and assigned devices / stock "
         "locations of the account. Requires: MANAGE_USERS."
     )
-    async def invite_user(self, info: Info, input: InviteUserInput) -> InviteUserPayload:
+    async def invite_user(
+        self,
+        info: Info,
+        input: Annotated[
+            InviteUserInput,
+            strawberry.argument(
+                description="The colleague's e-mail address, the account, the role and its assignments."
+            ),
+        ],
+    ) -> InviteUserPayload:
         async def work() -> InviteUserPayload:
             row = await invitations.invite_user(
                 info.context,
@@ -489,7 +537,11 @@ class MembershipMutation:
         "working) and a new expiry. Requires: MANAGE_USERS."
     )
     async def resend_invitation(
-        self, info: Info, input: InvitationIdInput
+        self,
+        info: Info,
+        input: Annotated[
+            InvitationIdInput, strawberry.argument(description="The invitation to send again.")
+        ],
     ) -> ResendInvitationPayload:
         async def work() -> ResendInvitationPayload:
             row = await invitations.resend_invitation(
@@ -501,7 +553,11 @@ class MembershipMutation:
 
     @strawberry.mutation(description="Revokes an open invitation. Requires: MANAGE_USERS.")
     async def revoke_invitation(
-        self, info: Info, input: InvitationIdInput
+        self,
+        info: Info,
+        input: Annotated[
+            InvitationIdInput, strawberry.argument(description="The invitation to withdraw.")
+        ],
     ) -> RevokeInvitationPayload:
         async def work() -> RevokeInvitationPayload:
             row = await invitations.revoke_invitation(
@@ -516,7 +572,14 @@ class MembershipMutation:
         "needed) or adds the membership to the existing one. Open to anonymous callers."
     )
     async def accept_invitation(
-        self, info: Info, input: AcceptInvitationInput
+        self,
+        info: Info,
+        input: Annotated[
+            AcceptInvitationInput,
+            strawberry.argument(
+                description="The token from the invitation e-mail's one-time link."
+            ),
+        ],
     ) -> AcceptInvitationPayload:
         async def work() -> AcceptInvitationPayload:
             user, created = await invitations.accept_invitation(

@@ -417,7 +417,14 @@ class StockMutation:
         + requirement_text(Permission.MANAGE_STOCK_LOCATIONS)
     )
     async def update_stock_location(
-        self, info: Info, input: UpdateStockLocationInput
+        self,
+        info: Info,
+        input: Annotated[
+            UpdateStockLocationInput,
+            strawberry.argument(
+                description="The stock location, the version read and the new values."
+            ),
+        ],
     ) -> UpdateStockLocationPayload:
         async def work() -> UpdateStockLocationPayload:
             row = await update_stock_location(info.context, input)
@@ -430,7 +437,14 @@ class StockMutation:
         + requirement_text(Permission.MANAGE_STOCK_LOCATIONS)
     )
     async def record_stock_count(
-        self, info: Info, input: RecordStockCountInput
+        self,
+        info: Info,
+        input: Annotated[
+            RecordStockCountInput,
+            strawberry.argument(
+                description="The stock location and the quantities counted on its shelf."
+            ),
+        ],
     ) -> RecordStockCountPayload:
         async def work() -> RecordStockCountPayload:
             row = await record_stock_count(info.context, input)
@@ -445,7 +459,14 @@ class StockMutation:
         + requirement_text(Permission.REPORT_TONER_LEVELS)
     )
     async def report_toner_levels(
-        self, info: Info, input: ReportTonerLevelsInput
+        self,
+        info: Info,
+        input: Annotated[
+            ReportTonerLevelsInput,
+            strawberry.argument(
+                description="The e-Maintenance device and the toner levels it measured."
+            ),
+        ],
     ) -> ReportTonerLevelsPayload:
         async def work() -> ReportTonerLevelsPayload:
             levels, orders = await report_toner_levels(info.context, input)
@@ -461,7 +482,12 @@ class StockMutation:
         + requirement_text(Permission.MANAGE_REPLENISHMENT)
     )
     async def update_replenishment_order(
-        self, info: Info, input: UpdateReplenishmentOrderInput
+        self,
+        info: Info,
+        input: Annotated[
+            UpdateReplenishmentOrderInput,
+            strawberry.argument(description="The replenishment order and the status it moves to."),
+        ],
     ) -> UpdateReplenishmentOrderPayload:
         async def work() -> UpdateReplenishmentOrderPayload:
             row = await update_replenishment_order(info.context, input)
