@@ -29,9 +29,10 @@ from resolvers.loaders.accounts import (
 from resolvers.loaders.devices import DeviceCountByAccountIdLoader, DeviceCountBySiteIdLoader
 from resolvers.scoping import Scope
 from schema.context import Info
+from schema.enums import described_enum
 from schema.mutations import Payload, transactional
 from schema.node import LoadedNode
-from schema.pagination import Connection
+from schema.pagination import FILTER, ORDER_BY, After, Before, Connection, First, Last
 from schema.permissions import permission_field
 
 if TYPE_CHECKING:
@@ -39,20 +40,33 @@ if TYPE_CHECKING:
     from schema.memberships import Invitation, Membership
     from schema.tickets import TicketConnection, TicketFilter
 
-CreditStatusEnum = strawberry.enum(
-    CreditStatus, name="CreditStatus", description="Vendor's view of an account's credit."
+CreditStatusEnum = described_enum(
+    CreditStatus,
+    name="CreditStatus",
+    description="Vendor's view of an account's credit.",
+    values={
+        CreditStatus.GOOD: "No concern.",
+        CreditStatus.WATCH: "Watched by the vendor's credit control (e.g. late payments).",
+        CreditStatus.ON_HOLD: "On credit hold: the vendor extends no further credit.",
+    },
 )
 
 
 async def parent_devices(
     root: Any,
     info: Info,
-    first: int | None = None,
-    after: str | None = None,
-    last: int | None = None,
-    before: str | None = None,
-    filter: Annotated[DeviceFilter, strawberry.lazy("schema.devices")] | None = None,
-    order_by: Annotated[DeviceOrder, strawberry.lazy("schema.devices")] | None = None,
+    first: First = None,
+    after: After = None,
+    last: Last = None,
+    before: Before = None,
+    filter: Annotated[
+        Annotated[DeviceFilter, strawberry.lazy("schema.devices")] | None,
+        FILTER,
+    ] = None,
+    order_by: Annotated[
+        Annotated[DeviceOrder, strawberry.lazy("schema.devices")] | None,
+        ORDER_BY,
+    ] = None,
 ) -> Annotated[DeviceConnection, strawberry.lazy("schema.devices")]:
     """`devices` of an account or of a site: the same list under either parent."""
     from schema.devices import device_list  # devices refer to accounts and sites
@@ -182,11 +196,14 @@ class Account(LoadedNode):
     async def tickets(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-        filter: Annotated[TicketFilter, strawberry.lazy("schema.tickets")] | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+        filter: Annotated[
+            Annotated[TicketFilter, strawberry.lazy("schema.tickets")] | None,
+            FILTER,
+        ] = None,
     ) -> Annotated[TicketConnection, strawberry.lazy("schema.tickets")] | None:
         from schema.tickets import account_tickets  # tickets refer to accounts
 
@@ -311,11 +328,14 @@ class AccountQuery:
     async def accounts(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-        filter: AccountFilter | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+        filter: Annotated[
+            AccountFilter | None,
+            FILTER,
+        ] = None,
     ) -> AccountConnection:
         page = await account_connection(
             info.context, first=first, after=after, last=last, before=before, filter=filter
@@ -347,7 +367,14 @@ class AccountMutation:
         Permission.UPDATE_ACCOUNT,
         description="Changes an account's name, language or country, recorded in the audit log.",
     )
-    async def update_account(self, info: Info, input: UpdateAccountInput) -> UpdateAccountPayload:
+    async def update_account(
+        self,
+        info: Info,
+        input: Annotated[
+            UpdateAccountInput,
+            strawberry.argument(description="The account, the version read and the new values."),
+        ],
+    ) -> UpdateAccountPayload:
         async def work() -> UpdateAccountPayload:
             row = await update_account(info.context, input)
             return UpdateAccountPayload(account=Account.from_row(row))

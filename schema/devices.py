@@ -22,19 +22,30 @@ from resolvers.loaders.tickets import OpenTicketCountByDeviceIdLoader
 from resolvers.scoping import Scope
 from schema.accounts import Account, Contract, Site
 from schema.context import Info
+from schema.enums import described_enum
 from schema.lookahead import connection_node_fields
 from schema.meters import device_latest_readings, device_meter_readings, device_reading_due
 from schema.mutations import Payload, transactional
 from schema.node import LoadedNode
-from schema.pagination import Connection, Direction
+from schema.pagination import FILTER, ORDER_BY, After, Before, Connection, Direction, First, Last
 from schema.permissions import permission_field
 
 if TYPE_CHECKING:
     from schema.stock import StockLocation, TonerLevel
     from schema.tickets import Ticket
 
-DeviceStatusEnum = strawberry.enum(
-    DeviceStatus, name="DeviceStatus", description="Where a device stands in its life."
+DeviceStatusEnum = described_enum(
+    DeviceStatus,
+    name="DeviceStatus",
+    description="Where a device stands in its life.",
+    values={
+        DeviceStatus.ACTIVE: "Installed and in service at its site.",
+        DeviceStatus.MOVE_PENDING: "A move to another site or room was requested "
+        "(`requestDeviceMove`) and waits for the vendor.",
+        DeviceStatus.REMOVAL_PENDING: "Its removal was requested (`requestDeviceRemoval`) and "
+        "waits for the vendor.",
+        DeviceStatus.REMOVED: "Removed by the vendor; kept for its history.",
+    },
 )
 
 
@@ -130,7 +141,11 @@ class Device(LoadedNode):
         "{deviceIds})`).",
     )
     async def tickets(
-        self, info: Info, first: int = 10
+        self,
+        info: Info,
+        first: Annotated[
+            int, strawberry.argument(description="How many of its newest tickets (at most 100).")
+        ] = 10,
     ) -> list[Annotated[Ticket, strawberry.lazy("schema.tickets")]] | None:
         from schema.tickets import device_tickets  # tickets refer to devices
 
@@ -174,11 +189,14 @@ class Device(LoadedNode):
     description="What the devices list is sorted by (ties broken by serial number, then id).",
 )
 class DeviceOrderFieldEnum(enum.Enum):
-    SERIAL = "SERIAL"
-    SITE = "SITE"
-    MODEL = "MODEL"
-    LAST_READING_DATE = "LAST_READING_DATE"
-    INSTALL_DATE = "INSTALL_DATE"
+    SERIAL = strawberry.enum_value("SERIAL", description="Serial number.")
+    SITE = strawberry.enum_value("SITE", description="Name of the site it stands at.")
+    MODEL = strawberry.enum_value("MODEL", description="Product model name.")
+    LAST_READING_DATE = strawberry.enum_value(
+        "LAST_READING_DATE",
+        description="Day of its latest meter reading (a device never read sorts as oldest).",
+    )
+    INSTALL_DATE = strawberry.enum_value("INSTALL_DATE", description="Day it was installed.")
 
 
 @strawberry.enum(
@@ -186,14 +204,18 @@ class DeviceOrderFieldEnum(enum.Enum):
     description="ACTIVE: covers today; EXPIRED: ended; EXPIRING: active, ends within N days.",
 )
 class ContractStateEnum(enum.Enum):
-    ACTIVE = "ACTIVE"
-    EXPIRED = "EXPIRED"
-    EXPIRING = "EXPIRING"
+    ACTIVE = strawberry.enum_value(
+        "ACTIVE", description="The support contract covers today (service work may be raised)."
+    )
+    EXPIRED = strawberry.enum_value("EXPIRED", description="The support contract has ended.")
+    EXPIRING = strawberry.enum_value(
+        "EXPIRING", description="Active, and ends within `withinDays` days."
+    )
 
 
 @strawberry.input(description="A contract condition on devices.")
 class ContractStateFilter:
-    state: ContractStateEnum
+    state: ContractStateEnum = strawberry.field(description="The state the contract is in.")
     within_days: int = strawberry.field(
         default=30, description="For EXPIRING: the contract ends within this many days (0-3650)."
     )
@@ -279,12 +301,12 @@ class DeviceQuery:
     async def devices(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-        filter: DeviceFilter | None = None,
-        order_by: DeviceOrder | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+        filter: Annotated[DeviceFilter | None, FILTER] = None,
+        order_by: Annotated[DeviceOrder | None, ORDER_BY] = None,
     ) -> DeviceConnection:
         return await device_list(info, first, after, last, before, filter, order_by)
 
@@ -319,7 +341,14 @@ class DeviceMutation:
         description="Changes a device's location, asset tag, cost centre or site (of the same "
         "account), recorded in the audit log. Device managers: their assigned devices.",
     )
-    async def update_device(self, info: Info, input: UpdateDeviceInput) -> UpdateDevicePayload:
+    async def update_device(
+        self,
+        info: Info,
+        input: Annotated[
+            UpdateDeviceInput,
+            strawberry.argument(description="The device, the version read and the new values."),
+        ],
+    ) -> UpdateDevicePayload:
         async def work() -> UpdateDevicePayload:
             row = await update_device(info.context, input)
             return UpdateDevicePayload(device=Device.from_row(row))

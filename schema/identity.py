@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 
@@ -71,7 +72,14 @@ def _auth_payload(tokens: identity.Tokens) -> AuthPayload:
 @strawberry.type
 class IdentityMutation:
     @strawberry.mutation(description="Signs in with e-mail and password.")
-    async def login(self, info: Info, input: LoginInput) -> AuthPayload:
+    async def login(
+        self,
+        info: Info,
+        input: Annotated[
+            LoginInput,
+            strawberry.argument(description="The e-mail address and password to sign in with."),
+        ],
+    ) -> AuthPayload:
         async def work() -> AuthPayload:
             return _auth_payload(await identity.login(info.context, input.email, input.password))
 
@@ -84,7 +92,13 @@ class IdentityMutation:
         "retry after a timeout) it returns other new tokens of the same login; presented later, "
         "it ends the whole login."
     )
-    async def refresh_token(self, info: Info, input: RefreshTokenInput) -> AuthPayload:
+    async def refresh_token(
+        self,
+        info: Info,
+        input: Annotated[
+            RefreshTokenInput, strawberry.argument(description="The refresh token received last.")
+        ],
+    ) -> AuthPayload:
         async def work() -> AuthPayload:
             return _auth_payload(await identity.refresh(info.context, input.refresh_token))
 
@@ -93,7 +107,16 @@ class IdentityMutation:
     @strawberry.mutation(
         description="Signs out: revokes the refresh tokens of this login (or all)."
     )
-    async def logout(self, info: Info, input: LogoutInput) -> LogoutPayload:
+    async def logout(
+        self,
+        info: Info,
+        input: Annotated[
+            LogoutInput,
+            strawberry.argument(
+                description="The refresh token of the login to end, or `everywhere` for every login of the user."
+            ),
+        ],
+    ) -> LogoutPayload:
         async def work() -> LogoutPayload:
             revoked = await identity.logout(info.context, input.refresh_token, input.everywhere)
             return LogoutPayload(revoked=revoked)
@@ -101,7 +124,16 @@ class IdentityMutation:
         return await transactional(info, LogoutPayload, work)
 
     @strawberry.mutation(description="Issues an access token to a machine client.")
-    async def client_token(self, info: Info, input: ClientTokenInput) -> AuthPayload:
+    async def client_token(
+        self,
+        info: Info,
+        input: Annotated[
+            ClientTokenInput,
+            strawberry.argument(
+                description="The machine client's (e.g. e-Maintenance's) id and secret."
+            ),
+        ],
+    ) -> AuthPayload:
         async def work() -> AuthPayload:
             return _auth_payload(
                 await identity.client_token(info.context, input.client_id, input.client_secret)

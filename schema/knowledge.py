@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry import relay
@@ -25,7 +25,7 @@ from resolvers.loaders.knowledge import (
 from schema.context import Info
 from schema.devices import ProductModel
 from schema.mutations import Payload, transactional
-from schema.pagination import Connection
+from schema.pagination import After, Connection, First
 from schema.permissions import permission_field, requirement_text
 
 
@@ -178,12 +178,24 @@ class KnowledgeQuery:
     async def knowledge_articles(
         self,
         info: Info,
-        search: str | None = None,
-        language: str | None = None,
-        product_model_id: strawberry.ID | None = None,
-        category: str | None = None,
-        first: int | None = None,
-        after: str | None = None,
+        search: Annotated[
+            str | None,
+            strawberry.argument(description="Words to look for (full-text, stemmed per language)."),
+        ] = None,
+        language: Annotated[
+            str | None,
+            strawberry.argument(description="Language of the articles (en, fr, it)."),
+        ] = None,
+        product_model_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(description="Only the articles about this product model."),
+        ] = None,
+        category: Annotated[
+            str | None,
+            strawberry.argument(description="Only the articles of this category (exact name)."),
+        ] = None,
+        first: First = None,
+        after: After = None,
     ) -> KnowledgeArticleConnection:
         page = await article_connection(
             info.context,
@@ -204,7 +216,14 @@ class KnowledgeMutation:
         + requirement_text(Permission.MANAGE_KNOWLEDGE)
     )
     async def upsert_knowledge_article(
-        self, info: Info, input: UpsertKnowledgeArticleInput
+        self,
+        info: Info,
+        input: Annotated[
+            UpsertKnowledgeArticleInput,
+            strawberry.argument(
+                description="The article (no `id` for a new one) and its translations."
+            ),
+        ],
     ) -> KnowledgeArticlePayload:
         async def work() -> KnowledgeArticlePayload:
             hit = await upsert_article(info.context, input)
@@ -217,7 +236,12 @@ class KnowledgeMutation:
         + requirement_text(Permission.MANAGE_KNOWLEDGE)
     )
     async def publish_knowledge_article(
-        self, info: Info, input: PublishKnowledgeArticleInput
+        self,
+        info: Info,
+        input: Annotated[
+            PublishKnowledgeArticleInput,
+            strawberry.argument(description="The article, and whether it is published."),
+        ],
     ) -> KnowledgeArticlePayload:
         async def work() -> KnowledgeArticlePayload:
             hit = await publish_article(info.context, input)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry import relay
@@ -27,25 +27,40 @@ from resolvers.loaders.memberships import (
 from schema.accounts import Account
 from schema.context import Info
 from schema.devices import Device
+from schema.enums import described_enum
 from schema.mutations import Payload, transactional
 from schema.node import LoadedNode
 from schema.stock import StockLocation
 from schema.viewer import RoleEnum, User
 
-MembershipStatusEnum = strawberry.enum(
+MembershipStatusEnum = described_enum(
     MembershipStatus,
     name="MembershipStatus",
     description="ACTIVE: the role applies; PENDING: an access request waiting for an "
     "administrator; REJECTED: an access request an administrator declined.",
+    values={
+        MembershipStatus.ACTIVE: "The role applies on the account.",
+        MembershipStatus.PENDING: "An access request waiting for an administrator of the "
+        "account (`approveAccessRequest` / `rejectAccessRequest`).",
+        MembershipStatus.REJECTED: "An access request an administrator declined.",
+    },
 )
 
 
 @strawberry.enum(description="Where an invitation stands.")
 class InvitationStatus(enum.Enum):
-    PENDING = "PENDING"
-    ACCEPTED = "ACCEPTED"
-    REVOKED = "REVOKED"
-    EXPIRED = "EXPIRED"
+    PENDING = strawberry.enum_value(
+        "PENDING", description="Sent by e-mail; its one-time link can still be accepted."
+    )
+    ACCEPTED = strawberry.enum_value(
+        "ACCEPTED", description="Accepted: the invitee is a member of the account."
+    )
+    REVOKED = strawberry.enum_value(
+        "REVOKED", description="Withdrawn by an administrator before it was accepted."
+    )
+    EXPIRED = strawberry.enum_value(
+        "EXPIRED", description="Not accepted in time; `resendInvitation` sends a new link."
+    )
 
 
 def _user(row: UserRow) -> User:
@@ -356,7 +371,16 @@ class MembershipMutation:
         description="Registers a person who proves a device serial number of a customer "
         "account; a confirmation link is mailed. Open to anonymous callers."
     )
-    async def register(self, info: Info, input: RegisterInput) -> RegisterPayload:
+    async def register(
+        self,
+        info: Info,
+        input: Annotated[
+            RegisterInput,
+            strawberry.argument(
+                description="The new user's e-mail address, name and password, the customer account number and the serial number of one of the account's devices."
+            ),
+        ],
+    ) -> RegisterPayload:
         async def work() -> RegisterPayload:
             user = await registration.register(
                 info.context,
@@ -377,7 +401,14 @@ class MembershipMutation:
         "becomes its administrator; otherwise this files an access request, mailed to those "
         "administrators. Open to anonymous callers."
     )
-    async def confirm_email(self, info: Info, input: ConfirmEmailInput) -> ConfirmEmailPayload:
+    async def confirm_email(
+        self,
+        info: Info,
+        input: Annotated[
+            ConfirmEmailInput,
+            strawberry.argument(description="The token from the confirmation e-mail's link."),
+        ],
+    ) -> ConfirmEmailPayload:
         async def work() -> ConfirmEmailPayload:
             _, status, role = await registration.confirm_email(info.context, input.token)
             return ConfirmEmailPayload(confirmed=True, access_status=status, role=role)
@@ -386,7 +417,14 @@ class MembershipMutation:
 
     @strawberry.mutation(description="Approves an access request. Requires: MANAGE_USERS.")
     async def approve_access_request(
-        self, info: Info, input: ApproveAccessRequestInput
+        self,
+        info: Info,
+        input: Annotated[
+            ApproveAccessRequestInput,
+            strawberry.argument(
+                description="The access request, and the role and assignments it gets."
+            ),
+        ],
     ) -> ApproveAccessRequestPayload:
         async def work() -> ApproveAccessRequestPayload:
             row, user = await memberships.decide_access_request(
@@ -403,7 +441,12 @@ class MembershipMutation:
 
     @strawberry.mutation(description="Rejects an access request. Requires: MANAGE_USERS.")
     async def reject_access_request(
-        self, info: Info, input: RejectAccessRequestInput
+        self,
+        info: Info,
+        input: Annotated[
+            RejectAccessRequestInput,
+            strawberry.argument(description="The access request to decline."),
+        ],
     ) -> RejectAccessRequestPayload:
         async def work() -> RejectAccessRequestPayload:
             row, user = await memberships.decide_access_request(
@@ -418,7 +461,14 @@ class MembershipMutation:
         "administrator cannot be demoted (LAST_ADMINISTRATOR). Requires: MANAGE_USERS."
     )
     async def update_membership(
-        self, info: Info, input: UpdateMembershipInput
+        self,
+        info: Info,
+        input: Annotated[
+            UpdateMembershipInput,
+            strawberry.argument(
+                description="The membership and its new role, devices or stock locations."
+            ),
+        ],
     ) -> UpdateMembershipPayload:
         async def work() -> UpdateMembershipPayload:
             row, user = await memberships.update_membership(
@@ -438,7 +488,11 @@ class MembershipMutation:
         "removed (LAST_ADMINISTRATOR). Requires: MANAGE_USERS."
     )
     async def revoke_membership(
-        self, info: Info, input: RevokeMembershipInput
+        self,
+        info: Info,
+        input: Annotated[
+            RevokeMembershipInput, strawberry.argument(description="The membership to end.")
+        ],
     ) -> RevokeMembershipPayload:
         async def work() -> RevokeMembershipPayload:
             pk = await memberships.revoke_membership(
@@ -454,7 +508,16 @@ class MembershipMutation:
         description="Invites a colleague by e-mail with a role and assigned devices / stock "
         "locations of the account. Requires: MANAGE_USERS."
     )
-    async def invite_user(self, info: Info, input: InviteUserInput) -> InviteUserPayload:
+    async def invite_user(
+        self,
+        info: Info,
+        input: Annotated[
+            InviteUserInput,
+            strawberry.argument(
+                description="The colleague's e-mail address, the account, the role and its assignments."
+            ),
+        ],
+    ) -> InviteUserPayload:
         async def work() -> InviteUserPayload:
             row = await invitations.invite_user(
                 info.context,
@@ -474,7 +537,11 @@ class MembershipMutation:
         "working) and a new expiry. Requires: MANAGE_USERS."
     )
     async def resend_invitation(
-        self, info: Info, input: InvitationIdInput
+        self,
+        info: Info,
+        input: Annotated[
+            InvitationIdInput, strawberry.argument(description="The invitation to send again.")
+        ],
     ) -> ResendInvitationPayload:
         async def work() -> ResendInvitationPayload:
             row = await invitations.resend_invitation(
@@ -486,7 +553,11 @@ class MembershipMutation:
 
     @strawberry.mutation(description="Revokes an open invitation. Requires: MANAGE_USERS.")
     async def revoke_invitation(
-        self, info: Info, input: InvitationIdInput
+        self,
+        info: Info,
+        input: Annotated[
+            InvitationIdInput, strawberry.argument(description="The invitation to withdraw.")
+        ],
     ) -> RevokeInvitationPayload:
         async def work() -> RevokeInvitationPayload:
             row = await invitations.revoke_invitation(
@@ -501,7 +572,14 @@ class MembershipMutation:
         "needed) or adds the membership to the existing one. Open to anonymous callers."
     )
     async def accept_invitation(
-        self, info: Info, input: AcceptInvitationInput
+        self,
+        info: Info,
+        input: Annotated[
+            AcceptInvitationInput,
+            strawberry.argument(
+                description="The token from the invitation e-mail's one-time link."
+            ),
+        ],
     ) -> AcceptInvitationPayload:
         async def work() -> AcceptInvitationPayload:
             user, created = await invitations.accept_invitation(

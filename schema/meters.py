@@ -24,9 +24,10 @@ from resolvers.loaders.meters import (
 )
 from resolvers.reading_due import is_reading_due
 from schema.context import Info
+from schema.enums import described_enum
 from schema.errors import UserErrorType
 from schema.mutations import Payload, payload_errors, transactional
-from schema.pagination import Connection
+from schema.pagination import After, Connection, First
 from schema.permissions import guard, permission_field, requirement_text
 
 if TYPE_CHECKING:
@@ -35,17 +36,52 @@ if TYPE_CHECKING:
 P = Permission
 DeviceRef = Annotated["Device", strawberry.lazy("schema.devices")]
 
-MeterTypeEnum = strawberry.enum(
-    MeterType, name="MeterType", description="A page counter of a device (a model has several)."
+MeterTypeEnum = described_enum(
+    MeterType,
+    name="MeterType",
+    description="A page counter of a device (a model has several).",
+    values={
+        MeterType.TOTAL: "All pages the device has printed or copied.",
+        MeterType.BLACK: "Black-and-white pages.",
+        MeterType.COLOUR: "Colour pages.",
+        MeterType.LARGE_BLACK: "Large-format (A3 and larger) black-and-white pages.",
+        MeterType.LARGE_COLOUR: "Large-format (A3 and larger) colour pages.",
+        MeterType.SCAN: "Scanned pages.",
+    },
 )
-ReadingSourceEnum = strawberry.enum(
-    ReadingSource, name="ReadingSource", description="How a meter reading came in."
+ReadingSourceEnum = described_enum(
+    ReadingSource,
+    name="ReadingSource",
+    description="How a meter reading came in.",
+    values={
+        ReadingSource.PORTAL: "Typed in by a customer in the portal (`submitMeterReadings`).",
+        ReadingSource.BULK_UPLOAD: "Part of a customer's upload (`submitMeterReadingsBatch`).",
+        ReadingSource.REMOTE: "Reported by the device itself through e-Maintenance "
+        "(`reportMeterReadings`).",
+        ReadingSource.AGENT_CORRECTION: "Corrected by a vendor agent (`correctMeterReading`); "
+        "the original value is in the audit log.",
+    },
 )
-UsageGroupByEnum = strawberry.enum(
-    usage.GroupBy, name="UsageGroupBy", description="What usage figures are totalled per."
+UsageGroupByEnum = described_enum(
+    usage.GroupBy,
+    name="UsageGroupBy",
+    description="What usage figures are totalled per.",
+    values={
+        usage.GroupBy.DEVICE: "One figure per device.",
+        usage.GroupBy.SITE: "One figure per site (the devices standing there).",
+        usage.GroupBy.ACCOUNT: "One figure per account (its own devices, sub-accounts apart).",
+        usage.GroupBy.MODEL: "One figure per product model.",
+    },
 )
-UsagePeriodEnum = strawberry.enum(
-    usage.Period, name="UsagePeriod", description="The length of the periods of a usage report."
+UsagePeriodEnum = described_enum(
+    usage.Period,
+    name="UsagePeriod",
+    description="The length of the periods of a usage report.",
+    values={
+        usage.Period.DAY: "Calendar days.",
+        usage.Period.WEEK: "Weeks from Monday to Sunday.",
+        usage.Period.MONTH: "Calendar months.",
+    },
 )
 
 
@@ -132,13 +168,15 @@ class LatestReading:
 async def _device_meter_readings(
     root: Any,
     info: Info,
-    meter: MeterTypeEnum | None = None,
+    meter: Annotated[
+        MeterTypeEnum | None, strawberry.argument(description="Only this meter (all by default).")
+    ] = None,
     from_: Annotated[
         date | None, strawberry.argument(name="from", description="From this day on.")
     ] = None,
     to: Annotated[date | None, strawberry.argument(description="Up to this day.")] = None,
-    first: int | None = None,
-    after: str | None = None,
+    first: First = None,
+    after: After = None,
 ) -> MeterReadingConnection:
     page = await rules.meter_reading_connection(
         info.context, root.row.id, meter=meter, from_=from_, to=to, first=first, after=after
@@ -332,6 +370,11 @@ async def _submit_batch(
     return await transactional(info, MeterReadingsBatchPayload, work)
 
 
+BATCH_INPUT = strawberry.argument(
+    description="The rows: per device, the day and a value per meter."
+)
+
+
 @strawberry.type
 class MeterMutation:
     @strawberry.mutation(
@@ -339,7 +382,12 @@ class MeterMutation:
         + requirement_text(P.SUBMIT_METER_READINGS)
     )
     async def submit_meter_readings(
-        self, info: Info, input: SubmitMeterReadingsInput
+        self,
+        info: Info,
+        input: Annotated[
+            SubmitMeterReadingsInput,
+            strawberry.argument(description="The device, the day and a value per meter."),
+        ],
     ) -> SubmitMeterReadingsPayload:
         async def work() -> SubmitMeterReadingsPayload:
             [row] = _rows([input])
@@ -359,7 +407,7 @@ class MeterMutation:
         + requirement_text(P.SUBMIT_METER_READINGS)
     )
     async def submit_meter_readings_batch(
-        self, info: Info, input: MeterReadingsBatchInput
+        self, info: Info, input: Annotated[MeterReadingsBatchInput, BATCH_INPUT]
     ) -> MeterReadingsBatchPayload:
         return await _submit_batch(
             info, input, ReadingSource.BULK_UPLOAD, P.SUBMIT_METER_READINGS, remote=False
@@ -371,7 +419,7 @@ class MeterMutation:
         extensions=guard(P.REPORT_METER_READINGS),
     )
     async def report_meter_readings(
-        self, info: Info, input: MeterReadingsBatchInput
+        self, info: Info, input: Annotated[MeterReadingsBatchInput, BATCH_INPUT]
     ) -> MeterReadingsBatchPayload:
         return await _submit_batch(
             info, input, ReadingSource.REMOTE, P.REPORT_METER_READINGS, remote=True
@@ -383,7 +431,12 @@ class MeterMutation:
         extensions=guard(P.CORRECT_METER_READINGS),
     )
     async def correct_meter_reading(
-        self, info: Info, input: CorrectMeterReadingInput
+        self,
+        info: Info,
+        input: Annotated[
+            CorrectMeterReadingInput,
+            strawberry.argument(description="The reading, its right value and the reason."),
+        ],
     ) -> CorrectMeterReadingPayload:
         async def work() -> CorrectMeterReadingPayload:
             row = await rules.correct_reading(
@@ -403,9 +456,19 @@ class MeterQuery:
     async def meter_usage(
         self,
         info: Info,
-        group_by: UsageGroupByEnum,
-        period: UsagePeriodEnum,
-        filter: MeterUsageFilter | None = None,
+        group_by: Annotated[
+            UsageGroupByEnum, strawberry.argument(description="What each figure is totalled per.")
+        ],
+        period: Annotated[
+            UsagePeriodEnum, strawberry.argument(description="The length of each period.")
+        ],
+        filter: Annotated[
+            MeterUsageFilter | None,
+            strawberry.argument(
+                description="Which accounts, sites, devices, meters and days (by default every "
+                "device the viewer may see, every meter, the last year)."
+            ),
+        ] = None,
     ) -> list[MeterUsage]:
         given = filter or MeterUsageFilter()
         rows = await usage.meter_usage(

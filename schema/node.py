@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Self
+from typing import Annotated, Any, ClassVar, Self
 
 import strawberry
 from aiodataloader import DataLoader
@@ -74,12 +74,25 @@ class NodeQuery:
         description="Any object by its global ID; null when it does not exist or the viewer "
         "may not see it (the two are indistinguishable)."
     )
-    async def node(self, info: Info, id: strawberry.ID) -> relay.Node | None:
+    async def node(
+        self,
+        info: Info,
+        id: Annotated[
+            strawberry.ID,
+            strawberry.argument(description="The object's global ID (its `id` field)."),
+        ],
+    ) -> relay.Node | None:
         node: relay.Node | None = (await _resolve_many(info, [str(id)]))[0]
         return node
 
     @strawberry.field(description="Several objects by global ID, in the order asked (max 100).")
-    async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[relay.Node | None]:
+    async def nodes(
+        self,
+        info: Info,
+        ids: Annotated[
+            list[strawberry.ID], strawberry.argument(description="Up to 100 global IDs.")
+        ],
+    ) -> list[relay.Node | None]:
         if len(ids) > 100:
             raise BadUserInput(
                 message_code="TOO_MANY_IDS", params={"maximum": 100}, language=info.context.language

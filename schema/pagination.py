@@ -4,14 +4,53 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, Self, TypeVar
+from typing import Annotated, Any, Generic, Self, TypeVar
 
 import strawberry
 from strawberry import relay
 
-from resolvers.pagination import Page
+from resolvers.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page
 
 NodeT = TypeVar("NodeT")
+
+# The arguments of every connection, described once: `filter: Annotated[XFilter | None, FILTER]`,
+# `orderBy: Annotated[XOrder | None, ORDER_BY]`, and `first: First = None, after: After = None,
+# last: Last = None, before: Before = None`.
+First = Annotated[
+    int | None,
+    strawberry.argument(
+        description=f"How many items to return from the start of the list (or after `after`), "
+        f"0 to {MAX_PAGE_SIZE}; {DEFAULT_PAGE_SIZE} when neither `first` nor `last` is given."
+    ),
+]
+After = Annotated[
+    str | None,
+    strawberry.argument(
+        description="Returns the items after this cursor (the previous page's "
+        "`pageInfo.endCursor`, or an edge's `cursor`)."
+    ),
+]
+Last = Annotated[
+    int | None,
+    strawberry.argument(
+        description=f"How many items to return from the end of the list (or before `before`), "
+        f"0 to {MAX_PAGE_SIZE}; not together with `first`."
+    ),
+]
+Before = Annotated[
+    str | None,
+    strawberry.argument(
+        description="Returns the items before this cursor (the next page's "
+        "`pageInfo.startCursor`, or an edge's `cursor`)."
+    ),
+]
+
+FILTER = strawberry.argument(
+    description="Only the items that meet every condition given (all of them without it)."
+)
+ORDER_BY = strawberry.argument(
+    description="How the items are sorted (the list's own order without it)."
+)
 
 
 @strawberry.enum(name="OrderDirection", description="Sort direction of a list.")

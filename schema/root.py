@@ -7,6 +7,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.tools import merge_types
+from strawberry.types.base import get_object_definition
 
 from api.limits import ApiProtection
 from api.persisted import PersistedQueries
@@ -25,6 +26,12 @@ from schema.ticket_mutations import TicketMutation
 from schema.tickets import TicketQuery
 from schema.viewer import ViewerQuery
 
+
+def _described(merged: type, description: str) -> None:
+    """Gives a root type made by `merge_types` its description (merge_types takes none)."""
+    get_object_definition(merged, strict=True).description = description
+
+
 Query = merge_types(
     "Query",
     (
@@ -39,6 +46,11 @@ Query = merge_types(
         TicketQuery,
     ),
 )
+_described(
+    Query,
+    "What a caller may read: the viewer, any object by ID, and the lists of accounts, sites, "
+    "devices, stock locations, tickets, meter readings and knowledge articles it may see.",
+)
 Mutation = merge_types(
     "Mutation",
     (
@@ -52,8 +64,17 @@ Mutation = merge_types(
         TicketMutation,
     ),
 )
+_described(
+    Mutation,
+    "What a caller may change: each mutation takes one `input` and returns a payload with the "
+    "changed object and `userErrors` for the rules it breaks (nothing is half-written).",
+)
 
 Subscription = merge_types("Subscription", (TicketSubscription,))
+_described(
+    Subscription,
+    "Live updates over the graphql-transport-ws protocol: ticket changes as they happen.",
+)
 
 schema = strawberry.Schema(
     query=Query,

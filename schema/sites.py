@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from resolvers.sites import site_connection
 from schema.accounts import Site
 from schema.context import Info
-from schema.pagination import Connection
+from schema.pagination import FILTER, After, Before, Connection, First, Last
 
 
 @strawberry.input(description="Narrows the sites list; all given conditions must hold.")
@@ -33,11 +35,11 @@ class SiteQuery:
     async def sites(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-        filter: SiteFilter | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+        filter: Annotated[SiteFilter | None, FILTER] = None,
     ) -> SiteConnection:
         page = await site_connection(
             info.context, first=first, after=after, last=last, before=before, filter=filter

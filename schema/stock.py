@@ -35,19 +35,45 @@ from resolvers.toner import report_toner_levels
 from schema.accounts import Account, Site
 from schema.context import Info
 from schema.devices import Device
+from schema.enums import described_enum
 from schema.mutations import Payload, transactional
 from schema.node import LoadedNode
-from schema.pagination import Connection
+from schema.pagination import FILTER, After, Before, Connection, First, Last
 from schema.permissions import permission_field, requirement_text
 
-ConsumableKindEnum = strawberry.enum(
-    ConsumableKind, name="ConsumableKind", description="What a consumable is."
+ConsumableKindEnum = described_enum(
+    ConsumableKind,
+    name="ConsumableKind",
+    description="What a consumable is.",
+    values={
+        ConsumableKind.TONER: "A toner cartridge (one colour).",
+        ConsumableKind.DRUM: "A drum (imaging) unit.",
+        ConsumableKind.WASTE_TONER: "A waste toner container.",
+        ConsumableKind.STAPLES: "Staple cartridges for a finisher.",
+    },
 )
-TonerColourEnum = strawberry.enum(TonerColour, name="TonerColour", description="Toner colour.")
-ReplenishmentStatusEnum = strawberry.enum(
+TonerColourEnum = described_enum(
+    TonerColour,
+    name="TonerColour",
+    description="Toner colour.",
+    values={
+        TonerColour.BLACK: "Black (K).",
+        TonerColour.CYAN: "Cyan (C).",
+        TonerColour.MAGENTA: "Magenta (M).",
+        TonerColour.YELLOW: "Yellow (Y).",
+    },
+)
+ReplenishmentStatusEnum = described_enum(
     ReplenishmentStatus,
     name="ReplenishmentStatus",
     description="PENDING → SHIPPED → DELIVERED (or CANCELLED while not delivered).",
+    values={
+        ReplenishmentStatus.PENDING: "Raised by a low toner level reported through "
+        "e-Maintenance; not shipped yet.",
+        ReplenishmentStatus.SHIPPED: "On its way to the stock location.",
+        ReplenishmentStatus.DELIVERED: "Arrived at the stock location.",
+        ReplenishmentStatus.CANCELLED: "Called off before delivery.",
+    },
 )
 
 
@@ -183,10 +209,10 @@ class StockLocation(LoadedNode):
     async def replenishment_orders(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
         statuses: Annotated[
             list[ReplenishmentStatusEnum] | None,
             strawberry.argument(description="Only orders in one of these statuses."),
@@ -372,11 +398,11 @@ class StockQuery:
     async def stock_locations(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-        filter: StockLocationFilter | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+        filter: Annotated[StockLocationFilter | None, FILTER] = None,
     ) -> StockLocationConnection:
         page = await stock_location_connection(
             info.context, first=first, after=after, last=last, before=before, filter=filter
@@ -391,7 +417,14 @@ class StockMutation:
         + requirement_text(Permission.MANAGE_STOCK_LOCATIONS)
     )
     async def update_stock_location(
-        self, info: Info, input: UpdateStockLocationInput
+        self,
+        info: Info,
+        input: Annotated[
+            UpdateStockLocationInput,
+            strawberry.argument(
+                description="The stock location, the version read and the new values."
+            ),
+        ],
     ) -> UpdateStockLocationPayload:
         async def work() -> UpdateStockLocationPayload:
             row = await update_stock_location(info.context, input)
@@ -404,7 +437,14 @@ class StockMutation:
         + requirement_text(Permission.MANAGE_STOCK_LOCATIONS)
     )
     async def record_stock_count(
-        self, info: Info, input: RecordStockCountInput
+        self,
+        info: Info,
+        input: Annotated[
+            RecordStockCountInput,
+            strawberry.argument(
+                description="The stock location and the quantities counted on its shelf."
+            ),
+        ],
     ) -> RecordStockCountPayload:
         async def work() -> RecordStockCountPayload:
             row = await record_stock_count(info.context, input)
@@ -419,7 +459,14 @@ class StockMutation:
         + requirement_text(Permission.REPORT_TONER_LEVELS)
     )
     async def report_toner_levels(
-        self, info: Info, input: ReportTonerLevelsInput
+        self,
+        info: Info,
+        input: Annotated[
+            ReportTonerLevelsInput,
+            strawberry.argument(
+                description="The e-Maintenance device and the toner levels it measured."
+            ),
+        ],
     ) -> ReportTonerLevelsPayload:
         async def work() -> ReportTonerLevelsPayload:
             levels, orders = await report_toner_levels(info.context, input)
@@ -435,7 +482,12 @@ class StockMutation:
         + requirement_text(Permission.MANAGE_REPLENISHMENT)
     )
     async def update_replenishment_order(
-        self, info: Info, input: UpdateReplenishmentOrderInput
+        self,
+        info: Info,
+        input: Annotated[
+            UpdateReplenishmentOrderInput,
+            strawberry.argument(description="The replenishment order and the status it moves to."),
+        ],
     ) -> UpdateReplenishmentOrderPayload:
         async def work() -> UpdateReplenishmentOrderPayload:
             row = await update_replenishment_order(info.context, input)

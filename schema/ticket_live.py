@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator
+from typing import Annotated
 
 import strawberry
 
@@ -37,8 +38,16 @@ class TicketSubscription:
     async def ticket_updated(
         self,
         info: Info,
-        ticket_id: strawberry.ID | None = None,
-        account_id: strawberry.ID | None = None,
+        ticket_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(description="Only the changes of this ticket."),
+        ] = None,
+        account_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(
+                description="Only the changes of the tickets of this account and its sub-accounts."
+            ),
+        ] = None,
     ) -> AsyncGenerator[TicketEvent, None]:
         context = info.context
         principal = context.principal

@@ -173,7 +173,16 @@ class TicketMutation:
         "(else CONTRACT_INACTIVE). Requires: CREATE_TICKETS on the device, or "
         "ASK_ACCOUNT_QUESTIONS on the account for ACCOUNT_QUERY."
     )
-    async def create_ticket(self, info: Info, input: CreateTicketInput) -> CreateTicketPayload:
+    async def create_ticket(
+        self,
+        info: Info,
+        input: Annotated[
+            CreateTicketInput,
+            strawberry.argument(
+                description="The ticket's type, summary, device (or account, for ACCOUNT_QUERY) and contact."
+            ),
+        ],
+    ) -> CreateTicketPayload:
         language = info.context.language
 
         async def work(messages: list[TicketEventMessage]) -> CreateTicketPayload:
@@ -207,7 +216,14 @@ class TicketMutation:
         "room); the device becomes MOVE_PENDING. Requires: REQUEST_DEVICE_CHANGES on the device."
     )
     async def request_device_move(
-        self, info: Info, input: RequestDeviceMoveInput
+        self,
+        info: Info,
+        input: Annotated[
+            RequestDeviceMoveInput,
+            strawberry.argument(
+                description="The device, where it goes (another site or room) and when."
+            ),
+        ],
     ) -> DeviceRequestPayload:
         language = info.context.language
 
@@ -249,7 +265,14 @@ class TicketMutation:
         "REMOVAL_PENDING. Requires: REQUEST_DEVICE_CHANGES on the device."
     )
     async def request_device_removal(
-        self, info: Info, input: RequestDeviceRemovalInput
+        self,
+        info: Info,
+        input: Annotated[
+            RequestDeviceRemovalInput,
+            strawberry.argument(
+                description="The device the customer no longer has, the wanted date and the reason."
+            ),
+        ],
     ) -> DeviceRequestPayload:
         async def work(messages: list[TicketEventMessage]) -> DeviceRequestPayload:
             device, site = await logic.device_to_change(info.context, input.device_id)
@@ -277,7 +300,12 @@ class TicketMutation:
         "a RESOLVED one. A stale `version` is refused with STALE_VERSION."
     )
     async def update_ticket_status(
-        self, info: Info, input: UpdateTicketStatusInput
+        self,
+        info: Info,
+        input: Annotated[
+            UpdateTicketStatusInput,
+            strawberry.argument(description="The ticket, the version read and its new status."),
+        ],
     ) -> UpdateTicketStatusPayload:
         language = info.context.language
 
@@ -298,7 +326,14 @@ class TicketMutation:
         description="Comments on a ticket. Internal notes require VIEW_INTERNAL_NOTES (AGENT)."
     )
     async def add_ticket_comment(
-        self, info: Info, input: AddTicketCommentInput
+        self,
+        info: Info,
+        input: Annotated[
+            AddTicketCommentInput,
+            strawberry.argument(
+                description="The ticket and the comment's text (for agents, possibly an internal note)."
+            ),
+        ],
     ) -> AddTicketCommentPayload:
         language = info.context.language
 

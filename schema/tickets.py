@@ -29,43 +29,83 @@ from resolvers.ticket_list import TicketListFilter, ticket_connection
 from schema.accounts import Account, Site
 from schema.context import Info
 from schema.devices import Device
+from schema.enums import described_enum
 from schema.node import LoadedNode
-from schema.pagination import Connection
+from schema.pagination import FILTER, After, Before, Connection, First, Last
 
-TicketTypeEnum = strawberry.enum(
+TicketTypeEnum = described_enum(
     TicketType,
     name="TicketType",
     description="What a ticket is about. MOVE and REMOVAL come from requestDeviceMove / "
     "requestDeviceRemoval; ACCOUNT_QUERY has no device.",
+    values={
+        TicketType.INCIDENT: "A fault on a device.",
+        TicketType.SUPPLIES: "A request for consumables (toner, drums, ...) for a device.",
+        TicketType.MOVE: "A request to move a device to another site or room "
+        "(`requestDeviceMove`).",
+        TicketType.REMOVAL: "A request to take away a device the customer no longer has "
+        "(`requestDeviceRemoval`).",
+        TicketType.ACCOUNT_QUERY: "A question about the account (contracts, invoices, ...); "
+        "no device.",
+    },
 )
-TicketStatusEnum = strawberry.enum(
+TicketStatusEnum = described_enum(
     TicketStatus,
     name="TicketStatus",
     description="Where a ticket stands: NEW -> ASSIGNED -> IN_PROGRESS -> ON_HOLD (waiting for "
     "the customer) -> RESOLVED -> CLOSED, or CANCELLED.",
+    values={
+        TicketStatus.NEW: "Logged; not yet taken by customer service.",
+        TicketStatus.ASSIGNED: "Given to a customer-service agent or engineer.",
+        TicketStatus.IN_PROGRESS: "Being worked on.",
+        TicketStatus.ON_HOLD: "Waiting for the customer; the response clock stops meanwhile.",
+        TicketStatus.RESOLVED: "The vendor considers it solved.",
+        TicketStatus.CLOSED: "Finished.",
+        TicketStatus.CANCELLED: "Withdrawn before it was resolved.",
+    },
 )
-SlaStateEnum = strawberry.enum(
+SlaStateEnum = described_enum(
     SlaState,
     name="SlaState",
     description="The response time in business hours: ON_TRACK, AT_RISK (less than a quarter "
     "of it left), BREACHED, or MET (answered in time).",
+    values={
+        SlaState.ON_TRACK: "Not answered yet, with more than a quarter of the response time left.",
+        SlaState.AT_RISK: "Not answered yet, with less than a quarter of the response time left.",
+        SlaState.BREACHED: "The response due time passed before the vendor answered.",
+        SlaState.MET: "The vendor answered by the response due time.",
+    },
 )
 
 
-@strawberry.enum(
-    description="What a ticket event records. RESYNC comes from `ticketUpdated` only: events "
-    "may have been missed (live delivery between servers was interrupted, or has just been "
-    "restored), so refetch the tickets shown; it carries no ticket."
-)
 class TicketEventKind(enum.StrEnum):
+    """What a ticket event records (a GraphQL enum through `described_enum` below)."""
+
     CREATED = "CREATED"
     STATUS_CHANGED = "STATUS_CHANGED"
     COMMENTED = "COMMENTED"
     RESYNC = "RESYNC"
 
 
-@strawberry.enum(description="What kind of fault an incident reports.")
+described_enum(
+    TicketEventKind,
+    name="TicketEventKind",
+    description="What a ticket event records. RESYNC comes from `ticketUpdated` only: events "
+    "may have been missed (live delivery between servers was interrupted, or has just been "
+    "restored), so refetch the tickets shown; it carries no ticket.",
+    values={
+        TicketEventKind.CREATED: "A ticket was created.",
+        TicketEventKind.STATUS_CHANGED: "A ticket's status changed.",
+        TicketEventKind.COMMENTED: "A comment was added to a ticket.",
+        TicketEventKind.RESYNC: "Events may have been missed: refetch the tickets shown "
+        "(no ticket).",
+    },
+)
+
+
 class SymptomCategory(enum.StrEnum):
+    """What kind of fault an incident reports (a GraphQL enum through `described_enum`)."""
+
     PAPER_JAM = "PAPER_JAM"
     PRINT_QUALITY = "PRINT_QUALITY"
     ERROR_CODE = "ERROR_CODE"
@@ -74,6 +114,23 @@ class SymptomCategory(enum.StrEnum):
     NETWORK = "NETWORK"
     NOISE = "NOISE"
     OTHER = "OTHER"
+
+
+described_enum(
+    SymptomCategory,
+    name="SymptomCategory",
+    description="What kind of fault an incident reports.",
+    values={
+        SymptomCategory.PAPER_JAM: "Paper jams or misfeeds.",
+        SymptomCategory.PRINT_QUALITY: "Streaks, smudges, faded or wrong colours.",
+        SymptomCategory.ERROR_CODE: "The device shows an error code (give it in the description).",
+        SymptomCategory.NOT_PRINTING: "Jobs do not come out.",
+        SymptomCategory.SCANNING: "Scanning or scan-to-e-mail / folder fails.",
+        SymptomCategory.NETWORK: "The device cannot be reached on the network.",
+        SymptomCategory.NOISE: "Unusual noise.",
+        SymptomCategory.OTHER: "Anything else.",
+    },
+)
 
 
 @strawberry.type(description="Who to contact about a ticket.")
@@ -421,11 +478,11 @@ class TicketQuery:
     async def tickets(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-        filter: TicketFilter | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+        filter: Annotated[TicketFilter | None, FILTER] = None,
     ) -> TicketConnection:
         return await ticket_list(
             info, first, after, last, before, list_filter(filter, info.context.language)
