@@ -10,6 +10,7 @@ import logging
 import re
 import sys
 import time
+from dataclasses import replace
 
 import uvicorn
 from alembic import command
@@ -32,8 +33,14 @@ def migrate(settings: Settings) -> None:
     command.upgrade(config, "head")
 
 
+# Loading the large fleet sends bulk statements no request ever sends.
+SEED_STATEMENT_TIMEOUT_SECONDS = 3600.0
+
+
 async def _seed(settings: Settings, scale: str, only_if_empty: bool) -> None:
-    engine = create_engine(settings)
+    engine = create_engine(
+        replace(settings, database_statement_timeout_seconds=SEED_STATEMENT_TIMEOUT_SECONDS)
+    )
     try:
         if only_if_empty and not await is_empty(engine):
             print("database already has data; demo data not loaded")

@@ -46,6 +46,11 @@ class Settings:
     public_url: str = "http://127.0.0.1:8000"
     redis_url: str | None = None
     sql_echo: bool = False
+    # PostgreSQL that accepts but does not answer: a statement or a connection attempt gives up
+    # after these many seconds, and the request answers SERVICE_UNAVAILABLE (503) instead of
+    # waiting with its connection held.
+    database_statement_timeout_seconds: float = 30.0
+    database_connect_timeout_seconds: float = 5.0
     default_language: str = "en"
     login_max_failures: int = 5
     login_lockout_seconds: int = 15 * 60
@@ -106,6 +111,10 @@ class Settings:
             public_url=_env("PUBLIC_URL", "http://127.0.0.1:8000"),
             redis_url=os.environ.get("REDIS_URL"),
             sql_echo=_env_bool("SQL_ECHO", False),
+            database_statement_timeout_seconds=float(
+                _env("DATABASE_STATEMENT_TIMEOUT_SECONDS", "30")
+            ),
+            database_connect_timeout_seconds=float(_env("DATABASE_CONNECT_TIMEOUT_SECONDS", "5")),
             login_max_failures=_env_int("LOGIN_MAX_FAILURES", 5),
             login_lockout_seconds=_env_int("LOGIN_LOCKOUT_SECONDS", 15 * 60),
             max_query_cost=_env_int("MAX_QUERY_COST", 2500),

@@ -129,7 +129,7 @@ async def ensure_loaded(settings: Any) -> None:
     if not settings.is_sqlite:
         await ensure_pg_database()
     await asyncio.to_thread(migrate, settings)
-    engine = create_engine(settings)
+    engine = create_engine(replace(settings, database_statement_timeout_seconds=3600.0))
     try:
         if await is_empty(engine):
             print(f"  loading the large fleet into {_where(settings)} ...", flush=True)

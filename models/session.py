@@ -131,7 +131,16 @@ def create_engine(settings: Settings, **kwargs: Any) -> AsyncEngine:
     # PostgreSQL may switch a prepared statement to a generic plan, blind to its parameters:
     # for the devices text search that plan took 15 ms where the planned one takes 10 ms.
     # Plan with the actual values every time (a fraction of a millisecond for our statements).
-    kwargs.setdefault("connect_args", {"server_settings": {"plan_cache_mode": "force_custom_plan"}})
+    # A server that accepts but does not answer (hung, or a network that drops packets) costs a
+    # request at most these timeouts: asyncpg raises TimeoutError, an outage (503) for the client.
+    kwargs.setdefault(
+        "connect_args",
+        {
+            "server_settings": {"plan_cache_mode": "force_custom_plan"},
+            "timeout": settings.database_connect_timeout_seconds,
+            "command_timeout": settings.database_statement_timeout_seconds,
+        },
+    )
     engine = create_async_engine(settings.database_url, echo=settings.sql_echo, **kwargs)
     event.listen(engine.sync_engine, "checkin", _note_checkin)
     event.listen(engine.sync_engine, "checkout", _ping_if_idle)

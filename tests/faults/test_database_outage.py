@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -39,13 +40,22 @@ SIGN_IN = {"input": {"email": ADMIN, "password": "not the password"}}
 
 class Proxy:
     """Forwards a loopback port to PostgreSQL until it is cut (open connections reset, new
-    ones refused), then again once restored, on the same port."""
+    ones refused), then again once restored, on the same port; or until it hangs (everything
+    accepted, nothing answered: a server that stopped responding)."""
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
         self.port = free_port()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+
+    def hang(self) -> None:
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        self._flowing.set()
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._handle, HOST, self.port)
@@ -60,6 +70,7 @@ class Proxy:
         self._writers.clear()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await self._flowing.wait()
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:
@@ -70,6 +81,7 @@ class Proxy:
         async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
             with contextlib.suppress(OSError, asyncio.CancelledError):
                 while data := await source.read(65536):
+                    await self._flowing.wait()
                     sink.write(data)
                     await sink.drain()
             sink.transport.abort()
@@ -216,4 +228,44 @@ async def test_postgres_outage_answers_503_then_recovers(
             assert after.data == before.data
             assert (await gql.http.get("/readyz")).json()["status"] == "ready"
     finally:
+        await proxy.cut()
+
+
+@pytest.mark.postgres
+async def test_postgres_that_stops_answering_answers_503_within_the_timeouts(
+    settings: Settings, token: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given: the app talks to PostgreSQL through a proxy, with short timeouts
+    url = make_url(settings.database_url)
+    proxy = Proxy(url.host or HOST, url.port or 5432)
+    await proxy.start()
+    proxied = replace(
+        settings,
+        database_url=url.set(host=HOST, port=proxy.port).render_as_string(hide_password=False),
+        database_statement_timeout_seconds=1.0,
+        database_connect_timeout_seconds=1.0,
+    )
+    try:
+        async with client_of(proxied) as gql:
+            before = await gql(QUERY_ACCOUNTS, token=token)
+            assert before.status == 200 and not before.errors, before.body
+            # when: the server accepts and reads, but answers nothing
+            proxy.hang()
+            for _ in range(2):  # a pooled connection, then a new one after it was dropped
+                caplog.clear()
+                started = time.monotonic()
+                with caplog.at_level(logging.INFO):
+                    result = await gql(QUERY_ACCOUNTS, token=token)
+                waited = time.monotonic() - started
+                # then: a retryable answer, bounded by the timeouts, not a wait without end
+                assert_unavailable(result)
+                assert_one_line_no_trace(caplog)
+                assert waited < 10, waited
+            # when: it answers again
+            proxy.resume()
+            after = await gql(QUERY_ACCOUNTS, token=token)
+            # then
+            assert after.status == 200 and not after.errors, after.body
+    finally:
+        proxy.resume()
         await proxy.cut()
