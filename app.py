@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import hmac
 import json
 import logging
 import uuid
@@ -42,6 +43,7 @@ from core.redis_guard import close_shared_redis, redis_guard
 from mail.sender import MailSender
 from models.session import create_engine, create_sessionmaker
 from observability import logs as log_lines
+from observability import metrics
 from observability import requests as observed
 from schema import unavailable
 from schema.context import AppServices, Context
@@ -401,6 +403,18 @@ def create_app(
                 body.update(status="degraded", redis="unavailable")
         return JSONResponse(body)
 
+    async def metrics_endpoint(request: Request) -> Response:
+        """Prometheus text; 404 unless METRICS_TOKEN is set, 401 without that bearer token."""
+        if not settings.metrics_token:
+            return PlainTextResponse("Not Found", status_code=404)
+        given = bearer_token(request.headers.get("authorization")) or ""
+        if not hmac.compare_digest(given.encode(), settings.metrics_token.encode()):
+            return PlainTextResponse(
+                "Unauthorized", status_code=401, headers={"WWW-Authenticate": "Bearer"}
+            )
+        body = await metrics.exposition(services.sessionmaker, settings)
+        return Response(body, media_type=metrics.CONTENT_TYPE)
+
     async def jwks(_: Request) -> Response:
         return JSONResponse(services.tokens.public_jwks())
 
@@ -454,6 +468,7 @@ def create_app(
             WebSocketRoute("/graphql", graphql_app),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics_endpoint),
             Route("/.well-known/jwks.json", jwks),
         ],
         lifespan=lifespan,

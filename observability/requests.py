@@ -12,12 +12,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from graphql import GraphQLError, get_operation_ast
+from graphql import GraphQLError, OperationType, get_operation_ast
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from strawberry.extensions import SchemaExtension
 
-from observability import logs
+from observability import logs, metrics
 
 if TYPE_CHECKING:
     from auth.principal import Principal
@@ -124,16 +124,22 @@ def finish(
         record.caller = f"client:{principal.api_client_id}"
     if record.log_json:
         logs.log_request(record.fields())
+    if record.metrics:
+        metrics.observe_request(record)
 
 
 class RequestObserver(SchemaExtension):
     """Names the operation of the current request's record (the document's own name, never the
-    client's free text)."""
+    client's free text) and, over WebSocket, keeps the open-subscriptions gauge."""
+
+    subscription = False
 
     def on_operation(self) -> Iterator[None]:
         try:
-            yield
+            yield  # a subscription's operation lasts as long as its stream
         finally:
+            if self.subscription:
+                metrics.SUBSCRIPTIONS.dec()
             record = CURRENT.get()
             ctx = self.execution_context
             if record is not None and ctx.graphql_document is not None:
@@ -141,6 +147,21 @@ class RequestObserver(SchemaExtension):
                 if operation is not None:
                     record.operation_type = operation.operation.value
                     record.operation_name = operation.name.value if operation.name else None
+
+    def on_execute(self) -> Iterator[None]:
+        ctx = self.execution_context
+        settings = getattr(ctx.context, "settings", None)
+        if (
+            settings is not None
+            and settings.metrics_token
+            and CURRENT.get() is None  # not an HTTP request
+            and ctx.graphql_document is not None
+        ):
+            operation = get_operation_ast(ctx.graphql_document, ctx.operation_name)
+            if operation is not None and operation.operation == OperationType.SUBSCRIPTION:
+                self.subscription = True
+                metrics.SUBSCRIPTIONS.inc()
+        yield
 
 
 @event.listens_for(Engine, "before_cursor_execute")
