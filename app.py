@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import hmac
 import json
 import logging
 import uuid
@@ -41,6 +42,9 @@ from auth.tokens import TokenService
 from core.redis_guard import close_shared_redis, redis_guard
 from mail.sender import MailSender
 from models.session import create_engine, create_sessionmaker
+from observability import logs as log_lines
+from observability import metrics
+from observability import requests as observed
 from resolvers.context import AppServices, Context
 from schema import unavailable
 from schema.extensions import label_request_errors, mask_unexpected
@@ -93,9 +97,25 @@ class PortalGraphQL(GraphQL[Context, None]):
             return
         request = Request(scope=scope, receive=receive)
         request.state.media_type = negotiate_media_type(request.headers.get("accept"))
+        record = observed.start(self.services.settings, request.method)
+        response: Response | None = None
+        try:
+            response = await self._respond(request)
+            await response(scope, receive, send)
+        finally:
+            if record is not None:
+                context = getattr(request.state, "context", None)
+                observed.finish(
+                    record,
+                    response.status_code if response is not None else 500,
+                    response.headers.get("x-request-id") if response is not None else None,
+                    getattr(context, "principal", None),
+                )
+
+    async def _respond(self, request: Request) -> Response:
         try:
             await self._check_http_request(request)
-            response = await self.run(request)
+            response: Response = await self.run(request)
         except HTTPException as error:
             response = self._error_response(request, error.status_code, error.reason)
         except Exception as error:  # outside any operation (reading the token): no trace out
@@ -108,7 +128,7 @@ class PortalGraphQL(GraphQL[Context, None]):
             else:
                 log.exception("unexpected error (request %s) outside an operation", request_id)
                 response = self._error_response(request, 500, "Unexpected error.", request_id)
-        await response(scope, receive, send)
+        return response
 
     async def _check_http_request(self, request: Request) -> None:
         if request.method != "POST":
@@ -183,6 +203,7 @@ class PortalGraphQL(GraphQL[Context, None]):
             )
         response = await super().process_result(request, result)
         errors = result.errors or []
+        observed.note_result(errors, result.extensions)
         sub_response = getattr(request.state, "sub_response", None)
         media_type = request.state.media_type
         if sub_response is not None:
@@ -382,6 +403,18 @@ def create_app(
                 body.update(status="degraded", redis="unavailable")
         return JSONResponse(body)
 
+    async def metrics_endpoint(request: Request) -> Response:
+        """Prometheus text; 404 unless METRICS_TOKEN is set, 401 without that bearer token."""
+        if not settings.metrics_token:
+            return PlainTextResponse("Not Found", status_code=404)
+        given = bearer_token(request.headers.get("authorization")) or ""
+        if not hmac.compare_digest(given.encode(), settings.metrics_token.encode()):
+            return PlainTextResponse(
+                "Unauthorized", status_code=401, headers={"WWW-Authenticate": "Bearer"}
+            )
+        body = await metrics.exposition(services.sessionmaker, settings)
+        return Response(body, media_type=metrics.CONTENT_TYPE)
+
     async def jwks(_: Request) -> Response:
         return JSONResponse(services.tokens.public_jwks())
 
@@ -392,6 +425,8 @@ def create_app(
         )
         if sender is not None:
             sender.start()
+        if settings.log_format == "json":
+            log_lines.configure_json_logging()
         settle_heap()
         try:
             yield
@@ -433,6 +468,7 @@ def create_app(
             WebSocketRoute("/graphql", graphql_app),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics_endpoint),
             Route("/.well-known/jwks.json", jwks),
         ],
         lifespan=lifespan,

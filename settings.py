@@ -76,6 +76,9 @@ class Settings:
     password_min_length: int = 10
     email_confirmation_ttl_seconds: int = 2 * 24 * 3600
     invitation_ttl_seconds: int = 7 * 24 * 3600
+    # Observability (observability/)
+    log_format: str = "text"  # text | json (one JSON line per record, one per request)
+    metrics_token: str | None = None  # /metrics is served only with this bearer token
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -142,6 +145,8 @@ class Settings:
             password_min_length=_env_int("PASSWORD_MIN_LENGTH", 10),
             email_confirmation_ttl_seconds=_env_int("EMAIL_CONFIRMATION_TTL_SECONDS", 172800),
             invitation_ttl_seconds=_env_int("INVITATION_TTL_SECONDS", 7 * 24 * 3600),
+            log_format=_env("LOG_FORMAT", "text").strip().lower(),
+            metrics_token=os.environ.get("METRICS_TOKEN") or None,
         )
 
 

@@ -11,6 +11,7 @@ from strawberry.types.base import get_object_definition
 
 from api.limits import ApiProtection
 from api.persisted import PersistedQueries
+from observability.requests import RequestObserver
 from schema.accounts import AccountMutation, AccountQuery
 from schema.devices import DeviceMutation, DeviceQuery
 from schema.extensions import MaskUnexpectedErrors, MutationAudit, OperationSession
@@ -83,6 +84,7 @@ schema = strawberry.Schema(
     extensions=[
         PersistedQueries,  # first: fills in the query text before anything reads it
         OperationSession,
+        RequestObserver,  # names the operation in the request's log line and metrics
         ApiProtection,
         MutationAudit,
         MaskUnexpectedErrors,
