@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -88,6 +89,27 @@ class Proxy:
 
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
         self._writers.difference_update((writer, up_writer))
+
+
+@contextlib.asynccontextmanager
+async def postgres_behind_proxy(
+    settings: Settings, **overrides: Any
+) -> AsyncIterator[tuple[Proxy, Settings]]:
+    """A started proxy in front of the test's PostgreSQL and the settings that go through it;
+    cut (and resumed) at the end whatever happened."""
+    url = make_url(settings.database_url)
+    proxy = Proxy(url.host or HOST, url.port or 5432)
+    await proxy.start()
+    proxied = replace(
+        settings,
+        database_url=url.set(host=HOST, port=proxy.port).render_as_string(hide_password=False),
+        **overrides,
+    )
+    try:
+        yield proxy, proxied
+    finally:
+        proxy.resume()
+        await proxy.cut()
 
 
 def outage_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
@@ -193,42 +215,34 @@ async def test_postgres_outage_answers_503_then_recovers(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # given: the app talks to PostgreSQL through a proxy, with pooled connections
-    url = make_url(settings.database_url)
-    proxy = Proxy(url.host or HOST, url.port or 5432)
-    await proxy.start()
-    proxied = replace(
-        settings,
-        database_url=url.set(host=HOST, port=proxy.port).render_as_string(hide_password=False),
-        **provider_token.settings,
-    )
-    try:
-        async with client_of(proxied) as gql:
-            before = await gql(QUERY_ACCOUNTS, token=token)
-            assert before.status == 200 and not before.errors, before.body
-            # when: the database goes away (open connections reset, new ones refused)
-            await proxy.cut()
-            for query, variables, auth in (
-                (QUERY_ACCOUNTS, None, token),  # in the resolver
-                (QUERY_ACCOUNTS, None, provider_token.token),  # outside any operation
-                (QUERY_SIGN_IN, SIGN_IN, None),  # in the resolver of a mutation
-                (QUERY_ACCOUNTS, None, token),
-            ):
-                caplog.clear()
-                with caplog.at_level(logging.INFO):
-                    result = await gql(query, variables, token=auth)
-                # then
-                assert_unavailable(result)
-                assert_one_line_no_trace(caplog)
-            assert (await gql.http.get("/readyz")).status_code == 503
-            # when: it is back (a restart)
-            await proxy.start()
-            after = await gql(QUERY_ACCOUNTS, token=token)
-            # then: the pool connects again; the first request already works
-            assert after.status == 200 and not after.errors, after.body
-            assert after.data == before.data
-            assert (await gql.http.get("/readyz")).json()["status"] == "ready"
-    finally:
+    async with (
+        postgres_behind_proxy(settings, **provider_token.settings) as (proxy, proxied),
+        client_of(proxied) as gql,
+    ):
+        before = await gql(QUERY_ACCOUNTS, token=token)
+        assert before.status == 200 and not before.errors, before.body
+        # when: the database goes away (open connections reset, new ones refused)
         await proxy.cut()
+        for query, variables, auth in (
+            (QUERY_ACCOUNTS, None, token),  # in the resolver
+            (QUERY_ACCOUNTS, None, provider_token.token),  # outside any operation
+            (QUERY_SIGN_IN, SIGN_IN, None),  # in the resolver of a mutation
+            (QUERY_ACCOUNTS, None, token),
+        ):
+            caplog.clear()
+            with caplog.at_level(logging.INFO):
+                result = await gql(query, variables, token=auth)
+            # then
+            assert_unavailable(result)
+            assert_one_line_no_trace(caplog)
+        assert (await gql.http.get("/readyz")).status_code == 503
+        # when: it is back (a restart)
+        await proxy.start()
+        after = await gql(QUERY_ACCOUNTS, token=token)
+        # then: the pool connects again; the first request already works
+        assert after.status == 200 and not after.errors, after.body
+        assert after.data == before.data
+        assert (await gql.http.get("/readyz")).json()["status"] == "ready"
 
 
 @pytest.mark.postgres
@@ -236,36 +250,28 @@ async def test_postgres_that_stops_answering_answers_503_within_the_timeouts(
     settings: Settings, token: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     # given: the app talks to PostgreSQL through a proxy, with short timeouts
-    url = make_url(settings.database_url)
-    proxy = Proxy(url.host or HOST, url.port or 5432)
-    await proxy.start()
-    proxied = replace(
-        settings,
-        database_url=url.set(host=HOST, port=proxy.port).render_as_string(hide_password=False),
-        database_statement_timeout_seconds=1.0,
-        database_connect_timeout_seconds=1.0,
-    )
-    try:
-        async with client_of(proxied) as gql:
-            before = await gql(QUERY_ACCOUNTS, token=token)
-            assert before.status == 200 and not before.errors, before.body
-            # when: the server accepts and reads, but answers nothing
-            proxy.hang()
-            for _ in range(2):  # a pooled connection, then a new one after it was dropped
-                caplog.clear()
-                started = time.monotonic()
-                with caplog.at_level(logging.INFO):
-                    result = await gql(QUERY_ACCOUNTS, token=token)
-                waited = time.monotonic() - started
-                # then: a retryable answer, bounded by the timeouts, not a wait without end
-                assert_unavailable(result)
-                assert_one_line_no_trace(caplog)
-                assert waited < 10, waited
-            # when: it answers again
-            proxy.resume()
-            after = await gql(QUERY_ACCOUNTS, token=token)
-            # then
-            assert after.status == 200 and not after.errors, after.body
-    finally:
+    async with (
+        postgres_behind_proxy(
+            settings, database_statement_timeout_seconds=1.0, database_connect_timeout_seconds=1.0
+        ) as (proxy, proxied),
+        client_of(proxied) as gql,
+    ):
+        before = await gql(QUERY_ACCOUNTS, token=token)
+        assert before.status == 200 and not before.errors, before.body
+        # when: the server accepts and reads, but answers nothing
+        proxy.hang()
+        for _ in range(2):  # a pooled connection, then a new one after it was dropped
+            caplog.clear()
+            started = time.monotonic()
+            with caplog.at_level(logging.INFO):
+                result = await gql(QUERY_ACCOUNTS, token=token)
+            waited = time.monotonic() - started
+            # then: a retryable answer, bounded by the timeouts, not a wait without end
+            assert_unavailable(result)
+            assert_one_line_no_trace(caplog)
+            assert waited < 10, waited
+        # when: it answers again
         proxy.resume()
-        await proxy.cut()
+        after = await gql(QUERY_ACCOUNTS, token=token)
+        # then
+        assert after.status == 200 and not after.errors, after.body
