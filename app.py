@@ -57,16 +57,27 @@ log = logging.getLogger("portal")
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 
 
+# WebSocket close code "Try Again Later" (RFC 6455 registry): the connection was refused
+# because the database could not be reached, not because of the caller.
+TRY_AGAIN_LATER = 1013
+
+
 class TextWebSocketAdapter(ASGIWebSocketAdapter):
     """graphql-transport-ws messages are JSON in TEXT frames: strawberry sends whatever
     `encode_json` returns, and ours returns bytes (orjson, for HTTP bodies), which would go out
-    as binary frames that standard clients (graphql-ws, gql) refuse."""
+    as binary frames that standard clients (graphql-ws, gql) refuse. A connection refused
+    during a database outage closes with 1013 (try again later) instead of strawberry's 4403."""
 
     async def send_json(self, message: Mapping[str, object]) -> None:
         try:
             await self.ws.send_text(orjson.dumps(message).decode())
         except WebSocketDisconnect as error:
             raise WebSocketDisconnected from error
+
+    async def close(self, code: int, reason: str) -> None:
+        if getattr(self.ws.state, "try_again_later", False):
+            code, reason = TRY_AGAIN_LATER, "Service unavailable; try again later"
+        await super().close(code, reason)
 
 
 class PortalGraphQL(GraphQL[Context, None]):
@@ -264,7 +275,14 @@ class PortalGraphQL(GraphQL[Context, None]):
         if header is not None and token is not None and header != token:
             raise ConnectionRejectionError({"code": "UNAUTHENTICATED"})
         token = header if token is None else token
-        context.principal = await self._authenticate(token)
+        try:
+            context.principal = await self._authenticate(token)
+        except Exception as error:
+            if not unavailable.database_unavailable(error):
+                raise
+            unavailable.log_outage(error, context.request_id, "opening a WebSocket")
+            context.request.state.try_again_later = True
+            raise ConnectionRejectionError({"code": unavailable.CODE}) from error
         if token is not None and context.principal.is_anonymous:
             raise ConnectionRejectionError({"code": "UNAUTHENTICATED"})
         if not context.principal.is_anonymous:

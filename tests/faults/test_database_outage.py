@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -19,13 +20,15 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy.engine import make_url
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from app import create_app
 from models.session import create_engine, create_sessionmaker
 from settings import Settings
 from tests.auth.test_oidc import AUDIENCE, ISSUER, FakeProvider
 from tests.graphql import GraphQLClient, Response
-from tests.servers import HOST, free_port, serving_in_thread
+from tests.servers import HOST, free_port, serving, serving_in_thread
 
 ADMIN = "admin@acme.example"
 
@@ -275,3 +278,39 @@ async def test_postgres_that_stops_answering_answers_503_within_the_timeouts(
         after = await gql(QUERY_ACCOUNTS, token=token)
         # then
         assert after.status == 200 and not after.errors, after.body
+
+
+async def test_websocket_opened_during_an_outage_closes_with_try_again_later(
+    settings: Settings,
+    provider_token: ProviderToken,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # given: the database cannot be reached, and the caller's token (an identity provider's)
+    # must be looked up in it
+    missing = tmp_path / "missing" / "portal.sqlite3"
+    broken = replace(
+        settings, database_url=f"sqlite+aiosqlite:///{missing}", **provider_token.settings
+    )
+    engine = create_engine(broken)
+    app = create_app(broken, sessionmaker=create_sessionmaker(engine))
+    try:
+        async with (
+            serving(app) as address,
+            connect(
+                f"ws://{address}/graphql",
+                subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+            ) as ws,
+        ):
+            caplog.clear()
+            with caplog.at_level(logging.INFO):
+                # when
+                init = {"type": "connection_init", "payload": {"token": provider_token.token}}
+                await ws.send(json.dumps(init))
+                with pytest.raises(ConnectionClosed) as closed:
+                    await asyncio.wait_for(ws.recv(), 5)
+        # then: "try again later", not "forbidden"; one line in the log, no trace
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+        assert_one_line_no_trace(caplog)
+    finally:
+        await engine.dispose()
