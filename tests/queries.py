@@ -1,4 +1,16 @@
-"""GraphQL documents shared by tests and benchmarks."""
+"""GraphQL documents and demo sign-ins shared by tests and benchmarks."""
+
+# Every demo user (one per role and per kind of account; password `DEMO_PASSWORD`).
+DEMO_USERS = [
+    "agent@vendor.example",
+    "admin@acme.example",
+    "admin.fr@acme.example",
+    "devices@acme.example",
+    "stock@acme.example",
+    "devstock@acme.example",
+    "kb@acme.example",
+    "admin@globex.example",
+]
 
 # The fleet screen's query of issue 4: a page of devices with everything the dashboard shows.
 # `first` defaults to the screen's page size.

@@ -23,21 +23,13 @@ from models import AuditLogEntry, LoginThrottle, RefreshToken, Ticket
 from models.session import create_engine, create_sessionmaker
 from settings import Settings
 from tests.graphql import QUERY_LOGIN, GraphQLClient, Response
+from tests.queries import DEMO_USERS
 from tests.servers import serving
 from tests.tickets.support import CREATE_TICKET, committed_writes_removed, covered_device
 
 TICKET_CREATOR = "admin@acme.example"
 # Everyone of the demo office signs in, several times each.
-PEOPLE = [
-    "agent@vendor.example",
-    "admin@acme.example",
-    "admin.fr@acme.example",
-    "devices@acme.example",
-    "stock@acme.example",
-    "devstock@acme.example",
-    "kb@acme.example",
-    "admin@globex.example",
-]
+PEOPLE = DEMO_USERS
 LOGIN_ACTION = "login"
 TICKET_ACTION = "ticket.create.incident"
 

@@ -9,17 +9,9 @@ import pytest
 
 from tests.conftest import StatementCounter
 from tests.graphql import GraphQLClient
+from tests.queries import DEMO_USERS
 
-USERS = [
-    "agent@vendor.example",
-    "admin@acme.example",
-    "admin.fr@acme.example",
-    "devices@acme.example",
-    "stock@acme.example",
-    "devstock@acme.example",
-    "kb@acme.example",
-    "admin@globex.example",
-]
+USERS = DEMO_USERS
 
 RELATIONS = """
   id serialNumber
