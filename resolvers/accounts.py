@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import strawberry
 from sqlalchemy import or_, select
@@ -18,7 +18,32 @@ from resolvers.versioned import row_to_update, write_versioned
 
 if TYPE_CHECKING:
     from resolvers.context import Context
-    from schema.accounts import AccountFilter, UpdateAccountInput
+
+
+class AccountFilter(Protocol):
+    """What the accounts list reads of its filter."""
+
+    @property
+    def search(self) -> str | None: ...
+    @property
+    def account_number(self) -> str | None: ...
+    @property
+    def root_only(self) -> bool: ...
+
+
+class AccountChanges(Protocol):
+    """What `updateAccount` reads of its input (fields left out are UNSET)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def language(self) -> str | None: ...
+    @property
+    def country(self) -> str | None: ...
 
 
 def account_tree(account_ids: Sequence[int], name: str = "account_tree") -> Any:
@@ -57,7 +82,7 @@ async def account_connection(
     return await paginate(context.session, stmt, sort, PageRequest(first, after, last, before))
 
 
-async def update_account(context: Context, input: UpdateAccountInput) -> Account:
+async def update_account(context: Context, input: AccountChanges) -> Account:
     """Raises `UserError` (NOT_FOUND, STALE_VERSION, VALUE_REQUIRED, VALUE_TOO_LONG,
     UNSUPPORTED_LANGUAGE, INVALID_COUNTRY) or `Forbidden`; an account the viewer cannot see
     answers like a missing one."""

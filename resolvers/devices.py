@@ -6,7 +6,7 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import strawberry
 from sqlalchemy import (
@@ -46,7 +46,69 @@ from resolvers.versioned import row_to_update, write_versioned
 
 if TYPE_CHECKING:
     from resolvers.context import Context
-    from schema.devices import DeviceFilter, DeviceOrder, UpdateDeviceInput
+
+
+class Valued(Protocol):
+    """An enum member of the GraphQL layer, read by its name or value."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def value(self) -> Any: ...
+
+
+class DeviceOrder(Protocol):
+    """What the devices list reads of its order."""
+
+    @property
+    def field(self) -> Valued: ...
+    @property
+    def direction(self) -> Valued: ...
+
+
+class ContractFilter(Protocol):
+    @property
+    def state(self) -> Valued: ...
+    @property
+    def within_days(self) -> int: ...
+
+
+class DeviceFilter(Protocol):
+    """What the devices list reads of its filter."""
+
+    @property
+    def account_ids(self) -> Sequence[str] | None: ...
+    @property
+    def site_ids(self) -> Sequence[str] | None: ...
+    @property
+    def model_ids(self) -> Sequence[str] | None: ...
+    @property
+    def contract(self) -> ContractFilter | None: ...
+    @property
+    def statuses(self) -> Sequence[Any] | None: ...
+    @property
+    def e_maintenance(self) -> bool | None: ...
+    @property
+    def search(self) -> str | None: ...
+    @property
+    def reading_due(self) -> bool | None: ...
+
+
+class DeviceChanges(Protocol):
+    """What `updateDevice` reads of its input (fields left out are UNSET)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def location_description(self) -> str | None: ...
+    @property
+    def asset_tag(self) -> str | None: ...
+    @property
+    def cost_center(self) -> str | None: ...
+    @property
+    def site_id(self) -> str | None: ...
 
 
 class DeviceOrderField(enum.Enum):
@@ -260,7 +322,7 @@ def _text(value: str | None) -> str | None:
     return value or None
 
 
-async def update_device(context: Context, input: UpdateDeviceInput) -> Device:
+async def update_device(context: Context, input: DeviceChanges) -> Device:
     """Raises `UserError` (NOT_FOUND, STALE_VERSION, VALUE_TOO_LONG, SITE_NOT_IN_ACCOUNT) or
     `Forbidden`; a device the viewer cannot see answers like a missing one."""
     scope = await context.require_scope()

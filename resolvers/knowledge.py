@@ -25,7 +25,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import (
     Float,
@@ -63,7 +63,6 @@ from resolvers.pagination import (
 
 if TYPE_CHECKING:
     from resolvers.context import Context
-    from schema.knowledge import PublishKnowledgeArticleInput, UpsertKnowledgeArticleInput
 
 
 LANGUAGES = ("en", "fr", "it")
@@ -409,7 +408,40 @@ async def _article_for_update(context: Context, raw_id: str) -> KnowledgeArticle
     return article
 
 
-async def upsert_article(context: Context, data: UpsertKnowledgeArticleInput) -> ArticleHit:
+class TranslationText(Protocol):
+    @property
+    def language(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def body(self) -> str: ...
+
+
+class ArticleText(Protocol):
+    """What `upsertKnowledgeArticle` reads of its input."""
+
+    @property
+    def id(self) -> str | None: ...
+    @property
+    def slug(self) -> str: ...
+    @property
+    def category(self) -> str: ...
+    @property
+    def product_model_id(self) -> str | None: ...
+    @property
+    def translations(self) -> Sequence[TranslationText]: ...
+
+
+class Publication(Protocol):
+    """What `publishKnowledgeArticle` reads of its input."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def published(self) -> bool: ...
+
+
+async def upsert_article(context: Context, data: ArticleText) -> ArticleHit:
     await _require_manage(context)
     session = context.session
     slug = data.slug.strip()
@@ -495,7 +527,7 @@ async def upsert_article(context: Context, data: UpsertKnowledgeArticleInput) ->
     return ArticleHit(article=article, translation=served)
 
 
-async def publish_article(context: Context, data: PublishKnowledgeArticleInput) -> ArticleHit:
+async def publish_article(context: Context, data: Publication) -> ArticleHit:
     await _require_manage(context)
     session = context.session
     article = await _article_for_update(context, str(data.id))

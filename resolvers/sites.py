@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import select
 
@@ -14,7 +15,17 @@ from resolvers.search import contains
 
 if TYPE_CHECKING:
     from resolvers.context import Context
-    from schema.sites import SiteFilter
+
+
+class SiteFilter(Protocol):
+    """What the sites list reads of its filter."""
+
+    @property
+    def account_ids(self) -> Sequence[str] | None: ...
+    @property
+    def country(self) -> str | None: ...
+    @property
+    def search(self) -> str | None: ...
 
 
 async def site_connection(

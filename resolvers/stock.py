@@ -4,7 +4,7 @@ replenishment orders (shipping, delivery)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import and_, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -30,16 +30,69 @@ from resolvers.pagination import Page, PageRequest, SortField, build_page, pagin
 
 if TYPE_CHECKING:
     from resolvers.context import Context
-    from schema.stock import (
-        RecordStockCountInput,
-        StockLocationFilter,
-        UpdateReplenishmentOrderInput,
-        UpdateStockLocationInput,
-    )
 
 
 P = Permission
 MAX_COUNTS = 500
+
+
+class StockLocationFilter(Protocol):
+    """What the stock locations list reads of its filter."""
+
+    @property
+    def low_stock(self) -> bool | None: ...
+    @property
+    def account_ids(self) -> Sequence[str] | None: ...
+
+
+class StockContact(Protocol):
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def phone(self) -> str | None: ...
+
+
+class StockLocationChanges(Protocol):
+    """What `updateStockLocation` reads of its input."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def shipping_instructions(self) -> str | None: ...
+    @property
+    def contact(self) -> StockContact | None: ...
+    @property
+    def version(self) -> int | None: ...
+
+
+class StockCount(Protocol):
+    @property
+    def consumable_id(self) -> str: ...
+    @property
+    def quantity(self) -> int: ...
+
+
+class StockCountReport(Protocol):
+    """What `recordStockCount` reads of its input."""
+
+    @property
+    def stock_location_id(self) -> str: ...
+    @property
+    def counts(self) -> Sequence[StockCount]: ...
+
+
+class OrderChange(Protocol):
+    """What `updateReplenishmentOrder` reads of its input (`status`: an enum with a value)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def status(self) -> Any: ...
+
 
 # Which status an order may move to from which.
 TRANSITIONS: dict[ReplenishmentStatus, frozenset[ReplenishmentStatus]] = {
@@ -150,7 +203,7 @@ def _text(value: str | None, field: list[str], maximum: int) -> str | None:
     return value or None
 
 
-async def update_stock_location(context: Context, data: UpdateStockLocationInput) -> StockLocation:
+async def update_stock_location(context: Context, data: StockLocationChanges) -> StockLocation:
     row = await _location_to_manage(context, str(data.id), "id")
     if data.version is not None and data.version != row.version:
         raise UserError("STALE_VERSION", "version")
@@ -187,7 +240,7 @@ async def update_stock_location(context: Context, data: UpdateStockLocationInput
     return row
 
 
-async def record_stock_count(context: Context, data: RecordStockCountInput) -> StockLocation:
+async def record_stock_count(context: Context, data: StockCountReport) -> StockLocation:
     row = await _location_to_manage(context, str(data.stock_location_id), "stockLocationId")
     if len(data.counts) > MAX_COUNTS:
         raise UserError("VALUE_TOO_LONG", "counts", max=MAX_COUNTS)
@@ -252,9 +305,7 @@ def _dialect_insert(session: AsyncSession) -> Any:
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
-async def update_replenishment_order(
-    context: Context, data: UpdateReplenishmentOrderInput
-) -> ReplenishmentOrder:
+async def update_replenishment_order(context: Context, data: OrderChange) -> ReplenishmentOrder:
     scope = await context.require_scope()
     if not scope.holds_anywhere(P.MANAGE_REPLENISHMENT):
         raise Forbidden(language=context.language, required=P.MANAGE_REPLENISHMENT.value)

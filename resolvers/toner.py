@@ -5,7 +5,8 @@ with INSERT ... ON CONFLICT DO NOTHING)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import select
 
@@ -21,14 +22,33 @@ from resolvers.stock import _dialect_insert
 
 if TYPE_CHECKING:
     from resolvers.context import Context
-    from schema.stock import ReportTonerLevelsInput
 
 
 MAX_LEVELS = 50
 
 
+class LevelReport(Protocol):
+    """One reported level: by consumable, or by toner colour (an enum with a `value`)."""
+
+    @property
+    def consumable_id(self) -> str | None: ...
+    @property
+    def colour(self) -> Any: ...
+    @property
+    def percent(self) -> int: ...
+
+
+class LevelsReport(Protocol):
+    """What `reportTonerLevels` reads of its input."""
+
+    @property
+    def device_id(self) -> str: ...
+    @property
+    def levels(self) -> Sequence[LevelReport]: ...
+
+
 async def report_toner_levels(
-    context: Context, data: ReportTonerLevelsInput
+    context: Context, data: LevelsReport
 ) -> tuple[list[tuple[TonerLevel, Consumable]], list[ReplenishmentOrder]]:
     scope = await context.require_scope()
     if not scope.holds_anywhere(Permission.REPORT_TONER_LEVELS):
