@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,13 +76,20 @@ class FakeProvider:
         return JSONResponse({"keys": keys})
 
 
-@pytest.fixture
-def provider() -> Iterator[FakeProvider]:
+@contextmanager
+def served_provider() -> Iterator[FakeProvider]:
+    """A provider with one published key ("k1"), its JWKS served on loopback."""
     provider = FakeProvider(port=free_port())
     provider.add_key("k1")
     provider.publish("k1")
     app = Starlette(routes=[Route("/jwks", provider.jwks)])
     with serving_in_thread(app, provider.port):
+        yield provider
+
+
+@pytest.fixture
+def provider() -> Iterator[FakeProvider]:
+    with served_provider() as provider:
         yield provider
 
 

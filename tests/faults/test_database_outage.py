@@ -26,9 +26,9 @@ from websockets.exceptions import ConnectionClosed
 from app import create_app
 from models.session import create_engine, create_sessionmaker
 from settings import Settings
-from tests.auth.test_oidc import AUDIENCE, ISSUER, FakeProvider
+from tests.auth.test_oidc import AUDIENCE, ISSUER, served_provider
 from tests.graphql import GraphQLClient, Response
-from tests.servers import HOST, free_port, serving, serving_in_thread
+from tests.servers import HOST, free_port, serving
 
 ADMIN = "admin@acme.example"
 
@@ -150,14 +150,7 @@ class ProviderToken:
 
 @pytest.fixture
 def provider_token() -> Iterator[ProviderToken]:
-    from starlette.applications import Starlette
-    from starlette.routing import Route
-
-    provider = FakeProvider(port=free_port())
-    provider.add_key("k1")
-    provider.publish("k1")
-    app = Starlette(routes=[Route("/jwks", provider.jwks)])
-    with serving_in_thread(app, provider.port):
+    with served_provider() as provider:
         yield ProviderToken(
             {"oidc_issuer": ISSUER, "oidc_jwks_url": provider.jwks_url, "oidc_audience": AUDIENCE},
             provider.token("k1"),
