@@ -16,6 +16,7 @@ from starlette.websockets import WebSocket
 
 import i18n
 from auth.principal import ANONYMOUS, Principal
+from auth.requirements import Audience
 from auth.tokens import CLOCK_LEEWAY_SECONDS
 from core import clock
 from core.errors import Unauthenticated
@@ -83,6 +84,10 @@ class Context:
         if self._user_language is None and scope.user is not None:
             self._user_language = scope.user.language
         return scope
+
+    async def audience(self) -> Audience:
+        """Which schema this caller gets (read once per operation, with the scope)."""
+        return (await self.scope()).audience
 
     async def require_scope(self) -> Scope:
         scope = await self.scope()

@@ -24,6 +24,7 @@ from auth.policy import (
     role_permissions,
 )
 from auth.principal import Principal
+from auth.requirements import Audience
 from models import (
     Account,
     ApiClient,
@@ -80,6 +81,16 @@ class Scope:
 
     def permissions_on_account(self, account_id: int) -> frozenset[Permission]:
         return self.global_permissions | self.account_permissions.get(account_id, frozenset())
+
+    @property
+    def audience(self) -> Audience:
+        """Everything held on at least one object or globally: which schema the viewer sees."""
+        held = set(self.global_permissions)
+        for grant in self.grants:
+            held |= grant.permissions
+        for permissions in self.account_permissions.values():
+            held |= permissions
+        return Audience(frozenset(held), signed_in=self.is_authenticated)
 
     def holds_anywhere(self, permission: Permission) -> bool:
         """For root fields and buttons: does any account (or a global grant) give it?"""

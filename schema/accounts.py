@@ -10,6 +10,8 @@ import strawberry
 from strawberry import relay
 
 from auth.policy import Permission
+from auth.policy import Permission as P
+from auth.requirements import SEES_ACCOUNTS, SEES_DEVICES, requires
 from core import clock
 from models import Account as AccountRow
 from models import Contract as ContractRow
@@ -33,7 +35,7 @@ from schema.enums import described_enum
 from schema.mutations import Payload, transactional
 from schema.node import LoadedNode
 from schema.pagination import FILTER, ORDER_BY, After, Before, Connection, First, Last
-from schema.permissions import permission_field
+from schema.permissions import mutation, permission_field, shown_to
 
 if TYPE_CHECKING:
     from schema.devices import DeviceConnection, DeviceFilter, DeviceOrder
@@ -186,7 +188,8 @@ class Account(LoadedNode):
         return await account_invitations(info, self.id)
 
     devices = strawberry.field(
-        resolver=parent_devices, description="Devices of this account the viewer may see."
+        resolver=parent_devices,
+        **shown_to(SEES_DEVICES, "Devices of this account the viewer may see."),
     )
 
     @permission_field(
@@ -252,7 +255,8 @@ class Site(LoadedNode):
         return await info.context.loaders[DeviceCountBySiteIdLoader].load(self.id)  # type: ignore[no-any-return]
 
     devices = strawberry.field(
-        resolver=parent_devices, description="Devices at this site the viewer may see."
+        resolver=parent_devices,
+        **shown_to(SEES_DEVICES, "Devices at this site the viewer may see."),
     )
 
 
@@ -322,8 +326,11 @@ class AccountConnection(Connection[Account]):
 @strawberry.type
 class AccountQuery:
     @strawberry.field(
-        description="Accounts the viewer may see (administrators: their accounts and "
-        "sub-accounts; agents: all), by name."
+        **shown_to(
+            SEES_ACCOUNTS,
+            "Accounts the viewer may see (administrators: their accounts and "
+            "sub-accounts; agents: all), by name.",
+        )
     )
     async def accounts(
         self,
@@ -363,8 +370,8 @@ class UpdateAccountPayload(Payload):
 
 @strawberry.type
 class AccountMutation:
-    @permission_field(
-        Permission.UPDATE_ACCOUNT,
+    @mutation(
+        requires(P.UPDATE_ACCOUNT),
         description="Changes an account's name, language or country, recorded in the audit log.",
     )
     async def update_account(

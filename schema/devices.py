@@ -10,6 +10,8 @@ import strawberry
 from strawberry import relay
 
 from auth.policy import Permission
+from auth.policy import Permission as P
+from auth.requirements import SEES_ACCOUNTS, SEES_DEVICES, SEES_STOCK_LOCATIONS, requires
 from core import clock
 from models import Device as DeviceRow
 from models import ProductModel as ProductModelRow
@@ -28,7 +30,7 @@ from schema.meters import device_latest_readings, device_meter_readings, device_
 from schema.mutations import Payload, transactional
 from schema.node import LoadedNode
 from schema.pagination import FILTER, ORDER_BY, After, Before, Connection, Direction, First, Last
-from schema.permissions import permission_field
+from schema.permissions import mutation, permission_field, shown_to
 
 if TYPE_CHECKING:
     from schema.stock import StockLocation, TonerLevel
@@ -119,7 +121,7 @@ class Device(LoadedNode):
     async def site(self, info: Info) -> Site | None:
         return await Site.load(info, self.row.site_id)
 
-    @strawberry.field(description="The account that holds the device.")
+    @strawberry.field(**shown_to(SEES_ACCOUNTS, "The account that holds the device."))
     async def account(self, info: Info) -> Account | None:
         return await Account.load(info, self.row.account_id)
 
@@ -169,8 +171,10 @@ class Device(LoadedNode):
         return [TonerLevel.from_rows(level, consumable) for level, consumable in rows]
 
     @strawberry.field(
-        description="The stock location that receives toner for this device, if the viewer "
-        "may see it."
+        **shown_to(
+            SEES_STOCK_LOCATIONS,
+            "The stock location that receives toner for this device, if the viewer may see it.",
+        )
     )
     async def stock_location(
         self, info: Info
@@ -295,8 +299,11 @@ async def device_list(
 @strawberry.type
 class DeviceQuery:
     @strawberry.field(
-        description="Devices the viewer may see (keyset pages of at most 100; by serial number "
-        "unless `orderBy` says otherwise)."
+        **shown_to(
+            SEES_DEVICES,
+            "Devices the viewer may see (keyset pages of at most 100; by serial number "
+            "unless `orderBy` says otherwise).",
+        )
     )
     async def devices(
         self,
@@ -336,8 +343,8 @@ class UpdateDevicePayload(Payload):
 
 @strawberry.type
 class DeviceMutation:
-    @permission_field(
-        Permission.UPDATE_DEVICE,
+    @mutation(
+        requires(P.UPDATE_DEVICE),
         description="Changes a device's location, asset tag, cost centre or site (of the same "
         "account), recorded in the audit log. Device managers: their assigned devices.",
     )

@@ -7,9 +7,11 @@ from typing import Annotated
 
 import strawberry
 
+from auth.requirements import PUBLIC, SIGNED_IN
 from resolvers import identity
 from schema.context import Info
 from schema.mutations import Payload, transactional
+from schema.permissions import mutation
 from schema.viewer import Viewer
 
 
@@ -71,7 +73,7 @@ def _auth_payload(tokens: identity.Tokens) -> AuthPayload:
 
 @strawberry.type
 class IdentityMutation:
-    @strawberry.mutation(description="Signs in with e-mail and password.")
+    @mutation(PUBLIC, description="Signs in with e-mail and password.")
     async def login(
         self,
         info: Info,
@@ -86,11 +88,12 @@ class IdentityMutation:
         # The password is checked before the transaction takes the write lock.
         return await transactional(info, AuthPayload, work, write_lock_first=False)
 
-    @strawberry.mutation(
+    @mutation(
+        PUBLIC,
         description="Exchanges a refresh token for new tokens; the old one is spent. Presented "
         "again within a short grace window after its first use (30 s by default: two tabs, a "
         "retry after a timeout) it returns other new tokens of the same login; presented later, "
-        "it ends the whole login."
+        "it ends the whole login.",
     )
     async def refresh_token(
         self,
@@ -104,8 +107,9 @@ class IdentityMutation:
 
         return await transactional(info, AuthPayload, work)
 
-    @strawberry.mutation(
-        description="Signs out: revokes the refresh tokens of this login (or all)."
+    @mutation(
+        SIGNED_IN,
+        description="Signs out: revokes the refresh tokens of this login (or all).",
     )
     async def logout(
         self,
@@ -123,7 +127,7 @@ class IdentityMutation:
 
         return await transactional(info, LogoutPayload, work)
 
-    @strawberry.mutation(description="Issues an access token to a machine client.")
+    @mutation(PUBLIC, description="Issues an access token to a machine client.")
     async def client_token(
         self,
         info: Info,

@@ -9,6 +9,8 @@ import strawberry
 from strawberry import relay
 
 from auth.policy import Permission
+from auth.policy import Permission as P
+from auth.requirements import requires
 from models import KnowledgeArticleTranslation as TranslationRow
 from resolvers.knowledge import (
     ArticleHit,
@@ -26,7 +28,7 @@ from schema.context import Info
 from schema.devices import ProductModel
 from schema.mutations import Payload, transactional
 from schema.pagination import After, Connection, First
-from schema.permissions import permission_field, requirement_text
+from schema.permissions import mutation, permission_field
 
 
 @strawberry.type(description="One language version of an article.")
@@ -211,9 +213,9 @@ class KnowledgeQuery:
 
 @strawberry.type
 class KnowledgeMutation:
-    @strawberry.mutation(
-        description="Creates or changes a knowledge article. "
-        + requirement_text(Permission.MANAGE_KNOWLEDGE)
+    @mutation(
+        requires(P.MANAGE_KNOWLEDGE),
+        description="Creates or changes a knowledge article.",
     )
     async def upsert_knowledge_article(
         self,
@@ -231,9 +233,9 @@ class KnowledgeMutation:
 
         return await transactional(info, KnowledgeArticlePayload, work)
 
-    @strawberry.mutation(
-        description="Publishes or unpublishes a knowledge article. "
-        + requirement_text(Permission.MANAGE_KNOWLEDGE)
+    @mutation(
+        requires(P.MANAGE_KNOWLEDGE),
+        description="Publishes or unpublishes a knowledge article.",
     )
     async def publish_knowledge_article(
         self,

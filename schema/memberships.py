@@ -9,6 +9,8 @@ from typing import Annotated, Any
 import strawberry
 from strawberry import relay
 
+from auth.policy import Permission as P
+from auth.requirements import PUBLIC, SEES_DEVICES, SEES_STOCK_LOCATIONS, requires
 from core import clock
 from core.ids import decode_id, global_id
 from models import Invitation as InvitationRow
@@ -30,6 +32,7 @@ from schema.devices import Device
 from schema.enums import described_enum
 from schema.mutations import Payload, transactional
 from schema.node import LoadedNode
+from schema.permissions import mutation, shown_to
 from schema.stock import StockLocation
 from schema.viewer import RoleEnum, User
 
@@ -107,16 +110,21 @@ class Membership(LoadedNode):
         return await Account.load(info, self.account_id)
 
     @strawberry.field(
-        description="Devices assigned to the member (device managers), as far as the viewer "
-        "may see them."
+        **shown_to(
+            SEES_DEVICES,
+            "Devices assigned to the member (device managers), as far as the viewer may see them.",
+        )
     )
     async def devices(self, info: Info) -> list[Device]:
         rows = await info.context.loaders[AssignedDevicesByMembershipIdLoader].load(self.id)
         return [Device.from_row(r[1]) for r in rows]
 
     @strawberry.field(
-        description="Stock locations assigned to the member (stock managers), as far as the "
-        "viewer may see them."
+        **shown_to(
+            SEES_STOCK_LOCATIONS,
+            "Stock locations assigned to the member (stock managers), as far as the "
+            "viewer may see them.",
+        )
     )
     async def stock_locations(self, info: Info) -> list[StockLocation]:
         rows = await info.context.loaders[AssignedStockLocationsByMembershipIdLoader].load(self.id)
@@ -367,9 +375,10 @@ def _ids(values: list[strawberry.ID] | None) -> list[str] | None:
 
 @strawberry.type
 class MembershipMutation:
-    @strawberry.mutation(
+    @mutation(
+        PUBLIC,
         description="Registers a person who proves a device serial number of a customer "
-        "account; a confirmation link is mailed. Open to anonymous callers."
+        "account; a confirmation link is mailed.",
     )
     async def register(
         self,
@@ -395,11 +404,12 @@ class MembershipMutation:
 
         return await transactional(info, RegisterPayload, work)
 
-    @strawberry.mutation(
+    @mutation(
+        PUBLIC,
         description="Confirms an e-mail address with the link's token. The first confirmed "
         "person of an account without an administrator (its own, or one of a group above it) "
         "becomes its administrator; otherwise this files an access request, mailed to those "
-        "administrators. Open to anonymous callers."
+        "administrators.",
     )
     async def confirm_email(
         self,
@@ -415,7 +425,7 @@ class MembershipMutation:
 
         return await transactional(info, ConfirmEmailPayload, work)
 
-    @strawberry.mutation(description="Approves an access request. Requires: MANAGE_USERS.")
+    @mutation(requires(P.MANAGE_USERS), description="Approves an access request.")
     async def approve_access_request(
         self,
         info: Info,
@@ -439,7 +449,7 @@ class MembershipMutation:
 
         return await transactional(info, ApproveAccessRequestPayload, work)
 
-    @strawberry.mutation(description="Rejects an access request. Requires: MANAGE_USERS.")
+    @mutation(requires(P.MANAGE_USERS), description="Rejects an access request.")
     async def reject_access_request(
         self,
         info: Info,
@@ -456,9 +466,10 @@ class MembershipMutation:
 
         return await transactional(info, RejectAccessRequestPayload, work)
 
-    @strawberry.mutation(
+    @mutation(
+        requires(P.MANAGE_USERS),
         description="Changes a member's role or assigned devices / stock locations; the last "
-        "administrator cannot be demoted (LAST_ADMINISTRATOR). Requires: MANAGE_USERS."
+        "administrator cannot be demoted (LAST_ADMINISTRATOR).",
     )
     async def update_membership(
         self,
@@ -483,9 +494,10 @@ class MembershipMutation:
 
         return await transactional(info, UpdateMembershipPayload, work)
 
-    @strawberry.mutation(
+    @mutation(
+        requires(P.MANAGE_USERS),
         description="Removes a member from an account; the last administrator cannot be "
-        "removed (LAST_ADMINISTRATOR). Requires: MANAGE_USERS."
+        "removed (LAST_ADMINISTRATOR).",
     )
     async def revoke_membership(
         self,
@@ -504,9 +516,10 @@ class MembershipMutation:
 
         return await transactional(info, RevokeMembershipPayload, work)
 
-    @strawberry.mutation(
+    @mutation(
+        requires(P.MANAGE_USERS),
         description="Invites a colleague by e-mail with a role and assigned devices / stock "
-        "locations of the account. Requires: MANAGE_USERS."
+        "locations of the account.",
     )
     async def invite_user(
         self,
@@ -532,9 +545,10 @@ class MembershipMutation:
 
         return await transactional(info, InviteUserPayload, work)
 
-    @strawberry.mutation(
+    @mutation(
+        requires(P.MANAGE_USERS),
         description="Sends an open invitation again with a new link (the old one stops "
-        "working) and a new expiry. Requires: MANAGE_USERS."
+        "working) and a new expiry.",
     )
     async def resend_invitation(
         self,
@@ -551,7 +565,7 @@ class MembershipMutation:
 
         return await transactional(info, ResendInvitationPayload, work)
 
-    @strawberry.mutation(description="Revokes an open invitation. Requires: MANAGE_USERS.")
+    @mutation(requires(P.MANAGE_USERS), description="Revokes an open invitation.")
     async def revoke_invitation(
         self,
         info: Info,
@@ -567,9 +581,10 @@ class MembershipMutation:
 
         return await transactional(info, RevokeInvitationPayload, work)
 
-    @strawberry.mutation(
+    @mutation(
+        PUBLIC,
         description="Accepts an invitation from its link: creates the user (name and password "
-        "needed) or adds the membership to the existing one. Open to anonymous callers."
+        "needed) or adds the membership to the existing one.",
     )
     async def accept_invitation(
         self,

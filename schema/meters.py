@@ -10,6 +10,7 @@ import strawberry
 from strawberry import relay
 
 from auth.policy import Permission
+from auth.requirements import requires
 from core.ids import global_id
 from models import MeterReading as MeterReadingRow
 from models.enums import MeterType, ReadingSource
@@ -28,7 +29,7 @@ from schema.enums import described_enum
 from schema.errors import UserErrorType
 from schema.mutations import Payload, payload_errors, transactional
 from schema.pagination import After, Connection, First
-from schema.permissions import guard, permission_field, requirement_text
+from schema.permissions import mutation, permission_field
 
 if TYPE_CHECKING:
     from schema.devices import Device  # devices carry their meter readings
@@ -377,9 +378,9 @@ BATCH_INPUT = strawberry.argument(
 
 @strawberry.type
 class MeterMutation:
-    @strawberry.mutation(
-        description="Submits one device's readings for a day; all accepted or all refused. "
-        + requirement_text(P.SUBMIT_METER_READINGS)
+    @mutation(
+        requires(P.SUBMIT_METER_READINGS),
+        description="Submits one device's readings for a day; all accepted or all refused.",
     )
     async def submit_meter_readings(
         self,
@@ -401,10 +402,10 @@ class MeterMutation:
 
         return await transactional(info, SubmitMeterReadingsPayload, work)
 
-    @strawberry.mutation(
+    @mutation(
+        requires(P.SUBMIT_METER_READINGS),
         description=f"Uploads readings of up to {rules.MAX_BATCH_ROWS} devices; good rows are "
-        "stored, bad rows reported with their index and codes. "
-        + requirement_text(P.SUBMIT_METER_READINGS)
+        "stored, bad rows reported with their index and codes.",
     )
     async def submit_meter_readings_batch(
         self, info: Info, input: Annotated[MeterReadingsBatchInput, BATCH_INPUT]
@@ -413,10 +414,10 @@ class MeterMutation:
             info, input, ReadingSource.BULK_UPLOAD, P.SUBMIT_METER_READINGS, remote=False
         )
 
-    @strawberry.mutation(
+    @mutation(
+        requires(P.REPORT_METER_READINGS),
         description="Readings sent by e-Maintenance for its devices (source REMOTE); answers "
-        "per row like an upload. " + requirement_text(P.REPORT_METER_READINGS),
-        extensions=guard(P.REPORT_METER_READINGS),
+        "per row like an upload.",
     )
     async def report_meter_readings(
         self, info: Info, input: Annotated[MeterReadingsBatchInput, BATCH_INPUT]
@@ -425,10 +426,10 @@ class MeterMutation:
             info, input, ReadingSource.REMOTE, P.REPORT_METER_READINGS, remote=True
         )
 
-    @strawberry.mutation(
+    @mutation(
+        requires(P.CORRECT_METER_READINGS),
         description="Corrects a reading's value, with a reason; the original stays in the "
-        "audit log. " + requirement_text(P.CORRECT_METER_READINGS),
-        extensions=guard(P.CORRECT_METER_READINGS),
+        "audit log.",
     )
     async def correct_meter_reading(
         self,

@@ -8,9 +8,11 @@ import strawberry
 from aiodataloader import DataLoader
 from strawberry import relay
 
+from auth.requirements import SIGNED_IN
 from core.errors import BadUserInput
 from core.ids import parse_global_id
 from schema.context import Info
+from schema.permissions import shown_to
 
 
 class LoadedNode(relay.Node):
@@ -71,8 +73,11 @@ async def _resolve_many(info: Info, ids: list[str]) -> list[Any]:
 @strawberry.type
 class NodeQuery:
     @strawberry.field(
-        description="Any object by its global ID; null when it does not exist or the viewer "
-        "may not see it (the two are indistinguishable)."
+        **shown_to(
+            SIGNED_IN,
+            "Any object by its global ID; null when it does not exist or the viewer "
+            "may not see it (the two are indistinguishable).",
+        )
     )
     async def node(
         self,
@@ -85,7 +90,9 @@ class NodeQuery:
         node: relay.Node | None = (await _resolve_many(info, [str(id)]))[0]
         return node
 
-    @strawberry.field(description="Several objects by global ID, in the order asked (max 100).")
+    @strawberry.field(
+        **shown_to(SIGNED_IN, "Several objects by global ID, in the order asked (max 100).")
+    )
     async def nodes(
         self,
         info: Info,

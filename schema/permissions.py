@@ -1,7 +1,10 @@
-"""Strawberry permission classes that read `auth.policy` (where the rules live); fields declare
-what they need.
+"""Field declarations that read `auth.requirements` (what each field needs) and the strawberry
+permission classes that enforce them; the rules themselves live in `auth.policy`.
 
-A type whose objects carry their own grants (a device, an account) exposes
+Every field that needs something declares one `Requirement`, which does three things: it
+decides in which audiences' schemas the field exists (`schema.audiences`), it writes "Requires:
+…" into the description, and, for guarded fields, it is checked when the field resolves: a type
+whose objects carry their own grants (a device, an account) exposes
 `granted(scope) -> frozenset[Permission]`; other fields are checked against what the viewer
 holds anywhere. A denial is a FORBIDDEN error on that field only, the rest of the response intact.
 """
@@ -17,65 +20,89 @@ from strawberry.extensions.field_extension import FieldExtension
 from strawberry.permission import BasePermission, PermissionExtension
 from strawberry.types.field import StrawberryField
 
-from auth.policy import Permission, roles_granting
+from auth.policy import Permission
+from auth.requirements import PUBLIC, Requirement, requires
 from core.errors import Forbidden
 from schema.context import Info
 
+# Where a field's requirement is kept (`StrawberryField.metadata`).
+REQUIREMENT = "portal.requirement"
+
+
+def requirement_of(field: StrawberryField) -> Requirement:
+    """What the field declared; PUBLIC for fields that declared nothing."""
+    declared: Requirement = (field.metadata or {}).get(REQUIREMENT, PUBLIC)
+    return declared
+
+
+def _requirement(needs: Permission | Requirement) -> Requirement:
+    return needs if isinstance(needs, Requirement) else requires(needs)
+
 
 class Requires(BasePermission):
-    """Grants the field when the viewer holds `permission` on the object (or anywhere, for
-    root fields)."""
+    """Grants the field when the viewer holds one of the requirement's permissions on the
+    object (or anywhere, for root fields and mutations); a bare sign-in requirement needs a
+    signed-in caller."""
 
-    def __init__(self, permission: Permission) -> None:
-        self.permission = Permission(permission)  # an unknown name fails at import time
+    def __init__(self, requirement: Requirement) -> None:
+        self.requirement = requirement
 
     async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         context = info.context
         scope = await context.require_scope()
+        needed = self.requirement.any_of
+        if not needed:
+            return True
         granted: Callable[[Any], frozenset[Permission]] | None = getattr(source, "granted", None)
         allowed = (
-            self.permission in granted(scope)
+            self.requirement.met_by(granted(scope))
             if granted is not None
-            else scope.holds_anywhere(self.permission)
+            else any(scope.holds_anywhere(p) for p in needed)
         )
         if not allowed:
-            raise Forbidden(language=context.language, required=self.permission.value)
+            required = " | ".join(p.value for p in self.requirement.sorted_permissions)
+            raise Forbidden(language=context.language, required=required)
         return True
 
 
-class SignedIn(BasePermission):
-    """Any signed-in person or machine client."""
-
-    async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        await info.context.require_scope()
-        return True
-
-
-def requirement_text(permission: Permission) -> str:
-    return f"Requires: {permission.value} ({', '.join(roles_granting(permission)) or 'nobody'})."
+def guard(needs: Permission | Requirement) -> list[FieldExtension]:
+    requirement = _requirement(needs)
+    if requirement == PUBLIC:
+        return []
+    return [PermissionExtension([Requires(requirement)], use_directives=False)]
 
 
-def guard(permission: Permission) -> list[FieldExtension]:
-    return [PermissionExtension([Requires(permission)], use_directives=False)]
+def shown_to(needs: Permission | Requirement, description: str) -> dict[str, Any]:
+    """Keyword arguments for any strawberry field declaration (`strawberry.field`, an input
+    field, a subscription): the field exists only in the schemas of audiences that can meet
+    `needs`, and its description says what it needs. Nothing is checked when it resolves (the
+    resolver scopes its rows itself); `permission_field` and `mutation` add that check."""
+    requirement = _requirement(needs)
+    return {
+        "description": f"{description.rstrip()} {requirement.text()}",
+        "metadata": {REQUIREMENT: requirement},
+    }
 
 
-def signed_in() -> list[FieldExtension]:
-    return [PermissionExtension([SignedIn()], use_directives=False)]
+def mutation(needs: Requirement, *, description: str, **kwargs: Any) -> Any:
+    """Every mutation is declared with this: what it requires decides who sees it and is
+    checked before it runs (object-level checks, this account or this device, stay in the
+    resolver, where the object is known)."""
+    return strawberry.mutation(**shown_to(needs, description), extensions=guard(needs), **kwargs)
 
 
 def permission_field(
-    permission: Permission, *, description: str, resolver: Any = None, **kwargs: Any
+    needs: Permission | Requirement, *, description: str, resolver: Any = None, **kwargs: Any
 ) -> Any:
-    """A field guarded by one permission; its description says what it requires.
+    """A field guarded by one permission (or a requirement); its description says what it
+    requires.
 
     A denial must leave the rest of the response intact, so the field is always nullable in the
     schema: a resolver's return type gets `| None` if it lacks it."""
-    text = f"{description} {requirement_text(permission)}"
+    declared = {**shown_to(needs, description), "extensions": guard(needs), **kwargs}
     if resolver is not None:
-        return strawberry.field(
-            resolver=_nullable(resolver), description=text, extensions=guard(permission), **kwargs
-        )
-    field = strawberry.field(description=text, extensions=guard(permission), **kwargs)
+        return strawberry.field(resolver=_nullable(resolver), **declared)
+    field = strawberry.field(**declared)
     field.__class__ = _GuardedField  # same layout; only `__call__` (decorator use) differs
     return field
 

@@ -4,7 +4,6 @@ the whole Schema)."""
 
 from __future__ import annotations
 
-import strawberry
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.tools import merge_types
 from strawberry.types.base import get_object_definition
@@ -13,6 +12,7 @@ from api.limits import ApiProtection
 from api.persisted import PersistedQueries
 from observability.requests import RequestObserver
 from schema.accounts import AccountMutation, AccountQuery
+from schema.audiences import PortalSchema
 from schema.devices import DeviceMutation, DeviceQuery
 from schema.extensions import MaskUnexpectedErrors, MutationAudit, OperationSession
 from schema.identity import IdentityMutation
@@ -77,7 +77,7 @@ _described(
     "Live updates over the graphql-transport-ws protocol: ticket changes as they happen.",
 )
 
-schema = strawberry.Schema(
+schema = PortalSchema(
     query=Query,
     mutation=Mutation,
     subscription=Subscription,

@@ -6,10 +6,12 @@ from typing import Annotated
 
 import strawberry
 
+from auth.requirements import SEES_ACCOUNTS
 from resolvers.sites import site_connection
 from schema.accounts import Site
 from schema.context import Info
 from schema.pagination import FILTER, After, Before, Connection, First, Last
+from schema.permissions import shown_to
 
 
 @strawberry.input(description="Narrows the sites list; all given conditions must hold.")
@@ -29,8 +31,10 @@ class SiteConnection(Connection[Site]):
 @strawberry.type
 class SiteQuery:
     @strawberry.field(
-        description="Sites of the accounts the viewer may see, by name (keyset pages of at "
-        "most 100)."
+        **shown_to(
+            SEES_ACCOUNTS,
+            "Sites of the accounts the viewer may see, by name (keyset pages of at most 100).",
+        )
     )
     async def sites(
         self,

@@ -10,6 +10,8 @@ import strawberry
 from strawberry import relay
 
 from auth.policy import Permission
+from auth.policy import Permission as P
+from auth.requirements import SEES_DEVICES, SEES_STOCK_LOCATIONS, requires
 from models import Consumable as ConsumableRow
 from models import ReplenishmentOrder as ReplenishmentOrderRow
 from models import StockLevel as StockLevelRow
@@ -39,7 +41,7 @@ from schema.enums import described_enum
 from schema.mutations import Payload, transactional
 from schema.node import LoadedNode
 from schema.pagination import FILTER, After, Before, Connection, First, Last
-from schema.permissions import permission_field, requirement_text
+from schema.permissions import mutation, permission_field, shown_to
 
 ConsumableKindEnum = described_enum(
     ConsumableKind,
@@ -195,7 +197,10 @@ class StockLocation(LoadedNode):
         return [StockLevel.from_rows(level, consumable) for level, consumable in rows]
 
     @strawberry.field(
-        description="The e-Maintenance devices this location supplies that the viewer may see."
+        **shown_to(
+            SEES_DEVICES,
+            "The e-Maintenance devices this location supplies that the viewer may see.",
+        )
     )
     async def devices(self, info: Info) -> list[Device]:
         rows = await info.context.loaders[DevicesByStockLocationIdLoader].load(self.id)
@@ -261,7 +266,9 @@ class ReplenishmentOrder(LoadedNode):
         row = await info.context.loaders[ConsumableByIdLoader].load(self.row.consumable_id)
         return Consumable.from_row(row)
 
-    @strawberry.field(description="The device whose low level created the order, if visible.")
+    @strawberry.field(
+        **shown_to(SEES_DEVICES, "The device whose low level created the order, if visible.")
+    )
     async def device(self, info: Info) -> Device | None:
         return await Device.load(info, self.row.device_id)
 
@@ -392,8 +399,11 @@ class UpdateReplenishmentOrderPayload(Payload):
 @strawberry.type
 class StockQuery:
     @strawberry.field(
-        description="Stock locations the viewer may see (administrators: their accounts'; stock "
-        "managers: the ones assigned to them; agents: all), by name."
+        **shown_to(
+            SEES_STOCK_LOCATIONS,
+            "Stock locations the viewer may see (administrators: their accounts'; stock "
+            "managers: the ones assigned to them; agents: all), by name.",
+        )
     )
     async def stock_locations(
         self,
@@ -412,9 +422,9 @@ class StockQuery:
 
 @strawberry.type
 class StockMutation:
-    @strawberry.mutation(
-        description="Updates a stock location's name, shipping instructions and contact. "
-        + requirement_text(Permission.MANAGE_STOCK_LOCATIONS)
+    @mutation(
+        requires(P.MANAGE_STOCK_LOCATIONS),
+        description="Updates a stock location's name, shipping instructions and contact. ",
     )
     async def update_stock_location(
         self,
@@ -432,9 +442,9 @@ class StockMutation:
 
         return await transactional(info, UpdateStockLocationPayload, work)
 
-    @strawberry.mutation(
-        description="Records counted quantities at a stock location. "
-        + requirement_text(Permission.MANAGE_STOCK_LOCATIONS)
+    @mutation(
+        requires(P.MANAGE_STOCK_LOCATIONS),
+        description="Records counted quantities at a stock location. ",
     )
     async def record_stock_count(
         self,
@@ -452,11 +462,11 @@ class StockMutation:
 
         return await transactional(info, RecordStockCountPayload, work)
 
-    @strawberry.mutation(
+    @mutation(
+        requires(P.REPORT_TONER_LEVELS),
         description="Toner levels from an e-Maintenance device; a level at or under the "
         "consumable's threshold orders a replacement for the device's stock location (at most "
-        "one open order per device and consumable). "
-        + requirement_text(Permission.REPORT_TONER_LEVELS)
+        "one open order per device and consumable). ",
     )
     async def report_toner_levels(
         self,
@@ -477,9 +487,9 @@ class StockMutation:
 
         return await transactional(info, ReportTonerLevelsPayload, work)
 
-    @strawberry.mutation(
-        description="Moves a replenishment order on (vendor side). "
-        + requirement_text(Permission.MANAGE_REPLENISHMENT)
+    @mutation(
+        requires(P.MANAGE_REPLENISHMENT),
+        description="Moves a replenishment order on (vendor side). ",
     )
     async def update_replenishment_order(
         self,

@@ -9,12 +9,15 @@ from typing import Annotated
 
 import strawberry
 
+from auth.policy import Permission as P
+from auth.requirements import requires
 from core import clock
 from core.errors import Unauthenticated
 from core.ids import decode_id
 from pubsub.tickets import Resync, TicketEventMessage, broker_for
 from resolvers.ticket_events import subscription_targets, visible_event
 from schema.context import Info
+from schema.permissions import shown_to
 from schema.tickets import TicketEvent
 
 
@@ -29,11 +32,14 @@ async def _visible_event(info: Info, message: TicketEventMessage) -> TicketEvent
 @strawberry.type
 class TicketSubscription:
     @strawberry.subscription(
-        description="Each change of the tickets the viewer may see (one ticket, or an account "
-        "and its sub-accounts, or all), as it happens on any server; internal events reach "
-        "agents only. A RESYNC event means events may have been missed (sent when live "
-        "delivery between servers is interrupted and again when it is restored): refetch. "
-        "Ends when the access token expires."
+        **shown_to(
+            requires(P.VIEW_TICKETS),
+            "Each change of the tickets the viewer may see (one ticket, or an account "
+            "and its sub-accounts, or all), as it happens on any server; internal events reach "
+            "agents only. A RESYNC event means events may have been missed (sent when live "
+            "delivery between servers is interrupted and again when it is restored): refetch. "
+            "Ends when the access token expires.",
+        )
     )
     async def ticket_updated(
         self,

@@ -10,6 +10,8 @@ from typing import Annotated, TypeVar
 
 import strawberry
 
+from auth.policy import Permission as P
+from auth.requirements import requires
 from core.errors import UserError
 from core.ids import decode_id
 from models.enums import DeviceStatus, TicketType
@@ -18,6 +20,7 @@ from resolvers import tickets as logic
 from schema.context import Info
 from schema.devices import Device
 from schema.mutations import Payload, transactional
+from schema.permissions import mutation, shown_to
 from schema.tickets import (
     SymptomCategory,
     Ticket,
@@ -110,7 +113,7 @@ class AddTicketCommentInput:
     ticket_id: strawberry.ID = strawberry.field(description="The ticket.")
     body: str = strawberry.field(description="Text.")
     internal: bool = strawberry.field(
-        default=False, description="Internal note (vendor agents only)."
+        default=False, **shown_to(P.VIEW_INTERNAL_NOTES, "An internal note, hidden from customers.")
     )
 
 
@@ -168,10 +171,11 @@ async def run_ticket_mutation(
 
 @strawberry.type
 class TicketMutation:
-    @strawberry.mutation(
+    @mutation(
+        requires(P.CREATE_TICKETS, P.ASK_ACCOUNT_QUESTIONS),
         description="Logs a ticket. Service work needs an active support contract on the device "
-        "(else CONTRACT_INACTIVE). Requires: CREATE_TICKETS on the device, or "
-        "ASK_ACCOUNT_QUESTIONS on the account for ACCOUNT_QUERY."
+        "(else CONTRACT_INACTIVE) and CREATE_TICKETS on it; an ACCOUNT_QUERY needs "
+        "ASK_ACCOUNT_QUESTIONS on the account.",
     )
     async def create_ticket(
         self,
@@ -211,9 +215,10 @@ class TicketMutation:
 
         return await run_ticket_mutation(info, CreateTicketPayload, work)
 
-    @strawberry.mutation(
+    @mutation(
+        requires(P.REQUEST_DEVICE_CHANGES),
         description="Asks for a device to be moved (another site of its account, or another "
-        "room); the device becomes MOVE_PENDING. Requires: REQUEST_DEVICE_CHANGES on the device."
+        "room); the device becomes MOVE_PENDING.",
     )
     async def request_device_move(
         self,
@@ -260,9 +265,10 @@ class TicketMutation:
 
         return await run_ticket_mutation(info, DeviceRequestPayload, work)
 
-    @strawberry.mutation(
+    @mutation(
+        requires(P.REQUEST_DEVICE_CHANGES),
         description="Asks for a device to be removed (it is never deleted); the device becomes "
-        "REMOVAL_PENDING. Requires: REQUEST_DEVICE_CHANGES on the device."
+        "REMOVAL_PENDING.",
     )
     async def request_device_removal(
         self,
@@ -294,10 +300,13 @@ class TicketMutation:
 
         return await run_ticket_mutation(info, DeviceRequestPayload, work)
 
-    @strawberry.mutation(
+    @mutation(
+        requires(
+            P.WORK_TICKETS, P.CREATE_TICKETS, P.ASK_ACCOUNT_QUESTIONS, P.REQUEST_DEVICE_CHANGES
+        ),
         description="Moves a ticket along its lifecycle. Agents (WORK_TICKETS) work it; "
         "customers cancel their own open tickets and confirm (CLOSED) or reopen (IN_PROGRESS) "
-        "a RESOLVED one. A stale `version` is refused with STALE_VERSION."
+        "a RESOLVED one. A stale `version` is refused with STALE_VERSION.",
     )
     async def update_ticket_status(
         self,
@@ -322,8 +331,11 @@ class TicketMutation:
 
         return await run_ticket_mutation(info, UpdateTicketStatusPayload, work)
 
-    @strawberry.mutation(
-        description="Comments on a ticket. Internal notes require VIEW_INTERNAL_NOTES (AGENT)."
+    @mutation(
+        requires(
+            P.WORK_TICKETS, P.CREATE_TICKETS, P.ASK_ACCOUNT_QUESTIONS, P.REQUEST_DEVICE_CHANGES
+        ),
+        description="Comments on a ticket. Internal notes need VIEW_INTERNAL_NOTES.",
     )
     async def add_ticket_comment(
         self,

@@ -10,6 +10,8 @@ from typing import Annotated
 import strawberry
 from strawberry import relay
 
+from auth.policy import Permission as P
+from auth.requirements import requires
 from calendars.business_hours import SlaState
 from core import clock
 from core.ids import decode_id, global_id
@@ -32,6 +34,7 @@ from schema.devices import Device
 from schema.enums import described_enum
 from schema.node import LoadedNode
 from schema.pagination import FILTER, After, Before, Connection, First, Last
+from schema.permissions import shown_to
 
 TicketTypeEnum = described_enum(
     TicketType,
@@ -472,8 +475,11 @@ async def account_tickets(
 @strawberry.type
 class TicketQuery:
     @strawberry.field(
-        description="Tickets the viewer may see (tickets of its visible devices, and account "
-        "questions for administrators; agents: all), newest first."
+        **shown_to(
+            requires(P.VIEW_TICKETS),
+            "Tickets the viewer may see (tickets of its visible devices, and account "
+            "questions for administrators; agents: all), newest first.",
+        )
     )
     async def tickets(
         self,

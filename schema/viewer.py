@@ -6,6 +6,7 @@ import strawberry
 from strawberry import relay
 
 from auth.policy import Permission
+from auth.requirements import SEES_ACCOUNTS
 from models import User as UserRow
 from models.enums import Role
 from resolvers.loaders.users import UserByIdLoader
@@ -14,6 +15,7 @@ from schema.accounts import Account
 from schema.context import Info
 from schema.enums import described_enum
 from schema.node import LoadedNode
+from schema.permissions import shown_to
 
 P = Permission
 
@@ -115,7 +117,7 @@ class ViewerMembership:
     )
     account_id: strawberry.Private[int]
 
-    @strawberry.field(description="The account.")
+    @strawberry.field(**shown_to(SEES_ACCOUNTS, "The account."))
     async def account(self, info: Info) -> Account | None:
         return await Account.load(info, self.account_id)
 

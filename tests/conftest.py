@@ -110,6 +110,17 @@ def statements(connection: AsyncConnection) -> Iterator[StatementCounter]:
     event.remove(connection.sync_connection, "before_cursor_execute", counter)
 
 
+async def caller_statements(gql: GraphQLClient, statements: StatementCounter, token: str) -> int:
+    """What any request of this caller costs before its document is looked at: reading who
+    the caller is and what it holds (its schema depends on it). A refusal "before any SQL"
+    costs exactly this."""
+    statements.reset()
+    await gql("{ __typename }", token=token)
+    count = statements.count
+    statements.reset()
+    return count
+
+
 def make_app(settings: Settings, connection: AsyncConnection) -> Starlette:
     """The app over the test's connection (and so its rolled-back transaction)."""
     sessionmaker = create_sessionmaker(connection, join_transaction_mode="create_savepoint")

@@ -83,3 +83,8 @@ class GraphQLClient:
 
 
 _TOKENS: dict[str, tuple[str, float, float]] = {}
+
+
+# What a document naming a field or mutation outside the caller's schema gets: refused by
+# validation as an unknown name would be, before anything runs (`schema.audiences`).
+NOT_IN_SCHEMA = ["GRAPHQL_VALIDATION_FAILED"]

@@ -3,6 +3,7 @@ permission nowhere, with FORBIDDEN and before anything is looked up or written."
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -15,12 +16,12 @@ from graphql import (
     Undefined,
 )
 from strawberry import relay
-from strawberry.permission import PermissionExtension
 from strawberry.types.base import StrawberryObjectDefinition
 
 from auth.policy import AGENT_PERMISSIONS, Permission, role_permissions
+from auth.requirements import Audience, Requirement
 from demo.fleet import DEMO_USERS
-from schema.permissions import Requires
+from schema.permissions import REQUIREMENT, requirement_of
 from schema.root import schema
 from tests.auth.oracle import World, load_world
 from tests.auth.test_policy_matrix import USERS
@@ -65,18 +66,23 @@ def _value(graphql_type: Any) -> Any:
     raise Unsupported(str(graphql_type))
 
 
-def _guarded_mutations() -> list[tuple[str, Permission]]:
+def _mutations() -> list[tuple[str, Requirement, bool]]:
+    """Every mutation: its GraphQL name, what it declared, and whether it declared it (rather
+    than defaulting to PUBLIC)."""
     definition = GRAPHQL.mutation_type.extensions["strawberry-definition"]  # type: ignore[union-attr]
     assert isinstance(definition, StrawberryObjectDefinition)
-    found = []
-    for field in definition.fields:
-        for extension in field.extensions:
-            if isinstance(extension, PermissionExtension):
-                for permission in extension.permissions:
-                    if isinstance(permission, Requires):
-                        name = schema.config.name_converter.get_graphql_name(field)
-                        found.append((name, permission.permission))
-    return found
+    return [
+        (
+            schema.config.name_converter.get_graphql_name(field),
+            requirement_of(field),
+            REQUIREMENT in (field.metadata or {}),
+        )
+        for field in definition.fields
+    ]
+
+
+def _guarded_mutations() -> list[tuple[str, Requirement]]:
+    return [(name, needs) for name, needs, _ in _mutations() if needs.any_of]
 
 
 def _operation(name: str) -> tuple[str, dict[str, Any]]:
@@ -107,10 +113,10 @@ def _held_anywhere(email: str) -> frozenset[Permission]:
 
 
 CASES = [
-    (email, name, perm)
-    for name, perm in _guarded_mutations()
+    (email, name, needs)
+    for name, needs in _guarded_mutations()
     for email in USERS
-    if perm not in _held_anywhere(email)
+    if not needs.met_by(_held_anywhere(email))
 ]
 
 
@@ -128,17 +134,61 @@ def test_there_are_guarded_mutations() -> None:
     assert CASES
 
 
-@pytest.mark.parametrize(("email", "mutation", "permission"), CASES)
-async def test_guarded_mutation_refuses_who_holds_its_permission_nowhere(
-    gql: GraphQLClient, email: str, mutation: str, permission: Permission
-) -> None:
-    # given
+def test_every_mutation_declares_what_it_requires_in_one_style() -> None:
+    undeclared = [name for name, _, declared in _mutations() if not declared]
+    assert undeclared == [], "declare them with schema.permissions.mutation(...)"
+    unsaid = [
+        name
+        for name, needs, _ in _mutations()
+        if not (GRAPHQL.mutation_type.fields[name].description or "").endswith(needs.text())  # type: ignore[union-attr]
+    ]
+    assert unsaid == []
+
+
+def assert_suggests_only_what_the_caller_may_see(result: Any, held: frozenset[Permission]) -> None:
+    """Like any unknown name, the answer may suggest names, but only of the caller's own schema."""
+    own = schema.for_audience(Audience(held, signed_in=True))._schema
+    mutations = own.mutation_type.fields if own.mutation_type else {}
+    for error in result.errors:
+        _, _, suggested = error["message"].partition("Did you mean")
+        for name in re.findall(r"'([^']+)'", suggested):
+            assert own.get_type(name) is not None or name in mutations, (name, error)
+
+
+def _operation_or_fail(mutation: str) -> tuple[str, dict[str, Any]]:
     try:
-        query, variables = _operation(mutation)
+        return _operation(mutation)
     except Unsupported as error:
         pytest.fail(f"add a value for input scalar {error} to SCALARS")
+
+
+@pytest.mark.parametrize(("email", "mutation", "needs"), CASES)
+async def test_a_mutation_is_not_in_the_schema_of_who_holds_its_permission_nowhere(
+    gql: GraphQLClient, email: str, mutation: str, needs: Requirement
+) -> None:
+    # given
+    query, variables = _operation_or_fail(mutation)
     # when
     result = await gql(query, variables, as_user=email)
-    # then
+    # then: refused as an unknown field would be, before anything runs
+    assert result.data is None
+    assert set(result.error_codes) == {"GRAPHQL_VALIDATION_FAILED"}, result.errors
+    assert_suggests_only_what_the_caller_may_see(result, _held_anywhere(email))
+
+
+@pytest.mark.parametrize(("email", "mutation", "needs"), CASES)
+async def test_the_field_guard_still_refuses_when_the_schema_would_let_it_through(
+    gql: GraphQLClient,
+    monkeypatch: pytest.MonkeyPatch,
+    email: str,
+    mutation: str,
+    needs: Requirement,
+) -> None:
+    # given: every caller gets the full schema (as a stale audience would)
+    monkeypatch.setattr(schema, "for_audience", lambda audience: schema)
+    query, variables = _operation_or_fail(mutation)
+    # when
+    result = await gql(query, variables, as_user=email)
+    # then: the declaration is checked when the mutation runs, before anything is looked up
     assert result.error_codes == ["FORBIDDEN"], result.errors
     assert result.errors[0]["path"] == [mutation]

@@ -32,11 +32,12 @@ from strawberry.types.base import StrawberryObjectDefinition
 
 import models
 from auth.policy import Permission
+from auth.requirements import Audience, Requirement
 from demo.fleet import DEMO_USERS
 from schema.permissions import Requires
 from schema.root import schema
 from settings import Settings
-from tests.auth.oracle import ORACLE_TYPES, World, load_world
+from tests.auth.oracle import ORACLE_TYPES, Expected, World, load_world
 from tests.conftest import ClientFactory
 from tests.graphql import GraphQLClient
 
@@ -52,10 +53,13 @@ class Guarded:
 
     type_name: str
     name: str  # GraphQL name
-    permission: Permission
+    requirement: Requirement
     nullable: bool
     description: str
     arguments: str | None  # None: it has a required argument we cannot make up
+
+    def held_in(self, perms: frozenset[Permission]) -> bool:
+        return self.requirement.met_by(perms)
 
     @property
     def selection(self) -> str:
@@ -103,7 +107,7 @@ def _guarded_fields() -> list[Guarded]:
                         Guarded(
                             type_name,
                             name,
-                            permission.permission,
+                            permission.requirement,
                             not isinstance(graphql_field.type, GraphQLNonNull),
                             graphql_field.description or "",
                             arguments,
@@ -116,8 +120,31 @@ GUARDED = _guarded_fields()
 READ_GUARDED = [g for g in GUARDED if g.type_name not in ("Mutation", "Subscription")]
 
 
-def guarded_on(type_name: str) -> list[Guarded]:
-    return [g for g in READ_GUARDED if g.type_name == type_name and g.arguments is not None]
+def guarded_on(type_name: str, expected: Expected | None = None) -> list[Guarded]:
+    """The guarded fields of a type; with `expected`, those in that viewer's schema (whose
+    requirement it meets somewhere: the oracle's reading of the policy)."""
+    return [
+        g
+        for g in READ_GUARDED
+        if g.type_name == type_name
+        and g.arguments is not None
+        and (expected is None or g.requirement.admits(audience_of(expected)))
+    ]
+
+
+def audience_of(expected: Expected) -> Audience:
+    return Audience(expected.anywhere(), signed_in=True)
+
+
+def in_schema_of(expected: Expected, type_name: str, field: str | None = None) -> bool:
+    """Whether the viewer's own schema has this type (and field)."""
+    found = schema.for_audience(audience_of(expected))._schema.get_type(type_name)
+    return found is not None and (field is None or field in found.fields)  # type: ignore[attr-defined]
+
+
+def assert_fails_validation(result: Any) -> None:
+    assert result.data is None
+    assert result.error_codes and set(result.error_codes) == {"GRAPHQL_VALIDATION_FAILED"}
 
 
 def node_types() -> list[str]:
@@ -193,10 +220,10 @@ def check_guarded(
     for g in guarded:
         key = f"{alias_prefix}{g.name}"
         field_path = (*path, key)
-        if g.permission in perms:
-            assert field_path not in errors, (field_path, errors.get(field_path), g.permission)
+        if g.held_in(perms):
+            assert field_path not in errors, (field_path, errors.get(field_path), g.requirement)
         else:
-            assert errors.get(field_path) == "FORBIDDEN", (field_path, g.permission, sorted(perms))
+            assert errors.get(field_path) == "FORBIDDEN", (field_path, g.requirement, sorted(perms))
             assert node[key] is None, field_path
             seen.add(field_path)
 
@@ -226,7 +253,7 @@ def test_every_guarded_field_says_what_it_requires() -> None:
     missing = [
         f"{g.type_name}.{g.name}"
         for g in GUARDED
-        if f"Requires: {g.permission.value}" not in g.description
+        if not g.description.endswith(g.requirement.text())
     ]
     assert missing == []
 
@@ -247,7 +274,7 @@ def test_every_guarded_read_is_covered_by_the_matrix() -> None:
 async def test_guarded_root_fields(client: GraphQLClient, world: World, email: str) -> None:
     # given
     expected = world.expected(email)
-    guarded = guarded_on("Query")
+    guarded = guarded_on("Query", expected)
     if not guarded:
         pytest.skip("no guarded root field in the schema")
     query = "query { " + " ".join(g.selection for g in guarded) + " }"
@@ -273,7 +300,15 @@ async def test_root_list(client: GraphQLClient, world: World, email: str, type_n
     # given
     expected = world.expected(email)
     root = root_list_of(type_name)
-    guarded = guarded_on(type_name)
+    assert root is not None
+    if not in_schema_of(expected, "Query", root):
+        # then: a list the viewer can never see is not in its schema at all
+        assert_fails_validation(
+            await client(f"{{ {root}(first: 1) {{ totalCount }} }}", as_user=email)
+        )
+        assert expected.ids(type_name) == {}
+        return
+    guarded = guarded_on(type_name, expected)
     selection = " ".join(g.selection for g in guarded)
     query = (
         f"query($after: String) {{ {root}(first: 100, after: $after) {{ "
@@ -320,7 +355,13 @@ async def test_nodes_by_guessed_ids(
     # given: every ID from 1 to a few past the last one
     expected = world.expected(email)
     visible = expected.ids(type_name)
-    guarded = guarded_on(type_name)
+    if not in_schema_of(expected, type_name):
+        # then: a type the viewer can never see is not in its schema at all
+        query = f"query($ids: [ID!]!) {{ nodes(ids: $ids) {{ ... on {type_name} {{ id }} }} }}"
+        assert_fails_validation(await client(query, {"ids": []}, as_user=email))
+        assert visible == {}
+        return
+    guarded = guarded_on(type_name, expected)
     selection = " ".join(g.selection for g in guarded)
     all_ids = list(range(1, await _max_id(connection, type_name) + 4))
     query = (
@@ -350,7 +391,10 @@ async def test_node_with_aliases(
     # given: node(id:) under aliases, every guarded field asked twice under aliases too
     expected = world.expected(email)
     visible = expected.ids(type_name)
-    guarded = guarded_on(type_name)
+    if not in_schema_of(expected, type_name):
+        assert visible == {}  # the test above proves the type is not in the schema
+        return
+    guarded = guarded_on(type_name, expected)
     twice = " ".join(f"a_{g.name}: {g.selection} b_{g.name}: {g.selection}" for g in guarded)
     all_ids = list(range(1, await _max_id(connection, type_name) + 2))
     for start in range(0, len(all_ids), 50):
@@ -505,8 +549,8 @@ async def test_nested_device_account_devices(
     # given: one visible device per account it is in (`device { account { devices } }`)
     expected = world.expected(email)
     visible_devices = expected.ids("Device")
-    account_guarded = guarded_on("Account")
-    device_guarded = guarded_on("Device")
+    account_guarded = guarded_on("Account", expected)
+    device_guarded = guarded_on("Device", expected)
     one_per_account: dict[int, int] = {}
     for pk in sorted(visible_devices):
         one_per_account.setdefault(world.devices[pk].account_id, pk)
@@ -568,9 +612,14 @@ async def test_account_hierarchy_shows_only_visible_accounts(
     client: GraphQLClient, world: World, email: str
 ) -> None:
     # given
-    visible = set(world.expected(email).ids("Account"))
+    expected = world.expected(email)
+    visible = set(expected.ids("Account"))
     # when
     result = await client(QUERY_ACCOUNT_TREE, as_user=email)
+    if not in_schema_of(expected, "Query", "accounts"):
+        assert_fails_validation(result)
+        assert visible == set()
+        return
     # then
     assert not result.errors, result.errors
     for account in result.data["accounts"]["nodes"]:
@@ -584,16 +633,18 @@ async def test_account_hierarchy_shows_only_visible_accounts(
 # --- anonymous ------------------------------------------------------------------------------
 
 
-async def test_anonymous_caller_sees_no_object_by_any_id(
+async def test_anonymous_caller_cannot_even_ask_for_objects_by_id(
     client: GraphQLClient, world: World
 ) -> None:
     # given
     ids = [gid(t, pk) for t in ORACLE_TYPES for pk in range(1, 6)]
     # when
-    result = await client("query($ids: [ID!]!) { nodes(ids: $ids) { id } }", {"ids": ids})
-    # then
-    assert result.data is not None
-    assert result.data["nodes"] == [None] * len(ids)
+    many = await client("query($ids: [ID!]!) { nodes(ids: $ids) { id } }", {"ids": ids})
+    one = await client(f'{{ node(id: "{ids[0]}") {{ id }} }}')
+    # then: `node` and `nodes` are not in an anonymous caller's schema: sign in first
+    for result in (many, one):
+        assert result.data is None
+        assert result.error_codes == ["UNAUTHENTICATED"]
 
 
 # --- viewer ----------------------------------------------------------------------------------
@@ -604,7 +655,7 @@ query {
   viewer {
     authenticated
     user { email isAgent }
-    memberships { role permissions account { id name } }
+    memberships { role permissions %s }
     permissions
   }
 }
@@ -619,8 +670,11 @@ async def test_viewer_memberships_and_permissions(
     expected = world.expected(email)
     from auth.policy import role_permissions
 
-    # when
-    result = await client(QUERY_VIEWER, as_user=email)
+    # when: the membership's account is in the schemas of viewers that may see accounts
+    sees_accounts = in_schema_of(expected, "ViewerMembership", "account")
+    assert sees_accounts == (P.VIEW_ACCOUNT in expected.anywhere())
+    account = "account { id name }" if sees_accounts else ""
+    result = await client(QUERY_VIEWER % account, as_user=email)
     # then
     assert not result.errors, result.errors
     viewer = result.data["viewer"]
@@ -628,7 +682,7 @@ async def test_viewer_memberships_and_permissions(
     assert viewer["user"] == {"email": email, "isAgent": expected.agent}
     assert sorted(viewer["permissions"]) == sorted(p.value for p in expected.anywhere())
     got = sorted(
-        (m["role"], tuple(sorted(m["permissions"])), m["account"] and m["account"]["name"])
+        (m["role"], tuple(sorted(m["permissions"])), m.get("account") and m["account"]["name"])
         for m in viewer["memberships"]
     )
     want = sorted(

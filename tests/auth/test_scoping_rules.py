@@ -17,13 +17,15 @@ from models import (
     Ticket,
     User,
 )
+from tests.audiences import fields_of
 from tests.graphql import GraphQLClient
 
+# (a stock manager has no tickets in its schema: it asks the rest)
 QUERY_SEEN = """
 query($device: ID!, $location: ID!, $ticket: ID!) {
   devices(first: 100) { nodes { id } }
   stockLocations(first: 100) { nodes { id } }
-  tickets(first: 100) { nodes { id } }
+  %s
   device: node(id: $device) { id }
   location: node(id: $location) { id }
   ticket: node(id: $ticket) { id }
@@ -79,11 +81,14 @@ async def test_assignment_of_another_accounts_objects_grants_nothing(
     }
     for email in ("devstock@acme.example", "stock@acme.example"):
         # when
-        result = await gql(QUERY_SEEN, variables, as_user=email)
+        tickets = "tickets(first: 100) { nodes { id } }"
+        has_tickets = "tickets" in fields_of(email, "Query")
+        result = await gql(QUERY_SEEN % (tickets if has_tickets else ""), variables, as_user=email)
         # then
         assert not result.errors, result.errors
         data = result.data
         assert variables["device"] not in {d["id"] for d in data["devices"]["nodes"]}
         assert variables["location"] not in {s["id"] for s in data["stockLocations"]["nodes"]}
-        assert variables["ticket"] not in {t["id"] for t in data["tickets"]["nodes"]}
+        tickets_seen = data["tickets"]["nodes"] if has_tickets else []
+        assert variables["ticket"] not in {t["id"] for t in tickets_seen}
         assert (data["device"], data["location"], data["ticket"]) == (None, None, None)

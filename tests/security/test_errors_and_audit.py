@@ -10,12 +10,14 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
+from strawberry import relay
 
 import resolvers.context
 import resolvers.identity
 import schema.identity
 from core.errors import Forbidden
 from models import AuditLogEntry
+from tests.conftest import caller_statements
 from tests.graphql import GraphQLClient
 
 ADMIN = "admin@acme.example"
@@ -132,12 +134,19 @@ async def test_mutation_whose_resolver_does_not_audit_gets_an_entry(
 async def test_mutation_failing_with_a_top_level_error_leaves_an_entry(
     gql: GraphQLClient, connection: AsyncConnection
 ) -> None:
-    # when: signing out needs a signed-in caller
-    result = await gql(MUTATION_LOGOUT, headers={"X-Request-Id": "req-audit-unauth"})
+    # when: a ticket the administrator cannot see (or that does not exist) is not found
+    missing = str(relay.GlobalID("Ticket", "987654"))
+    result = await gql(
+        "mutation($input: UpdateTicketStatusInput!) { updateTicketStatus(input: $input) "
+        "{ userErrors { code } } }",
+        {"input": {"ticketId": missing, "status": "CLOSED", "version": 1}},
+        as_user=ADMIN,
+        headers={"X-Request-Id": "req-audit-unauth"},
+    )
     # then
-    assert result.error_codes == ["UNAUTHENTICATED"]
+    assert result.error_codes == ["NOT_FOUND"]
     [entry] = await _entries(connection, "req-audit-unauth")
-    assert entry.details == {"outcome": "failed", "code": "UNAUTHENTICATED"}
+    assert entry.details == {"outcome": "failed", "code": "NOT_FOUND"}
 
 
 async def test_mutation_failing_unexpectedly_is_masked_and_audited(
@@ -180,16 +189,18 @@ async def test_mutation_refused_before_execution_is_not_run_nor_audited(
     gql: GraphQLClient, connection: AsyncConnection, statements: object
 ) -> None:
     # given
-    statements.reset()  # type: ignore[attr-defined]
+    token = await gql.token_for(ADMIN)
+    before = await caller_statements(gql, statements, token)  # type: ignore[arg-type]
     # when: two sign-ins in one operation are refused by validation
     result = await gql(
         'mutation { a: logout(input: {}) { revoked } b: login(input: {email: "a", password: "b"}) '
         '{ accessToken } c: login(input: {email: "a", password: "c"}) { accessToken } }',
+        token=token,
         headers={"X-Request-Id": "req-audit-invalid"},
     )
-    # then
+    # then: nothing beyond reading who the caller is
     assert result.error_codes == ["GRAPHQL_VALIDATION_FAILED"]
-    assert statements.count == 0  # type: ignore[attr-defined]
+    assert statements.count == before  # type: ignore[attr-defined]
     assert await _entries(connection, "req-audit-invalid") == []
 
 

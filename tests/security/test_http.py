@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 
 import httpx
+import pytest
 
-from tests.conftest import ClientFactory
+from tests.conftest import ClientFactory, caller_statements
+from tests.graphql import GraphQLClient
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 
@@ -26,10 +28,22 @@ def _codes(response: httpx.Response) -> list[str]:
     return [e["extensions"]["code"] for e in response.json()["errors"]]
 
 
+@pytest.fixture
+async def token(http: httpx.AsyncClient) -> str:
+    """A signed-in administrator's: what these tests ask is in its schema."""
+    return await GraphQLClient(http).token_for("admin@acme.example")
+
+
 async def _post(
-    http: httpx.AsyncClient, query: str, variables: object = None, accept: str | None = None
+    http: httpx.AsyncClient,
+    query: str,
+    variables: object = None,
+    accept: str | None = None,
+    token: str | None = None,
 ) -> httpx.Response:
     headers = {"Accept": accept} if accept else {}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
     return await http.post(
         "/graphql", json={"query": query, "variables": variables}, headers=headers
     )
@@ -73,10 +87,12 @@ async def test_parse_error_is_400_with_graphql_response_json_and_200_with_json(
     assert statements.count == 0  # type: ignore[attr-defined]
 
 
-async def test_validation_error_is_400_with_graphql_response_json(http: httpx.AsyncClient) -> None:
+async def test_validation_error_is_400_with_graphql_response_json(
+    http: httpx.AsyncClient, token: str
+) -> None:
     # when
-    spec = await _post(http, QUERY_UNKNOWN_FIELD, accept=GRAPHQL_RESPONSE)
-    legacy = await _post(http, QUERY_UNKNOWN_FIELD)
+    spec = await _post(http, QUERY_UNKNOWN_FIELD, accept=GRAPHQL_RESPONSE, token=token)
+    legacy = await _post(http, QUERY_UNKNOWN_FIELD, token=token)
     # then
     assert spec.status_code == 400
     assert _codes(spec) == ["GRAPHQL_VALIDATION_FAILED"]
@@ -85,28 +101,33 @@ async def test_validation_error_is_400_with_graphql_response_json(http: httpx.As
 
 
 async def test_variable_coercion_failure_is_bad_user_input(
-    http: httpx.AsyncClient, statements: object
+    http: httpx.AsyncClient, statements: object, token: str
 ) -> None:
     # given
-    statements.reset()  # type: ignore[attr-defined]
+    before = await caller_statements(GraphQLClient(http), statements, token)  # type: ignore[arg-type]
     # when
-    spec = await _post(http, QUERY_WITH_VARIABLE, {"first": "ten"}, accept=GRAPHQL_RESPONSE)
-    legacy = await _post(http, QUERY_WITH_VARIABLE, {"first": "ten"})
+    spec = await _post(
+        http, QUERY_WITH_VARIABLE, {"first": "ten"}, accept=GRAPHQL_RESPONSE, token=token
+    )
+    legacy = await _post(http, QUERY_WITH_VARIABLE, {"first": "ten"}, token=token)
     # then
     assert spec.status_code == 400
     assert _codes(spec) == ["BAD_USER_INPUT"]
     assert legacy.status_code == 200
     assert _codes(legacy) == ["BAD_USER_INPUT"]
-    assert statements.count == 0  # type: ignore[attr-defined]
+    assert statements.count == 2 * before  # type: ignore[attr-defined]
 
 
 async def test_field_errors_keep_200_and_data(http: httpx.AsyncClient) -> None:
-    # when: devices needs a signed-in caller; the error has a path, execution started
-    response = await _post(http, QUERY_WITH_VARIABLE, {"first": 1}, accept=GRAPHQL_RESPONSE)
+    # when: contracts of devices the device-and-stock manager sees only through its stock
+    # location (toner levels only) are FORBIDDEN; the errors have paths, execution started
+    token = await GraphQLClient(http).token_for("devstock@acme.example")
+    query = "{ devices(first: 100) { nodes { serialNumber contract { number } } } }"
+    response = await _post(http, query, accept=GRAPHQL_RESPONSE, token=token)
     # then
-    assert response.status_code == 200
-    assert "data" in response.json()
-    assert _codes(response) == ["UNAUTHENTICATED"]
+    assert response.status_code == 200, response.json()
+    assert response.json()["data"]["devices"]["nodes"]
+    assert set(_codes(response)) == {"FORBIDDEN"}
 
 
 async def test_mutation_over_get_is_405(http: httpx.AsyncClient, statements: object) -> None:
@@ -227,9 +248,9 @@ async def test_cors_allows_configured_origins_only(client_with: ClientFactory) -
     assert "x-ratelimit-remaining" in simple.headers["access-control-expose-headers"].lower()
 
 
-async def test_subscription_over_http_is_refused(http: httpx.AsyncClient) -> None:
+async def test_subscription_over_http_is_refused(http: httpx.AsyncClient, token: str) -> None:
     # when
-    response = await _post(http, "subscription { ticketUpdated { __typename } }")
+    response = await _post(http, "subscription { ticketUpdated { __typename } }", token=token)
     # then
     assert response.status_code == 200
     assert _codes(response) == ["BAD_USER_INPUT"]
