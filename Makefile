@@ -81,7 +81,7 @@ format: install
 	$(BIN)/ruff check --fix .
 
 schema: install
-	$(BIN)/strawberry export-schema schema.root:schema > schema/schema.graphql
+	$(PY) -m cli export-schema
 
 bench: install
 	$(PY) -m bench.fleet

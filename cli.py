@@ -1,5 +1,5 @@
 """Command line: `python -m cli migrate | seed-demo [--scale small|large] | serve |
-messages-template`."""
+messages-template | export-schema`."""
 
 from __future__ import annotations
 
@@ -82,6 +82,20 @@ def messages_template() -> None:
     path.write_bytes(written.getvalue())
 
 
+def export_schema() -> None:
+    """Writes the full SDL and one per audience under schema/ (stale audience files removed)."""
+    from schema.export import AUDIENCES_DIR, sdl_files  # builds every audience's schema
+
+    folder = ROOT / "schema"
+    files = sdl_files()
+    for stale in (folder / AUDIENCES_DIR).glob("*.graphql"):
+        if f"{AUDIENCES_DIR}/{stale.name}" not in files:
+            stale.unlink()
+    (folder / AUDIENCES_DIR).mkdir(exist_ok=True)
+    for path, text in files.items():
+        (folder / path).write_text(text)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="portal", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -94,12 +108,18 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
     commands.add_parser("messages-template", help="write locale/portal.pot from English")
+    commands.add_parser(
+        "export-schema", help="write schema/schema.graphql and one SDL per audience"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
     if args.command == "messages-template":
         messages_template()
+        return
+    if args.command == "export-schema":
+        export_schema()
         return
     settings = get_settings()
     if args.command == "migrate":

@@ -221,3 +221,19 @@ async def test_upgrade_request_token_that_differs_or_is_invalid_is_rejected(
             await asyncio.wait_for(ws.recv(), 5)
     # then
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+
+
+async def test_a_subscription_runs_on_the_connections_audience(
+    ws_url: str, gql: GraphQLClient
+) -> None:
+    # given: a stock manager's connection (no tickets in its schema)
+    token = await gql.token_for("stock@acme.example")
+    async with connect(ws_url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+        ack = await _init(ws, {"token": token})
+        # when
+        errors = await _refused(ws, "subscription { ticketUpdated { kind } }", "1")
+        viewer = await _run(ws, QUERY_VIEWER, "2")
+    # then: refused by validation, as an unknown field; the connection goes on
+    assert ack["type"] == "connection_ack"
+    assert [e["extensions"]["code"] for e in errors] == ["GRAPHQL_VALIDATION_FAILED"]
+    assert viewer["data"]["viewer"]["authenticated"] is True
