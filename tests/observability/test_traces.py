@@ -5,15 +5,25 @@ statements under the operation; no attribute holds a token or a password."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any
 
+import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
+from sqlalchemy.ext.asyncio import AsyncEngine
+from websockets.asyncio.client import connect
 
+from app import create_app
 from core.ids import global_id
+from models.session import create_sessionmaker
 from observability import tracing
+from settings import Settings
 from tests.conftest import ClientFactory
+from tests.graphql import GraphQLClient
+from tests.servers import serving
 
 QUERY_LOGIN = """
 mutation SignIn($input: LoginInput!) {
@@ -196,3 +206,36 @@ async def test_untraced_apps_install_nothing(client_with: ClientFactory) -> None
     # then
     assert not tracing.enabled()
     assert not [m for m in stack if m.cls is tracing.TracingMiddleware]
+
+
+async def test_a_subscription_is_a_trace_of_its_own(
+    settings: Settings,
+    engine: AsyncEngine,
+    gql: GraphQLClient,
+    spans: InMemorySpanExporter,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # given
+    token = await gql.token_for("admin@acme.example")
+    app = create_app(settings, sessionmaker=create_sessionmaker(engine))
+    async with (
+        serving(app) as address,
+        connect(f"ws://{address}/graphql", subprotocols=["graphql-transport-ws"]) as ws,  # type: ignore[list-item]
+    ):
+        await ws.send(json.dumps({"type": "connection_init", "payload": {"token": token}}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "connection_ack"
+        # when
+        subscribe = {"query": "subscription Live { ticketUpdated { kind } }"}
+        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": subscribe}))
+        await asyncio.sleep(0.3)
+        await ws.send(json.dumps({"id": "1", "type": "complete"}))
+        for _ in range(50):
+            if any(s.name == "subscription Live" for s in spans.get_finished_spans()):
+                break
+            await asyncio.sleep(0.05)
+    # then
+    live = next(s for s in spans.get_finished_spans() if s.name == "subscription Live")
+    assert live.parent is None
+    assert live.attributes["portal.caller.kind"] in ("customer", "user")
+    assert token not in _everything_said(live)
+    assert "Failed to detach context" not in caplog.text
