@@ -93,7 +93,9 @@ def during_stop(command: str) -> None:
     stopper = subprocess.Popen(shlex.split(command))
     failures, sent = [], 0
     while stopper.poll() is None or sent < 20:
-        status, _, body = call(f"{PROXY}/graphql", {"query": "{ __typename }"})
+        # GET: idempotent, so the proxy may retry it on the other container when the stopping
+        # one closes a kept-alive connection under it (as it does for a refused connection)
+        status, _, body = call(f"{PROXY}/graphql?query=%7B__typename%7D")
         sent += 1
         if status != 200:
             failures.append((status, body[:200]))

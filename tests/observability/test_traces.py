@@ -67,7 +67,10 @@ def _everything_said(span: ReadableSpan) -> str:
 
 
 async def test_a_traced_scripted_sequence(
-    client_with: ClientFactory, spans: InMemorySpanExporter, demo_password: str
+    client_with: ClientFactory,
+    spans: InMemorySpanExporter,
+    demo_password: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     # given
     async with client_with() as gql:
@@ -144,7 +147,9 @@ async def test_a_traced_scripted_sequence(
     assert again.attributes["portal.caller.kind"] == "anonymous"
     assert again.status.status_code != StatusCode.ERROR  # the caller's doing, not a fault
 
+    assert "Failed to detach context" not in caplog.text  # the operation span left cleanly
     secrets = [demo_password, token, kb, agent, login.data["login"]["refreshToken"]]
+
     for span in finished:
         said = _everything_said(span)
         assert not [s for s in secrets if s in said], span.name
