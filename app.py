@@ -3,6 +3,7 @@ health and readiness probes, and the public signing keys."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import hmac
@@ -468,6 +469,7 @@ def create_app(
                 await sender.stop()
             if engine is not None:
                 await engine.dispose()
+            await asyncio.to_thread(tracing.flush)  # spans still batched, before the exit
 
     cors = Middleware(
         CORSMiddleware,

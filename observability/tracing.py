@@ -83,6 +83,16 @@ def install(provider: Any) -> None:
     _enabled = True
 
 
+def flush(timeout_seconds: float = 5.0) -> None:
+    """Sends the spans still batched (the app's shutdown: a worker ended by SIGTERM runs no
+    exit hooks, and the spans of its last seconds would be lost)."""
+    if not _enabled:
+        return
+    force_flush = getattr(trace.get_tracer_provider(), "force_flush", None)
+    if force_flush is not None:
+        force_flush(int(timeout_seconds * 1000))
+
+
 def uninstall() -> None:
     """Turns tracing off again (tests): instrumentations removed, new apps untraced."""
     global _enabled
