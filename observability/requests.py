@@ -159,7 +159,7 @@ class RequestObserver(SchemaExtension):
             record = CURRENT.get()
             ctx = self.execution_context
             operation_type = operation_name = None
-            if ctx.graphql_document is not None:
+            if (record is not None or span is not None) and ctx.graphql_document is not None:
                 operation = get_operation_ast(ctx.graphql_document, ctx.operation_name)
                 if operation is not None:
                     operation_type = operation.operation.value

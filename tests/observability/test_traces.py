@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from app import create_app
 from core.ids import global_id
 from models.session import create_sessionmaker
 from observability import tracing
+from observability.logs import JsonFormatter
 from settings import Settings
 from tests.conftest import ClientFactory
 from tests.graphql import GraphQLClient
@@ -244,3 +246,19 @@ async def test_a_subscription_is_a_trace_of_its_own(
     assert live.attributes["portal.caller.kind"] in ("customer", "user")
     assert token not in _everything_said(live)
     assert "Failed to detach context" not in caplog.text
+
+
+async def test_the_request_log_line_names_the_trace(
+    client_with: ClientFactory, spans: InMemorySpanExporter, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given
+    caplog.set_level(logging.INFO, logger="portal.request")
+    async with client_with(log_format="json") as gql:
+        # when
+        await gql("query Named { __typename }")
+    # then
+    line = json.loads(
+        JsonFormatter().format(next(r for r in caplog.records if r.name == "portal.request"))
+    )
+    operation = _operation(list(spans.get_finished_spans()), "Named")
+    assert line["trace_id"] == format(operation.context.trace_id, "032x")
