@@ -119,7 +119,7 @@ def instrument_engine(engine: AsyncEngine | Any) -> None:
     if any(known is sync_engine for known in _instrumented_engines):
         return
     instrumentor = SQLAlchemyInstrumentor()
-    if _instrumented_engines:  # the instrumentor takes one engine per call: start over
+    if _instrumented_engines:  # one instrumentor per process, instrumented once: redo it
         instrumentor.uninstrument()
     _instrumented_engines.append(sync_engine)
     # skip_dep_check: the instrumentation declares SQLAlchemy < 2.1; the engine events it uses
