@@ -3,6 +3,7 @@ health and readiness probes, and the public signing keys."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import hmac
@@ -36,6 +37,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
 import i18n
+import lifecycle
 from api.ratelimit import bucket_key, connection_counter
 from auth.backend import authenticate, bearer_token
 from auth.tokens import TokenService
@@ -43,7 +45,7 @@ from core.redis_guard import close_shared_redis, redis_guard
 from mail.sender import MailSender
 from models.session import create_engine, create_sessionmaker
 from observability import logs as log_lines
-from observability import metrics
+from observability import metrics, tracing
 from observability import requests as observed
 from resolvers.context import AppServices, Context
 from schema import unavailable
@@ -388,21 +390,29 @@ def create_app(
     sessionmaker: async_sessionmaker[AsyncSession] | None = None,
 ) -> Starlette:
     settings = settings or get_settings()
+    tracing.configure_from_env()  # OTEL_EXPORTER_OTLP_ENDPOINT; nothing installed otherwise
     engine = None
     if sessionmaker is None:
         engine = create_engine(settings)
         sessionmaker = create_sessionmaker(engine)
+        tracing.instrument_engine(engine)
+        if settings.metrics_token:
+            metrics.watch_pool(engine)
     services = AppServices(
         settings=settings, sessionmaker=sessionmaker, tokens=TokenService(settings)
     )
     graphql_app = PortalGraphQL(services)
+    drain = lifecycle.Drain(settings.shutdown_delay_seconds)
 
     async def healthz(_: Request) -> Response:
         return PlainTextResponse("ok")
 
     async def readyz(_: Request) -> Response:
-        """503 while the database is unreachable; 200 otherwise, with `status` "ready", or
-        "degraded" while Redis is configured but unavailable (in-process fallbacks serve)."""
+        """503 "draining" once the worker is shutting down, and while the database is
+        unreachable; 200 otherwise, with `status` "ready", or "degraded" while Redis is
+        configured but unavailable (in-process fallbacks serve)."""
+        if drain.draining:
+            return JSONResponse({"status": "draining"}, status_code=503)
         try:
             async with services.sessionmaker() as session:
                 await session.execute(text("SELECT 1"))
@@ -445,10 +455,12 @@ def create_app(
             sender.start()
         if settings.log_format == "json":
             log_lines.configure_json_logging()
+        drain.install()  # SIGTERM: /readyz 503 "draining", then uvicorn's graceful shutdown
         settle_heap()
         try:
             yield
         finally:
+            drain.uninstall()
             await close_shared_redis(services)  # rate limits, persisted queries
             broker = services.extras.pop("ticket_broker", None)  # live ticket updates
             if broker is not None:
@@ -457,6 +469,7 @@ def create_app(
                 await sender.stop()
             if engine is not None:
                 await engine.dispose()
+            await asyncio.to_thread(tracing.flush)  # spans still batched, before the exit
 
     cors = Middleware(
         CORSMiddleware,
@@ -479,8 +492,9 @@ def create_app(
         ],
         max_age=600,
     )
+    traced = [Middleware(tracing.TracingMiddleware)] if tracing.enabled() else []
     app = Starlette(
-        middleware=[cors],
+        middleware=[*traced, cors],
         routes=[
             Route("/graphql", graphql_app, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql_app),
@@ -492,4 +506,5 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.services = services
+    app.state.drain = drain
     return app

@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import io
 import logging
+import os
 import re
 import sys
 import time
@@ -107,6 +108,18 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument(
+        "--proxy-headers",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="trust X-Forwarded-For / X-Forwarded-Proto from --forwarded-allow-ips",
+    )
+    serve.add_argument(
+        "--forwarded-allow-ips",
+        default=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        help="comma-separated addresses (or *) of the reverse proxies whose forwarded headers "
+        "are trusted (default: $FORWARDED_ALLOW_IPS or 127.0.0.1)",
+    )
     commands.add_parser("messages-template", help="write locale/portal.pot from English")
     commands.add_parser(
         "export-schema", help="write schema/schema.graphql and one SDL per audience"
@@ -128,15 +141,32 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "seed-demo":
         asyncio.run(_seed(settings, args.scale, args.if_empty))
     elif args.command == "serve":
+        _fresh_metrics_dir()
         uvicorn.run(
             "app:create_app",
             factory=True,
             host=args.host,
             port=args.port,
             workers=args.workers,
-            proxy_headers=True,
+            proxy_headers=args.proxy_headers,
+            forwarded_allow_ips=args.forwarded_allow_ips,
+            # SIGTERM: requests in flight get this long to finish (after SHUTDOWN_DELAY_SECONDS
+            # of draining, lifecycle.py); open WebSockets are closed with 1012 at once.
+            timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
             log_level="info",
         )
+
+
+def _fresh_metrics_dir() -> None:
+    """prometheus-client's multiprocess mode: the workers' files of a previous run would be
+    counted again, so the directory is emptied before the workers start."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
+        return
+    os.makedirs(directory, exist_ok=True)
+    for name in os.listdir(directory):
+        if name.endswith(".db"):
+            os.remove(os.path.join(directory, name))
 
 
 if __name__ == "__main__":

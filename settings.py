@@ -79,6 +79,11 @@ class Settings:
     # Observability (observability/)
     log_format: str = "text"  # text | json (one JSON line per record, one per request)
     metrics_token: str | None = None  # /metrics is served only with this bearer token
+    # Graceful shutdown (lifecycle.py, `cli serve`): on SIGTERM /readyz answers 503 for
+    # `shutdown_delay_seconds` while the worker still serves, then requests in flight get up to
+    # `shutdown_grace_seconds` to finish.
+    shutdown_delay_seconds: float = 0.0
+    shutdown_grace_seconds: float = 30.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -147,6 +152,8 @@ class Settings:
             invitation_ttl_seconds=_env_int("INVITATION_TTL_SECONDS", 7 * 24 * 3600),
             log_format=_env("LOG_FORMAT", "text").strip().lower(),
             metrics_token=os.environ.get("METRICS_TOKEN") or None,
+            shutdown_delay_seconds=float(_env("SHUTDOWN_DELAY_SECONDS", "0")),
+            shutdown_grace_seconds=float(_env("SHUTDOWN_GRACE_SECONDS", "30")),
         )
 
 

@@ -25,6 +25,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
+from opentelemetry import trace
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -42,6 +44,9 @@ BACKOFF_BASE_SECONDS = 30
 BACKOFF_MAX_SECONDS = 3600
 BATCH_SIZE = 50
 SMTP_TIMEOUT_SECONDS = 30
+# Spans (when tracing is installed, observability/tracing.py): one per mail sent, its SMTP
+# exchange and its outbox update under it; the polling itself is not traced.
+_tracer = trace.get_tracer("portal.mail")
 
 
 @dataclass(frozen=True)
@@ -152,21 +157,34 @@ def _write_eml(directory: Path, name: str, data: bytes) -> Path:
 async def _deliver(message: EmailMessage, claimed: Claimed, settings: Settings) -> None:
     if settings.smtp_url:
         target = parse_smtp_url(settings.smtp_url)
-        await aiosmtplib.send(
-            message,
-            hostname=target.hostname,
-            port=target.port,
-            username=target.username,
-            password=target.password,
-            use_tls=target.use_tls,
-            start_tls=target.start_tls,
-            timeout=SMTP_TIMEOUT_SECONDS,
-        )
+        with _tracer.start_as_current_span(
+            "smtp send",
+            kind=trace.SpanKind.CLIENT,
+            attributes={
+                "server.address": target.hostname,
+                "server.port": target.port,
+                "portal.mail.template": str(claimed.payload.get("template", "")),
+            },
+        ):
+            await _send_smtp(message, target)
         log.info("mail %s sent to %s", claimed.id, message["To"])
         return
     name = f"{claimed.created_at:%Y%m%dT%H%M%S}-{claimed.id}.eml"
     path = await asyncio.to_thread(_write_eml, settings.var_dir / "mail", name, message.as_bytes())
     log.info("mail %s to %s written to %s (no SMTP_URL set)", claimed.id, message["To"], path)
+
+
+async def _send_smtp(message: EmailMessage, target: SmtpTarget) -> None:
+    await aiosmtplib.send(
+        message,
+        hostname=target.hostname,
+        port=target.port,
+        username=target.username,
+        password=target.password,
+        use_tls=target.use_tls,
+        start_tls=target.start_tls,
+        timeout=SMTP_TIMEOUT_SECONDS,
+    )
 
 
 async def _finish(
@@ -198,18 +216,28 @@ async def deliver_pending(
 ) -> int:
     """Claims up to `limit` due mails and delivers them; returns how many were delivered."""
     delivered = 0
-    for claimed in await _claim(sessionmaker, settings, limit):
-        try:
-            message = build_message(claimed, settings)
-            await _deliver(message, claimed, settings)
-        except Exception as exc:  # one bad mail must not stop the others
-            log.warning(
-                "mail %s failed (attempt %s): %s", claimed.id, claimed.attempts, exc, exc_info=True
-            )
-            await _finish(sessionmaker, claimed, f"{type(exc).__name__}: {exc}")
-        else:
-            await _finish(sessionmaker, claimed, None)
-            delivered += 1
+    with suppress_instrumentation():  # a poll every second: not a trace each
+        batch = await _claim(sessionmaker, settings, limit)
+    for claimed in batch:
+        with _tracer.start_as_current_span(
+            "mail deliver", attributes={"portal.outbox.attempt": claimed.attempts}
+        ) as span:
+            try:
+                message = build_message(claimed, settings)
+                await _deliver(message, claimed, settings)
+            except Exception as exc:  # one bad mail must not stop the others
+                log.warning(
+                    "mail %s failed (attempt %s): %s",
+                    claimed.id,
+                    claimed.attempts,
+                    exc,
+                    exc_info=True,
+                )
+                span.set_status(trace.Status(trace.StatusCode.ERROR, type(exc).__name__))
+                await _finish(sessionmaker, claimed, f"{type(exc).__name__}: {exc}")
+            else:
+                await _finish(sessionmaker, claimed, None)
+                delivered += 1
     return delivered
 
 

@@ -2,7 +2,8 @@
 `PROMETHEUS_MULTIPROC_DIR` set (one directory shared by the workers of a host, emptied before
 they start) every worker writes its figures there and a scrape of any worker adds them up
 (prometheus_client's multiprocess mode); otherwise the process's default registry. The outbox
-figures are read from the database at scrape time.
+figures are read from the database at scrape time; the connections checked out of the app's
+pool are counted by pool events (`watch_pool`).
 
 Operation names label the request metrics: only the document's own names count, and past
 `MAX_OPERATION_NAMES` distinct names per process the rest are counted as `other`, so a client
@@ -11,7 +12,7 @@ inventing names cannot grow the series without bound."""
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -24,8 +25,8 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import event, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core import clock
 from models import OutboxMessage
@@ -77,7 +78,28 @@ SUBSCRIPTIONS = Gauge(
     multiprocess_mode="livesum",
 )
 
+POOL_IN_USE = Gauge(
+    "portal_db_pool_connections_in_use",
+    "Database connections checked out of the pool (held by a request, a WebSocket operation "
+    "or the mail sender).",
+    multiprocess_mode="livesum",
+)
+
 _names: set[str] = set()
+
+
+def _checked_out(*_: Any) -> None:
+    POOL_IN_USE.inc()
+
+
+def _checked_in(*_: Any) -> None:
+    POOL_IN_USE.dec()
+
+
+def watch_pool(engine: AsyncEngine) -> None:
+    """Counts `engine`'s connections in use in `portal_db_pool_connections_in_use`."""
+    event.listen(engine.sync_engine, "checkout", _checked_out)
+    event.listen(engine.sync_engine, "checkin", _checked_in)
 
 
 def _operation_label(name: str | None) -> str:

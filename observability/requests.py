@@ -1,8 +1,9 @@
 """One record per GraphQL HTTP request, kept in a context variable while the request runs:
 the view fills in the status, the caller and the result (error codes, cost), `RequestObserver`
 the operation, and a SQLAlchemy listener counts the statements sent on its behalf. When the
-request ends the record becomes a JSON log line (`LOG_FORMAT=json`) and metrics
-(`METRICS_TOKEN`); with both off nothing is recorded. Never holds variables or tokens."""
+request ends the record becomes a JSON log line (`LOG_FORMAT=json`), metrics (`METRICS_TOKEN`)
+and the attributes of the operation's span (tracing.py, `OTEL_EXPORTER_OTLP_ENDPOINT`); with all
+three off nothing is recorded. Never holds variables or tokens."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from strawberry.extensions import SchemaExtension
 
-from observability import logs, metrics
+from observability import logs, metrics, tracing
 
 if TYPE_CHECKING:
     from auth.principal import Principal
@@ -41,6 +42,8 @@ class RequestRecord:
     executed: bool = False  # some field ran (an error with a path)
     statements: int = 0
     duration_ms: float = 0.0
+    trace_id: str | None = None
+    operation_span: tracing.OperationSpan | None = None
 
     @property
     def caller_kind(self) -> str:
@@ -72,7 +75,7 @@ class RequestRecord:
             "error_codes": self.error_codes,
             "sql_statements": self.statements,
             "duration_ms": round(self.duration_ms, 2),
-        }
+        } | ({"trace_id": self.trace_id} if self.trace_id else {})
 
 
 CURRENT: contextvars.ContextVar[RequestRecord | None] = contextvars.ContextVar(
@@ -81,12 +84,16 @@ CURRENT: contextvars.ContextVar[RequestRecord | None] = contextvars.ContextVar(
 
 
 def start(settings: Settings, method: str) -> contextvars.Token[RequestRecord | None] | None:
-    """Begins the record of an HTTP request (None when logs and metrics are both off)."""
+    """Begins the record of an HTTP request (None when logs, metrics and traces are all off)."""
     log_json = settings.log_format == "json"
     with_metrics = bool(settings.metrics_token)
-    if not (log_json or with_metrics):
+    traced = tracing.enabled()
+    if not (log_json or with_metrics or traced):
         return None
-    return CURRENT.set(RequestRecord(log_json=log_json, metrics=with_metrics, method=method))
+    record = RequestRecord(log_json=log_json, metrics=with_metrics, method=method)
+    if traced:
+        record.trace_id = tracing.current_trace_id()
+    return CURRENT.set(record)
 
 
 def note_result(errors: list[GraphQLError] | None, extensions: dict[str, Any] | None) -> None:
@@ -101,6 +108,10 @@ def note_result(errors: list[GraphQLError] | None, extensions: dict[str, Any] | 
     cost = (extensions or {}).get("cost") or {}
     record.requested_cost = cost.get("requestedQueryCost")
     record.actual_cost = cost.get("actualQueryCost")
+    span = record.operation_span
+    if span is not None:
+        span.result(record.error_codes, record.outcome, record.requested_cost, record.actual_cost)
+        span.end()
 
 
 def finish(
@@ -115,6 +126,8 @@ def finish(
     CURRENT.reset(token)
     if record is None:
         return
+    if record.operation_span is not None:
+        record.operation_span.end()  # no result noted (the request failed on the way out)
     record.duration_ms = (time.perf_counter() - record.started) * 1000
     record.status = status
     record.request_id = request_id
@@ -130,11 +143,14 @@ def finish(
 
 class RequestObserver(SchemaExtension):
     """Names the operation of the current request's record (the document's own name, never the
-    client's free text) and, over WebSocket, keeps the open-subscriptions gauge."""
+    client's free text), opens the operation's span while tracing (ended with the HTTP result
+    in `note_result`, or here over WebSocket) and, over WebSocket, keeps the
+    open-subscriptions gauge."""
 
     subscription = False
 
     def on_operation(self) -> Iterator[None]:
+        span = tracing.OperationSpan() if tracing.enabled() else None
         try:
             yield  # a subscription's operation lasts as long as its stream
         finally:
@@ -142,11 +158,30 @@ class RequestObserver(SchemaExtension):
                 metrics.SUBSCRIPTIONS.dec()
             record = CURRENT.get()
             ctx = self.execution_context
-            if record is not None and ctx.graphql_document is not None:
+            operation_type = operation_name = None
+            if (record is not None or span is not None) and ctx.graphql_document is not None:
                 operation = get_operation_ast(ctx.graphql_document, ctx.operation_name)
                 if operation is not None:
-                    record.operation_type = operation.operation.value
-                    record.operation_name = operation.name.value if operation.name else None
+                    operation_type = operation.operation.value
+                    operation_name = operation.name.value if operation.name else None
+            if record is not None:
+                record.operation_type = operation_type
+                record.operation_name = operation_name
+            if span is not None:
+                span.name(operation_type, operation_name)
+                span.caller(ctx.context)
+                if record is not None:  # HTTP: the result is known once the response is built
+                    record.operation_span = span
+                    span.leave()
+                else:
+                    self._end_websocket_operation(span)
+
+    def _end_websocket_operation(self, span: tracing.OperationSpan) -> None:
+        result = self.execution_context.result
+        errors = getattr(result, "errors", None) or []
+        codes = sorted({str((e.extensions or {}).get("code") or "UNKNOWN") for e in errors})
+        span.result(codes, None, None, None)
+        span.end()
 
     def on_execute(self) -> Iterator[None]:
         ctx = self.execution_context

@@ -89,6 +89,15 @@ class Context:
         """Which schema this caller gets (read once per operation, with the scope)."""
         return (await self.scope()).audience
 
+    @property
+    def settled_scope(self) -> Scope | None:
+        """The viewer's scope if this operation has already computed it (never queries): who
+        called, for the operation's trace span."""
+        task = self._scope_task
+        if task is None or not task.done() or task.cancelled() or task.exception() is not None:
+            return None
+        return task.result()
+
     async def require_scope(self) -> Scope:
         scope = await self.scope()
         if not scope.is_authenticated:
