@@ -20,7 +20,8 @@ import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 
-FOLDER = Path(__file__).parent / "graphiql"
+ROOT = Path(__file__).parent.parent
+FOLDER = ROOT / "web" / "graphiql"
 PACKAGES = FOLDER / "node_modules"
 
 # name under /graphiql/ -> file
@@ -96,13 +97,16 @@ def version() -> str:
     return digest.hexdigest()[:16]
 
 
+def shown(path: Path) -> str:
+    """A path as shown to visitors: inside the checkout, never the server's own folders."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else path.name
+
+
 def page() -> Response:
     """The GraphiQL page, or an explanation with the command that installs its scripts."""
     if not installed():
         missing = ", ".join(
-            html.escape(str(path.relative_to(FOLDER.parent.parent)))
-            for path in VENDOR.values()
-            if not path.is_file()
+            html.escape(shown(path)) for path in VENDOR.values() if not path.is_file()
         )
         body = NOT_INSTALLED.format(
             install=html.escape(INSTALL_COMMAND),

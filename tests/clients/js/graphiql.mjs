@@ -6,7 +6,8 @@
 //   (c) signs in through the page's form; the docs explorer lists Query.devices, and the
 //       schema's introspection went out with the token;
 //   (d) runs `{ viewer { user { email } } }` and reads the signed-in e-mail in the result;
-//   (e) signs out.
+//   (e) signs out;
+//   (f) with GraphiQL's script refused, the page explains instead of "Loading…" forever.
 // Usage: node graphiql.mjs --url http://127.0.0.1:8000 --email E --password P
 //        [--chromium /usr/bin/chromium]
 // Prints one JSON line of findings; exits 1 (printing why) on any failure.
@@ -166,7 +167,14 @@ async function main() {
     findings.storedAfterSignOut = await page.evaluate(() =>
       Boolean(window.sessionStorage.getItem("portal.graphiql.session")),
     );
-    step("signedOut", at);
+    at = step("signedOut", at);
+
+    // (f) GraphiQL's bundle not reaching the browser: a message, not "Loading…" forever
+    const broken = await context.newPage();
+    await broken.route("**/graphiql/graphiql.js*", (route) => route.abort("failed"));
+    await broken.goto(new URL("/graphql", base).toString());
+    await broken.locator(".portal-notice", { hasText: "did not load" }).waitFor();
+    step("missingScriptExplained", at);
 
     await context.close();
   } finally {
