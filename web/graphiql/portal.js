@@ -195,9 +195,10 @@
     fetch: authorizedFetch,
     enableIncrementalDelivery: false,
     subscriptionUrl: subscriptionUrl(),
-    // read when a subscription opens its WebSocket: the token goes in connection_init
+    // read when a subscription opens its WebSocket: the token goes in connection_init (an
+    // Authorization header of the Headers tab replaces it, as for HTTP)
     wsConnectionParams: {
-      get authorization() {
+      get Authorization() {
         return session ? "Bearer " + session.accessToken : undefined;
       },
     },
