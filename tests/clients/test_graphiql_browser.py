@@ -2,7 +2,8 @@
 Chromium (playwright-core, never a downloaded browser) against a real uvicorn server, with every
 request to another host refused. The editor renders from the server's own scripts; anonymous,
 the docs explorer lists `login`; signed in through the page's form it lists `devices`, the
-schema's introspection carrying the token; a query answers the signed-in e-mail.
+schema's introspection carrying the token; a query answers the signed-in e-mail; a pasted token
+is checked, then carried likewise; with GraphiQL's script missing the page says so.
 
 Needs node, `npm ci --prefix tests/clients/js` and `--prefix web/graphiql` (`make install`) and
 /usr/bin/chromium (`make browser`, run by CI); without them the test is skipped, except in CI
@@ -24,6 +25,7 @@ from tests.clients.conftest import ADMIN, Server
 from tests.conftest import ROOT
 from web import ide
 
+KNOWLEDGE_USER = "kb@acme.example"
 JS = ROOT / "tests" / "clients" / "js"
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -62,6 +64,8 @@ async def test_graphiql_offline_in_chromium(node: str, server: Server) -> None:
         ADMIN,
         "--password",
         DEMO_PASSWORD,
+        "--token-email",
+        KNOWLEDGE_USER,
         "--chromium",
         str(CHROMIUM),
         stdout=asyncio.subprocess.PIPE,

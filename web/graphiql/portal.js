@@ -132,14 +132,31 @@
     };
   }
 
+  // When a JWT says it expires (claim `exp`), as an ISO date; null otherwise.
+  function tokenExpiry(token) {
+    try {
+      const claims = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+      const exp = JSON.parse(window.atob(claims)).exp;
+      return typeof exp === "number" ? new Date(exp * 1000).toISOString() : null;
+    } catch (_error) {
+      return null;
+    }
+  }
+
   // A signed-in session is refreshed shortly before its access token expires (one refresh at a
-  // time); a pasted token is used as it is until the server refuses it.
+  // time); a pasted token is used as it is (the server treats an expired one as no token).
   async function currentToken() {
     if (!session) {
       return null;
     }
     const expires = session.expiresAt ? Date.parse(session.expiresAt) : NaN;
-    if (!session.refreshToken || !(expires - Date.now() < REFRESH_BEFORE_MS)) {
+    if (!session.refreshToken) {
+      if (expires <= Date.now()) {
+        say("The pasted token has expired: requests go out as anonymous. Sign in or paste another.");
+      }
+      return session.accessToken;
+    }
+    if (!(expires - Date.now() < REFRESH_BEFORE_MS)) {
       return session.accessToken;
     }
     if (!refreshing) {
@@ -228,7 +245,11 @@
   function showSession() {
     if (session) {
       bar.dataset.signedIn = "";
-      who.textContent = "Signed in: " + session.label;
+      const until =
+        session.expiresAt && !session.refreshToken
+          ? " (token valid until " + new Date(session.expiresAt).toLocaleTimeString() + ")"
+          : "";
+      who.textContent = "Signed in: " + session.label + until;
       signOutButton.hidden = false;
     } else {
       delete bar.dataset.signedIn;
@@ -246,6 +267,9 @@
       }
       if (viewer && viewer.authenticated) {
         return fallback || "a machine client";
+      }
+      if (viewer) {
+        return null; // the server took it for no token: invalid or expired
       }
       if (body && Array.isArray(body.errors)) {
         const codes = body.errors.map(function (error) {
@@ -303,7 +327,7 @@
     }
     tokenForm.reset();
     say("");
-    start({ accessToken: token, refreshToken: null, expiresAt: null, label: label });
+    start({ accessToken: token, refreshToken: null, expiresAt: tokenExpiry(token), label: label });
   });
 
   signOutButton.addEventListener("click", async function () {

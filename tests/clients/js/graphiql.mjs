@@ -7,9 +7,11 @@
 //       schema's introspection went out with the token;
 //   (d) runs `{ viewer { user { email } } }` and reads the signed-in e-mail in the result;
 //   (e) signs out;
-//   (f) with GraphiQL's script refused, the page explains instead of "Loading…" forever.
+//   (f) pastes a refused token, then another user's token (--token-email), which the schema's
+//       introspection then carries;
+//   (g) with GraphiQL's script refused, the page explains instead of "Loading…" forever.
 // Usage: node graphiql.mjs --url http://127.0.0.1:8000 --email E --password P
-//        [--chromium /usr/bin/chromium]
+//        [--token-email E2] [--chromium /usr/bin/chromium]
 // Prints one JSON line of findings; exits 1 (printing why) on any failure.
 import { parseArgs } from "node:util";
 
@@ -23,6 +25,7 @@ const { values: args } = parseArgs({
     email: { type: "string" },
     password: { type: "string" },
     chromium: { type: "string", default: "/usr/bin/chromium" },
+    "token-email": { type: "string" },
   },
 });
 
@@ -66,6 +69,21 @@ async function rootFields(page, typeName) {
   const names = docs.locator(".graphiql-doc-explorer-field-name");
   await names.first().waitFor();
   return names.allTextContents();
+}
+
+// An access token obtained outside the browser (as another client would hand one over).
+async function signInOutside(email, password) {
+  const response = await fetch(new URL("/graphql", base), {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({
+      query: "mutation ($input: LoginInput!) { login(input: $input) { accessToken } }",
+      variables: { input: { email, password } },
+    }),
+  });
+  const body = await response.json();
+  if (!body.data || !body.data.login.accessToken) throw new Error(`login: ${JSON.stringify(body)}`);
+  return body.data.login.accessToken;
 }
 
 async function editorValue(page, selector) {
@@ -169,7 +187,26 @@ async function main() {
     );
     at = step("signedOut", at);
 
-    // (f) GraphiQL's bundle not reaching the browser: a message, not "Loading…" forever
+    // (f) a pasted token: refused when the server does not take it, used when it does
+    if (args["token-email"]) {
+      const tokenForm = page.locator("#portal-token");
+      await tokenForm.locator("input[name=token]").fill("not-a-token");
+      await tokenForm.getByRole("button", { name: "Use token" }).click();
+      await page.locator("#portal-message", { hasText: "refused" }).waitFor();
+      const token = await signInOutside(args["token-email"], args.password);
+      await tokenForm.locator("input[name=token]").fill(token);
+      await tokenForm.getByRole("button", { name: "Use token" }).click();
+      await page.locator("#portal-who", { hasText: args["token-email"] }).waitFor();
+      const fields = await rootFields(page, "Query");
+      findings.pastedTokenQueryFields = fields.length;
+      const last = introspections[introspections.length - 1];
+      if (last.authorization !== `Bearer ${token}`) {
+        throw new Error("introspection after pasting a token did not carry it");
+      }
+      at = step("pastedToken", at);
+    }
+
+    // (g) GraphiQL's bundle not reaching the browser: a message, not "Loading…" forever
     const broken = await context.newPage();
     await broken.route("**/graphiql/graphiql.js*", (route) => route.abort("failed"));
     await broken.goto(new URL("/graphql", base).toString());
