@@ -29,8 +29,9 @@
   const WHO = "query PortalWho { viewer { authenticated user { email } } }";
   const DEFAULT_QUERY = `# GraphiQL for the Self-Service Portal API.
 #
-# Sign in above (or paste an access token): every request then carries it, and the
-# schema shown (autocompletion, the docs explorer) is the one of what you may do.
+# Sign in above (or paste an access token): every
+# request then carries it, and the schema shown
+# (autocompletion, the docs) is that of what you may do.
 # Run with Ctrl-Enter.
 
 {
