@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: install messages lock run serve migrate seed seed-large test test-dates lint format typecheck schema bench clean
+.PHONY: install browser messages lock run serve migrate seed seed-large test test-dates lint format typecheck schema bench clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,22 @@ $(JS_CLIENTS)/node_modules/.package-lock.json: $(JS_CLIENTS)/package-lock.json
 	@if command -v npm >/dev/null; then npm ci --prefix $(JS_CLIENTS) --no-audit --no-fund; \
 	else echo "npm not found: the JavaScript client tests will be skipped"; fi
 
+# GraphiQL's scripts and styles (web/graphiql), pinned by its package-lock.json: the app serves
+# them at /graphiql/ (no CDN); without them /graphql says how to install them.
+GRAPHIQL := web/graphiql
+$(GRAPHIQL)/node_modules/.package-lock.json: $(GRAPHIQL)/package-lock.json
+	@if command -v npm >/dev/null; then npm ci --prefix $(GRAPHIQL) --no-audit --no-fund; \
+	else echo "npm not found: GraphiQL (/graphql in a browser) will not be available"; fi
+
+# The headless browser of tests/clients/test_graphiql_browser.py: Debian's chromium package
+# (as root, with apt; CI runs this). JavaScript packages never download a browser here.
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	else echo "chromium not installed (as root: apt-get install chromium): the GraphiQL browser test will be skipped"; fi
+
 # Messages people read: gettext catalogs locale/<language>/LC_MESSAGES/portal.po (msgid = the
 # message code), compiled to the .mo files i18n.py reads (build products, not committed).
 LANGUAGES := $(patsubst locale/%/LC_MESSAGES/portal.po,%,$(wildcard locale/*/LC_MESSAGES/portal.po))
@@ -45,7 +61,8 @@ messages: $(VENV)/.installed $(MO_FILES)  # the CLI imports the app, which reads
 	done
 	$(MAKE) --no-print-directory $(MO_FILES)
 
-install: $(VENV)/.installed $(JS_CLIENTS)/node_modules/.package-lock.json $(MO_FILES)
+install: $(VENV)/.installed $(JS_CLIENTS)/node_modules/.package-lock.json \
+	$(GRAPHIQL)/node_modules/.package-lock.json $(MO_FILES)
 
 migrate: install
 	$(PY) -m cli migrate

@@ -52,6 +52,7 @@ from schema import unavailable
 from schema.extensions import label_request_errors, mask_unexpected
 from schema.root import schema
 from settings import Settings, get_settings
+from web import ide
 
 log = logging.getLogger("portal")
 
@@ -185,6 +186,10 @@ class PortalGraphQL(GraphQL[Context, None]):
             media_type=request.state.media_type,
             headers=headers,
         )
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """Our GraphiQL page (web/ide.py): its scripts come from this server, not a CDN."""
+        return ide.page()
 
     def should_render_graphql_ide(self, request: Any) -> bool:
         # A GET with only `extensions` is a persisted query (APQ), not a visit to GraphiQL.
@@ -502,6 +507,8 @@ def create_app(
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
             Route("/.well-known/jwks.json", jwks),
+            # GraphiQL's scripts and styles (web/ide.py), served with the IDE only
+            *([Route("/graphiql/{name}", ide.asset)] if graphql_app.graphql_ide else []),
         ],
         lifespan=lifespan,
     )

@@ -1,0 +1,1 @@
+"""What the app serves to browsers besides the API: the GraphiQL page and its assets."""
