@@ -268,7 +268,9 @@ def caller_attributes(context: Any) -> dict[str, Any]:
         attributes["enduser.id"] = f"client:{principal.api_client_id}"
     scope = getattr(context, "settled_scope", None)
     if scope is not None and getattr(scope, "user", None) is not None:
-        if scope.user.is_agent:
+        # Read from the scope, never from the user row: after a refused mutation's rollback
+        # the row is expired, and loading it again is I/O this synchronous hook cannot do.
+        if scope.global_permissions:  # only an agent holds permissions globally
             attributes["portal.caller.kind"] = "agent"
         else:
             attributes["portal.caller.kind"] = "customer"

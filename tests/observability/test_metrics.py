@@ -58,7 +58,7 @@ async def test_a_scrape_after_a_scripted_sequence(
         )
     )
     async with client_with(metrics_token=TOKEN) as gql:
-        kb = await gql.token_for("kb@acme.example")
+        kb = await gql.token_for("kb@acme.example")  # updateAccount is not in its schema
         before = await _scrape(gql)
         # when
         login = await gql(
@@ -74,10 +74,11 @@ async def test_a_scrape_after_a_scripted_sequence(
     async with client_with(
         metrics_token=TOKEN, rate_limit_capacity=1, rate_limit_restore_rate=1
     ) as limited:
-        throttled = await limited(QUERY_DEVICES)
+        # (signed in: an anonymous caller has no devices in its schema)
+        throttled = await limited(QUERY_DEVICES, token=login.data["login"]["accessToken"])
         after_throttle = await _scrape(limited)
     # then
-    assert not devices.errors and refused.error_codes == ["FORBIDDEN"]
+    assert not devices.errors and set(refused.error_codes) == {"GRAPHQL_VALIDATION_FAILED"}
     assert throttled.error_codes == ["THROTTLED"]
     requests = "portal_graphql_requests_total"
     assert (
@@ -104,7 +105,7 @@ async def test_a_scrape_after_a_scripted_sequence(
             requests,
             operation_name="Rename",
             operation_type="mutation",
-            outcome="error",
+            outcome="refused",
         )
         == 1
     )
@@ -119,8 +120,10 @@ async def test_a_scrape_after_a_scripted_sequence(
         )
         == 1
     )
-    assert _moved(after, after_throttle, "portal_graphql_throttled_total", caller="anonymous") == 1
-    assert _moved(before, after, "portal_graphql_errors_total", code="FORBIDDEN") == 1
+    assert _moved(after, after_throttle, "portal_graphql_throttled_total", caller="user") == 1
+    assert (
+        _moved(before, after, "portal_graphql_errors_total", code="GRAPHQL_VALIDATION_FAILED") == 1
+    )
     assert _moved(after, after_throttle, "portal_graphql_errors_total", code="THROTTLED") == 1
     latency = "portal_graphql_request_duration_seconds_count"
     assert _moved(before, after, latency, operation_name="Fleet", operation_type="query") == 1
