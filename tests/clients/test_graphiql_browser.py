@@ -87,5 +87,15 @@ async def test_graphiql_offline_in_chromium(node: str, server: Server) -> None:
     assert report["pageErrors"] == []
     assert report["consoleErrors"] == []  # CSP refusals would show here
     assert report["result"]["data"] == {"viewer": {"user": {"email": ADMIN}}}
+    # each explores its own schema: anonymous callers the viewer only, the knowledge user
+    # knowledge and no devices, the administrator its fleet
+    assert report["anonymousQueryFieldNames"] == ["viewer"]
+    assert {"devices", "tickets", "accounts"} <= set(report["signedInQueryFieldNames"])
+    assert sorted(report["pastedTokenQueryFieldNames"]) == [
+        "knowledgeArticles",
+        "node",
+        "nodes",
+        "viewer",
+    ]
     assert report["stored"] is True
     assert report["storedAfterSignOut"] is False

@@ -137,6 +137,7 @@ async function main() {
       throw new Error(`anonymous docs explorer lacks Mutation.login: ${anonymousMutations}`);
     }
     findings.anonymousMutationFields = anonymousMutations.length;
+    findings.anonymousQueryFieldNames = await rootFields(page, "Query");
     findings.anonymousIntrospections = introspections.length;
     at = step("anonymousDocs", at);
 
@@ -151,6 +152,7 @@ async function main() {
       throw new Error(`signed-in docs explorer lacks Query.devices: ${queryFields}`);
     }
     findings.signedInQueryFields = queryFields.length;
+    findings.signedInQueryFieldNames = queryFields;
     const signedIn = introspections.slice(findings.anonymousIntrospections);
     if (!signedIn.length || !signedIn.every((seen) => /^Bearer \S+$/.test(seen.authorization))) {
       throw new Error(`introspection after sign-in without the token: ${JSON.stringify(signedIn)}`);
@@ -199,6 +201,7 @@ async function main() {
       await page.locator("#portal-who", { hasText: args["token-email"] }).waitFor();
       const fields = await rootFields(page, "Query");
       findings.pastedTokenQueryFields = fields.length;
+      findings.pastedTokenQueryFieldNames = fields;
       const last = introspections[introspections.length - 1];
       if (last.authorization !== `Bearer ${token}`) {
         throw new Error("introspection after pasting a token did not carry it");
