@@ -12,7 +12,7 @@ holds anywhere. A denial is a FORBIDDEN error on that field only, the rest of th
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import strawberry
@@ -31,7 +31,8 @@ REQUIREMENT = "portal.requirement"
 
 def requirement_of(field: StrawberryField) -> Requirement:
     """What the field declared; PUBLIC for fields that declared nothing."""
-    declared: Requirement = (field.metadata or {}).get(REQUIREMENT, PUBLIC)
+    metadata: Mapping[Any, Any] = field.metadata or {}
+    declared: Requirement = metadata.get(REQUIREMENT, PUBLIC)
     return declared
 
 

@@ -88,7 +88,10 @@ schema = PortalSchema(
         ApiProtection,
         MutationAudit,
         MaskUnexpectedErrors,
-        ParserCache(maxsize=256),  # type: ignore[list-item]
-        ValidationCache(maxsize=256),  # type: ignore[list-item]
+        # Factories, not instances: an extension instance holds its request's execution
+        # context, so one shared by concurrent requests would read another's. The caches
+        # themselves live at module level (keyed by size), shared by every request.
+        lambda: ParserCache(maxsize=256),
+        lambda: ValidationCache(maxsize=256),
     ],
 )
