@@ -15,10 +15,20 @@ import logging
 import re
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
+from functools import lru_cache
 from typing import Any
 
 import strawberry
-from graphql import GraphQLEnumType, GraphQLError
+from graphql import (
+    BREAK,
+    FieldNode,
+    GraphQLEnumType,
+    GraphQLError,
+    Visitor,
+    parse,
+    validate,
+    visit,
+)
 from strawberry.types import ExecutionResult
 from strawberry.types.base import StrawberryContainer, has_object_definition
 from strawberry.types.enum import StrawberryEnumDefinition
@@ -112,12 +122,24 @@ class PortalSchema(AudienceSchema):
         context = _context(args, kwargs)
         if context is None:  # no caller (tests and tools that run the schema directly)
             return await super().execute(query, *args, **kwargs)
+        if not context.principal.is_anonymous and self._valid_for_everyone_signed_in(query):
+            # Valid for the least a signed-in caller sees, so for every signed-in audience,
+            # and it names no introspection field: the same result whichever schema runs it,
+            # without reading the caller's scope first (`{ __typename }` stays as cheap as it
+            # was; resolvers read the scope when they need it, as before).
+            target = self.for_audience(SIGNED_IN_AUDIENCE)
+            return await AudienceSchema.execute(target, query, *args, **kwargs)
         try:
             audience = await context.audience()
         except Exception as error:
             return await _refused(context, error)
         result = await AudienceSchema.execute(self.for_audience(audience), query, *args, **kwargs)
         return _unauthenticated_if_rejected(context, audience, result)
+
+    def _valid_for_everyone_signed_in(self, query: str | None) -> bool:
+        return query is not None and _valid_for_everyone_signed_in(
+            self.for_audience(SIGNED_IN_AUDIENCE), query
+        )
 
     async def stream(self, query: str | None, *args: Any, **kwargs: Any) -> Any:
         context = _context(args, kwargs)
@@ -130,6 +152,32 @@ class PortalSchema(AudienceSchema):
         target = self.for_audience(audience)
         results = await AudienceSchema.stream(target, query, *args, **kwargs)
         return _first_checked(context, audience, results)
+
+
+# The least any signed-in caller sees (a person with no membership yet).
+SIGNED_IN_AUDIENCE = Audience(signed_in=True)
+
+
+@lru_cache(maxsize=512)
+def _valid_for_everyone_signed_in(schema: AudienceSchema, query: str) -> bool:
+    """Whether the document is valid in `schema` and asks no introspection field (whose answer
+    depends on the schema it runs on): cached per text, like the parser's cache."""
+    try:
+        document = parse(query)
+    except GraphQLError:
+        return False
+    introspects = False
+
+    class _Introspection(Visitor):
+        def enter_field(self, node: FieldNode, *_: Any) -> Any:
+            nonlocal introspects
+            if node.name.value.startswith("__") and node.name.value != "__typename":
+                introspects = True
+                return BREAK
+            return None
+
+    visit(document, _Introspection())
+    return not introspects and not validate(schema._schema, document)
 
 
 def _context(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

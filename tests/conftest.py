@@ -111,11 +111,12 @@ def statements(connection: AsyncConnection) -> Iterator[StatementCounter]:
 
 
 async def caller_statements(gql: GraphQLClient, statements: StatementCounter, token: str) -> int:
-    """What any request of this caller costs before its document is looked at: reading who
-    the caller is and what it holds (its schema depends on it). A refusal "before any SQL"
-    costs exactly this."""
+    """What a request of this caller costs before its document is checked against its schema:
+    reading who the caller is and what it holds (a document valid for every signed-in caller,
+    like `{ __typename }`, skips even that). A refusal "before any SQL" costs exactly this; so
+    does asking what the viewer holds, which the scope answers."""
     statements.reset()
-    await gql("{ __typename }", token=token)
+    await gql("{ viewer { permissions } }", token=token)
     count = statements.count
     statements.reset()
     return count

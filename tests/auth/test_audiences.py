@@ -32,6 +32,7 @@ from schema.export import audience_file
 from schema.permissions import requirement_of
 from schema.root import schema
 from tests.audiences import held_anywhere
+from tests.conftest import StatementCounter
 from tests.graphql import NOT_IN_SCHEMA, GraphQLClient
 from tests.queries import DEMO_USERS as EMAILS
 
@@ -296,3 +297,20 @@ async def test_a_changed_membership_changes_the_schema_on_the_next_request(
     # then
     assert after.error_codes == NOT_IN_SCHEMA
     assert not articles.errors
+
+
+async def test_a_document_any_signed_in_caller_may_send_reads_no_scope_first(
+    gql: GraphQLClient, statements: StatementCounter
+) -> None:
+    # given
+    token = await gql.token_for("admin@acme.example")
+    statements.reset()
+    # when: valid in every signed-in schema, so its schema need not be looked up
+    typename = await gql("{ __typename }", token=token)
+    cheap = statements.count
+    statements.reset()
+    held = await gql("{ viewer { permissions } }", token=token)
+    # then
+    assert typename.data == {"__typename": "Query"} and not held.errors
+    assert cheap == 0
+    assert statements.count > 0

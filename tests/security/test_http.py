@@ -115,7 +115,7 @@ async def test_variable_coercion_failure_is_bad_user_input(
     assert _codes(spec) == ["BAD_USER_INPUT"]
     assert legacy.status_code == 200
     assert _codes(legacy) == ["BAD_USER_INPUT"]
-    assert statements.count == 2 * before  # type: ignore[attr-defined]
+    assert statements.count <= 2 * before  # type: ignore[attr-defined]
 
 
 async def test_field_errors_keep_200_and_data(http: httpx.AsyncClient) -> None:
