@@ -9,7 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.ids import global_id
 from models import Account, AuditLogEntry
-from tests.graphql import GraphQLClient
+from tests.audiences import fields_of
+from tests.graphql import NOT_IN_SCHEMA, GraphQLClient
 
 MUTATION_UPDATE_ACCOUNT = """
 mutation Update($input: UpdateAccountInput!) {
@@ -67,7 +68,7 @@ async def test_administrator_updates_a_sub_account_and_the_change_is_audited(
 async def test_update_account_requires_permission(
     gql: GraphQLClient, connection: AsyncConnection
 ) -> None:
-    # given: a device manager of Acme France sees the account but may not change it
+    # given: a device manager of Acme France sees the account but holds UPDATE_ACCOUNT nowhere
     account = await _account(connection, "Acme France")
     variables = {
         "input": {
@@ -78,8 +79,10 @@ async def test_update_account_requires_permission(
     }
     # when
     result = await gql(MUTATION_UPDATE_ACCOUNT, variables, as_user="devices@acme.example")
-    # then
-    assert result.error_codes == ["FORBIDDEN"]
+    # then: neither the mutation nor its input type is in its schema: refused before it runs
+    assert result.data is None
+    assert set(result.error_codes) == set(NOT_IN_SCHEMA), result.errors
+    assert "updateAccount" not in fields_of("devices@acme.example", "Mutation")
     assert (await _account(connection, "Acme France"))["version"] == account["version"]
 
 

@@ -18,7 +18,8 @@ from models import (
     Site,
     User,
 )
-from tests.graphql import GraphQLClient, Response
+from tests.audiences import fields_of
+from tests.graphql import NOT_IN_SCHEMA, GraphQLClient, Response
 
 ADMIN = "admin@acme.example"
 DEVICE_MANAGER = "devices@acme.example"
@@ -154,9 +155,12 @@ async def test_update_device_requires_permission(
     # when
     result = await gql(MUTATION_UPDATE_DEVICE, variables, as_user="kb@acme.example")
     anonymous = await gql(MUTATION_UPDATE_DEVICE, variables)
-    # then
-    assert result.error_codes == ["FORBIDDEN"]
+    # then: not in the knowledge user's schema; anonymous callers are told to sign in
+    assert result.data is None
+    assert set(result.error_codes) == set(NOT_IN_SCHEMA), result.errors
+    assert "updateDevice" not in fields_of("kb@acme.example", "Mutation")
     assert anonymous.error_codes == ["UNAUTHENTICATED"]
+    assert "path" not in anonymous.errors[0]
     assert (await _device(connection, device_id))["location_description"] == device[
         "location_description"
     ]

@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core import clock
 from core.ids import global_id, parse_global_id
 from models import Invitation, User
-from tests.graphql import GraphQLClient
+from tests.audiences import fields_of
+from tests.graphql import NOT_IN_SCHEMA, GraphQLClient
 from tests.identity.conftest import Inbox, account_by_number, audit_actions, body_of, token_in
 
 QUERY_INVITE = """
@@ -152,12 +153,15 @@ async def test_invite_user_requires_permission(
     # given
     acme = await account_by_number(mail_sessionmaker, "C-100000")
     acme_fr = await account_by_number(mail_sessionmaker, "C-100100")
-    # when / then: sees the account but may not invite
+    # when / then: sees the account but holds MANAGE_USERS nowhere: neither the mutation nor
+    # its input type is in its schema, refused before anything runs
     for viewer in ("devices@acme.example", "agent@vendor.example"):
         result = await gql(
             QUERY_INVITE, _invite(acme_fr.global_id, "x@acme.example"), as_user=viewer
         )
-        assert result.error_codes == ["FORBIDDEN"], viewer
+        assert result.data is None, viewer
+        assert set(result.error_codes) == set(NOT_IN_SCHEMA), (viewer, result.errors)
+        assert "inviteUser" not in fields_of(viewer, "Mutation"), viewer
     # when / then: cannot see the account: as if it did not exist
     for viewer, account in (
         ("admin@globex.example", acme_fr),
@@ -173,6 +177,11 @@ async def test_invite_user_requires_permission(
         as_user="admin@globex.example",
     )
     assert missing.data["inviteUser"]["userErrors"][0]["code"] == "NOT_FOUND"
+    async with mail_sessionmaker() as session:
+        assert (
+            await session.scalar(select(Invitation).where(Invitation.email == "x@acme.example"))
+            is None
+        )
     anonymous = await gql(QUERY_INVITE, _invite(acme_fr.global_id, "x@acme.example"))
     assert anonymous.error_codes == ["UNAUTHENTICATED"]
     async with mail_sessionmaker() as session:
@@ -320,13 +329,22 @@ async def test_resend_and_revoke_require_permission(
         as_user="admin.fr@acme.example",
     )
     variables = {"input": {"invitationId": invited.data["inviteUser"]["invitation"]["id"]}}
-    for outsider in ("devices@acme.example", "admin@globex.example", "agent@vendor.example"):
+    for outsider in ("devices@acme.example", "agent@vendor.example"):
         # when
         resent = await gql(QUERY_RESEND, variables, as_user=outsider)
         revoked = await gql(QUERY_REVOKE, variables, as_user=outsider)
-        # then: invitations are only visible to those who manage users
-        assert resent.data["resendInvitation"]["userErrors"][0]["code"] == "NOT_FOUND"
-        assert revoked.data["revokeInvitation"]["userErrors"][0]["code"] == "NOT_FOUND"
+        # then: who manages users nowhere has neither mutation in its schema
+        for result in (resent, revoked):
+            assert result.data is None, outsider
+            assert set(result.error_codes) == set(NOT_IN_SCHEMA), (outsider, result.errors)
+        assert {"resendInvitation", "revokeInvitation"}.isdisjoint(fields_of(outsider, "Mutation"))
+    # when
+    resent = await gql(QUERY_RESEND, variables, as_user="admin@globex.example")
+    revoked = await gql(QUERY_REVOKE, variables, as_user="admin@globex.example")
+    # then: who manages users of another account only: invitations are only visible to those
+    # who manage this one's users
+    assert resent.data["resendInvitation"]["userErrors"][0]["code"] == "NOT_FOUND"
+    assert revoked.data["revokeInvitation"]["userErrors"][0]["code"] == "NOT_FOUND"
     listed = await gql(
         QUERY_INVITATIONS, {"id": acme_fr.global_id}, as_user="admin.fr@acme.example"
     )
@@ -343,9 +361,12 @@ async def test_account_invitations_requires_permission(
     for viewer in ("devices@acme.example", "agent@vendor.example"):
         # when
         result = await gql(QUERY_INVITATIONS, {"id": acme_fr.global_id}, as_user=viewer)
-        # then
-        assert result.error_codes == ["FORBIDDEN"]
-        assert result.data["node"]["invitations"] is None
+        # then: both see the account, but hold MANAGE_USERS nowhere: no `invitations` in
+        # their schema
+        assert result.data is None, viewer
+        assert result.error_codes == NOT_IN_SCHEMA, (viewer, result.errors)
+        assert "invitations" not in fields_of(viewer, "Account"), viewer
+        assert "name" in fields_of(viewer, "Account"), viewer
 
 
 async def test_expired_invitation_cannot_be_accepted(

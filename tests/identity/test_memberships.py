@@ -19,8 +19,9 @@ from models import Account, Membership, User
 from models.enums import MembershipStatus, Role
 from models.session import create_sessionmaker
 from settings import Settings
+from tests.audiences import fields_of
 from tests.conftest import StatementCounter
-from tests.graphql import GraphQLClient
+from tests.graphql import NOT_IN_SCHEMA, GraphQLClient
 from tests.identity.conftest import account_by_number, audit_actions, remove_committed_account
 
 QUERY_MEMBERS = """
@@ -87,9 +88,14 @@ async def test_administrator_lists_members_with_roles_and_assignments(
         "role": "DEVICE_MANAGER",
         "user": {"email": "devices@acme.example"},
     }
-    for outsider in ("admin@globex.example", "devices@acme.example", "kb@acme.example"):
-        hidden = await gql(QUERY_MEMBERSHIP_NODE, {"id": manager["id"]}, as_user=outsider)
-        assert hidden.data["node"] is None, outsider
+    hidden = await gql(QUERY_MEMBERSHIP_NODE, {"id": manager["id"]}, as_user="admin@globex.example")
+    assert hidden.data["node"] is None
+    for outsider in ("devices@acme.example", "kb@acme.example"):
+        # (who may see members nowhere has no Membership type in its schema)
+        unknown = await gql(QUERY_MEMBERSHIP_NODE, {"id": manager["id"]}, as_user=outsider)
+        assert unknown.data is None, outsider
+        assert unknown.error_codes == NOT_IN_SCHEMA, (outsider, unknown.errors)
+        assert fields_of(outsider, "Membership") == set(), outsider
 
 
 async def test_account_members_requires_permission(
@@ -97,11 +103,13 @@ async def test_account_members_requires_permission(
 ) -> None:
     # given
     acme_fr = await account_by_number(mail_sessionmaker, "C-100100")
-    # when
+    # when: a device manager sees the account but holds VIEW_MEMBERS nowhere
     result = await gql(QUERY_MEMBERS, {"id": acme_fr.global_id}, as_user="devices@acme.example")
-    # then
-    assert result.error_codes == ["FORBIDDEN"]
-    assert result.data["node"]["members"] is None
+    # then: `members` is not in its schema
+    assert result.data is None
+    assert result.error_codes == NOT_IN_SCHEMA, result.errors
+    assert "members" not in fields_of("devices@acme.example", "Account")
+    assert "name" in fields_of("devices@acme.example", "Account")
 
 
 async def test_members_of_many_accounts_cost_a_fixed_number_of_statements(
@@ -179,18 +187,24 @@ async def test_update_membership_requires_permission(
     own = {
         "input": {"membershipId": members["devices@acme.example"]["id"], "role": "ADMINISTRATOR"}
     }
-    # when / then: a device manager cannot promote itself, nor can outsiders
-    for outsider in ("devices@acme.example", "admin@globex.example"):
-        result = await gql(QUERY_UPDATE, own, as_user=outsider)
-        assert result.data["updateMembership"]["userErrors"][0]["code"] == "NOT_FOUND"
-    agent = await gql(QUERY_UPDATE, own, as_user="agent@vendor.example")
-    assert agent.error_codes == ["FORBIDDEN"]
+    # when / then: an administrator of another account finds no such membership
+    outsider = await gql(QUERY_UPDATE, own, as_user="admin@globex.example")
+    assert outsider.data["updateMembership"]["userErrors"][0]["code"] == "NOT_FOUND"
+    # when / then: a device manager cannot promote itself, nor can the agent: who manages
+    # users nowhere has neither mutation (nor their input types) in its schema
+    for viewer in ("devices@acme.example", "agent@vendor.example"):
+        result = await gql(QUERY_UPDATE, own, as_user=viewer)
+        assert result.data is None, viewer
+        assert set(result.error_codes) == set(NOT_IN_SCHEMA), (viewer, result.errors)
+        assert "updateMembership" not in fields_of(viewer, "Mutation"), viewer
     revoke = await gql(
         QUERY_REVOKE,
         {"input": {"membershipId": own["input"]["membershipId"]}},
         as_user="devices@acme.example",
     )
-    assert revoke.data["revokeMembership"]["userErrors"][0]["code"] == "NOT_FOUND"
+    assert revoke.data is None
+    assert set(revoke.error_codes) == set(NOT_IN_SCHEMA), revoke.errors
+    assert "revokeMembership" not in fields_of("devices@acme.example", "Mutation")
     # then: unchanged
     after = await _members(gql, acme_fr.global_id, "admin.fr@acme.example")
     assert after["devices@acme.example"]["role"] == "DEVICE_MANAGER"
@@ -358,14 +372,18 @@ async def test_revoke_membership_requires_permission(
     acme_fr = await account_by_number(mail_sessionmaker, "C-100100")
     members = await _members(gql, acme_fr.global_id, "admin.fr@acme.example")
     variables = {"input": {"membershipId": members["devices@acme.example"]["id"]}}
-    # when / then
-    for outsider in ("admin@globex.example", "kb@acme.example", "stock@acme.example"):
+    # when / then: an administrator of another account finds no such membership
+    result = await gql(QUERY_REVOKE, variables, as_user="admin@globex.example")
+    assert result.data["revokeMembership"]["userErrors"][0]["code"] == "NOT_FOUND"
+    # when / then: who manages users nowhere has no revokeMembership in its schema
+    for outsider in ("kb@acme.example", "stock@acme.example", "agent@vendor.example"):
         result = await gql(QUERY_REVOKE, variables, as_user=outsider)
-        assert result.data["revokeMembership"]["userErrors"][0]["code"] == "NOT_FOUND", outsider
-    agent = await gql(QUERY_REVOKE, variables, as_user="agent@vendor.example")
-    assert agent.error_codes == ["FORBIDDEN"]
+        assert result.data is None, outsider
+        assert set(result.error_codes) == set(NOT_IN_SCHEMA), (outsider, result.errors)
+        assert "revokeMembership" not in fields_of(outsider, "Mutation"), outsider
     anonymous = await gql(QUERY_REVOKE, variables)
     assert anonymous.error_codes == ["UNAUTHENTICATED"]
+    assert "path" not in anonymous.errors[0]
     # then: still a member
     after = await _members(gql, acme_fr.global_id, "admin.fr@acme.example")
     assert "devices@acme.example" in after

@@ -21,7 +21,8 @@ from models import Account, Membership, OneTimeToken, OutboxMessage, User
 from models.enums import MembershipStatus, TokenPurpose
 from models.session import create_sessionmaker
 from settings import Settings
-from tests.graphql import GraphQLClient
+from tests.audiences import fields_of
+from tests.graphql import NOT_IN_SCHEMA, GraphQLClient
 from tests.identity.conftest import (
     AccountFixture,
     Inbox,
@@ -52,6 +53,11 @@ mutation Login($input: LoginInput!) {
 
 QUERY_VIEWER = """
 { viewer { user { email } memberships { role account { name } } } }
+"""
+
+# (the account of a membership is in the schemas of those who may see accounts)
+QUERY_VIEWER_ROLES = """
+{ viewer { user { email } memberships { role } } }
 """
 
 QUERY_MEMBERS = """
@@ -201,8 +207,13 @@ async def test_registration_to_an_administered_account_is_an_access_request(
     login = await gql(
         QUERY_LOGIN, {"input": {"email": "pierre@acme.example", "password": PASSWORD}}
     )
-    viewer = await gql(QUERY_VIEWER, token=login.data["login"]["accessToken"])
-    assert viewer.data["viewer"]["memberships"] == []
+    token = login.data["login"]["accessToken"]
+    viewer = await gql(QUERY_VIEWER_ROLES, token=token)
+    assert viewer.data["viewer"] == {"user": {"email": "pierre@acme.example"}, "memberships": []}
+    # (holding nothing anywhere, not even a membership's account is in its schema)
+    with_accounts = await gql(QUERY_VIEWER, token=token)
+    assert with_accounts.data is None
+    assert with_accounts.error_codes == NOT_IN_SCHEMA, with_accounts.errors
     # and: the administrators see the request among the members
     members = await gql(QUERY_MEMBERS, {"id": acme_fr.global_id}, as_user="admin.fr@acme.example")
     pending = [m for m in members.data["node"]["members"] if m["status"] == "PENDING"]
@@ -257,17 +268,21 @@ async def test_approve_access_request_requires_permission(
         gql, deliver_mail, mail_sessionmaker, seen_by="admin.fr@acme.example"
     )
     variables = {"input": {"membershipId": request_id, "role": "ADMINISTRATOR"}}
-    # when: people who cannot see the account's members
-    for outsider in ("devices@acme.example", "admin@globex.example", "kb@acme.example"):
+    # when: an administrator of another account, who cannot see this one's members
+    result = await gql(QUERY_APPROVE, variables, as_user="admin@globex.example")
+    # then: as if it did not exist
+    assert result.data["approveAccessRequest"]["userErrors"][0]["code"] == "NOT_FOUND"
+    # when: people who manage users nowhere (the agent sees members but may not manage users)
+    for outsider in ("devices@acme.example", "kb@acme.example", "agent@vendor.example"):
         result = await gql(QUERY_APPROVE, variables, as_user=outsider)
-        # then: as if it did not exist
-        assert result.data["approveAccessRequest"]["userErrors"][0]["code"] == "NOT_FOUND"
-    # when: the agent sees members but may not manage users
-    result = await gql(QUERY_APPROVE, variables, as_user="agent@vendor.example")
-    assert result.error_codes == ["FORBIDDEN"]
+        # then: neither the mutation nor its input type is in their schema
+        assert result.data is None, outsider
+        assert set(result.error_codes) == set(NOT_IN_SCHEMA), (outsider, result.errors)
+        assert "approveAccessRequest" not in fields_of(outsider, "Mutation"), outsider
     # when: anonymous
     result = await gql(QUERY_APPROVE, variables)
     assert result.error_codes == ["UNAUTHENTICATED"]
+    assert "path" not in result.errors[0]
     # then: still pending
     async with mail_sessionmaker() as session:
         status = await session.scalar(
@@ -493,12 +508,15 @@ async def test_reject_access_request_requires_permission(
         gql, deliver_mail, mail_sessionmaker, seen_by="admin.fr@acme.example"
     )
     variables = {"input": {"membershipId": request_id}}
-    # when / then
-    for outsider in ("devices@acme.example", "admin@globex.example"):
+    # when / then: an administrator of another account finds no such request
+    result = await gql(QUERY_REJECT, variables, as_user="admin@globex.example")
+    assert result.data["rejectAccessRequest"]["userErrors"][0]["code"] == "NOT_FOUND"
+    # when / then: who manages users nowhere has no rejectAccessRequest in its schema
+    for outsider in ("devices@acme.example", "agent@vendor.example"):
         result = await gql(QUERY_REJECT, variables, as_user=outsider)
-        assert result.data["rejectAccessRequest"]["userErrors"][0]["code"] == "NOT_FOUND"
-    agent = await gql(QUERY_REJECT, variables, as_user="agent@vendor.example")
-    assert agent.error_codes == ["FORBIDDEN"]
+        assert result.data is None, outsider
+        assert set(result.error_codes) == set(NOT_IN_SCHEMA), (outsider, result.errors)
+        assert "rejectAccessRequest" not in fields_of(outsider, "Mutation"), outsider
     async with mail_sessionmaker() as session:
         status = await session.scalar(
             select(Membership.status).where(Membership.id == _pk(request_id))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.conftest import StatementCounter
-from tests.graphql import GraphQLClient
+from tests.graphql import NOT_IN_SCHEMA, GraphQLClient
 from tests.knowledge.conftest import create_article
 
 AGENT = "agent@vendor.example"
@@ -228,9 +228,13 @@ async def test_knowledge_articles_require_permission(
     # when
     as_machine = await gql(QUERY_ARTICLES, {}, token=emaintenance_token)
     anonymous = await gql(QUERY_ARTICLES, {})
-    # then
-    assert as_machine.error_codes == ["FORBIDDEN"]
+    # then: the e-Maintenance client holds READ_KNOWLEDGE nowhere: not in its schema; an
+    # anonymous caller is told to sign in, before anything runs
+    assert as_machine.data is None
+    assert as_machine.error_codes == NOT_IN_SCHEMA, as_machine.errors
+    assert anonymous.data is None
     assert anonymous.error_codes == ["UNAUTHENTICATED"]
+    assert "path" not in anonymous.errors[0]
 
 
 async def test_search_syntax_is_taken_literally(gql: GraphQLClient) -> None:

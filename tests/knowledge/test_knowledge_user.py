@@ -7,19 +7,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.ids import global_id
 from models import Account, Device, StockLocation, Ticket
-from tests.graphql import GraphQLClient
+from tests.audiences import fields_of
+from tests.graphql import NOT_IN_SCHEMA, GraphQLClient
 
 KNOWLEDGE_USER = "kb@acme.example"
 
-QUERY_EVERYTHING = """
-query Everything {
-  accounts(first: 10) { totalCount }
-  devices(first: 10) { totalCount }
-  tickets(first: 10) { totalCount }
-  stockLocations(first: 10) { totalCount }
-  knowledgeArticles(first: 10) { totalCount }
-}
-"""
+OTHER_ROOTS = ("accounts", "devices", "tickets", "stockLocations")
+ROOTS = (*OTHER_ROOTS, "knowledgeArticles")
+
+
+def _count(roots: list[str]) -> str:
+    return "query Counts { " + " ".join(f"{r}(first: 10) {{ totalCount }}" for r in roots) + " }"
+
 
 QUERY_NODES = """
 query Nodes($ids: [ID!]!) { nodes(ids: $ids) { id } }
@@ -33,14 +32,19 @@ mutation Update($input: UpdateStockLocationInput!) {
 
 
 async def test_knowledge_user_sees_articles_and_nothing_else(gql: GraphQLClient) -> None:
+    # given: the lists its schema has
+    known = [root for root in ROOTS if root in fields_of(KNOWLEDGE_USER, "Query")]
     # when
-    result = await gql(QUERY_EVERYTHING, as_user=KNOWLEDGE_USER)
+    result = await gql(_count(known), as_user=KNOWLEDGE_USER)
+    everything = await gql(_count(list(ROOTS)), as_user=KNOWLEDGE_USER)
     # then
     assert not result.errors, result.errors
     data = result.data
-    assert data["knowledgeArticles"]["totalCount"] == 6
-    for root in ("accounts", "devices", "tickets", "stockLocations"):
-        assert data[root]["totalCount"] == 0, root
+    assert data == {"knowledgeArticles": {"totalCount": 6}}
+    # then: the other lists are not even in its schema; asking them fails validation
+    assert set(OTHER_ROOTS).isdisjoint(fields_of(KNOWLEDGE_USER, "Query"))
+    assert everything.data is None
+    assert everything.error_codes == NOT_IN_SCHEMA * len(OTHER_ROOTS), everything.errors
 
 
 async def test_knowledge_user_cannot_reach_objects_by_id(
@@ -74,10 +78,10 @@ async def test_knowledge_user_cannot_write_stock(
         {"input": {"id": global_id("StockLocation", location), "name": "Mine now"}},
         as_user=KNOWLEDGE_USER,
     )
-    # then
-    assert result.data["updateStockLocation"] == {
-        "stockLocation": None,
-        "userErrors": [{"code": "NOT_FOUND"}],
-    }
+    # then: it manages stock locations nowhere: neither the mutation nor its input type is
+    # in its schema, refused before anything runs
+    assert result.data is None
+    assert set(result.error_codes) == set(NOT_IN_SCHEMA), result.errors
+    assert "updateStockLocation" not in fields_of(KNOWLEDGE_USER, "Mutation")
     stored = await connection.scalar(select(StockLocation.name).where(StockLocation.id == location))
     assert stored != "Mine now"

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.graphql import GraphQLClient
+from tests.audiences import fields_of
+from tests.graphql import NOT_IN_SCHEMA, GraphQLClient
 from tests.knowledge.conftest import QUERY_PUBLISH, QUERY_UPSERT, create_article
 
 AGENT = "agent@vendor.example"
@@ -149,10 +150,14 @@ async def test_upsert_knowledge_article_requires_permission(gql: GraphQLClient) 
     for user in ("admin@acme.example", KNOWLEDGE_USER):
         # when
         result = await gql(QUERY_UPSERT, _input(), as_user=user)
-        # then
-        assert result.error_codes == ["FORBIDDEN"], user
+        # then: who manages knowledge nowhere has neither the mutation nor its input type
+        assert result.data is None, user
+        assert set(result.error_codes) == set(NOT_IN_SCHEMA), (user, result.errors)
+        assert "upsertKnowledgeArticle" not in fields_of(user, "Mutation"), user
     anonymous = await gql(QUERY_UPSERT, _input())
     assert anonymous.error_codes == ["UNAUTHENTICATED"]
+    assert "path" not in anonymous.errors[0]
+    assert await _slugs(gql, "smudges") == []
 
 
 async def test_publish_knowledge_article_requires_permission(gql: GraphQLClient) -> None:
@@ -165,6 +170,8 @@ async def test_publish_knowledge_article_requires_permission(gql: GraphQLClient)
         result = await gql(
             QUERY_PUBLISH, {"input": {"id": article_id, "published": True}}, as_user=user
         )
-        # then
-        assert result.error_codes == ["FORBIDDEN"], user
+        # then: who manages knowledge nowhere has neither the mutation nor its input type
+        assert result.data is None, user
+        assert set(result.error_codes) == set(NOT_IN_SCHEMA), (user, result.errors)
+        assert "publishKnowledgeArticle" not in fields_of(user, "Mutation"), user
     assert await _slugs(gql, "draft") == []

@@ -8,7 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.ids import parse_global_id
 from models import AuditLogEntry
-from tests.graphql import GraphQLClient
+from tests.audiences import fields_of
+from tests.graphql import NOT_IN_SCHEMA, GraphQLClient
 from tests.meters.helpers import devices_of
 
 QUERY_HISTORY = """
@@ -110,11 +111,14 @@ async def test_correction_keeps_the_meter_in_order(gql: GraphQLClient) -> None:
 
 
 async def test_correct_meter_reading_requires_permission(gql: GraphQLClient) -> None:
-    # given: customers submit readings but do not correct them
+    # given: customers submit readings but do not correct them (CORRECT_METER_READINGS nowhere)
     _, middle, _ = await _three_newest(gql)
     input = {"readingId": middle["id"], "value": middle["value"], "reason": "mine"}
     # when
     as_admin = await gql(QUERY_CORRECT, {"input": input}, as_user="admin@acme.example")
-    # then
-    assert as_admin.error_codes == ["FORBIDDEN"]
+    # then: neither the mutation nor its input type is in its schema: refused before it runs
+    assert set(as_admin.error_codes) == set(NOT_IN_SCHEMA), as_admin.errors
     assert as_admin.data is None
+    assert "correctMeterReading" not in fields_of("admin@acme.example", "Mutation")
+    [_, unchanged, _] = await _three_newest(gql)
+    assert unchanged == middle

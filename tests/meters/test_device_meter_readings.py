@@ -11,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.ids import parse_global_id
 from models import MeterReading
+from tests.audiences import fields_of
 from tests.conftest import StatementCounter
-from tests.graphql import GraphQLClient
+from tests.graphql import NOT_IN_SCHEMA, GraphQLClient
 from tests.meters.helpers import devices_of
 
 pytestmark = pytest.mark.dates  # outcomes depend on the date: make test-dates
@@ -60,6 +61,16 @@ query DueFilter($due: Boolean, $after: String) {
 QUERY_STOCK_DEVICE = """
 query StockDevice {
   devices(first: 1) {
+    nodes { serialNumber meterReadings(first: 1) { totalCount } latestReadings { meter } }
+  }
+}
+"""
+
+QUERY_STOCK_DEVICE_SERIAL = "query StockDevice { devices(first: 1) { nodes { serialNumber } } }"
+
+QUERY_DEVSTOCK_DEVICES = """
+query DevstockDevices {
+  devices(first: 100) {
     nodes { serialNumber meterReadings(first: 1) { totalCount } latestReadings { meter } }
   }
 }
@@ -123,16 +134,30 @@ async def test_history_pages_and_filters_by_date(gql: GraphQLClient) -> None:
 
 async def test_meter_history_requires_permission(gql: GraphQLClient) -> None:
     # given: a stock manager sees the e-Maintenance devices its stock location supplies, but
-    # not their meter readings
+    # holds VIEW_METER_READINGS nowhere; a device-and-stock manager holds it on its assigned
+    # devices, not on those it sees only because its stock location supplies them
+    stock, devstock = "stock@acme.example", "devstock@acme.example"
     # when
-    result = await gql(QUERY_STOCK_DEVICE, as_user="stock@acme.example")
-    # then
-    assert result.data["devices"]["nodes"][0]["serialNumber"]
-    assert set(result.error_codes) == {"FORBIDDEN"}
-    assert {tuple(e["path"][-1:]) for e in result.errors} == {
+    result = await gql(QUERY_STOCK_DEVICE, as_user=stock)
+    serials = await gql(QUERY_STOCK_DEVICE_SERIAL, as_user=stock)
+    mixed = await gql(QUERY_DEVSTOCK_DEVICES, as_user=devstock)
+    # then: the readings are not in the stock manager's schema, its devices are
+    assert result.data is None
+    assert set(result.error_codes) == set(NOT_IN_SCHEMA), result.errors
+    assert {"meterReadings", "latestReadings"}.isdisjoint(fields_of(stock, "Device"))
+    assert not serials.errors, serials.errors
+    assert serials.data["devices"]["nodes"][0]["serialNumber"]
+    # then: the device-and-stock manager is refused them per device
+    nodes = mixed.data["devices"]["nodes"]
+    assert set(mixed.error_codes) == {"FORBIDDEN"}
+    assert {tuple(e["path"][-1:]) for e in mixed.errors} == {
         ("meterReadings",),
         ("latestReadings",),
     }
+    refused = {e["path"][2] for e in mixed.errors}
+    assert all(nodes[i]["meterReadings"] is None for i in refused)
+    assert all(nodes[i]["latestReadings"] is None for i in refused)
+    assert any(n["meterReadings"] is not None for n in nodes), "its assigned devices answer"
 
 
 async def test_latest_readings_cost_the_same_statements_for_any_page_size(

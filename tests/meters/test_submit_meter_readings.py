@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from tests.graphql import GraphQLClient
+from tests.audiences import fields_of
+from tests.graphql import NOT_IN_SCHEMA, GraphQLClient
 from tests.meters.helpers import devices_of, latest_of
 
 pytestmark = pytest.mark.dates  # outcomes depend on the date: make test-dates
@@ -69,9 +70,12 @@ async def test_submit_meter_readings_requires_permission(gql: GraphQLClient) -> 
         {"input": {"deviceId": device.id, "readings": device.next_values()}},
         as_user="kb@acme.example",
     )
-    # then
-    assert as_agent.error_codes == ["FORBIDDEN"]
-    assert as_kb.error_codes == ["FORBIDDEN"]
+    # then: neither holds SUBMIT_METER_READINGS anywhere: neither the mutation nor its input
+    # type is in their schemas, refused before anything runs
+    for user, result in (("agent@vendor.example", as_agent), ("kb@acme.example", as_kb)):
+        assert result.data is None, user
+        assert set(result.error_codes) == set(NOT_IN_SCHEMA), (user, result.errors)
+        assert "submitMeterReadings" not in fields_of(user, "Mutation"), user
     assert await latest_of(gql, device.id) == {
         m: (v[0].isoformat(), v[1], (await latest_of(gql, device.id))[m][2]) if v else None  # type: ignore[index]
         for m, v in device.latest.items()

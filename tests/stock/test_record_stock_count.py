@@ -7,7 +7,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.ids import global_id, parse_global_id
 from models import Consumable, StockLevel
-from tests.graphql import GraphQLClient
+from tests.audiences import fields_of
+from tests.graphql import NOT_IN_SCHEMA, GraphQLClient
 
 STOCK_MANAGER = "stock@acme.example"
 DEVICE_MANAGER = "devices@acme.example"
@@ -111,8 +112,17 @@ async def test_record_stock_count_requires_permission(gql: GraphQLClient) -> Non
             "counts": [{"consumableId": tracked, "quantity": 50}],
         }
     }
-    for user in (DEVICE_MANAGER, "kb@acme.example", "admin@globex.example"):
+    for user in (DEVICE_MANAGER, "kb@acme.example"):
         # when
         result = await gql(QUERY_COUNT, variables, as_user=user)
-        # then
-        assert result.data["recordStockCount"]["userErrors"][0]["code"] == "NOT_FOUND", user
+        # then: who manages stock locations nowhere has neither the mutation nor its input type
+        assert result.data is None, user
+        assert set(result.error_codes) == set(NOT_IN_SCHEMA), (user, result.errors)
+        assert "recordStockCount" not in fields_of(user, "Mutation"), user
+    # when: another customer's administrator manages its own locations, not this one
+    result = await gql(QUERY_COUNT, variables, as_user="admin@globex.example")
+    # then
+    assert result.data["recordStockCount"]["userErrors"][0]["code"] == "NOT_FOUND"
+    # then: nothing was counted
+    after = (await gql(QUERY_MY_LOCATION, as_user=STOCK_MANAGER)).data["stockLocations"]["nodes"]
+    assert after == [location]

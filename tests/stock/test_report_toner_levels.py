@@ -26,7 +26,8 @@ from models import (
 from models.enums import ConsumableKind, ReplenishmentStatus, TonerColour
 from models.session import create_sessionmaker
 from settings import Settings
-from tests.graphql import GraphQLClient
+from tests.audiences import fields_of
+from tests.graphql import NOT_IN_SCHEMA, GraphQLClient
 from tests.stock.conftest import supplied_device
 
 QUERY_REPORT = """
@@ -196,17 +197,26 @@ async def test_report_toner_levels_requires_permission(
     # given
     device = await supplied_device(connection)
     variables = _report(device.id, colour="BLACK", percent=1)
+    toner = await _black_toner(connection, device)
+    level = select(TonerLevel.percent).where(
+        TonerLevel.device_id == device.id, TonerLevel.consumable_id == toner.id
+    )
+    before = await connection.scalar(level)
     # when
     as_admin = await gql(QUERY_REPORT, variables, as_user="admin@acme.example")
     as_agent = await gql(QUERY_REPORT, variables, as_user="agent@vendor.example")
     as_analytics = await gql(QUERY_REPORT, variables, token=analytics_token)
     anonymous = await gql(QUERY_REPORT, variables)
-    # then
-    assert as_admin.error_codes == ["FORBIDDEN"]
-    assert as_agent.error_codes == ["FORBIDDEN"]
-    assert as_analytics.error_codes == ["FORBIDDEN"]
+    # then: only the e-Maintenance scope reports toner levels: neither the mutation nor its
+    # input type is in anyone else's schema; anonymous callers are told to sign in
+    for caller, result in (("admin", as_admin), ("agent", as_agent), ("analytics", as_analytics)):
+        assert result.data is None, caller
+        assert set(result.error_codes) == set(NOT_IN_SCHEMA), (caller, result.errors)
+    for user in ("admin@acme.example", "agent@vendor.example"):
+        assert "reportTonerLevels" not in fields_of(user, "Mutation"), user
     assert anonymous.error_codes == ["UNAUTHENTICATED"]
-    toner = await _black_toner(connection, device)
+    assert "path" not in anonymous.errors[0]
+    assert await connection.scalar(level) == before != 1
     assert await _open_orders(connection, device.id, toner.id) == 0
 
 

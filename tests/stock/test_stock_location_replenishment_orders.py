@@ -11,11 +11,13 @@ import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from auth.requirements import Audience
 from core.ids import decode_id, global_id
 from models import Consumable, Device, ReplenishmentOrder, StockLocation
 from models.enums import ReplenishmentStatus
+from schema.root import schema
 from tests.conftest import StatementCounter
-from tests.graphql import GraphQLClient
+from tests.graphql import NOT_IN_SCHEMA, GraphQLClient
 
 AGENT = "agent@vendor.example"
 STOCK_MANAGER = "stock@acme.example"
@@ -68,6 +70,10 @@ query Cost($locations: Int!, $orders: Int!) {
 
 QUERY_ORDERS_OF_ALL = """
 query { stockLocations(first: 5) { nodes { id replenishmentOrders(first: 2) { nodes { id } } } } }
+"""
+
+QUERY_LOCATIONS_OF_ALL = """
+query { stockLocations(first: 5) { nodes { id } } }
 """
 
 Orders = dict[
@@ -269,9 +275,14 @@ async def test_replenishment_orders_require_permission(
     gql: GraphQLClient, orders: Orders, analytics_token: str
 ) -> None:
     # given: an analytics client sees every account, but holds no stock permission
+    analytics = schema.for_audience(Audience.of_client(["analytics:read"]))._schema
     # when
     result = await gql(QUERY_ORDERS_OF_ALL, token=analytics_token)
-    # then
-    assert "FORBIDDEN" in result.error_codes
-    nodes = result.data["stockLocations"]["nodes"]
-    assert nodes and all(n["replenishmentOrders"] is None for n in nodes)
+    locations = await gql(QUERY_LOCATIONS_OF_ALL, token=analytics_token)
+    # then: it sees the locations, but their orders are not in its schema
+    assert result.data is None
+    assert result.error_codes == NOT_IN_SCHEMA, result.errors
+    location_type: Any = analytics.get_type("StockLocation")
+    assert "replenishmentOrders" not in location_type.fields
+    assert not locations.errors, locations.errors
+    assert locations.data["stockLocations"]["nodes"]

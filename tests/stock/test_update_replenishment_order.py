@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core.ids import global_id
 from models import ReplenishmentOrder, StockLevel
 from models.enums import ReplenishmentStatus
-from tests.graphql import GraphQLClient
+from tests.audiences import fields_of
+from tests.graphql import NOT_IN_SCHEMA, GraphQLClient
 from tests.stock.conftest import supplied_device
 
 AGENT = "agent@vendor.example"
@@ -136,15 +137,16 @@ async def test_invalid_transitions_are_refused(
 async def test_update_replenishment_order_requires_permission(
     gql: GraphQLClient, connection: AsyncConnection
 ) -> None:
-    # given
+    # given: customers, who manage replenishment nowhere
     _, order_id = await _pending_order(connection)
+    users = ("admin@acme.example", "stock@acme.example", "kb@acme.example")
     # when
-    results = [
-        await _move(gql, order_id, "SHIPPED", user=user)
-        for user in ("admin@acme.example", "stock@acme.example", "kb@acme.example")
-    ]
-    # then
-    assert all(r.error_codes == ["FORBIDDEN"] for r in results)
+    results = [await _move(gql, order_id, "SHIPPED", user=user) for user in users]
+    # then: neither the mutation nor its input type is in their schemas
+    for user, result in zip(users, results, strict=True):
+        assert result.data is None, user
+        assert set(result.error_codes) == set(NOT_IN_SCHEMA), (user, result.errors)
+        assert "updateReplenishmentOrder" not in fields_of(user, "Mutation"), user
     status = await connection.scalar(
         select(ReplenishmentOrder.status).where(ReplenishmentOrder.id == order_id)
     )
@@ -166,13 +168,20 @@ async def test_order_nodes_follow_the_stock_location_scope(
     variables = {"id": global_id("ReplenishmentOrder", order_id)}
     # when
     as_agent = await gql(QUERY_ORDER_NODE, variables, as_user=AGENT)
-    hidden = [
-        await gql(QUERY_ORDER_NODE, variables, as_user=user)
-        for user in ("devices@acme.example", "kb@acme.example", "admin@globex.example")
-    ]
+    hidden = await gql(QUERY_ORDER_NODE, variables, as_user="admin@globex.example")
+    unreachable = {
+        user: await gql(QUERY_ORDER_NODE, variables, as_user=user)
+        for user in ("devices@acme.example", "kb@acme.example")
+    }
     # then
     assert as_agent.data["node"]["status"] == "PENDING"
-    assert all(result.data["node"] is None for result in hidden)
+    assert not hidden.errors, hidden.errors
+    assert hidden.data["node"] is None
+    # then: without any stock-location reach, orders are not in the schema at all
+    for user, result in unreachable.items():
+        assert result.data is None, user
+        assert result.error_codes == NOT_IN_SCHEMA, (user, result.errors)
+        assert fields_of(user, "ReplenishmentOrder") == set(), user
 
 
 async def test_a_refused_transition_names_the_statuses_in_the_readers_language(

@@ -9,7 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.ids import global_id, parse_global_id
 from models import Account, AuditLogEntry, StockLocation
-from tests.graphql import GraphQLClient
+from tests.audiences import fields_of
+from tests.graphql import NOT_IN_SCHEMA, GraphQLClient
 
 STOCK_MANAGER = "stock@acme.example"
 ADMIN_FR = "admin.fr@acme.example"
@@ -151,12 +152,19 @@ async def test_update_stock_location_requires_permission(
         select(StockLocation.id).where(StockLocation.account_id == acme_fr).limit(1)
     )
     variables = {"input": {"id": global_id("StockLocation", location), "name": "Taken"}}
-    for user in (STOCK_MANAGER, DEVICE_MANAGER, "admin@globex.example"):
+    for user in (STOCK_MANAGER, "admin@globex.example"):
         # when
         result = await gql(QUERY_UPDATE, variables, as_user=user)
         # then: out of scope answers like a missing location
         assert result.data["updateStockLocation"]["userErrors"][0]["code"] == "NOT_FOUND", user
+    # when: a device manager, who manages stock locations nowhere
+    result = await gql(QUERY_UPDATE, variables, as_user=DEVICE_MANAGER)
+    # then: neither the mutation nor its input type is in its schema
+    assert result.data is None
+    assert set(result.error_codes) == set(NOT_IN_SCHEMA), result.errors
+    assert "updateStockLocation" not in fields_of(DEVICE_MANAGER, "Mutation")
     anonymous = await gql(QUERY_UPDATE, variables)
     assert anonymous.error_codes == ["UNAUTHENTICATED"]
+    assert "path" not in anonymous.errors[0]
     stored = await connection.scalar(select(StockLocation.name).where(StockLocation.id == location))
     assert stored != "Taken"

@@ -7,14 +7,15 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 import time_machine
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import clock
 from core.ids import parse_global_id
 from models import Contract, Device, OutboxMessage, Ticket
 from models.enums import DeviceStatus
-from tests.graphql import GraphQLClient
+from tests.audiences import fields_of
+from tests.graphql import NOT_IN_SCHEMA, GraphQLClient
 from tests.tickets.support import CREATE_TICKET, covered_device, create_incident, uncovered_device
 
 ADMIN = "admin@acme.example"
@@ -178,13 +179,21 @@ async def test_device_manager_creates_tickets_on_assigned_devices(gql: GraphQLCl
     assert ticket["status"] == "NEW"
 
 
-async def test_create_ticket_requires_permission(gql: GraphQLClient) -> None:
+async def test_create_ticket_requires_permission(
+    gql: GraphQLClient, connection: AsyncConnection
+) -> None:
     # given: the stock manager sees e-Maintenance devices its stock location supplies,
-    # but may not raise tickets on them
+    # but may not raise tickets on them (holds CREATE_TICKETS nowhere)
     from tests.tickets.support import devices_of
 
     devices = await devices_of(gql, STOCK_MANAGER)
     assert devices
+    parsed = parse_global_id(devices[0]["id"])
+    assert parsed is not None
+    tickets_of_device = (
+        select(func.count()).select_from(Ticket).where(Ticket.device_id == parsed[1])
+    )
+    before = await connection.scalar(tickets_of_device)
     # when
     result = await gql(
         CREATE_TICKET,
@@ -197,8 +206,11 @@ async def test_create_ticket_requires_permission(gql: GraphQLClient) -> None:
         },
         as_user=STOCK_MANAGER,
     )
-    # then
-    assert result.error_codes == ["FORBIDDEN"]
+    # then: neither the mutation nor its input type is in its schema: refused before it runs
+    assert result.data is None
+    assert set(result.error_codes) == set(NOT_IN_SCHEMA), result.errors
+    assert "createTicket" not in fields_of(STOCK_MANAGER, "Mutation")
+    assert await connection.scalar(tickets_of_device) == before
 
 
 async def test_ticket_on_an_invisible_device_is_not_found(gql: GraphQLClient) -> None:
@@ -282,8 +294,10 @@ async def test_anonymous_caller_cannot_create_tickets(gql: GraphQLClient) -> Non
         CREATE_TICKET,
         {"input": {"type": "SUPPLIES", "deviceId": "RGV2aWNlOjE=", "summary": "x"}},
     )
-    # then
+    # then: told to sign in, before anything runs
+    assert result.data is None
     assert result.error_codes == ["UNAUTHENTICATED"]
+    assert "path" not in result.errors[0]
 
 
 async def test_bad_contact_email_is_a_user_error(gql: GraphQLClient) -> None:

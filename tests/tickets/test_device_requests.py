@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 
 from core import clock
-from tests.graphql import GraphQLClient
+from tests.audiences import fields_of
+from tests.graphql import NOT_IN_SCHEMA, GraphQLClient
 from tests.tickets.support import UPDATE_STATUS, covered_device, devices_of, uncovered_device
 
 pytestmark = pytest.mark.dates  # outcomes depend on the date: make test-dates
@@ -18,6 +19,7 @@ AGENT = "agent@vendor.example"
 DEVICE_MANAGER = "devices@acme.example"
 KNOWLEDGE_USER = "kb@acme.example"
 STOCK_MANAGER = "stock@acme.example"
+GLOBEX = "admin@globex.example"
 
 REQUEST_MOVE = """
 mutation Move($input: RequestDeviceMoveInput!) {
@@ -230,7 +232,9 @@ async def test_device_request_needs_an_active_contract(gql: GraphQLClient) -> No
 
 
 async def test_device_requests_require_permission(gql: GraphQLClient) -> None:
-    # given: a stock manager sees supplied devices but may not ask for changes
+    # given: a stock manager sees supplied devices but may not ask for changes (holds
+    # REQUEST_DEVICE_CHANGES nowhere, nor does a knowledge user); another customer's
+    # administrator may, on its own devices only
     device = (await devices_of(gql, STOCK_MANAGER))[0]
     # when
     move = await gql(
@@ -243,12 +247,26 @@ async def test_device_requests_require_permission(gql: GraphQLClient) -> None:
         {"input": {"deviceId": device["id"], "wantedDate": days_ahead(2), "reason": "x"}},
         as_user=STOCK_MANAGER,
     )
-    hidden = await gql(
+    as_kb = await gql(
         REQUEST_REMOVAL,
         {"input": {"deviceId": device["id"], "wantedDate": days_ahead(2), "reason": "x"}},
         as_user=KNOWLEDGE_USER,
     )
-    # then
-    assert move.error_codes == ["FORBIDDEN"]
-    assert removal.error_codes == ["FORBIDDEN"]
+    hidden = await gql(
+        REQUEST_REMOVAL,
+        {"input": {"deviceId": device["id"], "wantedDate": days_ahead(2), "reason": "x"}},
+        as_user=GLOBEX,
+    )
+    # then: neither mutation (nor its input type) is in the schemas of who holds it nowhere
+    for user, result in ((STOCK_MANAGER, move), (STOCK_MANAGER, removal), (KNOWLEDGE_USER, as_kb)):
+        assert result.data is None, user
+        assert set(result.error_codes) == set(NOT_IN_SCHEMA), (user, result.errors)
+    for user in (STOCK_MANAGER, KNOWLEDGE_USER):
+        assert {"requestDeviceMove", "requestDeviceRemoval"}.isdisjoint(
+            fields_of(user, "Mutation")
+        ), user
+    # then: a device out of sight answers like a missing one
     assert hidden.error_codes == ["NOT_FOUND"]
+    # then: the device is not pending anything
+    after = await gql(QUERY_DEVICE, {"id": device["id"]}, as_user=ADMIN)
+    assert after.data["node"]["status"] == device["status"]

@@ -4,6 +4,7 @@ notes, the response clock on hold, mails."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
@@ -12,7 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core import clock
 from core.ids import parse_global_id
 from models import OutboxMessage, Ticket
-from tests.graphql import GraphQLClient
+from schema.root import schema
+from tests.audiences import audience_of
+from tests.graphql import NOT_IN_SCHEMA, GraphQLClient
 from tests.tickets.support import ADD_COMMENT, UPDATE_STATUS, covered_device, create_incident
 
 ADMIN = "admin@acme.example"
@@ -209,17 +212,36 @@ async def test_seeded_internal_notes_are_hidden_from_customers_in_lists(gql: Gra
     assert not any(h["internal"] for n in nodes for h in n["history"])
 
 
+ADD_INTERNAL_COMMENT = """
+mutation Comment($ticketId: ID!) {
+  addTicketComment(input: {ticketId: $ticketId, body: "psst", internal: true}) { comment { id } }
+}
+"""
+
+
 async def test_internal_comment_requires_permission(gql: GraphQLClient) -> None:
-    # given
+    # given: a customer administrator, who may comment but holds VIEW_INTERNAL_NOTES nowhere
     ticket = await new_ticket(gql)
-    # when
+    own_schema = schema.for_audience(audience_of(ADMIN))._schema
+    comment_input: Any = own_schema.get_type("AddTicketCommentInput")
+    # when: `internal` in the variables, and named in the document
     result = await gql(
         ADD_COMMENT,
         {"input": {"ticketId": ticket["id"], "body": "psst", "internal": True}},
         as_user=ADMIN,
     )
-    # then
-    assert result.error_codes == ["FORBIDDEN"]
+    named = await gql(ADD_INTERNAL_COMMENT, {"ticketId": ticket["id"]}, as_user=ADMIN)
+    # then: the input field is not in its schema: the variables are refused as carrying an
+    # unknown field, the document as naming one; nothing runs
+    assert result.data is None
+    assert result.error_codes == ["BAD_USER_INPUT"], result.errors
+    assert "unknown field 'internal'" in result.errors[0]["message"]
+    assert named.data is None
+    assert named.error_codes == NOT_IN_SCHEMA, named.errors
+    assert "internal" not in comment_input.fields
+    assert "body" in comment_input.fields
+    seen = await gql(QUERY_TICKET, {"id": ticket["id"]}, as_user=AGENT)
+    assert "psst" not in [c["body"] for c in seen.data["node"]["comments"]]
 
 
 async def test_customer_comments_on_own_ticket(gql: GraphQLClient) -> None:

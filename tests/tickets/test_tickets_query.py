@@ -8,8 +8,9 @@ from datetime import timedelta
 import pytest
 
 from core import clock
+from tests.audiences import fields_of, only_known
 from tests.conftest import StatementCounter
-from tests.graphql import GraphQLClient
+from tests.graphql import NOT_IN_SCHEMA, GraphQLClient
 from tests.tickets.support import covered_device, create_incident
 
 ADMIN = "admin@acme.example"
@@ -17,6 +18,8 @@ ADMIN_FR = "admin.fr@acme.example"
 AGENT = "agent@vendor.example"
 DEVICE_MANAGER = "devices@acme.example"
 STOCK_MANAGER = "stock@acme.example"
+DEVICE_STOCK_MANAGER = "devstock@acme.example"
+KNOWLEDGE_USER = "kb@acme.example"
 GLOBEX = "admin@globex.example"
 
 QUERY_TICKETS = """
@@ -93,14 +96,18 @@ async def test_device_manager_sees_tickets_of_assigned_devices_only(gql: GraphQL
 
 
 async def test_tickets_list_requires_permission(gql: GraphQLClient) -> None:
-    # when: a stock manager and a knowledge user see no tickets at all
-    stock = await all_tickets(gql, STOCK_MANAGER)
-    knowledge = await all_tickets(gql, "kb@acme.example")
+    # when: a stock manager and a knowledge user hold VIEW_TICKETS nowhere
+    stock = await gql(QUERY_TICKETS, {"first": 5}, as_user=STOCK_MANAGER)
+    knowledge = await gql(QUERY_TICKETS, {"first": 5}, as_user=KNOWLEDGE_USER)
     anonymous = await gql(QUERY_TICKETS, {"first": 5})
-    # then
-    assert stock == []
-    assert knowledge == []
+    # then: the list (nor its filter type) is not in their schemas at all
+    for user, result in ((STOCK_MANAGER, stock), (KNOWLEDGE_USER, knowledge)):
+        assert result.data is None, user
+        assert set(result.error_codes) == set(NOT_IN_SCHEMA), (user, result.errors)
+        assert "tickets" not in fields_of(user, "Query"), user
+    assert anonymous.data is None
     assert anonymous.error_codes == ["UNAUTHENTICATED"]
+    assert "path" not in anonymous.errors[0]
 
 
 @pytest.mark.dates
@@ -197,14 +204,32 @@ async def test_tickets_page_costs_a_fixed_number_of_statements(
 
 
 async def test_device_tickets_require_permission(gql: GraphQLClient) -> None:
-    # when: the stock manager sees supplied devices, not their tickets
-    result = await gql(
-        "query { devices(first: 3) { nodes { serialNumber openTicketCount } } }",
+    # given: the stock manager sees supplied devices, not their tickets (VIEW_TICKETS nowhere);
+    # the device-and-stock manager holds it on its assigned devices, not on those its stock
+    # location supplies
+    query = "query {{ devices(first: {first}) {{ nodes {{ {fields} }} }} }}"
+    fields = "serialNumber\nopenTicketCount"
+    # when
+    result = await gql(query.format(first=3, fields=fields), as_user=STOCK_MANAGER)
+    known = await gql(
+        query.format(first=3, fields=only_known(STOCK_MANAGER, "Device", fields)),
         as_user=STOCK_MANAGER,
     )
-    # then
-    assert set(result.error_codes) == {"FORBIDDEN"}
-    assert all(n["openTicketCount"] is None for n in result.data["devices"]["nodes"])
+    mixed = await gql(query.format(first=100, fields=fields), as_user=DEVICE_STOCK_MANAGER)
+    # then: not in the stock manager's schema, its devices are
+    assert result.data is None
+    assert result.error_codes == NOT_IN_SCHEMA, result.errors
+    assert {"openTicketCount", "tickets"}.isdisjoint(fields_of(STOCK_MANAGER, "Device"))
+    assert not known.errors, known.errors
+    nodes = known.data["devices"]["nodes"]
+    assert nodes and all(set(n) == {"serialNumber"} for n in nodes)
+    # then: the device-and-stock manager is refused them per device
+    nodes = mixed.data["devices"]["nodes"]
+    assert set(mixed.error_codes) == {"FORBIDDEN"}
+    refused = {e["path"][2] for e in mixed.errors}
+    assert {e["path"][-1] for e in mixed.errors} == {"openTicketCount"}
+    assert all(nodes[i]["openTicketCount"] is None for i in refused)
+    assert any(n["openTicketCount"] is not None for n in nodes), "its assigned devices answer"
 
 
 async def test_account_tickets_stay_within_the_account(gql: GraphQLClient) -> None:
