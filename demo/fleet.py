@@ -76,6 +76,16 @@ MODELS: list[tuple[str, str, bool, int, tuple[MeterType, ...], str]] = [
     ("Vista W36 Wide", "Vista", True, 600, (M.TOTAL, M.LARGE_BLACK, M.LARGE_COLOUR), "VW3"),
 ]
 
+# Rated yield per toner (pages, ISO/IEC 19752 mono / 19798 colour): (black, colour), by prefix.
+RATED_YIELDS: dict[str, tuple[int, int]] = {
+    "LM4": (12_000, 0),
+    "LM6": (25_000, 0),
+    "LC4": (12_000, 8_000),
+    "LC7": (28_000, 20_000),
+    "VP2": (3_000, 0),
+    "VW3": (6_000, 4_000),
+}
+
 # account key, name, customer no., system no., country, language, parent key
 ACCOUNTS = [
     ("acme", "Acme Group", "C-100000", "S-900000", "FR", "en", None),
@@ -231,6 +241,7 @@ async def _seed_catalogue(
                 "kind": ConsumableKind.TONER,
                 "colour": c,
                 "reorder_threshold_percent": 15,
+                "rated_yield_pages": RATED_YIELDS[prefix][0 if c is TonerColour.BLACK else 1],
             }
             for c in colours
         ]
@@ -241,6 +252,7 @@ async def _seed_catalogue(
                 "kind": ConsumableKind.DRUM,
                 "colour": None,
                 "reorder_threshold_percent": 10,
+                "rated_yield_pages": None,
             }
         )
         cids = await _insert_returning_ids(conn, Consumable, rows)

@@ -10,6 +10,7 @@ from models.outbox import OutboxMessage
 from models.product import Consumable, ProductModel, ProductModelMeter, product_model_consumables
 from models.stock import ReplenishmentOrder, StockLevel, StockLocation
 from models.ticket import Ticket, TicketComment, TicketEvent, TicketNumberCounter
+from models.toner import CartridgeReplacement, TonerLevelReport
 from models.user import (
     ApiClient,
     Invitation,
@@ -27,6 +28,7 @@ __all__ = [
     "ApiClient",
     "AuditLogEntry",
     "Base",
+    "CartridgeReplacement",
     "Consumable",
     "Contract",
     "Device",
@@ -54,6 +56,7 @@ __all__ = [
     "TicketEvent",
     "TicketNumberCounter",
     "TonerLevel",
+    "TonerLevelReport",
     "User",
     "product_model_consumables",
 ]

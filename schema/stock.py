@@ -15,7 +15,7 @@ from models import ReplenishmentOrder as ReplenishmentOrderRow
 from models import StockLevel as StockLevelRow
 from models import StockLocation as StockLocationRow
 from models import TonerLevel as TonerLevelRow
-from models.enums import ConsumableKind, ReplenishmentStatus, TonerColour
+from models.enums import ConsumableKind, ReplenishmentStatus, TonerColour, TonerLevelState
 from resolvers.loaders.stock import (
     ConsumableByIdLoader,
     DevicesByStockLocationIdLoader,
@@ -63,6 +63,19 @@ TonerColourEnum = described_enum(
         TonerColour.YELLOW: "Yellow (Y).",
     },
 )
+TonerLevelStateEnum = described_enum(
+    TonerLevelState,
+    name="TonerLevelState",
+    description="What a reported toner level is: a percentage, or a special value of the "
+    "Printer MIB (prtMarkerSuppliesLevel), which is not a number.",
+    values={
+        TonerLevelState.MEASURED: "A measured percentage (`percent`).",
+        TonerLevelState.UNKNOWN: 'The device cannot tell (Printer MIB -2 "unknown", or -1 '
+        '"other"); no percentage.',
+        TonerLevelState.SOME_REMAINING: "Some toner is left, the device cannot say how much "
+        "(Printer MIB -3); no percentage, never low.",
+    },
+)
 ReplenishmentStatusEnum = described_enum(
     ReplenishmentStatus,
     name="ReplenishmentStatus",
@@ -87,6 +100,11 @@ class Consumable(LoadedNode):
     reorder_threshold_percent: int = strawberry.field(
         description="A reported level at or under this percentage orders a replacement."
     )
+    rated_yield_pages: int | None = strawberry.field(
+        description="Pages a cartridge prints by the manufacturer's declared yield (ISO/IEC "
+        "19752 for mono, ISO/IEC 19798 for colour toner, at 5 % coverage); null when none is "
+        "declared. Toner forecasts start from it and learn what each device really gets."
+    )
 
     by_id_loader = ConsumableByIdLoader
     requires_sign_in = True
@@ -100,6 +118,7 @@ class Consumable(LoadedNode):
             kind=row.kind,
             colour=row.colour,
             reorder_threshold_percent=row.reorder_threshold_percent,
+            rated_yield_pages=row.rated_yield_pages,
         )
 
 
@@ -127,9 +146,15 @@ class StockLevel:
 @strawberry.type(description="The last level an e-Maintenance device reported for a consumable.")
 class TonerLevel:
     consumable: Consumable = strawberry.field(description="The consumable.")
-    percent: int = strawberry.field(description="Level left, in percent.")
+    percent: int | None = strawberry.field(
+        description="Level left, in percent; null when `state` is not MEASURED."
+    )
+    state: TonerLevelStateEnum = strawberry.field(
+        description="A measured percentage, or the special value the device reported."
+    )
     low: bool = strawberry.field(
-        description="Whether the level is at or under the consumable's reorder threshold."
+        description="Whether the level is measured and at or under the consumable's reorder "
+        "threshold."
     )
     reported_at: datetime = strawberry.field(description="When the device reported it.")
 
@@ -138,7 +163,8 @@ class TonerLevel:
         return cls(
             consumable=Consumable.from_row(consumable),
             percent=level.percent,
-            low=level.percent <= consumable.reorder_threshold_percent,
+            state=level.state,
+            low=level.percent is not None and level.percent <= consumable.reorder_threshold_percent,
             reported_at=level.reported_at,
         )
 
@@ -339,7 +365,17 @@ class TonerLevelReportInput:
     colour: TonerColourEnum | None = strawberry.field(
         default=None, description="The toner of this colour the device's model takes."
     )
-    percent: int = strawberry.field(description="Level left, 0-100.")
+    percent: int | None = strawberry.field(
+        default=None,
+        description="Level left, 0-100; or the Printer MIB's special value as the device gave "
+        "it: -2 unknown (-1 other, taken as unknown), -3 some remaining. Required unless "
+        "`state` says UNKNOWN or SOME_REMAINING.",
+    )
+    state: TonerLevelStateEnum | None = strawberry.field(
+        default=None,
+        description="UNKNOWN or SOME_REMAINING when the device cannot measure the level (then "
+        "no `percent`); MEASURED (the default) with a `percent`.",
+    )
 
 
 @strawberry.input(description="Levels an e-Maintenance device reports.")

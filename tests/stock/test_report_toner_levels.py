@@ -21,6 +21,7 @@ from models import (
     Device,
     ReplenishmentOrder,
     TonerLevel,
+    TonerLevelReport,
     product_model_consumables,
 )
 from models.enums import ConsumableKind, ReplenishmentStatus, TonerColour
@@ -224,6 +225,7 @@ async def test_concurrent_reports_create_one_order(
             )
         )
         last_audit = await conn.scalar(select(func.max(AuditLogEntry.id))) or 0
+        last_report = await conn.scalar(select(func.max(TonerLevelReport.id))) or 0
         client_pk = await conn.scalar(
             select(ApiClient.id).where(ApiClient.client_id == DEMO_CLIENT_ID)
         )
@@ -271,3 +273,4 @@ async def test_concurrent_reports_create_one_order(
                     AuditLogEntry.id > last_audit, AuditLogEntry.actor_client_id == client_pk
                 )
             )
+            await conn.execute(delete(TonerLevelReport).where(TonerLevelReport.id > last_report))
