@@ -144,7 +144,7 @@ def days_to_print(usage: UsageRate, pages: float, today: date) -> int:
     remaining = pages - weeks * week_pages
     days = weeks * 7
     day = today + timedelta(days=days)
-    while remaining > 1e-9 and days < MAX_DAYS:
+    while remaining > 1e-6 * pages and days < MAX_DAYS:
         day += timedelta(days=1)
         days += 1
         remaining -= usage.rate * usage.week[day.weekday()]

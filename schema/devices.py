@@ -166,7 +166,7 @@ class Device(LoadedNode):
         from schema.stock import TonerLevel  # stock types refer to devices
 
         rows = await info.context.loaders[TonerLevelsByDeviceIdLoader].load(self.id)
-        return [TonerLevel.from_rows(level, consumable) for level, consumable in rows]
+        return [TonerLevel.from_rows(level, consumable, self.row) for level, consumable in rows]
 
     @strawberry.field(
         description="The stock location that receives toner for this device, if the viewer "

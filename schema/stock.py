@@ -3,25 +3,30 @@ devices report and the replenishment orders a low level creates."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated
 
 import strawberry
 from strawberry import relay
 
 from auth.policy import Permission
+from forecasting.toner import Method, Reason
+from forecasting.toner import TonerForecast as ForecastResult
 from models import Consumable as ConsumableRow
+from models import Device as DeviceRow
 from models import ReplenishmentOrder as ReplenishmentOrderRow
 from models import StockLevel as StockLevelRow
 from models import StockLocation as StockLocationRow
 from models import TonerLevel as TonerLevelRow
 from models.enums import ConsumableKind, ReplenishmentStatus, TonerColour, TonerLevelState
+from resolvers.forecasts import HISTORY_DAYS
 from resolvers.loaders.stock import (
     ConsumableByIdLoader,
     DevicesByStockLocationIdLoader,
     ReplenishmentOrderByIdLoader,
     StockLevelsByStockLocationIdLoader,
     StockLocationByIdLoader,
+    TonerForecastsByDeviceIdLoader,
 )
 from resolvers.scoping import Scope
 from resolvers.stock import (
@@ -143,6 +148,98 @@ class StockLevel:
         )
 
 
+TonerForecastReasonEnum = described_enum(
+    Reason,
+    name="TonerForecastReason",
+    description="Why a toner forecast has no figures.",
+    values={
+        Reason.LEVEL_NOT_MEASURED: 'The device reports the level as unknown or "some '
+        'remaining": there is no percentage to forecast from.',
+        Reason.NOT_ENOUGH_READINGS: "Fewer than two readings, in order, of the meter this "
+        f"toner prints on in the last {HISTORY_DAYS} days.",
+        Reason.NO_METER: "The device's model has no meter counting this toner's pages.",
+        Reason.NO_YIELD: "The consumable has no rated yield and no cartridge of this device "
+        "has been used up yet.",
+        Reason.NO_USAGE: "The meter has not moved: the device prints nothing.",
+    },
+)
+TonerForecastMethodEnum = described_enum(
+    Method,
+    name="TonerForecastMethod",
+    description="Pages per day always come from the meter the toner prints on (weekday-aware "
+    "median over its recent readings); the methods differ in the yield a cartridge is taken to "
+    "give.",
+    values={
+        Method.RATED_YIELD: "The consumable's rated yield: no cartridge of this device has been "
+        "used up yet.",
+        Method.LEARNED_YIELD: "The rated yield corrected by the pages this device really got "
+        "out of its past cartridges.",
+        Method.OBSERVED_YIELD: "No rated yield: the pages this device got out of its past "
+        "cartridges.",
+    },
+)
+
+
+@strawberry.type(
+    description="When a toner cartridge is expected to run out. Either `reason` is set and "
+    "every figure is null, or `reason` is null and every figure is set."
+)
+class TonerForecast:
+    reason: TonerForecastReasonEnum | None = strawberry.field(
+        description="Why there is no forecast (null when there is one)."
+    )
+    pages_per_day: float | None = strawberry.field(
+        description="Pages per calendar day this toner prints on, averaged over a week (from "
+        "the device's meter readings; robust to gaps, outliers and counter resets)."
+    )
+    pages_left: int | None = strawberry.field(
+        description="Pages the cartridge still has: the level times the effective yield."
+    )
+    effective_yield_pages: int | None = strawberry.field(
+        description="Pages a full cartridge gives this device (see `method`)."
+    )
+    days_to_empty: int | None = strawberry.field(
+        description="Whole days from today (site time) until it is expected to be empty "
+        "(0: empty now; at most 3650)."
+    )
+    empty_on: date | None = strawberry.field(
+        description="The day it is expected to run out, in the site's time zone."
+    )
+    low: date | None = strawberry.field(
+        description="Earliest day of the 80 % interval of `emptyOn` (10 % chance it runs out "
+        "sooner)."
+    )
+    high: date | None = strawberry.field(
+        description="Latest day of the 80 % interval of `emptyOn` (10 % chance it lasts longer)."
+    )
+    confidence: float | None = strawberry.field(
+        description="From 0 to 1: 1 for a tight interval; lower as the interval widens "
+        "against the forecast (irregular use, few readings, an unproven yield)."
+    )
+    method: TonerForecastMethodEnum | None = strawberry.field(
+        description="Where the effective yield comes from."
+    )
+
+    @classmethod
+    def from_forecast(cls, found: ForecastResult) -> TonerForecast:
+        return cls(
+            reason=found.reason,
+            pages_per_day=round(found.pages_per_day, 1)
+            if found.pages_per_day is not None
+            else None,
+            pages_left=round(found.pages_left) if found.pages_left is not None else None,
+            effective_yield_pages=round(found.effective_yield)
+            if found.effective_yield is not None
+            else None,
+            days_to_empty=found.days_to_empty,
+            empty_on=found.empty_on,
+            low=found.low,
+            high=found.high,
+            confidence=found.confidence,
+            method=found.method,
+        )
+
+
 @strawberry.type(description="The last level an e-Maintenance device reported for a consumable.")
 class TonerLevel:
     consumable: Consumable = strawberry.field(description="The consumable.")
@@ -157,16 +254,37 @@ class TonerLevel:
         "threshold."
     )
     reported_at: datetime = strawberry.field(description="When the device reported it.")
+    row: strawberry.Private[TonerLevelRow]
+    device: strawberry.Private[DeviceRow | None]
 
     @classmethod
-    def from_rows(cls, level: TonerLevelRow, consumable: ConsumableRow) -> TonerLevel:
+    def from_rows(
+        cls, level: TonerLevelRow, consumable: ConsumableRow, device: DeviceRow | None = None
+    ) -> TonerLevel:
         return cls(
             consumable=Consumable.from_row(consumable),
             percent=level.percent,
             state=level.state,
             low=level.percent is not None and level.percent <= consumable.reorder_threshold_percent,
             reported_at=level.reported_at,
+            row=level,
+            device=device,
         )
+
+    def granted(self, scope: Scope) -> frozenset[Permission]:
+        return scope.permissions_on_device(self.device) if self.device is not None else frozenset()
+
+    @permission_field(
+        Permission.VIEW_TONER_LEVELS,
+        description="When this toner is expected to run out, from the device's usage and the "
+        "yield it gets from its cartridges (toners only; null for other consumables).",
+    )
+    async def forecast(self, info: Info) -> TonerForecast | None:
+        found = await info.context.loaders[TonerForecastsByDeviceIdLoader].load(self.row.device_id)
+        if found is None:
+            return None
+        result = found.by_consumable.get(self.row.consumable_id)
+        return TonerForecast.from_forecast(result) if result is not None else None
 
 
 @strawberry.type(description="Whom the carrier asks for at a stock location.")

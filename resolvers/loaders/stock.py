@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, Select, func, select
 
 from models import Consumable, Device, ReplenishmentOrder, StockLevel, StockLocation, TonerLevel
 from models.enums import ReplenishmentStatus
+from resolvers.forecasts import DeviceForecasts, toner_forecasts
 from resolvers.loaders.base import ByIdLoader, ContextLoader, GroupedLoader
 from resolvers.pagination import SortField, first_pages
 from resolvers.scoping import Scope
@@ -152,3 +153,13 @@ class TonerLevelsByDeviceIdLoader(GroupedLoader[tuple[TonerLevel, Consumable]]):
 
     def group_key(self, row: Any) -> Any:
         return row[0].device_id
+
+
+class TonerForecastsByDeviceIdLoader(ContextLoader):
+    """Per device: its toner forecasts (`resolvers.forecasts.DeviceForecasts`, or None for an
+    unknown device). Four statements per batch, whatever its size. The caller has already seen
+    the device."""
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[DeviceForecasts | None]:
+        found = await toner_forecasts(self.context.session, keys)
+        return [found.get(key) for key in keys]
