@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import clock
+from forecasting.demand import needs
 from forecasting.toner import (
     Replacement,
     TonerForecast,
@@ -53,6 +54,7 @@ class DeviceForecasts:
 
     today: date
     by_consumable: dict[int, TonerForecast]
+    consumables: dict[int, Consumable]
 
 
 async def toner_forecasts(
@@ -119,7 +121,9 @@ async def toner_forecasts(
         if device_id not in zones:
             continue
         found: dict[int, TonerForecast] = {}
+        consumables: dict[int, Consumable] = {}
         for level, consumable in levels.get(device_id, []):
+            consumables[consumable.id] = consumable
             found[consumable.id] = consumable_forecast(
                 level,
                 consumable,
@@ -128,7 +132,7 @@ async def toner_forecasts(
                 replacements.get((device_id, consumable.id), []),
                 today[device_id],
             )
-        result[device_id] = DeviceForecasts(today[device_id], found)
+        result[device_id] = DeviceForecasts(today[device_id], found, consumables)
     return result
 
 
@@ -151,3 +155,60 @@ def consumable_forecast(
         today=today,
         has_meter=meter is not None,
     )
+
+
+@dataclass(frozen=True)
+class ConsumableDemand:
+    """What the devices a stock location supplies will need of one consumable in a horizon."""
+
+    consumable: Consumable
+    cartridges_needed: int
+    devices_in_need: int
+    devices_without_forecast: int
+    on_hand: int
+    on_order: int
+    runs_out_on: date | None
+
+
+def projected_demand(
+    horizon: int,
+    devices: Sequence[DeviceForecasts],
+    stock: dict[int, tuple[int, Consumable]],
+    on_order: dict[int, int],
+) -> list[ConsumableDemand]:
+    """Per consumable (the location's stock levels and every toner its devices report), by
+    SKU: the cartridges needed within `horizon` days and the day the stock on hand runs out."""
+    need_dates: dict[int, list[date]] = defaultdict(list)
+    in_need: dict[int, int] = defaultdict(int)
+    unknown: dict[int, int] = defaultdict(int)
+    consumables = {c.id: c for _, c in stock.values()}
+    for device in devices:
+        for consumable_id, found in device.by_consumable.items():
+            consumables[consumable_id] = device.consumables[consumable_id]
+            if (
+                found.days_to_empty is None
+                or found.effective_yield is None
+                or not found.pages_per_day
+            ):
+                unknown[consumable_id] += 1
+                continue
+            days = needs(found.days_to_empty, found.effective_yield / found.pages_per_day, horizon)
+            if days:
+                in_need[consumable_id] += 1
+            need_dates[consumable_id] += [device.today + timedelta(days=d) for d in days]
+    result = []
+    for consumable_id, consumable in sorted(consumables.items(), key=lambda c: c[1].sku):
+        on_hand = stock[consumable_id][0] if consumable_id in stock else 0
+        dates = sorted(need_dates.get(consumable_id, []))
+        result.append(
+            ConsumableDemand(
+                consumable=consumable,
+                cartridges_needed=len(dates),
+                devices_in_need=in_need.get(consumable_id, 0),
+                devices_without_forecast=unknown.get(consumable_id, 0),
+                on_hand=on_hand,
+                on_order=on_order.get(consumable_id, 0),
+                runs_out_on=dates[on_hand] if len(dates) > on_hand else None,
+            )
+        )
+    return result

@@ -1,5 +1,7 @@
 """Toner levels reported by e-Maintenance devices, their history and the cartridge replacements
-read from it, and the replenishment orders a low level creates: at most one open order per
+read from it, and the replenishment orders a low level creates (a level at or under the
+consumable's threshold, or just in time: a forecast running out within the stock location's lead
+time plus safety days): at most one open order per
 device and consumable, however often and however concurrently the device reports (the partial
 unique index `uq_replenishment_orders_open` decides, with INSERT ... ON CONFLICT DO NOTHING).
 
@@ -27,6 +29,7 @@ from models import (
     Consumable,
     Device,
     ReplenishmentOrder,
+    StockLocation,
     TonerLevel,
     TonerLevelReport,
     product_model_consumables,
@@ -40,6 +43,7 @@ from models.enums import (
 )
 from models.stock import OPEN_ORDER
 from resolvers.audit import audit
+from resolvers.forecasts import toner_forecasts
 from resolvers.loaders.meters import latest_readings_statement
 from resolvers.stock import _dialect_insert
 
@@ -190,11 +194,13 @@ async def report_toner_levels(
     }
     if replaced:
         await record_replacements(session, device, replaced, reported, now)
-    low = [
+    low = {
         c
         for c, (percent, _, consumable) in reported.items()
         if percent is not None and percent <= consumable.reorder_threshold_percent
-    ]
+    }
+    if device.stock_location_id is not None:
+        low |= await due_just_in_time(session, device, reported, low)
     orders: list[ReplenishmentOrder] = []
     if low and device.stock_location_id is not None:
         # Racing reports of the same low level: the index lets one insert through, the
@@ -234,6 +240,41 @@ async def report_toner_levels(
         },
     )
     return [(level, reported[level.consumable_id][2]) for level in levels], orders
+
+
+async def due_just_in_time(
+    session: AsyncSession,
+    device: Device,
+    reported: dict[int, tuple[int | None, TonerLevelState, Consumable]],
+    low: set[int],
+) -> set[int]:
+    """Toners above their threshold whose forecast says they run out within the stock
+    location's lead time plus safety days: ordered now, so the cartridge arrives in time
+    (the forecast reads the levels just stored)."""
+    toners = [
+        c
+        for c, (percent, _, consumable) in reported.items()
+        if percent is not None and c not in low and consumable.kind is ConsumableKind.TONER
+    ]
+    if not toners:
+        return set()
+    window = (
+        await session.execute(
+            select(StockLocation.lead_time_days + StockLocation.safety_days).where(
+                StockLocation.id == device.stock_location_id
+            )
+        )
+    ).scalar_one()
+    found = (await toner_forecasts(session, [device.id])).get(device.id)
+    if found is None:
+        return set()
+    return {
+        c
+        for c in toners
+        if (f := found.by_consumable.get(c)) is not None
+        and f.days_to_empty is not None
+        and f.days_to_empty <= window
+    }
 
 
 async def last_measured_levels(

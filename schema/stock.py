@@ -10,6 +10,7 @@ import strawberry
 from strawberry import relay
 
 from auth.policy import Permission
+from core.errors import BadUserInput
 from forecasting.toner import Method, Reason
 from forecasting.toner import TonerForecast as ForecastResult
 from models import Consumable as ConsumableRow
@@ -20,9 +21,11 @@ from models import StockLocation as StockLocationRow
 from models import TonerLevel as TonerLevelRow
 from models.enums import ConsumableKind, ReplenishmentStatus, TonerColour, TonerLevelState
 from resolvers.forecasts import HISTORY_DAYS
+from resolvers.forecasts import ConsumableDemand as DemandResult
 from resolvers.loaders.stock import (
     ConsumableByIdLoader,
     DevicesByStockLocationIdLoader,
+    ProjectedDemandByStockLocationIdLoader,
     ReplenishmentOrderByIdLoader,
     StockLevelsByStockLocationIdLoader,
     StockLocationByIdLoader,
@@ -68,6 +71,9 @@ TonerColourEnum = described_enum(
         TonerColour.YELLOW: "Yellow (Y).",
     },
 )
+# The longest horizon `projectedDemand` looks at.
+MAX_DEMAND_DAYS = 366
+
 TonerLevelStateEnum = described_enum(
     TonerLevelState,
     name="TonerLevelState",
@@ -287,6 +293,49 @@ class TonerLevel:
         return TonerForecast.from_forecast(result) if result is not None else None
 
 
+@strawberry.type(
+    description="What the e-Maintenance devices a stock location supplies will need of one "
+    "consumable within a horizon, against the stock on its shelf."
+)
+class ConsumableDemand:
+    consumable: Consumable = strawberry.field(description="The consumable.")
+    cartridges_needed: int = strawberry.field(
+        description="Cartridges the supplied devices are forecast to need within the horizon: "
+        "when the current one runs out, then one per cartridge's worth of pages."
+    )
+    devices_in_need: int = strawberry.field(
+        description="Supplied devices that will need at least one within the horizon."
+    )
+    devices_without_forecast: int = strawberry.field(
+        description="Supplied devices taking it whose level has no forecast (see "
+        "`TonerForecast.reason`): not counted in `cartridgesNeeded`."
+    )
+    on_hand: int = strawberry.field(description="Units on the location's shelf now.")
+    on_order: int = strawberry.field(
+        description="Units in replenishment orders not yet delivered (PENDING or SHIPPED)."
+    )
+    shortfall: int = strawberry.field(
+        description="Cartridges needed beyond what is on hand and on order (0 when covered)."
+    )
+    runs_out_on: date | None = strawberry.field(
+        description="The day the stock on hand (orders not counted) can no longer serve a need, "
+        "in the supplied device's site time zone; null when it lasts the horizon."
+    )
+
+    @classmethod
+    def from_demand(cls, found: DemandResult) -> ConsumableDemand:
+        return cls(
+            consumable=Consumable.from_row(found.consumable),
+            cartridges_needed=found.cartridges_needed,
+            devices_in_need=found.devices_in_need,
+            devices_without_forecast=found.devices_without_forecast,
+            on_hand=found.on_hand,
+            on_order=found.on_order,
+            shortfall=max(0, found.cartridges_needed - found.on_hand - found.on_order),
+            runs_out_on=found.runs_out_on,
+        )
+
+
 @strawberry.type(description="Whom the carrier asks for at a stock location.")
 class StockContact:
     name: str | None = strawberry.field(description="Contact name.")
@@ -302,6 +351,13 @@ class StockLocation(LoadedNode):
     name: str = strawberry.field(description="Name.")
     shipping_instructions: str = strawberry.field(description="What the carrier must know.")
     contact: StockContact = strawberry.field(description="Whom the carrier asks for.")
+    lead_time_days: int = strawberry.field(
+        description="Days a replenishment takes to arrive. A supplied device's toner forecast "
+        "to run out within `leadTimeDays` + `safetyDays` is ordered just in time."
+    )
+    safety_days: int = strawberry.field(
+        description="Days of margin added to the lead time for just-in-time orders."
+    )
     version: int = strawberry.field(
         description="Changes with every update; give it back to `updateStockLocation`."
     )
@@ -318,12 +374,42 @@ class StockLocation(LoadedNode):
             contact=StockContact(
                 name=row.contact_name, phone=row.contact_phone, email=row.contact_email
             ),
+            lead_time_days=row.lead_time_days,
+            safety_days=row.safety_days,
             version=row.version,
             row=row,
         )
 
     def granted(self, scope: Scope) -> frozenset[Permission]:
         return scope.stock_location_permissions(self.row)
+
+    @permission_field(
+        Permission.VIEW_STOCK_LEVELS,
+        description="Per consumable (its stock levels and every toner its e-Maintenance devices "
+        "report), by SKU: the cartridges the devices it supplies are forecast to need within "
+        "`days` days, against the stock on hand, and the day that stock runs out.",
+    )
+    async def projected_demand(
+        self,
+        info: Info,
+        days: Annotated[
+            int,
+            strawberry.argument(
+                description=f"The horizon, in days from today (1-{MAX_DEMAND_DAYS})."
+            ),
+        ],
+    ) -> list[ConsumableDemand] | None:
+        if not 1 <= days <= MAX_DEMAND_DAYS:
+            raise BadUserInput(
+                message_code="DAYS_OUT_OF_RANGE",
+                params={"minimum": 1, "maximum": MAX_DEMAND_DAYS},
+                language=info.context.language,
+                argument="days",
+            )
+        found = await info.context.loaders[ProjectedDemandByStockLocationIdLoader].load(
+            (self.id, days)
+        )
+        return [ConsumableDemand.from_demand(d) for d in found]
 
     @strawberry.field(description="The site the location is at.")
     async def site(self, info: Info) -> Site | None:
@@ -454,6 +540,12 @@ class UpdateStockLocationInput:
         default=None, description="New shipping instructions."
     )
     contact: StockContactInput | None = strawberry.field(default=None, description="New contact.")
+    lead_time_days: int | None = strawberry.field(
+        default=None, description="Days a replenishment takes to arrive (0-365)."
+    )
+    safety_days: int | None = strawberry.field(
+        default=None, description="Days of margin for just-in-time orders (0-365)."
+    )
     version: int | None = strawberry.field(
         default=None,
         description="The version the change is based on; refused with STALE_VERSION when "

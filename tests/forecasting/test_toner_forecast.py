@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
+from forecasting.demand import needs, runs_out_after
 from forecasting.toner import (
     MAX_DAYS,
     Method,
@@ -198,3 +199,27 @@ def test_learned_yield_is_sane(yields: list[int], percents: list[int], rated: in
         assert rated is None and not observed
     else:
         assert learned.pages > 0 and learned.spread > 0
+
+
+def test_demand_in_a_horizon() -> None:
+    # a cartridge now empty in 10 days, then every 25 days: days 10, 35, 60 within 60
+    assert needs(10, 25.0, 60) == [10, 35, 60]
+    assert needs(61, 25.0, 60) == []
+    assert needs(0, 0.01, 3) == [0, 1, 2, 3]
+    # two cartridges on the shelf serve days 10 and 12; the third need (day 35) finds none
+    assert runs_out_after([35, 10, 12, 60], 2) == 35
+    assert runs_out_after([10], 1) is None
+
+
+@given(
+    first=st.integers(0, 400),
+    cycle=st.floats(0, 1_000, allow_nan=False),
+    horizon=st.integers(0, 400),
+    stock=st.integers(0, 20),
+)
+def test_demand_properties(first: int, cycle: float, horizon: int, stock: int) -> None:
+    days = needs(first, cycle, horizon)
+    assert all(0 <= d <= horizon for d in days) and days == sorted(days)
+    assert len(days) <= horizon + 1
+    out = runs_out_after(days, stock)
+    assert (out is None) == (len(days) <= stock)
