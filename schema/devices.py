@@ -24,7 +24,12 @@ from schema.accounts import Account, Contract, Site
 from schema.context import Info
 from schema.enums import described_enum
 from schema.lookahead import connection_node_fields
-from schema.meters import device_latest_readings, device_meter_readings, device_reading_due
+from schema.meters import (
+    device_estimated_readings,
+    device_latest_readings,
+    device_meter_readings,
+    device_reading_due,
+)
 from schema.mutations import Payload, transactional
 from schema.node import LoadedNode
 from schema.pagination import FILTER, ORDER_BY, After, Before, Connection, Direction, First, Last
@@ -182,6 +187,7 @@ class Device(LoadedNode):
     meter_readings = device_meter_readings
     latest_readings = device_latest_readings
     reading_due = device_reading_due
+    estimated_readings = device_estimated_readings
 
 
 @strawberry.enum(
