@@ -19,7 +19,8 @@ from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po, write_po
 
 from demo.fleet import is_empty, seed_demo
-from models.session import create_engine
+from models.session import create_engine, create_sessionmaker
+from resolvers.reading_reminders import run_once as run_reading_reminders
 from settings import ROOT, Settings, get_settings
 
 
@@ -52,6 +53,15 @@ async def _seed(settings: Settings, scale: str, only_if_empty: bool) -> None:
         took = time.perf_counter() - started
         counts = ", ".join(f"{k}={v}" for k, v in summary.counts.items())
         print(f"demo data ({scale}) loaded in {took:.1f}s: {counts}")
+    finally:
+        await engine.dispose()
+
+
+async def _send_reading_reminders(settings: Settings) -> None:
+    engine = create_engine(settings)
+    try:
+        sent = await run_reading_reminders(create_sessionmaker(engine), settings)
+        print(f"reading reminders queued: {sent}")
     finally:
         await engine.dispose()
 
@@ -94,6 +104,10 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
     commands.add_parser("messages-template", help="write locale/portal.pot from English")
+    commands.add_parser(
+        "send-reading-reminders",
+        help="queue the reading-due reminders due now (once per person and period)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -107,6 +121,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"migrated {settings.database_url.split('@')[-1]}")
     elif args.command == "seed-demo":
         asyncio.run(_seed(settings, args.scale, args.if_empty))
+    elif args.command == "send-reading-reminders":
+        asyncio.run(_send_reading_reminders(settings))
     elif args.command == "serve":
         uvicorn.run(
             "app:create_app",

@@ -78,7 +78,7 @@ class Settings:
     invitation_ttl_seconds: int = 7 * 24 * 3600
     # Meter-reading intelligence (issue 16)
     stale_device_days: int = 45  # a reading after a longer silence is flagged STALE_DEVICE
-    reading_reminder_days: tuple[int, ...] = (5, 2)  # days before the period closes
+    reading_reminder_days: int = 5  # reminders go out this many days before the period closes
     reading_reminders_enabled: bool = True
     reading_reminder_poll_seconds: float = 3600.0
     # Observability (observability/)
@@ -151,12 +151,7 @@ class Settings:
             email_confirmation_ttl_seconds=_env_int("EMAIL_CONFIRMATION_TTL_SECONDS", 172800),
             invitation_ttl_seconds=_env_int("INVITATION_TTL_SECONDS", 7 * 24 * 3600),
             stale_device_days=_env_int("STALE_DEVICE_DAYS", 45),
-            reading_reminder_days=tuple(
-                sorted(
-                    {int(d) for d in _env("READING_REMINDER_DAYS", "5,2").split(",") if d.strip()},
-                    reverse=True,
-                )
-            ),
+            reading_reminder_days=_env_int("READING_REMINDER_DAYS", 5),
             reading_reminders_enabled=_env_bool("READING_REMINDERS_ENABLED", True),
             reading_reminder_poll_seconds=float(_env("READING_REMINDER_POLL_SECONDS", "3600")),
             log_format=_env("LOG_FORMAT", "text").strip().lower(),

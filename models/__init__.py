@@ -8,6 +8,7 @@ from models.knowledge import KnowledgeArticle, KnowledgeArticleTranslation
 from models.meter import MeterReading, MeterUsageMonth
 from models.outbox import OutboxMessage
 from models.product import Consumable, ProductModel, ProductModelMeter, product_model_consumables
+from models.reminder import ReadingReminder
 from models.stock import ReplenishmentOrder, StockLevel, StockLocation
 from models.ticket import Ticket, TicketComment, TicketEvent, TicketNumberCounter
 from models.toner import CartridgeReplacement, TonerLevelReport
@@ -46,6 +47,7 @@ __all__ = [
     "Payment",
     "ProductModel",
     "ProductModelMeter",
+    "ReadingReminder",
     "RefreshToken",
     "ReplenishmentOrder",
     "Site",
