@@ -71,13 +71,17 @@ class Replacement:
 
 def cartridge_yields(replacements: Sequence[Replacement]) -> list[float]:
     """Pages per whole cartridge, one figure per cartridge that lived between two replacements
-    (in time order) and was used enough; a counter that went down (reset) teaches nothing."""
+    (in time order) and was used enough; a counter that went down (reset) teaches nothing.
+
+    A cartridge is taken to be used to its end (printers run their toner out): between the two
+    counters it went from its first level to empty, and its successor from full to its own
+    first level (zero when the replacement was reported at once)."""
     found: list[float] = []
     for fitted, removed in itertools.pairwise(replacements):
         if fitted.meter_value is None or removed.meter_value is None:
             continue
         pages = removed.meter_value - fitted.meter_value
-        used = fitted.to_percent - removed.from_percent
+        used = fitted.to_percent + 100 - removed.to_percent
         if pages <= 0 or used < MIN_USED_PERCENT:
             continue
         found.append(pages * 100 / used)

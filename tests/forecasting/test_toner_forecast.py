@@ -118,16 +118,18 @@ def test_not_enough_history_says_why() -> None:
 
 
 def test_the_yield_learns_from_past_cartridges() -> None:
-    # given: two cartridges, used from 100 % to 5 % and from 98 % to 3 %, 9,500 pages each
+    # given: a cartridge fitted at 100 % and run out, its successor first seen at 98 % (2 %
+    # printed before the counter was read): 10,200 pages; the next run out: 9,800 pages
     replacements = [
         Replacement(from_percent=4, to_percent=100, meter_value=1_000),
-        Replacement(from_percent=5, to_percent=98, meter_value=10_500),
-        Replacement(from_percent=3, to_percent=100, meter_value=20_000),
+        Replacement(from_percent=5, to_percent=98, meter_value=11_200),
+        Replacement(from_percent=3, to_percent=100, meter_value=21_000),
     ]
     # when
     observed = cartridge_yields(replacements)
     learned = effective_yield(12_000, observed)
-    # then: 9,500 pages for 95 % -> 10,000 per cartridge; the rating counts as one cartridge
+    # then: 10,200 pages for 102 % and 9,800 for 98 % -> 10,000 per cartridge; the rating
+    # counts as one cartridge
     assert [round(y) for y in observed] == [10_000, 10_000]
     assert learned is not None and learned.method is Method.LEARNED_YIELD
     assert round(learned.pages) == round((12_000 + 20_000) / 3)
