@@ -162,8 +162,10 @@ def forecast(
     yield_: Yield | None,
     today: date,
     has_meter: bool = True,
+    level_on: date | None = None,
 ) -> TonerForecast:
-    """The exhaustion forecast of a cartridge at `percent` (None: not measured)."""
+    """The exhaustion forecast of a cartridge at `percent` (None: not measured) as reported on
+    `level_on` (default: today): the pages expected since then are already gone."""
     if percent is None:
         return TonerForecast(reason=Reason.LEVEL_NOT_MEASURED)
     if not has_meter:
@@ -175,7 +177,8 @@ def forecast(
     if usage.rate <= 0:
         return TonerForecast(reason=Reason.NO_USAGE)
     pages_left = max(percent, 0) / 100 * yield_.pages
-    # Pages printed since the last reading are already gone from the level: count from today.
+    if level_on is not None and level_on < today:
+        pages_left = max(pages_left - usage.pages_between(level_on, today), 0.0)
     days = days_to_print(usage, pages_left, today)
     sigma = math.sqrt(usage.horizon_spread(max(days, 1)) ** 2 + yield_.spread**2)
     low_days = days_to_print(usage, pages_left * math.exp(-Z80 * sigma), today)

@@ -131,6 +131,7 @@ async def toner_forecasts(
                 readings,
                 replacements.get((device_id, consumable.id), []),
                 today[device_id],
+                clock.today_in(zones[device_id], level.reported_at),
             )
         result[device_id] = DeviceForecasts(today[device_id], found, consumables)
     return result
@@ -143,6 +144,7 @@ def consumable_forecast(
     readings: dict[tuple[int, str], list[Reading]],
     replacements: list[Replacement],
     today: date,
+    level_on: date,
 ) -> TonerForecast:
     colour = consumable.colour.value if consumable.colour is not None else "BLACK"
     meter = meter_for(colour, meters)
@@ -154,6 +156,7 @@ def consumable_forecast(
         yield_=effective_yield(consumable.rated_yield_pages, cartridge_yields(replacements)),
         today=today,
         has_meter=meter is not None,
+        level_on=level_on,
     )
 
 

@@ -248,9 +248,10 @@ async def due_just_in_time(
     reported: dict[int, tuple[int | None, TonerLevelState, Consumable]],
     low: set[int],
 ) -> set[int]:
-    """Toners above their threshold whose forecast says they run out within the stock
-    location's lead time plus safety days: ordered now, so the cartridge arrives in time
-    (the forecast reads the levels just stored)."""
+    """Toners above their threshold that may run out within the stock location's lead time
+    plus safety days (the early end of the forecast's 80 % interval: a one-in-ten chance of
+    running out sooner is not waited for): ordered now, so the cartridge arrives in time (the
+    forecast reads the levels just stored)."""
     toners = [
         c
         for c, (percent, _, consumable) in reported.items()
@@ -272,8 +273,8 @@ async def due_just_in_time(
         c
         for c in toners
         if (f := found.by_consumable.get(c)) is not None
-        and f.days_to_empty is not None
-        and f.days_to_empty <= window
+        and f.low_days is not None
+        and f.low_days <= window
     }
 
 

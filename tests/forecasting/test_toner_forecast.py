@@ -67,6 +67,20 @@ def test_hand_computed_forecast() -> None:
     assert result.low <= result.empty_on <= result.high
 
 
+def test_a_level_reported_earlier_has_lost_the_pages_since() -> None:
+    usage = usage_rate(weekly([530] * 8))
+    today = MONDAY + timedelta(days=56)
+    result = forecast(
+        percent=50,
+        usage=usage,
+        yield_=Yield(10_600, 0.0, Method.RATED_YIELD),
+        today=today,
+        level_on=today - timedelta(days=7),
+    )
+    # a week (530 pages) of the 5,300 left went since the report
+    assert result.pages_left == 4_770 and result.days_to_empty == 63
+
+
 def test_the_office_week_decides_the_last_days() -> None:
     usage = usage_rate(weekly([530] * 4))
     assert usage is not None

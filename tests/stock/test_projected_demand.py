@@ -4,7 +4,7 @@ against stock on hand, the location's planning days, and the permission of the s
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import delete, func, select, update
@@ -16,7 +16,7 @@ from tests.conftest import StatementCounter
 from tests.graphql import GraphQLClient
 from tests.stock.conftest import supplied_device
 from tests.stock.test_report_toner_levels import QUERY_REPORT, _black_toner, _open_orders
-from tests.stock.test_toner_forecast import _plant_history
+from tests.stock.test_toner_forecast import QUERY_FORECAST, _plant_history
 
 QUERY_DEMAND = """
 query Demand($id: ID!, $days: Int!) {
@@ -66,22 +66,33 @@ async def _only_device_of_location(connection: AsyncConnection, device: object) 
 async def test_just_in_time_order_within_lead_time_and_safety_days(
     gql: GraphQLClient, connection: AsyncConnection, emaintenance_token: str
 ) -> None:
-    # given: 50 % left runs out in 70 days (see _plant_history)
+    # given: 50 % left runs out in 70 days (see _plant_history), at the earliest on `low`
     device = await supplied_device(connection)
     toner = await _black_toner(connection, device)
-    await _plant_history(connection, device, toner)
+    today = await _plant_history(connection, device, toner)
+    forecast = await gql(
+        QUERY_FORECAST, {"id": global_id("Device", device.id)}, as_user="agent@vendor.example"
+    )
+    [black] = [
+        level["forecast"]
+        for level in forecast.data["node"]["tonerLevels"]
+        if level["consumable"]["id"] == global_id("Consumable", toner.id)
+    ]
+    earliest = (date.fromisoformat(black["low"]) - today).days
+    assert 0 < earliest < 70
     location = StockLocation.id == device.stock_location_id
-    await connection.execute(update(StockLocation).where(location).values(lead_time_days=60))
-    await connection.execute(update(StockLocation).where(location).values(safety_days=9))
+    await connection.execute(
+        update(StockLocation).where(location).values(lead_time_days=earliest - 4, safety_days=3)
+    )
     report = {
         "input": {
             "deviceId": global_id("Device", device.id),
             "levels": [{"colour": "BLACK", "percent": 50}],
         }
     }
-    # when: 69 days of notice are not enough for 70 days ahead
+    # when: one day short of the earliest day it may run out, then just enough
     early = await gql(QUERY_REPORT, report, token=emaintenance_token)
-    await connection.execute(update(StockLocation).where(location).values(safety_days=10))
+    await connection.execute(update(StockLocation).where(location).values(safety_days=4))
     due = await gql(QUERY_REPORT, report, token=emaintenance_token)
     again = await gql(QUERY_REPORT, report, token=emaintenance_token)
     # then

@@ -74,7 +74,7 @@ async def _plant_history(connection: AsyncConnection, device: Any, toner: Any) -
     await connection.execute(
         update(TonerLevel)
         .where(TonerLevel.device_id == device.id, TonerLevel.consumable_id == toner.id)
-        .values(percent=50, state=TonerLevelState.MEASURED)
+        .values(percent=50, state=TonerLevelState.MEASURED, reported_at=clock.now())
     )
     return today
 
