@@ -22,7 +22,7 @@ from models.enums import TonerLevelState
 SPIKE_EVERY, SPIKE_AT = 50, 17
 STALE_EVERY, STALE_AT = 50, 29
 UNKNOWN_EVERY, UNKNOWN_AT = 50, 41
-SPIKE_FACTOR = 6  # pages of the runaway week against a usual one
+SPIKE_FACTOR = 8  # pages of the runaway week against a usual one
 STALE_GAP_DAYS = 90  # readings skipped
 
 

@@ -12,11 +12,12 @@ from datetime import date
 from forecasting.usage import Z80, Reading, usage_rate, week_weight
 
 # A reading is a spike when its pages per day exceed this many times the device's usual rate...
-SPIKE_FACTOR = 4.0
+SPIKE_FACTOR = 3.0
 # ... and are at least this many pages (a quiet printer doubling its few pages is no spike) ...
 SPIKE_MIN_PAGES = 500
-# ... or when they reach this share of what the model can print in a day, every day.
-SPIKE_CAPACITY_SHARE = 0.8
+# ... or when they reach what the model can print in a day, every day (beyond it a submission
+# is refused: READING_IMPLAUSIBLE).
+SPIKE_CAPACITY_SHARE = 1.0
 
 
 class Flag(enum.StrEnum):

@@ -15,7 +15,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from forecasting.usage import Z80, UsageRate
+from forecasting.usage import Z80, Reading, UsageRate, usage_rate
 
 # A level this many points above the last measured one is a new cartridge.
 REPLACEMENT_JUMP = 30
@@ -23,8 +23,10 @@ REPLACEMENT_JUMP = 30
 MIN_USED_PERCENT = 40
 # Relative uncertainty of a rated yield for one device (its coverage is not ISO's 5 %).
 RATED_YIELD_SPREAD = 0.25
+# Points of the cartridge in the device used before its own pages teach the yield.
+MIN_CURRENT_USED = 15
 # How many cartridges' worth of trust the rated yield gets against the device's own.
-RATED_YIELD_WEIGHT = 1.0
+RATED_YIELD_WEIGHT = 0.25
 # Forecasts beyond this many days are capped (an idle device).
 MAX_DAYS = 3650
 
@@ -95,23 +97,53 @@ class Yield:
     method: Method
 
 
-def effective_yield(rated: int | None, observed: Sequence[float]) -> Yield | None:
+def current_cartridge_yield(
+    fitted: Replacement | None, usage: UsageRate | None, percent: int | None, level_on: date
+) -> tuple[float, float] | None:
+    """What the cartridge in the device is giving so far: (pages per whole cartridge, the share
+    of it used), from the counter when it was fitted, the counter now (the last reading carried
+    to the day of the level by the usage rate) and the level; None until MIN_CURRENT_USED
+    points are used."""
+    if fitted is None or fitted.meter_value is None or usage is None or percent is None:
+        return None
+    used = fitted.to_percent - percent
+    if used < MIN_CURRENT_USED:
+        return None
+    last = usage.last_reading
+    if level_on >= last.day:
+        counter = last.value + usage.pages_between(last.day, level_on)
+    else:
+        counter = last.value - usage.pages_between(level_on, last.day)
+    pages = counter - fitted.meter_value
+    if pages <= 0:
+        return None
+    return pages * 100 / used, used / 100
+
+
+def effective_yield(
+    rated: int | None,
+    observed: Sequence[float],
+    current: tuple[float, float] | None = None,
+) -> Yield | None:
     """The rated yield, pulled towards the device's own cartridges as they come in (a mean in
-    which the rating counts as RATED_YIELD_WEIGHT cartridges); None with neither."""
-    if not observed:
+    which the rating counts as RATED_YIELD_WEIGHT cartridges, and the cartridge in the device
+    as the share of it used); None with neither."""
+    if not observed and current is None:
         if rated is None or rated <= 0:
             return None
         return Yield(float(rated), RATED_YIELD_SPREAD, Method.RATED_YIELD)
-    n = len(observed)
-    mean_observed = sum(observed) / n
-    if n >= 2:
-        variance = sum((y - mean_observed) ** 2 for y in observed) / (n - 1)
-        between = math.sqrt(variance) / mean_observed
+    weights = [1.0] * len(observed) + ([current[1]] if current is not None else [])
+    values = [*observed] + ([current[0]] if current is not None else [])
+    n = sum(weights)
+    mean_observed = sum(v * w for v, w in zip(values, weights, strict=True)) / n
+    if len(values) >= 2 and n > 1:
+        variance = sum(w * (y - mean_observed) ** 2 for y, w in zip(values, weights, strict=True))
+        between = math.sqrt(variance / (n - 1 if n > 1 else 1)) / mean_observed
     else:
         between = RATED_YIELD_SPREAD
     if rated is None or rated <= 0:
         return Yield(mean_observed, between / math.sqrt(n) + 0.05, Method.OBSERVED_YIELD)
-    pages = (RATED_YIELD_WEIGHT * rated + sum(observed)) / (RATED_YIELD_WEIGHT + n)
+    pages = (RATED_YIELD_WEIGHT * rated + mean_observed * n) / (RATED_YIELD_WEIGHT + n)
     spread = min(RATED_YIELD_SPREAD, between) / math.sqrt(1 + n) + 0.05
     return Yield(pages, spread, Method.LEARNED_YIELD)
 
@@ -197,4 +229,31 @@ def forecast(
         confidence=confidence,
         method=yield_.method,
         effective_yield=yield_.pages,
+    )
+
+
+def toner_forecast(
+    *,
+    percent: int | None,
+    level_on: date,
+    readings: Sequence[Reading],
+    replacements: Sequence[Replacement],
+    rated: int | None,
+    today: date,
+    has_meter: bool = True,
+) -> TonerForecast:
+    """The whole forecast from what is known on `today`: the level (None: not measured) and
+    the day it was reported, the readings of the toner's meter, the cartridge replacements in
+    time order and the rated yield."""
+    usage = usage_rate(readings)
+    current = current_cartridge_yield(
+        replacements[-1] if replacements else None, usage, percent, level_on
+    )
+    return forecast(
+        percent=percent,
+        usage=usage,
+        yield_=effective_yield(rated, cartridge_yields(replacements), current),
+        today=today,
+        has_meter=has_meter,
+        level_on=level_on,
     )

@@ -5,9 +5,10 @@ A reading is a counter value on a day. Between two readings the pages are spread
 after the first up to the second, each day weighted by its weekday (offices print little at the
 weekend); the usage rate is pages per weight unit, so a forecast over whole weeks does not depend
 on the weights and a forecast over a few days follows the office week. Each interval gives one
-rate; the device's rate is their median weighted by the interval's weight (an outlier moves it
-little, a long gap between readings counts as much as the days it covers) and their spread says
-how far the future may stray from it."""
+rate; the device's rate is their mean weighted by the interval's weight with the lowest and
+highest fifth of the weight left out (an outlier does not count, a long gap between readings
+counts as much as the days it covers; the median with fewer than five intervals) and their
+spread says how far the future may stray from it."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ OFFICE_WEEK: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0, 0.15, 0.15)
 # Relative spread assumed when too few intervals show their own (fewer than MIN_SPREAD_SAMPLES).
 DEFAULT_SPREAD = 0.35
 MIN_SPREAD_SAMPLES = 3
+# Intervals needed for a trimmed mean (fewer: the median).
+MIN_TRIMMED_SAMPLES = 5
 # One-day intervals needed per weekday before the device's own week replaces the office week.
 MIN_DAILY_SAMPLES = 3
 # z of the 10th and 90th percentiles of a normal distribution: an 80 % interval.
@@ -119,6 +122,25 @@ def weighted_median(values: Sequence[float], weights: Sequence[float]) -> float:
     return pairs[-1][0]
 
 
+def trimmed_mean(values: Sequence[float], weights: Sequence[float], trim: float = 0.2) -> float:
+    """The weighted mean of the values between the `trim` and 1 - `trim` quantiles of the
+    weight (a few outliers at either end do not count; the rest is averaged, which follows the
+    centre more closely than the median)."""
+    pairs = sorted(zip(values, weights, strict=True))
+    total = sum(w for _, w in pairs)
+    if total <= 0:
+        return weighted_median(values, weights)
+    low, high = trim * total, (1 - trim) * total
+    running = kept_weight = kept = 0.0
+    for value, weight in pairs:
+        start, end = running, running + weight
+        running = end
+        share = max(0.0, min(end, high) - max(start, low))
+        kept += value * share
+        kept_weight += share
+    return kept / kept_weight if kept_weight > 0 else weighted_median(values, weights)
+
+
 def device_week(readings: Sequence[Reading]) -> tuple[float, ...]:
     """The device's own week when it is read daily often enough (median pages per weekday,
     scaled to a mean of 1); the office week otherwise."""
@@ -147,7 +169,11 @@ def usage_rate(readings: Sequence[Reading]) -> UsageRate | None:
         return None
     rates = [i.pages / i.weight for i in found]
     weights = [i.weight for i in found]
-    rate = weighted_median(rates, weights)
+    rate = (
+        trimmed_mean(rates, weights)
+        if len(found) >= MIN_TRIMMED_SAMPLES
+        else weighted_median(rates, weights)
+    )
     if len(found) >= MIN_SPREAD_SAMPLES and rate > 0:
         deviations = [abs(r / rate - 1) for r in rates]
         spread = min(max(1.4826 * weighted_median(deviations, weights), 0.05), 1.5)

@@ -15,15 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import clock
 from forecasting.demand import needs
-from forecasting.toner import (
-    Replacement,
-    TonerForecast,
-    cartridge_yields,
-    effective_yield,
-    forecast,
-    meter_for,
-)
-from forecasting.usage import Reading, usage_rate
+from forecasting.toner import Replacement, TonerForecast, meter_for, toner_forecast
+from forecasting.usage import Reading
 from models import (
     CartridgeReplacement,
     Consumable,
@@ -150,13 +143,14 @@ def consumable_forecast(
     meter = meter_for(colour, meters)
     percent = level.percent if level.state is TonerLevelState.MEASURED else None
     series = readings.get((level.device_id, meter), []) if meter is not None else []
-    return forecast(
+    return toner_forecast(
         percent=percent,
-        usage=usage_rate(series),
-        yield_=effective_yield(consumable.rated_yield_pages, cartridge_yields(replacements)),
+        level_on=level_on,
+        readings=series,
+        replacements=replacements,
+        rated=consumable.rated_yield_pages,
         today=today,
         has_meter=meter is not None,
-        level_on=level_on,
     )
 
 

@@ -378,10 +378,16 @@ async def check_rows(
                 )
             )
 
-    usual = await load_usual_rates(context, keys)
+    found_neighbours = await load_neighbours(context, keys)
+    # The usual rate is the one before the interval the reading closes (which a spike inflates).
+    usual_keys = [
+        (d, m, n.previous[0] if n.previous is not None else day)
+        for (d, m, day), n in zip(keys, found_neighbours, strict=True)
+    ]
+    usual = await load_usual_rates(context, usual_keys)
     stale_after = context.settings.stale_device_days
-    for key, (row_index, i), neighbours in zip(
-        keys, key_owner, await load_neighbours(context, keys), strict=True
+    for key, usual_key, (row_index, i), neighbours in zip(
+        keys, usual_keys, key_owner, found_neighbours, strict=True
     ):
         outcome = outcomes[row_index]
         assert outcome.device_id is not None and outcome.reading_date is not None
@@ -398,7 +404,7 @@ async def check_rows(
             previous=neighbours.previous,
             day=key[2],
             value=reading.value,
-            usual_pages_per_day=usual.get(key),
+            usual_pages_per_day=usual.get(usual_key),
             max_pages_per_day=facts[outcome.device_id].max_pages_per_day,
             stale_after_days=stale_after,
             estimated=reading.estimated,
@@ -421,7 +427,8 @@ async def load_usual_rates(
 ) -> dict[tuple[int, MeterType, date], float]:
     """Per (device, meter, day): the pages per day of the meter over the whole months before
     the day's month (up to USUAL_RATE_MONTHS), from the monthly rollup: one statement, at most
-    three rows per device and meter. Missing: no usual rate yet."""
+    three rows per device and meter. Missing: no usual rate yet. (Called with the day of the
+    reading before the one judged.)"""
     if not keys:
         return {}
     devices = sorted({k[0] for k in keys})

@@ -55,6 +55,9 @@ MAX_LEVELS = 50
 
 
 # The Printer MIB's special values of prtMarkerSuppliesLevel (RFC 3805).
+# The days since a device's previous report added to the just-in-time window at most.
+MAX_REPORT_GAP_DAYS = 14
+
 MIB_SPECIAL_LEVELS = {
     -1: TonerLevelState.UNKNOWN,  # "other"
     -2: TonerLevelState.UNKNOWN,
@@ -159,7 +162,7 @@ async def report_toner_levels(
 
     now = clock.now()
     # The last measured level of each consumable, before this report: a jump is a new cartridge.
-    previous = await last_measured_levels(session, device.id, sorted(reported))
+    previous, reported_before = await last_measured_levels(session, device.id, sorted(reported))
     rows = [
         {
             "device_id": device.id,
@@ -200,7 +203,11 @@ async def report_toner_levels(
         if percent is not None and percent <= consumable.reorder_threshold_percent
     }
     if device.stock_location_id is not None:
-        low |= await due_just_in_time(session, device, reported, low)
+        gaps = {
+            c: min(max((now - at).days, 0), MAX_REPORT_GAP_DAYS)
+            for c, at in reported_before.items()
+        }
+        low |= await due_just_in_time(session, device, reported, low, gaps)
     orders: list[ReplenishmentOrder] = []
     if low and device.stock_location_id is not None:
         # Racing reports of the same low level: the index lets one insert through, the
@@ -247,11 +254,13 @@ async def due_just_in_time(
     device: Device,
     reported: dict[int, tuple[int | None, TonerLevelState, Consumable]],
     low: set[int],
+    gaps: dict[int, int],
 ) -> set[int]:
     """Toners above their threshold that may run out within the stock location's lead time
     plus safety days (the early end of the forecast's 80 % interval: a one-in-ten chance of
-    running out sooner is not waited for): ordered now, so the cartridge arrives in time (the
-    forecast reads the levels just stored)."""
+    running out sooner is not waited for), plus the days since the device's previous report
+    (`gaps`: the next report may come as late, and be too late): ordered now, so the cartridge
+    arrives in time (the forecast reads the levels just stored)."""
     toners = [
         c
         for c, (percent, _, consumable) in reported.items()
@@ -274,16 +283,16 @@ async def due_just_in_time(
         for c in toners
         if (f := found.by_consumable.get(c)) is not None
         and f.low_days is not None
-        and f.low_days <= window
+        and f.low_days <= window + gaps.get(c, 0)
     }
 
 
 async def last_measured_levels(
     session: AsyncSession, device_id: int, consumable_ids: list[int]
-) -> dict[int, int]:
+) -> tuple[dict[int, int], dict[int, datetime]]:
     """The last measured level per consumable of a device: from the history (a seek on its
     index per consumable), else the current level when measured (levels kept before the
-    history existed). One statement."""
+    history existed); and when the device last reported it. One statement."""
     newest = aliased(TonerLevelReport, name="newest")
     newest_time = (
         select(func.max(newest.reported_at))
@@ -295,7 +304,12 @@ async def last_measured_levels(
         .scalar_subquery()
     )
     stmt = (
-        select(TonerLevel.consumable_id, TonerLevel.percent, TonerLevelReport.percent)
+        select(
+            TonerLevel.consumable_id,
+            TonerLevel.percent,
+            TonerLevel.reported_at,
+            TonerLevelReport.percent,
+        )
         .outerjoin(
             TonerLevelReport,
             and_(
@@ -308,11 +322,13 @@ async def last_measured_levels(
         .where(TonerLevel.device_id == device_id, TonerLevel.consumable_id.in_(consumable_ids))
     )
     found: dict[int, int] = {}
-    for consumable_id, current, measured in (await session.execute(stmt)).tuples():
+    reported_at: dict[int, datetime] = {}
+    for consumable_id, current, at, measured in (await session.execute(stmt)).tuples():
+        reported_at[consumable_id] = at
         percent = measured if measured is not None else current
         if percent is not None:
             found[consumable_id] = percent
-    return found
+    return found, reported_at
 
 
 async def record_replacements(

@@ -71,8 +71,8 @@ MeterReadingFlagEnum = described_enum(
     "the same).",
     values={
         Flag.SPIKE: "Far more pages since the previous reading than the device usually prints "
-        "(over four times its usual daily rate of the three months before, and at least 500 "
-        "pages), or at least 80 % of what its model can print every day.",
+        "(over three times its daily rate of the three whole months before that previous "
+        "reading, and at least 500 pages), or as many as its model can print every day.",
         Flag.STALE_DEVICE: "The meter had not been read for more days than the portal allows "
         "(STALE_DEVICE_DAYS, 45 by default) before this reading.",
         Flag.ESTIMATED: "An estimate, not read off the counter: stored with `estimated: true`, "

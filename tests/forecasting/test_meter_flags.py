@@ -34,10 +34,11 @@ def _flags(days: int, pages: int, usual: float | None = 100.0, **kw: object) -> 
 
 def test_flags() -> None:
     assert _flags(7, 700) == set()
-    assert _flags(7, 7 * 401) == {Flag.SPIKE}  # over four times the usual 100 a day
-    assert _flags(7, 7 * 399) == set()
+    assert _flags(7, 7 * 301) == {Flag.SPIKE}  # over three times the usual 100 a day
+    assert _flags(7, 7 * 299) == set()
     assert _flags(1, 450, usual=10) == set()  # too few pages to call a spike
-    assert _flags(1, 2400, usual=None) == {Flag.SPIKE}  # 80 % of the model's 3000 a day
+    assert _flags(1, 3000, usual=None) == {Flag.SPIKE}  # all the model can print in a day
+    assert _flags(1, 2999, usual=None) == set()
     assert _flags(46, 4600) == {Flag.STALE_DEVICE}
     assert _flags(45, 4500) == set()
     assert _flags(7, 700, estimated=True) == {Flag.ESTIMATED}

@@ -10,11 +10,13 @@ from hypothesis import strategies as st
 from forecasting.demand import needs, runs_out_after
 from forecasting.toner import (
     MAX_DAYS,
+    RATED_YIELD_WEIGHT,
     Method,
     Reason,
     Replacement,
     Yield,
     cartridge_yields,
+    current_cartridge_yield,
     effective_yield,
     forecast,
     is_replacement,
@@ -143,15 +145,35 @@ def test_the_yield_learns_from_past_cartridges() -> None:
     observed = cartridge_yields(replacements)
     learned = effective_yield(12_000, observed)
     # then: 10,200 pages for 102 % and 9,800 for 98 % -> 10,000 per cartridge; the rating
-    # counts as one cartridge
+    # counts as RATED_YIELD_WEIGHT cartridges
     assert [round(y) for y in observed] == [10_000, 10_000]
     assert learned is not None and learned.method is Method.LEARNED_YIELD
-    assert round(learned.pages) == round((12_000 + 20_000) / 3)
+    w = RATED_YIELD_WEIGHT
+    assert round(learned.pages) == round((w * 12_000 + 20_000) / (w + 2))
     only_observed = effective_yield(None, observed)
     assert only_observed is not None and only_observed.method is Method.OBSERVED_YIELD
     assert round(only_observed.pages) == 10_000
     # a counter reset between two replacements teaches nothing
     assert cartridge_yields([replacements[1], Replacement(3, 100, 500)]) == []
+
+
+def test_the_cartridge_in_the_device_teaches_the_yield() -> None:
+    # given: fitted at 100 % on counter 1,000, now at 60 % with the counter at 5,000 (530 pages
+    # a week): 4,000 pages for 40 points -> 10,000 per cartridge
+    usage = usage_rate(weekly([530] * 4, value=5_000 - 530 * 4))
+    fitted = Replacement(from_percent=2, to_percent=100, meter_value=1_000)
+    last_day = MONDAY + timedelta(days=28)
+    # when
+    current = current_cartridge_yield(fitted, usage, 60, last_day)
+    too_early = current_cartridge_yield(fitted, usage, 90, last_day)
+    learned = effective_yield(20_000, [], current)
+    # then
+    assert current is not None and round(current[0]) == 10_000 and current[1] == 0.4
+    assert too_early is None
+    assert learned is not None and learned.method is Method.LEARNED_YIELD
+    assert round(learned.pages) == round(
+        (RATED_YIELD_WEIGHT * 20_000 + 0.4 * 10_000) / (RATED_YIELD_WEIGHT + 0.4)
+    )
 
 
 def test_replacements_and_meters() -> None:

@@ -12,6 +12,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app import create_app
+from core import clock
 from core.ids import global_id
 from demo.fleet import DEMO_CLIENT_ID
 from models import (
@@ -127,13 +128,17 @@ async def test_low_level_orders_toner_once(
 async def test_level_above_threshold_orders_nothing(
     gql: GraphQLClient, connection: AsyncConnection, emaintenance_token: str
 ) -> None:
-    # given: a location that needs no notice (no lead time, no safety days)
+    # given: a location that needs no notice (no lead time, no safety days), a device that
+    # reported a moment ago (its next report will not be late)
     device = await supplied_device(connection)
     toner = await _black_toner(connection, device)
     await connection.execute(
         update(StockLocation)
         .where(StockLocation.id == device.stock_location_id)
         .values(lead_time_days=0, safety_days=0)
+    )
+    await connection.execute(
+        update(TonerLevel).where(TonerLevel.device_id == device.id).values(reported_at=clock.now())
     )
     # when
     result = await gql(
