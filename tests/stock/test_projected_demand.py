@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core import clock
 from core.ids import global_id
-from models import Device, StockLevel, StockLocation
+from models import Device, StockLevel, StockLocation, TonerLevel
 from tests.conftest import StatementCounter
 from tests.graphql import GraphQLClient
 from tests.stock.conftest import supplied_device
@@ -204,3 +205,44 @@ async def test_update_planning_days(gql: GraphQLClient, connection: AsyncConnect
         select(StockLocation.lead_time_days).where(StockLocation.id == location_id)
     )
     assert stored == 10
+
+
+@pytest.mark.dates
+async def test_a_device_reporting_seldom_is_ordered_for_earlier(
+    gql: GraphQLClient, connection: AsyncConnection, emaintenance_token: str
+) -> None:
+    # given: a report now, and the earliest day the toner may run out
+    device = await supplied_device(connection)
+    toner = await _black_toner(connection, device)
+    today = await _plant_history(connection, device, toner)
+    forecast = await gql(
+        QUERY_FORECAST, {"id": global_id("Device", device.id)}, as_user="agent@vendor.example"
+    )
+    [black] = [
+        level["forecast"]
+        for level in forecast.data["node"]["tonerLevels"]
+        if level["consumable"]["id"] == global_id("Consumable", toner.id)
+    ]
+    earliest = (date.fromisoformat(black["low"]) - today).days
+    location = StockLocation.id == device.stock_location_id
+    await connection.execute(
+        update(StockLocation).where(location).values(lead_time_days=earliest - 7, safety_days=0)
+    )
+    report = {
+        "input": {
+            "deviceId": global_id("Device", device.id),
+            "levels": [{"colour": "BLACK", "percent": 50}],
+        }
+    }
+    # when: reporting right after the previous report, then a week after it
+    soon = await gql(QUERY_REPORT, report, token=emaintenance_token)
+    await connection.execute(
+        update(TonerLevel)
+        .where(TonerLevel.device_id == device.id, TonerLevel.consumable_id == toner.id)
+        .values(reported_at=clock.now() - timedelta(days=7))
+    )
+    week_later = await gql(QUERY_REPORT, report, token=emaintenance_token)
+    # then: the week until the next report counts as notice
+    assert soon.data["reportTonerLevels"]["replenishmentOrders"] == []
+    [order] = week_later.data["reportTonerLevels"]["replenishmentOrders"]
+    assert order["consumable"]["id"] == global_id("Consumable", toner.id)
