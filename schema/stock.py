@@ -173,15 +173,14 @@ TonerForecastMethodEnum = described_enum(
     Method,
     name="TonerForecastMethod",
     description="Pages per day always come from the meter the toner prints on (weekday-aware "
-    "median over its recent readings); the methods differ in the yield a cartridge is taken to "
-    "give.",
+    "mean over its recent readings, the highest and lowest fifth left out); the methods differ "
+    "in the yield a cartridge is taken to give.",
     values={
         Method.RATED_YIELD: "The consumable's rated yield: no cartridge of this device has been "
-        "used up yet.",
+        "used up yet, and the one in it has not been used enough to tell.",
         Method.LEARNED_YIELD: "The rated yield corrected by the pages this device really got "
-        "out of its past cartridges.",
-        Method.OBSERVED_YIELD: "No rated yield: the pages this device got out of its past "
-        "cartridges.",
+        "out of its past cartridges and is getting out of the one in it.",
+        Method.OBSERVED_YIELD: "No rated yield: the pages this device got out of its cartridges.",
     },
 )
 
