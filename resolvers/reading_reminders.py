@@ -211,6 +211,7 @@ class ReadingReminderTask:
         self.settings = settings
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self.passes = 0  # passes done (for tests and logs)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="reading-reminders")
@@ -231,6 +232,7 @@ class ReadingReminderTask:
                     log.info("reading reminders queued: %s", sent)
             except Exception:
                 log.exception("reading reminder pass failed")
+            self.passes += 1
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
                     self._stop.wait(), self.settings.reading_reminder_poll_seconds

@@ -4,6 +4,7 @@ twice for the same period."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import date
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionm
 
 from models import Membership, MembershipDevice, ReadingReminder, User
 from models.enums import Role
-from resolvers.reading_reminders import period_close, run_once
+from resolvers.reading_reminders import ReadingReminderTask, period_close, run_once
 from settings import Settings
 from tests.identity.conftest import (  # noqa: F401 (fixtures)
     Inbox,
@@ -103,3 +104,26 @@ async def test_the_database_refuses_a_second_reminder(connection: AsyncConnectio
     with pytest.raises(IntegrityError):
         async with connection.begin_nested():
             await connection.execute(insert(ReadingReminder).values(**row))
+
+
+@pytest.mark.dates
+async def test_the_periodic_task_sends_them(
+    connection: AsyncConnection,
+    settings: Settings,
+    mail_sessionmaker: async_sessionmaker[AsyncSession],  # noqa: F811
+) -> None:
+    # given: the task the app's lifespan starts
+    await new_device(connection, "REMIND-TASK", date(2024, 12, 1))
+    task = ReadingReminderTask(mail_sessionmaker, replace(settings, reading_reminder_days=31))
+    # when: its first pass runs at once
+    task.start()
+    try:
+        for _ in range(200):
+            if task.passes:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await task.stop()
+    # then
+    assert task.passes >= 1
+    assert await connection.scalar(select(func.count()).select_from(ReadingReminder))
