@@ -48,6 +48,7 @@ from observability import logs as log_lines
 from observability import metrics, tracing
 from observability import requests as observed
 from resolvers.context import AppServices, Context
+from resolvers.reading_reminders import ReadingReminderTask
 from schema import unavailable
 from schema.extensions import label_request_errors, mask_unexpected
 from schema.root import schema
@@ -458,6 +459,13 @@ def create_app(
         )
         if sender is not None:
             sender.start()
+        reminders = (
+            ReadingReminderTask(services.sessionmaker, settings)
+            if settings.reading_reminders_enabled
+            else None
+        )
+        if reminders is not None:
+            reminders.start()
         if settings.log_format == "json":
             log_lines.configure_json_logging()
         drain.install()  # SIGTERM: /readyz 503 "draining", then uvicorn's graceful shutdown
@@ -470,6 +478,8 @@ def create_app(
             broker = services.extras.pop("ticket_broker", None)  # live ticket updates
             if broker is not None:
                 await broker.stop()
+            if reminders is not None:
+                await reminders.stop()
             if sender is not None:
                 await sender.stop()
             if engine is not None:

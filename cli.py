@@ -1,5 +1,5 @@
 """Command line: `python -m cli migrate | seed-demo [--scale small|large] | serve |
-messages-template | export-schema`."""
+messages-template | export-schema | send-reading-reminders`."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po, write_po
 
 from demo.fleet import is_empty, seed_demo
-from models.session import create_engine
+from models.session import create_engine, create_sessionmaker
+from resolvers.reading_reminders import run_once as run_reading_reminders
 from settings import ROOT, Settings, get_settings
 
 
@@ -53,6 +54,15 @@ async def _seed(settings: Settings, scale: str, only_if_empty: bool) -> None:
         took = time.perf_counter() - started
         counts = ", ".join(f"{k}={v}" for k, v in summary.counts.items())
         print(f"demo data ({scale}) loaded in {took:.1f}s: {counts}")
+    finally:
+        await engine.dispose()
+
+
+async def _send_reading_reminders(settings: Settings) -> None:
+    engine = create_engine(settings)
+    try:
+        sent = await run_reading_reminders(create_sessionmaker(engine), settings)
+        print(f"reading reminders queued: {sent}")
     finally:
         await engine.dispose()
 
@@ -124,6 +134,10 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser(
         "export-schema", help="write schema/schema.graphql and one SDL per audience"
     )
+    commands.add_parser(
+        "send-reading-reminders",
+        help="queue the reading-due reminders due now (once per person and period)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -140,6 +154,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"migrated {settings.database_url.split('@')[-1]}")
     elif args.command == "seed-demo":
         asyncio.run(_seed(settings, args.scale, args.if_empty))
+    elif args.command == "send-reading-reminders":
+        asyncio.run(_send_reading_reminders(settings))
     elif args.command == "serve":
         _fresh_metrics_dir()
         uvicorn.run(

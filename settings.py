@@ -76,6 +76,11 @@ class Settings:
     password_min_length: int = 10
     email_confirmation_ttl_seconds: int = 2 * 24 * 3600
     invitation_ttl_seconds: int = 7 * 24 * 3600
+    # Meter-reading intelligence (issue 16)
+    stale_device_days: int = 45  # a reading after a longer silence is flagged STALE_DEVICE
+    reading_reminder_days: int = 5  # reminders go out this many days before the period closes
+    reading_reminders_enabled: bool = True
+    reading_reminder_poll_seconds: float = 3600.0
     # Observability (observability/)
     log_format: str = "text"  # text | json (one JSON line per record, one per request)
     metrics_token: str | None = None  # /metrics is served only with this bearer token
@@ -150,6 +155,10 @@ class Settings:
             password_min_length=_env_int("PASSWORD_MIN_LENGTH", 10),
             email_confirmation_ttl_seconds=_env_int("EMAIL_CONFIRMATION_TTL_SECONDS", 172800),
             invitation_ttl_seconds=_env_int("INVITATION_TTL_SECONDS", 7 * 24 * 3600),
+            stale_device_days=_env_int("STALE_DEVICE_DAYS", 45),
+            reading_reminder_days=_env_int("READING_REMINDER_DAYS", 5),
+            reading_reminders_enabled=_env_bool("READING_REMINDERS_ENABLED", True),
+            reading_reminder_poll_seconds=float(_env("READING_REMINDER_POLL_SECONDS", "3600")),
             log_format=_env("LOG_FORMAT", "text").strip().lower(),
             metrics_token=os.environ.get("METRICS_TOKEN") or None,
             shutdown_delay_seconds=float(_env("SHUTDOWN_DELAY_SECONDS", "0")),

@@ -19,9 +19,22 @@ from auth.passwords import hash_password
 from calendars.business_hours import clock_columns
 from core import clock
 from demo.articles import ARTICLES
+from demo.toner import (
+    SPIKE_FACTOR,
+    STALE_GAP_DAYS,
+    Toner,
+    TonerHistory,
+    has_gap,
+    has_spike,
+    has_unknown_levels,
+    simulate,
+)
+from forecasting.meters import FLAG_BITS, Flag
+from forecasting.toner import meter_for
 from models import (
     Account,
     ApiClient,
+    CartridgeReplacement,
     Consumable,
     Contract,
     Device,
@@ -43,6 +56,7 @@ from models import (
     TicketEvent,
     TicketNumberCounter,
     TonerLevel,
+    TonerLevelReport,
     User,
     product_model_consumables,
 )
@@ -60,6 +74,7 @@ from models.enums import (
 from resolvers.loaders.tickets import device_calendars
 from resolvers.ticket_clock import account_calendar
 from resolvers.usage_rollup import month_start, row_values, spread
+from settings import Settings
 
 DEMO_PASSWORD = "demo-password"
 DEMO_CLIENT_ID = "emaintenance-demo"
@@ -75,6 +90,16 @@ MODELS: list[tuple[str, str, bool, int, tuple[MeterType, ...], str]] = [
     ("Vista P20", "Vista", False, 1500, (M.TOTAL, M.BLACK), "VP2"),
     ("Vista W36 Wide", "Vista", True, 600, (M.TOTAL, M.LARGE_BLACK, M.LARGE_COLOUR), "VW3"),
 ]
+
+# Rated yield per toner (pages, ISO/IEC 19752 mono / 19798 colour): (black, colour), by prefix.
+RATED_YIELDS: dict[str, tuple[int, int]] = {
+    "LM4": (12_000, 0),
+    "LM6": (25_000, 0),
+    "LC4": (12_000, 8_000),
+    "LC7": (28_000, 20_000),
+    "VP2": (3_000, 0),
+    "VW3": (6_000, 4_000),
+}
 
 # account key, name, customer no., system no., country, language, parent key
 ACCOUNTS = [
@@ -189,8 +214,11 @@ async def seed_demo(engine: AsyncEngine, scale: str = "small", progress: bool = 
         devices = await _seed_devices(
             conn, rng, scale, today, site_rows, model_ids, contracts, stock_locations, summary
         )
-        await _seed_toner_levels(conn, rng, devices, consumables_by_model, summary)
-        await _seed_readings(conn, rng, scale, today, devices, model_meters, summary, progress)
+        toners = await _toners_by_model(conn, model_meters)
+        await _seed_toner_levels(conn, rng, devices, consumables_by_model, toners, summary)
+        await _seed_readings(
+            conn, rng, scale, today, devices, model_meters, toners, summary, progress
+        )
         user_ids = await _seed_users(conn, rng, account_ids, devices, stock_locations, summary)
         await _seed_tickets(conn, rng, scale, devices, account_ids, user_ids, summary)
         await _seed_payments(conn, rng, today, account_ids, summary)
@@ -231,6 +259,7 @@ async def _seed_catalogue(
                 "kind": ConsumableKind.TONER,
                 "colour": c,
                 "reorder_threshold_percent": 15,
+                "rated_yield_pages": RATED_YIELDS[prefix][0 if c is TonerColour.BLACK else 1],
             }
             for c in colours
         ]
@@ -241,6 +270,7 @@ async def _seed_catalogue(
                 "kind": ConsumableKind.DRUM,
                 "colour": None,
                 "reorder_threshold_percent": 10,
+                "rated_yield_pages": None,
             }
         )
         cids = await _insert_returning_ids(conn, Consumable, rows)
@@ -489,13 +519,38 @@ async def _seed_devices(
     return [DeviceRow(pk, *m) for pk, m in zip(ids, meta, strict=True)]
 
 
+async def _toners_by_model(
+    conn: AsyncConnection, model_meters: dict[int, tuple[MeterType, ...]]
+) -> dict[int, list[Toner]]:
+    """The toners each model takes, with their rated yield and the meter they print on."""
+    rows = await conn.execute(
+        select(
+            product_model_consumables.c.product_model_id,
+            Consumable.id,
+            Consumable.colour,
+            Consumable.rated_yield_pages,
+        )
+        .join(Consumable, Consumable.id == product_model_consumables.c.consumable_id)
+        .where(Consumable.kind == ConsumableKind.TONER)
+        .order_by(Consumable.id)
+    )
+    toners: dict[int, list[Toner]] = {}
+    for model_id, consumable_id, colour, rated in rows.tuples():
+        meter = meter_for(TonerColour(colour).value, {m.value for m in model_meters[model_id]})
+        if meter is not None and rated:
+            toners.setdefault(model_id, []).append(Toner(consumable_id, rated, meter))
+    return toners
+
+
 async def _seed_toner_levels(
     conn: AsyncConnection,
     rng: random.Random,
     devices: list[DeviceRow],
     consumables_by_model: dict[int, list[int]],
+    toners: dict[int, list[Toner]],
     summary: Summary,
 ) -> None:
+    """Levels of what has no history (drums); toners get theirs with the readings."""
     rows = [
         {
             "device_id": d.id,
@@ -506,6 +561,7 @@ async def _seed_toner_levels(
         for d in devices
         if d.e_maintenance
         for c in consumables_by_model[d.model_id]
+        if c not in {t.consumable_id for t in toners.get(d.model_id, [])}
     ]
     for start in range(0, len(rows), 10000):
         await _insert(conn, TonerLevel, rows[start : start + 10000])
@@ -532,16 +588,18 @@ async def _seed_readings(
     today: date,
     devices: list[DeviceRow],
     model_meters: dict[int, tuple[MeterType, ...]],
+    toners: dict[int, list[Toner]],
     summary: Summary,
     progress: bool,
 ) -> None:
     batch: list[dict[str, Any]] = []
     months: list[dict[str, Any]] = []
     last_days: list[dict[str, Any]] = []
+    levels = TonerHistory()
     count = 0
     now = clock.now()
     bar = tqdm(total=len(devices), desc="meter readings", unit="device", disable=not progress)
-    for device in devices:
+    for position, device in enumerate(devices):
         meters = model_meters[device.model_id]
         daily = rng.randint(40, 400)
         colour_share = rng.uniform(0.1, 0.5)
@@ -552,10 +610,21 @@ async def _seed_readings(
         previous: date | None = None
         source = ReadingSource.REMOTE if device.e_maintenance else ReadingSource.PORTAL
         points: dict[MeterType, list[tuple[date, int]]] = {m: [] for m in meters}
-        for day in _reading_days(rng, device, scale, today):
+        days = _reading_days(rng, device, scale, today)
+        spike_day, gap_days = _planted(position, days)
+        for day in days:
             gap = (day - previous).days if previous else 1
-            previous = day
             printed = int(daily * gap * rng.uniform(0.5, 1.5))
+            if day in gap_days:
+                continue  # planted: the device went unread
+            flags = 0
+            if day == spike_day:
+                printed *= SPIKE_FACTOR  # planted: a week of runaway printing
+                flags |= FLAG_BITS[Flag.SPIKE]
+            if previous is not None and (day - previous).days > Settings.stale_device_days:
+                flags |= FLAG_BITS[Flag.STALE_DEVICE]
+                printed = int(daily * (day - previous).days)
+            previous = day
             black += int(printed * (1 - colour_share))
             colour += int(printed * colour_share)
             scans += int(printed * 0.3)
@@ -579,10 +648,24 @@ async def _seed_readings(
                         "value": values[meter],
                         "source": source,
                         "created_at": now,
+                        "flags": flags,
                     }
                 )
                 points[meter].append((day, values[meter]))
         months += _usage_months(device.id, points)
+        if device.e_maintenance:
+            unknown_from = days[-2] if has_unknown_levels(position) and len(days) > 2 else None
+            for toner in toners.get(device.model_id, []):
+                found = simulate(
+                    device.id,
+                    toner,
+                    points[MeterType(toner.meter)],
+                    unknown_from=unknown_from,
+                    now=now,
+                )
+                levels.reports += found.reports
+                levels.replacements += found.replacements
+                levels.current += found.current
         if previous is not None:
             last_days.append({"device_id": device.id, "day": previous})
         if len(batch) >= 20_000:
@@ -590,9 +673,12 @@ async def _seed_readings(
             await _insert(conn, MeterUsageMonth, months)
             count += len(batch)
             batch, months = [], []
+            await _insert_levels(conn, levels, summary)
+            levels = TonerHistory()
         bar.update(1)
     await _insert(conn, MeterReading, batch)
     await _insert(conn, MeterUsageMonth, months)
+    await _insert_levels(conn, levels, summary)
     count += len(batch)
     bar.close()
     summary.add("meter_readings", count)
@@ -605,6 +691,26 @@ async def _seed_readings(
             .values(last_reading_date=bindparam("day")),
             last_days,
         )
+
+
+def _planted(position: int, days: list[date]) -> tuple[date | None, set[date]]:
+    """The planted anomalies of the device at `position`: the day of its runaway week (SPIKE)
+    and the reading days skipped before its STALE_DEVICE reading."""
+    spike = days[len(days) // 2] if has_spike(position) and len(days) > 8 else None
+    gap: set[date] = set()
+    if has_gap(position) and len(days) > 8:
+        start = days[len(days) // 3]
+        gap = {d for d in days if start <= d < start + timedelta(days=STALE_GAP_DAYS)}
+    return spike, gap
+
+
+async def _insert_levels(conn: AsyncConnection, levels: TonerHistory, summary: Summary) -> None:
+    for start in range(0, len(levels.reports), 10000):
+        await _insert(conn, TonerLevelReport, levels.reports[start : start + 10000])
+    await _insert(conn, CartridgeReplacement, levels.replacements)
+    await _insert(conn, TonerLevel, levels.current)
+    summary.add("toner_level_reports", len(levels.reports))
+    summary.add("cartridge_replacements", len(levels.replacements))
 
 
 def _usage_months(

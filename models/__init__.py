@@ -8,8 +8,10 @@ from models.knowledge import KnowledgeArticle, KnowledgeArticleTranslation
 from models.meter import MeterReading, MeterUsageMonth
 from models.outbox import OutboxMessage
 from models.product import Consumable, ProductModel, ProductModelMeter, product_model_consumables
+from models.reminder import ReadingReminder
 from models.stock import ReplenishmentOrder, StockLevel, StockLocation
 from models.ticket import Ticket, TicketComment, TicketEvent, TicketNumberCounter
+from models.toner import CartridgeReplacement, TonerLevelReport
 from models.user import (
     ApiClient,
     Invitation,
@@ -27,6 +29,7 @@ __all__ = [
     "ApiClient",
     "AuditLogEntry",
     "Base",
+    "CartridgeReplacement",
     "Consumable",
     "Contract",
     "Device",
@@ -44,6 +47,7 @@ __all__ = [
     "Payment",
     "ProductModel",
     "ProductModelMeter",
+    "ReadingReminder",
     "RefreshToken",
     "ReplenishmentOrder",
     "Site",
@@ -54,6 +58,7 @@ __all__ = [
     "TicketEvent",
     "TicketNumberCounter",
     "TonerLevel",
+    "TonerLevelReport",
     "User",
     "product_model_consumables",
 ]

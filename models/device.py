@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core import clock
 from models.base import Base, BigId, IdMixin, TimestampMixin, str_enum
-from models.enums import DeviceStatus
+from models.enums import DeviceStatus, TonerLevelState
 
 
 class Device(IdMixin, TimestampMixin, Base):
@@ -48,7 +48,8 @@ class Device(IdMixin, TimestampMixin, Base):
 
 
 class TonerLevel(Base):
-    """The last level e-Maintenance reported per device and consumable."""
+    """The last level e-Maintenance reported per device and consumable (its history is in
+    `models.toner.TonerLevelReport`)."""
 
     __tablename__ = "toner_levels"
 
@@ -58,7 +59,16 @@ class TonerLevel(Base):
     consumable_id: Mapped[int] = mapped_column(
         BigId, ForeignKey("consumables.id", ondelete="RESTRICT"), primary_key=True
     )
-    percent: Mapped[int] = mapped_column()
+    # Null unless `state` is MEASURED (a special value is not a number).
+    percent: Mapped[int | None] = mapped_column()
+    state: Mapped[TonerLevelState] = mapped_column(
+        str_enum(TonerLevelState, "toner_level_state"), default=TonerLevelState.MEASURED
+    )
     reported_at: Mapped[datetime] = mapped_column(default=clock.now)
 
-    __table_args__ = (CheckConstraint("percent BETWEEN 0 AND 100", name="percent_range"),)
+    __table_args__ = (
+        CheckConstraint("percent BETWEEN 0 AND 100", name="percent_range"),
+        CheckConstraint(
+            "(state = 'MEASURED') = (percent IS NOT NULL)", name="percent_when_measured"
+        ),
+    )

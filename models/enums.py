@@ -86,6 +86,15 @@ class TonerColour(enum.StrEnum):
     YELLOW = "YELLOW"
 
 
+class TonerLevelState(enum.StrEnum):
+    """What a reported level is: a percentage, or one of the Printer MIB's special values
+    (prtMarkerSuppliesLevel -2 "unknown", -3 "some remaining"), which are not numbers."""
+
+    MEASURED = "MEASURED"
+    UNKNOWN = "UNKNOWN"
+    SOME_REMAINING = "SOME_REMAINING"
+
+
 class ReplenishmentStatus(enum.StrEnum):
     PENDING = "PENDING"
     SHIPPED = "SHIPPED"

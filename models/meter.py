@@ -13,6 +13,7 @@ from sqlalchemy import (
     Index,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -37,6 +38,9 @@ class MeterReading(IdMixin, TimestampMixin, Base):
     )
     # An agent's correction changes the value in place; the original stays in the audit log.
     correction_reason: Mapped[str | None] = mapped_column(String(500))
+    # forecasting.meters.Flag bits (SPIKE 1, STALE_DEVICE 2, ESTIMATED 4), set when stored: a
+    # flagged reading is stored all the same.
+    flags: Mapped[int] = mapped_column(default=0, server_default=text("0"))
 
     __table_args__ = (
         # The once-a-day rule, enforced by the database under concurrency. Its index also serves
@@ -44,6 +48,7 @@ class MeterReading(IdMixin, TimestampMixin, Base):
         UniqueConstraint("device_id", "meter", "reading_date", name="uq_meter_readings_device_day"),
         Index("ix_meter_readings_date", "reading_date"),
         CheckConstraint("value >= 0", name="value_not_negative"),
+        CheckConstraint("flags BETWEEN 0 AND 7", name="flags_known"),
     )
 
 

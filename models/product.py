@@ -41,9 +41,13 @@ class Consumable(IdMixin, Base):
     colour: Mapped[TonerColour | None] = mapped_column(str_enum(TonerColour, "toner_colour"))
     # A reported level at or under this percentage triggers a replenishment order.
     reorder_threshold_percent: Mapped[int] = mapped_column(default=15)
+    # Pages a cartridge prints by the manufacturer's declared yield (ISO/IEC 19752 for mono,
+    # ISO/IEC 19798 for colour toner: 5 % coverage); null when none is declared.
+    rated_yield_pages: Mapped[int | None] = mapped_column()
 
     __table_args__ = (
         CheckConstraint("reorder_threshold_percent BETWEEN 0 AND 100", name="threshold_is_percent"),
+        CheckConstraint("rated_yield_pages > 0", name="rated_yield_positive"),
     )
 
 

@@ -24,7 +24,16 @@ class StockLocation(IdMixin, TimestampMixin, Base):
     contact_name: Mapped[str | None] = mapped_column(String(200))
     contact_phone: Mapped[str | None] = mapped_column(String(50))
     contact_email: Mapped[str | None] = mapped_column(String(254))
+    # Just-in-time replenishment: an order is raised when a supplied device's toner is forecast
+    # to run out within the delivery lead time plus these safety days.
+    lead_time_days: Mapped[int] = mapped_column(default=5, server_default=text("5"))
+    safety_days: Mapped[int] = mapped_column(default=3, server_default=text("3"))
     version: Mapped[int] = mapped_column(default=1)
+
+    __table_args__ = (
+        CheckConstraint("lead_time_days BETWEEN 0 AND 365", name="lead_time_range"),
+        CheckConstraint("safety_days BETWEEN 0 AND 365", name="safety_days_range"),
+    )
 
 
 class StockLevel(Base):

@@ -36,7 +36,8 @@ from auth.policy import Permission
 from core import clock
 from core.errors import Forbidden, UserError
 from core.ids import decode_id_or_none
-from models import Device, MeterReading, ProductModel, ProductModelMeter, Site
+from forecasting.meters import Flag, flags_to_bits, reading_flags
+from models import Device, MeterReading, MeterUsageMonth, ProductModel, ProductModelMeter, Site
 from models.enums import MeterType, ReadingSource
 from resolvers.audit import audit
 from resolvers.loaders.meters import MeterReadingByIdLoader
@@ -62,6 +63,7 @@ UNIQUE_DAY = "uq_meter_readings_device_day"
 class ReadingIn:
     meter: MeterType
     value: int
+    estimated: bool = False
 
 
 @dataclass
@@ -82,6 +84,8 @@ class RowOutcome:
     # Per reading: the days from its previous to its next reading, whose months the usage
     # rollup recomputes once it is stored.
     spans: list[Span] = field(default_factory=list)
+    # Per reading: its flags (forecasting.meters.FLAG_BITS), stored with it.
+    flags: list[int] = field(default_factory=list)
 
     @property
     def accepted(self) -> bool:
@@ -374,20 +378,94 @@ async def check_rows(
                 )
             )
 
-    for key, (row_index, i), neighbours in zip(
-        keys, key_owner, await load_neighbours(context, keys), strict=True
+    found_neighbours = await load_neighbours(context, keys)
+    # The usual rate is the one before the interval the reading closes (which a spike inflates).
+    usual_keys = [
+        (d, m, n.previous[0] if n.previous is not None else day)
+        for (d, m, day), n in zip(keys, found_neighbours, strict=True)
+    ]
+    usual = await load_usual_rates(context, usual_keys)
+    stale_after = context.settings.stale_device_days
+    for key, usual_key, (row_index, i), neighbours in zip(
+        keys, usual_keys, key_owner, found_neighbours, strict=True
     ):
         outcome = outcomes[row_index]
         assert outcome.device_id is not None and outcome.reading_date is not None
+        reading = rows[row_index].readings[i]
         outcome.errors += _value_errors(
-            rows[row_index].readings[i],
+            reading,
             key[2],
             facts[outcome.device_id],
             neighbours,
             [*prefixes[row_index], "readings", str(i), "value"],
         )
         outcome.spans.append(_span(key, neighbours))
+        flags = reading_flags(
+            previous=neighbours.previous,
+            day=key[2],
+            value=reading.value,
+            usual_pages_per_day=usual.get(usual_key),
+            max_pages_per_day=facts[outcome.device_id].max_pages_per_day,
+            stale_after_days=stale_after,
+            estimated=reading.estimated,
+        )
+        outcome.flags.append(flags_to_bits(flags))
     return outcomes
+
+
+# How many whole months before a reading's month make a device's usual rate.
+USUAL_RATE_MONTHS = 3
+
+
+def _month_back(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 - months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+async def load_usual_rates(
+    context: Context, keys: list[tuple[int, MeterType, date]]
+) -> dict[tuple[int, MeterType, date], float]:
+    """Per (device, meter, day): the pages per day of the meter over the whole months before
+    the day's month (up to USUAL_RATE_MONTHS), from the monthly rollup: one statement, at most
+    three rows per device and meter. Missing: no usual rate yet. (Called with the day of the
+    reading before the one judged.)"""
+    if not keys:
+        return {}
+    devices = sorted({k[0] for k in keys})
+    meters = sorted({k[1] for k in keys}, key=lambda m: m.value)
+    first = _month_back(min(k[2] for k in keys), USUAL_RATE_MONTHS)
+    last = max(k[2] for k in keys).replace(day=1)
+    months: dict[tuple[int, MeterType], dict[date, float]] = defaultdict(dict)
+    stmt = select(
+        MeterUsageMonth.device_id,
+        MeterUsageMonth.meter,
+        MeterUsageMonth.month,
+        MeterUsageMonth.pages,
+    ).where(
+        MeterUsageMonth.device_id.in_(devices),
+        MeterUsageMonth.meter.in_(meters),
+        MeterUsageMonth.month >= first,
+        MeterUsageMonth.month < last,
+    )
+    for device_id, meter, month, pages in (await context.session.execute(stmt)).tuples():
+        months[(device_id, MeterType(meter))][month] = pages
+    usual: dict[tuple[int, MeterType, date], float] = {}
+    for key in keys:
+        device_id, meter, day = key
+        start = _month_back(day, USUAL_RATE_MONTHS)
+        this_month = day.replace(day=1)
+        found = {
+            m: p for m, p in months.get((device_id, meter), {}).items() if start <= m < this_month
+        }
+        if not found:
+            continue
+        days = sum(_month_days(m) for m in found)
+        usual[key] = sum(found.values()) / days
+    return usual
+
+
+def _month_days(month: date) -> int:
+    return (_month_back(month, -1) - month).days
 
 
 def _span(key: tuple[int, MeterType, date], neighbours: Neighbours) -> Span:
@@ -417,8 +495,9 @@ def _reading_rows(
             "submitted_by_user_id": scope.user_id,
             "submitted_by_client_id": scope.client.id if scope.client is not None else None,
             "created_at": now,
+            "flags": flags,
         }
-        for reading in row.readings
+        for reading, flags in zip(row.readings, outcome.flags, strict=True)
     ]
 
 
@@ -597,9 +676,14 @@ async def meter_reading_connection(
     to: date | None,
     first: int | None,
     after: str | None,
+    flags: Iterable[Flag] | None = None,
 ) -> Page:
-    """A device's readings, newest first; keyset-paged on (reading_date, id)."""
+    """A device's readings, newest first; keyset-paged on (reading_date, id). `flags`: only
+    readings carrying one of them (none when empty)."""
     stmt = select(MeterReading).where(MeterReading.device_id == device_id)
+    if flags is not None:
+        bits = flags_to_bits(set(flags))
+        stmt = stmt.where(MeterReading.flags.op("&")(bits) != 0)
     if meter is not None:
         stmt = stmt.where(MeterReading.meter == meter)
     if from_ is not None:

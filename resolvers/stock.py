@@ -67,6 +67,14 @@ class StockLocationChanges(Protocol):
     def contact(self) -> StockContact | None: ...
     @property
     def version(self) -> int | None: ...
+    @property
+    def lead_time_days(self) -> int | None: ...
+    @property
+    def safety_days(self) -> int | None: ...
+
+
+# Bounds of a stock location's lead time and safety days.
+MAX_PLANNING_DAYS = 365
 
 
 class StockCount(Protocol):
@@ -225,6 +233,12 @@ async def update_stock_location(context: Context, data: StockLocationChanges) ->
         changes["contact_name"] = _text(data.contact.name, ["contact", "name"], 200)
         changes["contact_phone"] = _text(data.contact.phone, ["contact", "phone"], 50)
         changes["contact_email"] = email
+    for name, field in (("lead_time_days", "leadTimeDays"), ("safety_days", "safetyDays")):
+        days = getattr(data, name)
+        if days is not None:
+            if not 0 <= days <= MAX_PLANNING_DAYS:
+                raise UserError("DAYS_OUT_OF_RANGE", field, minimum=0, maximum=MAX_PLANNING_DAYS)
+            changes[name] = days
     before = {key: getattr(row, key) for key in changes}
     for key, value in changes.items():
         setattr(row, key, value)

@@ -1,23 +1,50 @@
-"""Toner levels reported by e-Maintenance devices, and the replenishment orders a low level
-creates: at most one open order per device and consumable, however often and however
-concurrently the device reports (the partial unique index `uq_replenishment_orders_open` decides,
-with INSERT ... ON CONFLICT DO NOTHING)."""
+"""Toner levels reported by e-Maintenance devices, their history and the cartridge replacements
+read from it, and the replenishment orders a low level creates (a level at or under the
+consumable's threshold, or just in time: a forecast running out within the stock location's lead
+time plus safety days): at most one open order per
+device and consumable, however often and however concurrently the device reports (the partial
+unique index `uq_replenishment_orders_open` decides, with INSERT ... ON CONFLICT DO NOTHING).
+
+A level is a percentage or one of the Printer MIB's special values (prtMarkerSuppliesLevel -2
+"unknown", -3 "some remaining"; -1 "other" is taken as unknown): those are stored as a state,
+never as a number, and neither orders toner nor teaches anything about cartridges."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from auth.policy import Permission
 from core import clock
 from core.errors import Forbidden, UserError
 from core.ids import decode_id_or_none
-from models import Consumable, Device, ReplenishmentOrder, TonerLevel, product_model_consumables
-from models.enums import ConsumableKind, ReplenishmentStatus, TonerColour
+from forecasting.toner import is_replacement, meter_for
+from models import (
+    CartridgeReplacement,
+    Consumable,
+    Device,
+    ReplenishmentOrder,
+    StockLocation,
+    TonerLevel,
+    TonerLevelReport,
+    product_model_consumables,
+)
+from models.enums import (
+    ConsumableKind,
+    MeterType,
+    ReplenishmentStatus,
+    TonerColour,
+    TonerLevelState,
+)
 from models.stock import OPEN_ORDER
 from resolvers.audit import audit
+from resolvers.forecasts import toner_forecasts
+from resolvers.loaders.meters import latest_readings_statement
 from resolvers.stock import _dialect_insert
 
 if TYPE_CHECKING:
@@ -27,15 +54,50 @@ if TYPE_CHECKING:
 MAX_LEVELS = 50
 
 
+# The Printer MIB's special values of prtMarkerSuppliesLevel (RFC 3805).
+# The days since a device's previous report added to the just-in-time window at most.
+MAX_REPORT_GAP_DAYS = 14
+
+MIB_SPECIAL_LEVELS = {
+    -1: TonerLevelState.UNKNOWN,  # "other"
+    -2: TonerLevelState.UNKNOWN,
+    -3: TonerLevelState.SOME_REMAINING,
+}
+
+
 class LevelReport(Protocol):
-    """One reported level: by consumable, or by toner colour (an enum with a `value`)."""
+    """One reported level: by consumable, or by toner colour (an enum with a `value`); a
+    percentage, a state, or a Printer MIB special value in `percent`."""
 
     @property
     def consumable_id(self) -> str | None: ...
     @property
     def colour(self) -> Any: ...
     @property
-    def percent(self) -> int: ...
+    def percent(self) -> int | None: ...
+    @property
+    def state(self) -> Any: ...
+
+
+def level_state(level: LevelReport, field: list[str]) -> tuple[int | None, TonerLevelState]:
+    """(percent or None, state) of a reported level, or the UserError saying what is wrong."""
+    state = TonerLevelState(str(level.state)) if level.state is not None else None
+    percent = level.percent
+    if percent is not None and percent in MIB_SPECIAL_LEVELS:
+        special = MIB_SPECIAL_LEVELS[percent]
+        if state not in (None, special):
+            raise UserError("TONER_LEVEL_STATE_CONFLICT", [*field, "state"])
+        return None, special
+    if state in (None, TonerLevelState.MEASURED):
+        if percent is None:
+            raise UserError("VALUE_REQUIRED", [*field, "percent"])
+        if not 0 <= percent <= 100:
+            raise UserError("PERCENT_OUT_OF_RANGE", [*field, "percent"])
+        return percent, TonerLevelState.MEASURED
+    if percent is not None:
+        raise UserError("TONER_LEVEL_STATE_CONFLICT", [*field, "percent"])
+    assert state is not None
+    return None, state
 
 
 class LevelsReport(Protocol):
@@ -82,7 +144,7 @@ async def report_toner_levels(
     toner_by_colour: dict[TonerColour, Consumable] = {
         c.colour: c for c in takes if c.colour is not None and c.kind is ConsumableKind.TONER
     }
-    reported: dict[int, tuple[int, Consumable]] = {}
+    reported: dict[int, tuple[int | None, TonerLevelState, Consumable]] = {}
     for index, level in enumerate(data.levels):
         field = ["levels", str(index)]
         if (level.consumable_id is None) == (level.colour is None):
@@ -93,35 +155,59 @@ async def report_toner_levels(
             consumable = toner_by_colour.get(TonerColour(str(level.colour)))
         if consumable is None:
             raise UserError("CONSUMABLE_NOT_FOR_DEVICE", field)
-        if not 0 <= level.percent <= 100:
-            raise UserError("PERCENT_OUT_OF_RANGE", [*field, "percent"])
-        reported[consumable.id] = (level.percent, consumable)
+        percent, state = level_state(level, field)
+        reported[consumable.id] = (percent, state, consumable)
     if not reported:
         return [], []
 
     now = clock.now()
+    # The last measured level of each consumable, before this report: a jump is a new cartridge.
+    previous, reported_before = await last_measured_levels(session, device.id, sorted(reported))
+    rows = [
+        {
+            "device_id": device.id,
+            "consumable_id": c,
+            "percent": p,
+            "state": state,
+            "reported_at": now,
+        }
+        for c, (p, state, _) in reported.items()
+    ]
     insert = _dialect_insert(session)
-    stmt = insert(TonerLevel).values(
-        [
-            {"device_id": device.id, "consumable_id": c, "percent": p, "reported_at": now}
-            for c, (p, _) in reported.items()
-        ]
-    )
+    stmt = insert(TonerLevel).values(rows)
     levels = list(
         await session.scalars(
             stmt.on_conflict_do_update(
                 index_elements=[TonerLevel.device_id, TonerLevel.consumable_id],
-                set_={"percent": stmt.excluded.percent, "reported_at": stmt.excluded.reported_at},
+                set_={
+                    "percent": stmt.excluded.percent,
+                    "state": stmt.excluded.state,
+                    "reported_at": stmt.excluded.reported_at,
+                },
             )
             .returning(TonerLevel)
             .execution_options(populate_existing=True)
         )
     )
-    low = [
+    await session.execute(insert(TonerLevelReport), rows)
+    replaced = {
+        c: (previous[c], p)
+        for c, (p, _, _) in reported.items()
+        if p is not None and c in previous and is_replacement(previous[c], p)
+    }
+    if replaced:
+        await record_replacements(session, device, replaced, reported, now)
+    low = {
         c
-        for c, (percent, consumable) in reported.items()
-        if percent <= consumable.reorder_threshold_percent
-    ]
+        for c, (percent, _, consumable) in reported.items()
+        if percent is not None and percent <= consumable.reorder_threshold_percent
+    }
+    if device.stock_location_id is not None:
+        gaps = {
+            c: min(max((now - at).days, 0), MAX_REPORT_GAP_DAYS)
+            for c, at in reported_before.items()
+        }
+        low |= await due_just_in_time(session, device, reported, low, gaps)
     orders: list[ReplenishmentOrder] = []
     if low and device.stock_location_id is not None:
         # Racing reports of the same low level: the index lets one insert through, the
@@ -153,8 +239,129 @@ async def report_toner_levels(
         "Device",
         device.id,
         {
-            "levels": {str(c): p for c, (p, _) in reported.items()},
+            "levels": {
+                str(c): p if p is not None else s.value for c, (p, s, _) in reported.items()
+            },
+            "replacements": sorted(replaced),
             "orders": [o.id for o in orders],
         },
     )
-    return [(level, reported[level.consumable_id][1]) for level in levels], orders
+    return [(level, reported[level.consumable_id][2]) for level in levels], orders
+
+
+async def due_just_in_time(
+    session: AsyncSession,
+    device: Device,
+    reported: dict[int, tuple[int | None, TonerLevelState, Consumable]],
+    low: set[int],
+    gaps: dict[int, int],
+) -> set[int]:
+    """Toners above their threshold that may run out within the stock location's lead time
+    plus safety days (the early end of the forecast's 80 % interval: a one-in-ten chance of
+    running out sooner is not waited for), plus the days since the device's previous report
+    (`gaps`: the next report may come as late, and be too late): ordered now, so the cartridge
+    arrives in time (the forecast reads the levels just stored)."""
+    toners = [
+        c
+        for c, (percent, _, consumable) in reported.items()
+        if percent is not None and c not in low and consumable.kind is ConsumableKind.TONER
+    ]
+    if not toners:
+        return set()
+    window = (
+        await session.execute(
+            select(StockLocation.lead_time_days + StockLocation.safety_days).where(
+                StockLocation.id == device.stock_location_id
+            )
+        )
+    ).scalar_one()
+    found = (await toner_forecasts(session, [device.id])).get(device.id)
+    if found is None:
+        return set()
+    return {
+        c
+        for c in toners
+        if (f := found.by_consumable.get(c)) is not None
+        and f.low_days is not None
+        and f.low_days <= window + gaps.get(c, 0)
+    }
+
+
+async def last_measured_levels(
+    session: AsyncSession, device_id: int, consumable_ids: list[int]
+) -> tuple[dict[int, int], dict[int, datetime]]:
+    """The last measured level per consumable of a device: from the history (a seek on its
+    index per consumable), else the current level when measured (levels kept before the
+    history existed); and when the device last reported it. One statement."""
+    newest = aliased(TonerLevelReport, name="newest")
+    newest_time = (
+        select(func.max(newest.reported_at))
+        .where(
+            newest.device_id == TonerLevel.device_id,
+            newest.consumable_id == TonerLevel.consumable_id,
+            newest.state == TonerLevelState.MEASURED,
+        )
+        .scalar_subquery()
+    )
+    stmt = (
+        select(
+            TonerLevel.consumable_id,
+            TonerLevel.percent,
+            TonerLevel.reported_at,
+            TonerLevelReport.percent,
+        )
+        .outerjoin(
+            TonerLevelReport,
+            and_(
+                TonerLevelReport.device_id == TonerLevel.device_id,
+                TonerLevelReport.consumable_id == TonerLevel.consumable_id,
+                TonerLevelReport.reported_at == newest_time,
+                TonerLevelReport.state == TonerLevelState.MEASURED,
+            ),
+        )
+        .where(TonerLevel.device_id == device_id, TonerLevel.consumable_id.in_(consumable_ids))
+    )
+    found: dict[int, int] = {}
+    reported_at: dict[int, datetime] = {}
+    for consumable_id, current, at, measured in (await session.execute(stmt)).tuples():
+        reported_at[consumable_id] = at
+        percent = measured if measured is not None else current
+        if percent is not None:
+            found[consumable_id] = percent
+    return found, reported_at
+
+
+async def record_replacements(
+    session: AsyncSession,
+    device: Device,
+    replaced: dict[int, tuple[int, int]],
+    reported: dict[int, tuple[int | None, TonerLevelState, Consumable]],
+    now: datetime,
+) -> None:
+    """Stores the replacement events, each with the counter of the meter its toner prints on
+    as last read (one statement for the counters, one insert)."""
+    latest = (await session.execute(latest_readings_statement([device.id]))).tuples().all()
+    counters = {
+        meter.value: (reading.value, reading.reading_date)
+        for _, meter, reading in latest
+        if reading is not None
+    }
+    meters = {meter.value for _, meter, _ in latest}
+    rows = []
+    for c, (before, after) in sorted(replaced.items()):
+        colour = reported[c][2].colour
+        meter = meter_for(colour.value, meters) if colour is not None else None
+        value, day = counters.get(meter, (None, None)) if meter is not None else (None, None)
+        rows.append(
+            {
+                "device_id": device.id,
+                "consumable_id": c,
+                "replaced_at": now,
+                "from_percent": before,
+                "to_percent": after,
+                "meter": MeterType(meter) if meter is not None else None,
+                "meter_value": value,
+                "meter_date": day,
+            }
+        )
+    await session.execute(insert(CartridgeReplacement), rows)

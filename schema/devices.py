@@ -26,7 +26,12 @@ from schema.accounts import Account, Contract, Site
 from schema.context import Info
 from schema.enums import described_enum
 from schema.lookahead import connection_node_fields
-from schema.meters import device_latest_readings, device_meter_readings, device_reading_due
+from schema.meters import (
+    device_estimated_readings,
+    device_latest_readings,
+    device_meter_readings,
+    device_reading_due,
+)
 from schema.mutations import Payload, transactional
 from schema.node import LoadedNode
 from schema.pagination import FILTER, ORDER_BY, After, Before, Connection, Direction, First, Last
@@ -168,7 +173,7 @@ class Device(LoadedNode):
         from schema.stock import TonerLevel  # stock types refer to devices
 
         rows = await info.context.loaders[TonerLevelsByDeviceIdLoader].load(self.id)
-        return [TonerLevel.from_rows(level, consumable) for level, consumable in rows]
+        return [TonerLevel.from_rows(level, consumable, self.row) for level, consumable in rows]
 
     @strawberry.field(
         **shown_to(
@@ -186,6 +191,7 @@ class Device(LoadedNode):
     meter_readings = device_meter_readings
     latest_readings = device_latest_readings
     reading_due = device_reading_due
+    estimated_readings = device_estimated_readings
 
 
 @strawberry.enum(

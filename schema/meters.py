@@ -12,12 +12,14 @@ from strawberry import relay
 from auth.policy import Permission
 from auth.requirements import requires
 from core.ids import global_id
+from forecasting.meters import Basis, Flag, bits_to_flags
 from models import MeterReading as MeterReadingRow
 from models.enums import MeterType, ReadingSource
 from resolvers import meters as rules
 from resolvers import usage
 from resolvers.loaders.accounts import SiteByIdLoader
 from resolvers.loaders.meters import (
+    EstimatedReadingsByDeviceIdLoader,
     LatestReadingsByDeviceIdLoader,
     MeterReadingByIdLoader,
     SubmitterNameByClientIdLoader,
@@ -63,6 +65,33 @@ ReadingSourceEnum = described_enum(
         "the original value is in the audit log.",
     },
 )
+MeterReadingFlagEnum = described_enum(
+    Flag,
+    name="MeterReadingFlag",
+    description="Something to look at in a stored reading (a flagged reading is stored all "
+    "the same).",
+    values={
+        Flag.SPIKE: "Far more pages since the previous reading than the device usually prints "
+        "(over three times its daily rate of the three whole months before that previous "
+        "reading, and at least 500 pages), or as many as its model can print every day.",
+        Flag.STALE_DEVICE: "The meter had not been read for more days than the portal allows "
+        "(STALE_DEVICE_DAYS, 45 by default) before this reading.",
+        Flag.ESTIMATED: "An estimate, not read off the counter: stored with `estimated: true`, "
+        "or computed by `Device.estimatedReadings`.",
+    },
+)
+EstimateBasisEnum = described_enum(
+    Basis,
+    name="EstimateBasis",
+    description="How an estimated counter value was found.",
+    values={
+        Basis.READ: "The meter was read that day: the value is the reading.",
+        Basis.INTERPOLATED: "Between two readings: their pages spread over the days between "
+        "them by the device's week; the bounds are the two readings.",
+        Basis.EXTRAPOLATED: "After the last reading: the device's usage trend carried on, with "
+        "an 80 % interval.",
+    },
+)
 UsageGroupByEnum = described_enum(
     usage.GroupBy,
     name="UsageGroupBy",
@@ -104,6 +133,9 @@ class MeterReading(relay.Node):
     correction_reason: str | None = strawberry.field(
         description="Why an agent corrected it (the original value is in the audit log)."
     )
+    flags: list[MeterReadingFlagEnum] = strawberry.field(
+        description="What to look at in it, set when it was stored (empty: nothing)."
+    )
     created_at: datetime = strawberry.field(description="When it was recorded.")
     row: strawberry.Private[MeterReadingRow]
 
@@ -116,6 +148,7 @@ class MeterReading(relay.Node):
             value=row.value,
             source=row.source,
             correction_reason=row.correction_reason,
+            flags=bits_to_flags(row.flags),
             created_at=row.created_at,
             row=row,
         )
@@ -155,6 +188,19 @@ class MeterReadingConnection(Connection[MeterReading]):
     pass
 
 
+@strawberry.type(description="The estimated counter of one meter on a day.")
+class EstimatedReading:
+    meter: MeterTypeEnum = strawberry.field(description="The meter.")
+    on: date = strawberry.field(description="The day, in the device site's time zone.")
+    value: int = strawberry.field(description="The estimated counter value.")
+    low: int = strawberry.field(description="Lowest likely value (see `basis`).")
+    high: int = strawberry.field(description="Highest likely value (see `basis`).")
+    basis: EstimateBasisEnum = strawberry.field(description="How it was found.")
+    flags: list[MeterReadingFlagEnum] = strawberry.field(
+        description="ESTIMATED, unless the meter was read that day (then empty)."
+    )
+
+
 @strawberry.type(description="The newest reading of one meter of a device's model.")
 class LatestReading:
     meter: MeterTypeEnum = strawberry.field(description="The meter.")
@@ -178,9 +224,22 @@ async def _device_meter_readings(
     to: Annotated[date | None, strawberry.argument(description="Up to this day.")] = None,
     first: First = None,
     after: After = None,
+    flags: Annotated[
+        list[MeterReadingFlagEnum] | None,
+        strawberry.argument(
+            description="Only readings carrying at least one of these flags (all by default)."
+        ),
+    ] = None,
 ) -> MeterReadingConnection:
     page = await rules.meter_reading_connection(
-        info.context, root.row.id, meter=meter, from_=from_, to=to, first=first, after=after
+        info.context,
+        root.row.id,
+        meter=meter,
+        from_=from_,
+        to=to,
+        first=first,
+        after=after,
+        flags=[Flag(f) for f in flags] if flags is not None else None,
     )
     return MeterReadingConnection.of(page, MeterReading.from_row)
 
@@ -190,6 +249,31 @@ async def _device_latest_readings(root: Any, info: Info) -> list[LatestReading]:
     return [
         LatestReading(meter=meter, reading=MeterReading.from_row(r) if r is not None else None)
         for meter, r in latest
+    ]
+
+
+async def _device_estimated_readings(
+    root: Any,
+    info: Info,
+    on: Annotated[
+        date,
+        strawberry.argument(
+            description="The day, in the device site's time zone (not after today there)."
+        ),
+    ],
+) -> list[EstimatedReading]:
+    found = await info.context.loaders[EstimatedReadingsByDeviceIdLoader].load((root.row.id, on))
+    return [
+        EstimatedReading(
+            meter=meter,
+            on=on,
+            value=e.value,
+            low=e.low,
+            high=e.high,
+            basis=e.basis,
+            flags=[] if e.basis is Basis.READ else [Flag.ESTIMATED],
+        )
+        for meter, e in found
     ]
 
 
@@ -210,6 +294,13 @@ device_latest_readings = permission_field(
     description="The newest reading of each meter of the device's model.",
     resolver=_device_latest_readings,
 )
+device_estimated_readings = permission_field(
+    P.VIEW_METER_READINGS,
+    description="The billing estimate of each meter of the device's model on a day without a "
+    "reading, from its readings and usage trend, with its bounds (meters never read before "
+    "that day, or without a trend, are left out).",
+    resolver=_device_estimated_readings,
+)
 device_reading_due = permission_field(
     P.VIEW_METER_READINGS,
     description="Whether a reading is due: none since the 1st of the month (site time).",
@@ -224,6 +315,11 @@ device_reading_due = permission_field(
 class MeterValueInput:
     meter: MeterTypeEnum = strawberry.field(description="The meter.")
     value: int = strawberry.field(description="The counter value read.")
+    estimated: bool = strawberry.field(
+        default=False,
+        description="The value is an estimate (e.g. from `Device.estimatedReadings`), not read "
+        "off the counter: stored with the ESTIMATED flag.",
+    )
 
 
 @strawberry.input(description="The readings of one device on one day.")
@@ -320,7 +416,9 @@ def _rows(inputs: list[SubmitMeterReadingsInput]) -> list[rules.RowIn]:
         rules.RowIn(
             device_id=str(row.device_id),
             reading_date=row.reading_date,
-            readings=[rules.ReadingIn(MeterType(r.meter), r.value) for r in row.readings],
+            readings=[
+                rules.ReadingIn(MeterType(r.meter), r.value, r.estimated) for r in row.readings
+            ],
         )
         for row in inputs
     ]

@@ -3,7 +3,7 @@ devices report and the replenishment orders a low level creates."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated
 
 import strawberry
@@ -12,18 +12,26 @@ from strawberry import relay
 from auth.policy import Permission
 from auth.policy import Permission as P
 from auth.requirements import SEES_DEVICES, SEES_STOCK_LOCATIONS, requires
+from core.errors import BadUserInput
+from forecasting.toner import Method, Reason
+from forecasting.toner import TonerForecast as ForecastResult
 from models import Consumable as ConsumableRow
+from models import Device as DeviceRow
 from models import ReplenishmentOrder as ReplenishmentOrderRow
 from models import StockLevel as StockLevelRow
 from models import StockLocation as StockLocationRow
 from models import TonerLevel as TonerLevelRow
-from models.enums import ConsumableKind, ReplenishmentStatus, TonerColour
+from models.enums import ConsumableKind, ReplenishmentStatus, TonerColour, TonerLevelState
+from resolvers.forecasts import HISTORY_DAYS
+from resolvers.forecasts import ConsumableDemand as DemandResult
 from resolvers.loaders.stock import (
     ConsumableByIdLoader,
     DevicesByStockLocationIdLoader,
+    ProjectedDemandByStockLocationIdLoader,
     ReplenishmentOrderByIdLoader,
     StockLevelsByStockLocationIdLoader,
     StockLocationByIdLoader,
+    TonerForecastsByDeviceIdLoader,
 )
 from resolvers.scoping import Scope
 from resolvers.stock import (
@@ -65,6 +73,22 @@ TonerColourEnum = described_enum(
         TonerColour.YELLOW: "Yellow (Y).",
     },
 )
+# The longest horizon `projectedDemand` looks at.
+MAX_DEMAND_DAYS = 366
+
+TonerLevelStateEnum = described_enum(
+    TonerLevelState,
+    name="TonerLevelState",
+    description="What a reported toner level is: a percentage, or a special value of the "
+    "Printer MIB (prtMarkerSuppliesLevel), which is not a number.",
+    values={
+        TonerLevelState.MEASURED: "A measured percentage (`percent`).",
+        TonerLevelState.UNKNOWN: 'The device cannot tell (Printer MIB -2 "unknown", or -1 '
+        '"other"); no percentage.',
+        TonerLevelState.SOME_REMAINING: "Some toner is left, the device cannot say how much "
+        "(Printer MIB -3); no percentage, never low.",
+    },
+)
 ReplenishmentStatusEnum = described_enum(
     ReplenishmentStatus,
     name="ReplenishmentStatus",
@@ -89,6 +113,11 @@ class Consumable(LoadedNode):
     reorder_threshold_percent: int = strawberry.field(
         description="A reported level at or under this percentage orders a replacement."
     )
+    rated_yield_pages: int | None = strawberry.field(
+        description="Pages a cartridge prints by the manufacturer's declared yield (ISO/IEC "
+        "19752 for mono, ISO/IEC 19798 for colour toner, at 5 % coverage); null when none is "
+        "declared. Toner forecasts start from it and learn what each device really gets."
+    )
 
     by_id_loader = ConsumableByIdLoader
     requires_sign_in = True
@@ -102,6 +131,7 @@ class Consumable(LoadedNode):
             kind=row.kind,
             colour=row.colour,
             reorder_threshold_percent=row.reorder_threshold_percent,
+            rated_yield_pages=row.rated_yield_pages,
         )
 
 
@@ -126,22 +156,184 @@ class StockLevel:
         )
 
 
+TonerForecastReasonEnum = described_enum(
+    Reason,
+    name="TonerForecastReason",
+    description="Why a toner forecast has no figures.",
+    values={
+        Reason.LEVEL_NOT_MEASURED: 'The device reports the level as unknown or "some '
+        'remaining": there is no percentage to forecast from.',
+        Reason.NOT_ENOUGH_READINGS: "Fewer than two readings, in order, of the meter this "
+        f"toner prints on in the last {HISTORY_DAYS} days.",
+        Reason.NO_METER: "The device's model has no meter counting this toner's pages.",
+        Reason.NO_YIELD: "The consumable has no rated yield and no cartridge of this device "
+        "has been used up yet.",
+        Reason.NO_USAGE: "The meter has not moved: the device prints nothing.",
+    },
+)
+TonerForecastMethodEnum = described_enum(
+    Method,
+    name="TonerForecastMethod",
+    description="Pages per day always come from the meter the toner prints on (weekday-aware "
+    "mean over its recent readings, the highest and lowest fifth left out); the methods differ "
+    "in the yield a cartridge is taken to give.",
+    values={
+        Method.RATED_YIELD: "The consumable's rated yield: no cartridge of this device has been "
+        "used up yet, and the one in it has not been used enough to tell.",
+        Method.LEARNED_YIELD: "The rated yield corrected by the pages this device really got "
+        "out of its past cartridges and is getting out of the one in it.",
+        Method.OBSERVED_YIELD: "No rated yield: the pages this device got out of its cartridges.",
+    },
+)
+
+
+@strawberry.type(
+    description="When a toner cartridge is expected to run out. Either `reason` is set and "
+    "every figure is null, or `reason` is null and every figure is set."
+)
+class TonerForecast:
+    reason: TonerForecastReasonEnum | None = strawberry.field(
+        description="Why there is no forecast (null when there is one)."
+    )
+    pages_per_day: float | None = strawberry.field(
+        description="Pages per calendar day this toner prints on, averaged over a week (from "
+        "the device's meter readings; robust to gaps, outliers and counter resets)."
+    )
+    pages_left: int | None = strawberry.field(
+        description="Pages the cartridge still has: the level times the effective yield."
+    )
+    effective_yield_pages: int | None = strawberry.field(
+        description="Pages a full cartridge gives this device (see `method`)."
+    )
+    days_to_empty: int | None = strawberry.field(
+        description="Whole days from today (site time) until it is expected to be empty "
+        "(0: empty now; at most 3650)."
+    )
+    empty_on: date | None = strawberry.field(
+        description="The day it is expected to run out, in the site's time zone."
+    )
+    low: date | None = strawberry.field(
+        description="Earliest day of the 80 % interval of `emptyOn` (10 % chance it runs out "
+        "sooner)."
+    )
+    high: date | None = strawberry.field(
+        description="Latest day of the 80 % interval of `emptyOn` (10 % chance it lasts longer)."
+    )
+    confidence: float | None = strawberry.field(
+        description="From 0 to 1: 1 for a tight interval; lower as the interval widens "
+        "against the forecast (irregular use, few readings, an unproven yield)."
+    )
+    method: TonerForecastMethodEnum | None = strawberry.field(
+        description="Where the effective yield comes from."
+    )
+
+    @classmethod
+    def from_forecast(cls, found: ForecastResult) -> TonerForecast:
+        return cls(
+            reason=found.reason,
+            pages_per_day=round(found.pages_per_day, 1)
+            if found.pages_per_day is not None
+            else None,
+            pages_left=round(found.pages_left) if found.pages_left is not None else None,
+            effective_yield_pages=round(found.effective_yield)
+            if found.effective_yield is not None
+            else None,
+            days_to_empty=found.days_to_empty,
+            empty_on=found.empty_on,
+            low=found.low,
+            high=found.high,
+            confidence=found.confidence,
+            method=found.method,
+        )
+
+
 @strawberry.type(description="The last level an e-Maintenance device reported for a consumable.")
 class TonerLevel:
     consumable: Consumable = strawberry.field(description="The consumable.")
-    percent: int = strawberry.field(description="Level left, in percent.")
+    percent: int | None = strawberry.field(
+        description="Level left, in percent; null when `state` is not MEASURED."
+    )
+    state: TonerLevelStateEnum = strawberry.field(
+        description="A measured percentage, or the special value the device reported."
+    )
     low: bool = strawberry.field(
-        description="Whether the level is at or under the consumable's reorder threshold."
+        description="Whether the level is measured and at or under the consumable's reorder "
+        "threshold."
     )
     reported_at: datetime = strawberry.field(description="When the device reported it.")
+    row: strawberry.Private[TonerLevelRow]
+    device: strawberry.Private[DeviceRow | None]
 
     @classmethod
-    def from_rows(cls, level: TonerLevelRow, consumable: ConsumableRow) -> TonerLevel:
+    def from_rows(
+        cls, level: TonerLevelRow, consumable: ConsumableRow, device: DeviceRow | None = None
+    ) -> TonerLevel:
         return cls(
             consumable=Consumable.from_row(consumable),
             percent=level.percent,
-            low=level.percent <= consumable.reorder_threshold_percent,
+            state=level.state,
+            low=level.percent is not None and level.percent <= consumable.reorder_threshold_percent,
             reported_at=level.reported_at,
+            row=level,
+            device=device,
+        )
+
+    def granted(self, scope: Scope) -> frozenset[Permission]:
+        return scope.permissions_on_device(self.device) if self.device is not None else frozenset()
+
+    @permission_field(
+        Permission.VIEW_TONER_LEVELS,
+        description="When this toner is expected to run out, from the device's usage and the "
+        "yield it gets from its cartridges (toners only; null for other consumables).",
+    )
+    async def forecast(self, info: Info) -> TonerForecast | None:
+        found = await info.context.loaders[TonerForecastsByDeviceIdLoader].load(self.row.device_id)
+        if found is None:
+            return None
+        result = found.by_consumable.get(self.row.consumable_id)
+        return TonerForecast.from_forecast(result) if result is not None else None
+
+
+@strawberry.type(
+    description="What the e-Maintenance devices a stock location supplies will need of one "
+    "consumable within a horizon, against the stock on its shelf."
+)
+class ConsumableDemand:
+    consumable: Consumable = strawberry.field(description="The consumable.")
+    cartridges_needed: int = strawberry.field(
+        description="Cartridges the supplied devices are forecast to need within the horizon: "
+        "when the current one runs out, then one per cartridge's worth of pages."
+    )
+    devices_in_need: int = strawberry.field(
+        description="Supplied devices that will need at least one within the horizon."
+    )
+    devices_without_forecast: int = strawberry.field(
+        description="Supplied devices taking it whose level has no forecast (see "
+        "`TonerForecast.reason`): not counted in `cartridgesNeeded`."
+    )
+    on_hand: int = strawberry.field(description="Units on the location's shelf now.")
+    on_order: int = strawberry.field(
+        description="Units in replenishment orders not yet delivered (PENDING or SHIPPED)."
+    )
+    shortfall: int = strawberry.field(
+        description="Cartridges needed beyond what is on hand and on order (0 when covered)."
+    )
+    runs_out_on: date | None = strawberry.field(
+        description="The day the stock on hand (orders not counted) can no longer serve a need, "
+        "in the supplied device's site time zone; null when it lasts the horizon."
+    )
+
+    @classmethod
+    def from_demand(cls, found: DemandResult) -> ConsumableDemand:
+        return cls(
+            consumable=Consumable.from_row(found.consumable),
+            cartridges_needed=found.cartridges_needed,
+            devices_in_need=found.devices_in_need,
+            devices_without_forecast=found.devices_without_forecast,
+            on_hand=found.on_hand,
+            on_order=found.on_order,
+            shortfall=max(0, found.cartridges_needed - found.on_hand - found.on_order),
+            runs_out_on=found.runs_out_on,
         )
 
 
@@ -160,6 +352,13 @@ class StockLocation(LoadedNode):
     name: str = strawberry.field(description="Name.")
     shipping_instructions: str = strawberry.field(description="What the carrier must know.")
     contact: StockContact = strawberry.field(description="Whom the carrier asks for.")
+    lead_time_days: int = strawberry.field(
+        description="Days a replenishment takes to arrive. A supplied device's toner forecast "
+        "to run out within `leadTimeDays` + `safetyDays` is ordered just in time."
+    )
+    safety_days: int = strawberry.field(
+        description="Days of margin added to the lead time for just-in-time orders."
+    )
     version: int = strawberry.field(
         description="Changes with every update; give it back to `updateStockLocation`."
     )
@@ -176,12 +375,42 @@ class StockLocation(LoadedNode):
             contact=StockContact(
                 name=row.contact_name, phone=row.contact_phone, email=row.contact_email
             ),
+            lead_time_days=row.lead_time_days,
+            safety_days=row.safety_days,
             version=row.version,
             row=row,
         )
 
     def granted(self, scope: Scope) -> frozenset[Permission]:
         return scope.stock_location_permissions(self.row)
+
+    @permission_field(
+        Permission.VIEW_STOCK_LEVELS,
+        description="Per consumable (its stock levels and every toner its e-Maintenance devices "
+        "report), by SKU: the cartridges the devices it supplies are forecast to need within "
+        "`days` days, against the stock on hand, and the day that stock runs out.",
+    )
+    async def projected_demand(
+        self,
+        info: Info,
+        days: Annotated[
+            int,
+            strawberry.argument(
+                description=f"The horizon, in days from today (1-{MAX_DEMAND_DAYS})."
+            ),
+        ],
+    ) -> list[ConsumableDemand] | None:
+        if not 1 <= days <= MAX_DEMAND_DAYS:
+            raise BadUserInput(
+                message_code="DAYS_OUT_OF_RANGE",
+                params={"minimum": 1, "maximum": MAX_DEMAND_DAYS},
+                language=info.context.language,
+                argument="days",
+            )
+        found = await info.context.loaders[ProjectedDemandByStockLocationIdLoader].load(
+            (self.id, days)
+        )
+        return [ConsumableDemand.from_demand(d) for d in found]
 
     @strawberry.field(description="The site the location is at.")
     async def site(self, info: Info) -> Site | None:
@@ -317,6 +546,12 @@ class UpdateStockLocationInput:
         default=None, description="New shipping instructions."
     )
     contact: StockContactInput | None = strawberry.field(default=None, description="New contact.")
+    lead_time_days: int | None = strawberry.field(
+        default=None, description="Days a replenishment takes to arrive (0-365)."
+    )
+    safety_days: int | None = strawberry.field(
+        default=None, description="Days of margin for just-in-time orders (0-365)."
+    )
     version: int | None = strawberry.field(
         default=None,
         description="The version the change is based on; refused with STALE_VERSION when "
@@ -346,7 +581,17 @@ class TonerLevelReportInput:
     colour: TonerColourEnum | None = strawberry.field(
         default=None, description="The toner of this colour the device's model takes."
     )
-    percent: int = strawberry.field(description="Level left, 0-100.")
+    percent: int | None = strawberry.field(
+        default=None,
+        description="Level left, 0-100; or the Printer MIB's special value as the device gave "
+        "it: -2 unknown (-1 other, taken as unknown), -3 some remaining. Required unless "
+        "`state` says UNKNOWN or SOME_REMAINING.",
+    )
+    state: TonerLevelStateEnum | None = strawberry.field(
+        default=None,
+        description="UNKNOWN or SOME_REMAINING when the device cannot measure the level (then "
+        "no `percent`); MEASURED (the default) with a `percent`.",
+    )
 
 
 @strawberry.input(description="Levels an e-Maintenance device reports.")

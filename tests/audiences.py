@@ -39,8 +39,6 @@ def only_known(email: str, type_name: str, selection: str) -> str:
     """The lines of a selection whose field (first word) is in the user's schema."""
     known = fields_of(email, type_name)
     lines = [
-        line
-        for line in selection.strip().splitlines()
-        if line.split()[0].split("(")[0] in known
+        line for line in selection.strip().splitlines() if line.split()[0].split("(")[0] in known
     ]
     return "\n".join(lines)

@@ -43,6 +43,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         redis_url=None,
         oidc_issuer=None,
         login_max_failures=5,
+        reading_reminders_enabled=False,  # tests run the reminders themselves
     )
 
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.orm import aliased
 
+from forecasting.meters import Estimate, estimate_on
+from forecasting.usage import Reading
 from models import ApiClient, Device, MeterReading, ProductModelMeter, User
 from models.enums import MeterType
 from resolvers.loaders.base import ContextLoader
@@ -124,3 +127,48 @@ class SubmitterNameByClientIdLoader(ContextLoader):
         )
         names = dict(rows.tuples().all())
         return [names.get(key) for key in keys]
+
+
+# How far around the day asked readings are read for an estimate.
+ESTIMATE_WINDOW_DAYS = 120
+
+
+class EstimatedReadingsByDeviceIdLoader(ContextLoader):
+    """Per (device id, day): `[(meter, Estimate)]` for the meters of its model that have one, in
+    the vocabulary's meter order. One statement per batch (the readings of every device asked,
+    from ESTIMATE_WINDOW_DAYS before the earliest day to that many after the latest). The device
+    itself was already found through the scope."""
+
+    async def batch_load_fn(
+        self, keys: Sequence[tuple[int, date]]
+    ) -> list[list[tuple[MeterType, Estimate]]]:
+        devices = sorted({device_id for device_id, _ in keys})
+        window = timedelta(days=ESTIMATE_WINDOW_DAYS)
+        start = min(day for _, day in keys) - window
+        end = max(day for _, day in keys) + window
+        series: dict[tuple[int, MeterType], list[Reading]] = defaultdict(list)
+        stmt = select(
+            MeterReading.device_id,
+            MeterReading.meter,
+            MeterReading.reading_date,
+            MeterReading.value,
+        ).where(
+            MeterReading.device_id.in_(devices),
+            MeterReading.reading_date.between(start, end),
+        )
+        for device_id, meter, day, value in (await self.context.session.execute(stmt)).tuples():
+            series[(device_id, MeterType(meter))].append(Reading(day, value))
+        result: list[list[tuple[MeterType, Estimate]]] = []
+        for device_id, day in keys:
+            found: list[tuple[MeterType, Estimate]] = []
+            for meter in MeterType:
+                readings = [
+                    r
+                    for r in series.get((device_id, meter), [])
+                    if abs((r.day - day).days) <= ESTIMATE_WINDOW_DAYS
+                ]
+                estimate = estimate_on(readings, day)
+                if estimate is not None:
+                    found.append((meter, estimate))
+            result.append(found)
+        return result

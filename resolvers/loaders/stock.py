@@ -10,7 +10,13 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, func, select
 
 from models import Consumable, Device, ReplenishmentOrder, StockLevel, StockLocation, TonerLevel
-from models.enums import ReplenishmentStatus
+from models.enums import DeviceStatus, ReplenishmentStatus
+from resolvers.forecasts import (
+    ConsumableDemand,
+    DeviceForecasts,
+    projected_demand,
+    toner_forecasts,
+)
 from resolvers.loaders.base import ByIdLoader, ContextLoader, GroupedLoader
 from resolvers.pagination import SortField, first_pages
 from resolvers.scoping import Scope
@@ -152,3 +158,75 @@ class TonerLevelsByDeviceIdLoader(GroupedLoader[tuple[TonerLevel, Consumable]]):
 
     def group_key(self, row: Any) -> Any:
         return row[0].device_id
+
+
+class TonerForecastsByDeviceIdLoader(ContextLoader):
+    """Per device: its toner forecasts (`resolvers.forecasts.DeviceForecasts`, or None for an
+    unknown device). Four statements per batch, whatever its size. The caller has already seen
+    the device."""
+
+    async def batch_load_fn(self, keys: Sequence[int]) -> list[DeviceForecasts | None]:
+        found = await toner_forecasts(self.context.session, keys)
+        return [found.get(key) for key in keys]
+
+
+class ProjectedDemandByStockLocationIdLoader(ContextLoader):
+    """Per (location id, horizon in days): what the e-Maintenance devices it supplies (all of
+    them, seen by the viewer or not: they all draw on its stock) will need per consumable.
+    Three statements and one forecast batch per batch of locations. The caller has already seen
+    the location."""
+
+    async def batch_load_fn(self, keys: Sequence[tuple[int, int]]) -> list[list[ConsumableDemand]]:
+        session = self.context.session
+        locations = sorted({location for location, _ in keys})
+        supplied: dict[int, list[int]] = defaultdict(list)
+        for device_id, location in (
+            await session.execute(
+                select(Device.id, Device.stock_location_id).where(
+                    Device.stock_location_id.in_(locations),
+                    Device.e_maintenance.is_(True),
+                    Device.status != DeviceStatus.REMOVED,
+                )
+            )
+        ).tuples():
+            if location is not None:
+                supplied[location].append(device_id)
+        device_ids = sorted({d for ids in supplied.values() for d in ids})
+        loaded = await self.context.loaders[TonerForecastsByDeviceIdLoader].load_many(device_ids)
+        forecasts = {d: f for d, f in zip(device_ids, loaded, strict=True) if f is not None}
+        stock: dict[int, dict[int, tuple[int, Consumable]]] = defaultdict(dict)
+        for level, consumable in (
+            await session.execute(
+                select(StockLevel, Consumable)
+                .join(Consumable, Consumable.id == StockLevel.consumable_id)
+                .where(StockLevel.stock_location_id.in_(locations))
+            )
+        ).tuples():
+            stock[level.stock_location_id][consumable.id] = (level.quantity, consumable)
+        on_order: dict[int, dict[int, int]] = defaultdict(dict)
+        for location, consumable_id, quantity in (
+            await session.execute(
+                select(
+                    ReplenishmentOrder.stock_location_id,
+                    ReplenishmentOrder.consumable_id,
+                    func.sum(ReplenishmentOrder.quantity),
+                )
+                .where(
+                    ReplenishmentOrder.stock_location_id.in_(locations),
+                    ReplenishmentOrder.status.in_(
+                        [ReplenishmentStatus.PENDING, ReplenishmentStatus.SHIPPED]
+                    ),
+                )
+                .group_by(ReplenishmentOrder.stock_location_id, ReplenishmentOrder.consumable_id)
+            )
+        ).tuples():
+            on_order[location][consumable_id] = int(quantity)
+        return [
+            projected_demand(
+                days,
+                [forecasts[d] for d in supplied.get(location, []) if d in forecasts],
+                stock.get(location, {}),
+                on_order.get(location, {}),
+            )
+            for location, days in keys
+        ]

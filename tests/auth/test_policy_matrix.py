@@ -73,7 +73,9 @@ def _argument_value(arg_type: Any) -> str | None:
     if isinstance(named, GraphQLEnumType):
         return list(named.values)[-1]
     if isinstance(named, GraphQLScalarType):
-        return {"Int": "1", "String": '"x"', "Boolean": "false"}.get(named.name)
+        return {"Int": "1", "String": '"x"', "Boolean": "false", "Date": '"2027-01-15"'}.get(
+            named.name
+        )
     return None
 
 
@@ -258,11 +260,25 @@ def test_every_guarded_field_says_what_it_requires() -> None:
     assert missing == []
 
 
+# Types reached only through one guarded field of an oracle type, whose own guarded fields
+# need the same permission on the same object (`granted` is the parent's): covered by the
+# parent's cells of the matrix.
+NESTED_ONLY = {"TonerLevel": ("Device", "tonerLevels")}
+
+
 def test_every_guarded_read_is_covered_by_the_matrix() -> None:
+    by_name = {(g.type_name, g.name): g for g in READ_GUARDED}
     uncovered = [
         f"{g.type_name}.{g.name}"
         for g in READ_GUARDED
-        if g.arguments is None or g.type_name not in (*ORACLE_TYPES, "Query")
+        if g.arguments is None
+        or (
+            g.type_name not in (*ORACLE_TYPES, "Query")
+            and not (
+                g.type_name in NESTED_ONLY
+                and by_name[NESTED_ONLY[g.type_name]].permission is g.permission
+            )
+        )
     ]
     assert uncovered == [], "add the type to tests/auth/oracle.py (or argument values here)"
 

@@ -322,11 +322,12 @@ async def test_the_rollup_costs_a_submission_two_statements(
     statements.reset()
     # when
     await _submit(gql, device_id, date(2025, 1, 17), 1_700)
-    # then: scope 1, device facts (and row lock) 1, neighbours 1, insert 1, newest reading day
-    # 1, audit 1; the rollup: the readings of the months around the day 1, their upsert 1
+    # then: scope 1, device facts (and row lock) 1, neighbours 1, the usual rates the flags
+    # compare with (the rollup's months before) 1, insert 1, newest reading day 1, audit 1; the
+    # rollup: the readings of the months around the day 1, their upsert 1
     rollup = [s for s in statements.statements if "meter_usage_months" in s]
-    assert len(rollup) == 1 and rollup[0].lstrip().upper().startswith("INSERT")
-    assert statements.count == 8, [s[:60] for s in statements.statements]
+    assert [s.lstrip().upper()[:6] for s in rollup] == ["SELECT", "INSERT"]
+    assert statements.count == 9, [s[:60] for s in statements.statements]
 
 
 @pytest.mark.postgres

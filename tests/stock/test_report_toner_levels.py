@@ -12,6 +12,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app import create_app
+from core import clock
 from core.ids import global_id
 from demo.fleet import DEMO_CLIENT_ID
 from models import (
@@ -20,7 +21,9 @@ from models import (
     Consumable,
     Device,
     ReplenishmentOrder,
+    StockLocation,
     TonerLevel,
+    TonerLevelReport,
     product_model_consumables,
 )
 from models.enums import ConsumableKind, ReplenishmentStatus, TonerColour
@@ -126,9 +129,18 @@ async def test_low_level_orders_toner_once(
 async def test_level_above_threshold_orders_nothing(
     gql: GraphQLClient, connection: AsyncConnection, emaintenance_token: str
 ) -> None:
-    # given
+    # given: a location that needs no notice (no lead time, no safety days), a device that
+    # reported a moment ago (its next report will not be late)
     device = await supplied_device(connection)
     toner = await _black_toner(connection, device)
+    await connection.execute(
+        update(StockLocation)
+        .where(StockLocation.id == device.stock_location_id)
+        .values(lead_time_days=0, safety_days=0)
+    )
+    await connection.execute(
+        update(TonerLevel).where(TonerLevel.device_id == device.id).values(reported_at=clock.now())
+    )
     # when
     result = await gql(
         QUERY_REPORT,
@@ -221,8 +233,20 @@ async def test_report_toner_levels_requires_permission(
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("percent", "planning_days"),
+    [
+        (3, None),  # at or under the threshold
+        (60, (365, 365)),  # above it, but forecast to run out within lead time + safety days
+    ],
+    ids=["threshold", "just_in_time"],
+)
 async def test_concurrent_reports_create_one_order(
-    engine: AsyncEngine, settings: Settings, emaintenance_token: str
+    engine: AsyncEngine,
+    settings: Settings,
+    emaintenance_token: str,
+    percent: int,
+    planning_days: tuple[int, int] | None,
 ) -> None:
     # given: an app on real, separate connections (not the test's rolled-back transaction)
     async with engine.connect() as conn:
@@ -234,9 +258,24 @@ async def test_concurrent_reports_create_one_order(
             )
         )
         last_audit = await conn.scalar(select(func.max(AuditLogEntry.id))) or 0
+        last_report = await conn.scalar(select(func.max(TonerLevelReport.id))) or 0
         client_pk = await conn.scalar(
             select(ApiClient.id).where(ApiClient.client_id == DEMO_CLIENT_ID)
         )
+        location = (
+            await conn.execute(
+                select(StockLocation.lead_time_days, StockLocation.safety_days).where(
+                    StockLocation.id == device.stock_location_id
+                )
+            )
+        ).one()
+    if planning_days is not None:
+        async with engine.begin() as conn:
+            await conn.execute(
+                update(StockLocation)
+                .where(StockLocation.id == device.stock_location_id)
+                .values(lead_time_days=planning_days[0], safety_days=planning_days[1])
+            )
     app = create_app(settings, sessionmaker=create_sessionmaker(engine))
     transport = httpx.ASGITransport(app=app)
     try:
@@ -247,7 +286,7 @@ async def test_concurrent_reports_create_one_order(
                 *[
                     gql(
                         QUERY_REPORT,
-                        _report(device.id, colour="BLACK", percent=3),
+                        _report(device.id, colour="BLACK", percent=percent),
                         token=emaintenance_token,
                     )
                     for _ in range(12)
@@ -280,4 +319,10 @@ async def test_concurrent_reports_create_one_order(
                 delete(AuditLogEntry).where(
                     AuditLogEntry.id > last_audit, AuditLogEntry.actor_client_id == client_pk
                 )
+            )
+            await conn.execute(delete(TonerLevelReport).where(TonerLevelReport.id > last_report))
+            await conn.execute(
+                update(StockLocation)
+                .where(StockLocation.id == device.stock_location_id)
+                .values(lead_time_days=location.lead_time_days, safety_days=location.safety_days)
             )

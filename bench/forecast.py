@@ -1,0 +1,440 @@
+"""Backtest of the toner forecasts, the just-in-time replenishment and the reading-anomaly
+detector on the large demo fleet (or any database holding toner history).
+
+    DATABASE_URL=sqlite+aiosqlite:////tmp/large.sqlite3 python bench/forecast.py [--devices N]
+
+Migrates and seeds the large fleet (`seed-demo --scale large`) when the database is empty.
+Everything runs in-process on what the database holds, through the same `forecasting`
+functions the API calls (resolvers/forecasts.py gathers the same inputs):
+
+- Forecast error: for every e-Maintenance device, toner and cartridge that ran out on day E,
+  the forecast made on day D = E - h (h = 7, 14, 30) from what was known by then (readings of
+  the toner's meter up to D, the last level reported by D, the cartridges replaced before D) is
+  compared with h: absolute percentage error |forecast - h| / h, and whether E fell within the
+  80 % interval.
+- Just-in-time replenishment: each cartridge's life replayed report by report (the device
+  reports its levels on its reading days); an order is raised at the first report where the
+  level is at or under the threshold or the forecast's early bound falls within lead time +
+  safety days + the days since the previous report (as `reportTonerLevels` does), and arrives
+  lead time days later. A stock-out: the cartridge runs out before.
+- Anomalies: every reading day of the first devices (and every planted one among them) flagged
+  again with `forecasting.meters.reading_flags` (the usual rate from the three whole months
+  before, as the rollup gives it); compared with the anomalies the demo planted (stored flags):
+  recall and false-alarm rate per device and reading day."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import bisect
+import statistics
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.fleet import ensure_loaded  # noqa: E402
+from forecasting.meters import FLAG_BITS, Flag, reading_flags  # noqa: E402
+from forecasting.toner import Replacement, meter_for, toner_forecast  # noqa: E402
+from forecasting.usage import Reading  # noqa: E402
+from models import (  # noqa: E402
+    CartridgeReplacement,
+    Consumable,
+    Device,
+    MeterReading,
+    ProductModel,
+    ProductModelMeter,
+    TonerLevelReport,
+    product_model_consumables,
+)
+from models.enums import ConsumableKind, TonerLevelState  # noqa: E402
+from models.session import create_engine  # noqa: E402
+from resolvers.forecasts import HISTORY_DAYS  # noqa: E402
+from resolvers.toner import MAX_REPORT_GAP_DAYS  # noqa: E402
+from settings import Settings  # noqa: E402
+
+HORIZONS = (7, 14, 30)
+MIN_HISTORY_DAYS = 30
+THRESHOLD_PERCENT = 15
+PLANNING = ((5, 3), (5, 10))  # (lead time, safety days)
+STALE_DAYS = Settings.stale_device_days
+
+
+@dataclass
+class Series:
+    readings: list[Reading] = field(default_factory=list)
+    days: list[date] = field(default_factory=list)
+
+    def up_to(self, day: date) -> list[Reading]:
+        end = bisect.bisect_right(self.days, day)
+        start = bisect.bisect_left(self.days, day - timedelta(days=HISTORY_DAYS))
+        return self.readings[start:end]
+
+
+@dataclass
+class TonerHistory:
+    rated: int
+    meter: str
+    reports: list[tuple[date, int | None]] = field(default_factory=list)
+    replacements: list[tuple[date, Replacement]] = field(default_factory=list)
+
+
+def _forecast(series: Series, toner: TonerHistory, day: date) -> Any:
+    """The forecast on `day` from what was known by then (None without a measured level)."""
+    level = None
+    for report_day, percent in reversed(toner.reports):
+        if report_day <= day:
+            level = (report_day, percent)
+            break
+    if level is None or level[1] is None:
+        return None
+    return toner_forecast(
+        percent=level[1],
+        level_on=level[0],
+        readings=series.up_to(day),
+        replacements=[r for d, r in toner.replacements if d <= day],
+        rated=toner.rated,
+        today=day,
+    )
+
+
+async def load(settings: Settings, devices: int) -> tuple[dict[Any, Any], ...]:
+    engine = create_engine(settings)
+    try:
+        async with engine.connect() as conn:
+            ids_stmt = (
+                select(Device.id, Device.product_model_id)
+                .where(Device.e_maintenance.is_(True))
+                .order_by(Device.id)
+            )
+            if devices:
+                ids_stmt = ids_stmt.limit(devices)
+            fleet = dict((await conn.execute(ids_stmt)).tuples().all())
+            meters: dict[int, set[str]] = defaultdict(set)
+            for model, meter in (
+                await conn.execute(
+                    select(ProductModelMeter.product_model_id, ProductModelMeter.meter)
+                )
+            ).tuples():
+                meters[model].add(str(meter.value if hasattr(meter, "value") else meter))
+            toners: dict[int, list[tuple[int, str, int]]] = defaultdict(list)
+            for model, consumable, colour, rated in (
+                await conn.execute(
+                    select(
+                        product_model_consumables.c.product_model_id,
+                        Consumable.id,
+                        Consumable.colour,
+                        Consumable.rated_yield_pages,
+                    )
+                    .join(Consumable, Consumable.id == product_model_consumables.c.consumable_id)
+                    .where(Consumable.kind == ConsumableKind.TONER)
+                )
+            ).tuples():
+                meter = meter_for(colour.value, meters[model])
+                if meter is not None and rated:
+                    toners[model].append((consumable, meter, rated))
+            histories: dict[tuple[int, int], TonerHistory] = {}
+            for device, model in fleet.items():
+                for consumable, meter, rated in toners[model]:
+                    histories[(device, consumable)] = TonerHistory(rated, meter)
+            series: dict[tuple[int, str], Series] = defaultdict(Series)
+            chunk = sorted(fleet)
+            for start in range(0, len(chunk), 500):
+                part = chunk[start : start + 500]
+                for device, meter, day, value in (
+                    await conn.execute(
+                        select(
+                            MeterReading.device_id,
+                            MeterReading.meter,
+                            MeterReading.reading_date,
+                            MeterReading.value,
+                        )
+                        .where(MeterReading.device_id.in_(part))
+                        .order_by(
+                            MeterReading.device_id, MeterReading.meter, MeterReading.reading_date
+                        )
+                    )
+                ).tuples():
+                    s = series[(device, meter.value)]
+                    s.readings.append(Reading(day, value))
+                    s.days.append(day)
+                for device, consumable, at, percent, state in (
+                    await conn.execute(
+                        select(
+                            TonerLevelReport.device_id,
+                            TonerLevelReport.consumable_id,
+                            TonerLevelReport.reported_at,
+                            TonerLevelReport.percent,
+                            TonerLevelReport.state,
+                        )
+                        .where(TonerLevelReport.device_id.in_(part))
+                        .order_by(TonerLevelReport.reported_at, TonerLevelReport.id)
+                    )
+                ).tuples():
+                    history = histories.get((device, consumable))
+                    if history is not None:
+                        measured = state is TonerLevelState.MEASURED
+                        history.reports.append((at.date(), percent if measured else None))
+                for device, consumable, at, before, after, value in (
+                    await conn.execute(
+                        select(
+                            CartridgeReplacement.device_id,
+                            CartridgeReplacement.consumable_id,
+                            CartridgeReplacement.replaced_at,
+                            CartridgeReplacement.from_percent,
+                            CartridgeReplacement.to_percent,
+                            CartridgeReplacement.meter_value,
+                        )
+                        .where(CartridgeReplacement.device_id.in_(part))
+                        .order_by(CartridgeReplacement.replaced_at, CartridgeReplacement.id)
+                    )
+                ).tuples():
+                    history = histories.get((device, consumable))
+                    if history is not None:
+                        history.replacements.append((at.date(), Replacement(before, after, value)))
+            max_pages = dict(
+                (await conn.execute(select(ProductModel.id, ProductModel.max_pages_per_day)))
+                .tuples()
+                .all()
+            )
+            first_id = await conn.scalar(select(Device.id).order_by(Device.id).limit(1))
+    finally:
+        await engine.dispose()
+    return histories, series, {"max_pages": max_pages, "fleet": fleet, "first_id": first_id}
+
+
+def backtest(histories: dict[Any, TonerHistory], series: dict[Any, Series]) -> dict[int, Any]:
+    errors: dict[int, list[float]] = {h: [] for h in HORIZONS}
+    covered: dict[int, list[bool]] = {h: [] for h in HORIZONS}
+    missing: dict[int, int] = {h: 0 for h in HORIZONS}
+    for (device, _), toner in histories.items():
+        s = series.get((device, toner.meter))
+        if s is None or not s.readings:
+            continue
+        first = s.readings[0].day
+        starts = [toner.reports[0][0]] if toner.reports else []
+        starts += [d for d, _ in toner.replacements]
+        for start, (empty_on, _) in zip(starts, toner.replacements, strict=False):
+            for h in HORIZONS:
+                day = empty_on - timedelta(days=h)
+                if day < start or (day - first).days < MIN_HISTORY_DAYS:
+                    continue
+                found = _forecast(s, toner, day)
+                if found is None or found.reason is not None:
+                    missing[h] += 1
+                    continue
+                errors[h].append(abs(found.days_to_empty - h) / h)
+                covered[h].append(found.low_days <= h <= found.high_days)
+    return {
+        h: {
+            "n": len(errors[h]),
+            "mape": 100 * statistics.fmean(errors[h]) if errors[h] else float("nan"),
+            "median_ape": 100 * statistics.median(errors[h]) if errors[h] else float("nan"),
+            "coverage": 100 * statistics.fmean(covered[h]) if covered[h] else float("nan"),
+            "no_forecast": missing[h],
+        }
+        for h in HORIZONS
+    }
+
+
+def replenishment(
+    histories: dict[Any, TonerHistory], series: dict[Any, Series], lead: int, safety: int
+) -> tuple[int, int]:
+    """(cartridges replayed, stock-outs, stock-outs of cartridges that lasted less than the lead
+    time + a week: no order for them alone can arrive in time) for cartridges started with
+    >= 30 days of history."""
+    replayed = outs = short = 0
+    for (device, _), toner in histories.items():
+        s = series.get((device, toner.meter))
+        if s is None or not s.readings or not toner.reports:
+            continue
+        first = s.readings[0].day
+        starts = [toner.reports[0][0]] + [d for d, _ in toner.replacements]
+        for start, (empty_on, _) in zip(starts, toner.replacements, strict=False):
+            if (start - first).days < MIN_HISTORY_DAYS:
+                continue
+            replayed += 1
+            ordered_on = None
+            previous_report: date | None = None
+            for report_day, percent in toner.reports:
+                gap = (report_day - previous_report).days if previous_report else 0
+                previous_report = report_day
+                if report_day < start or report_day >= empty_on or percent is None:
+                    continue
+                if percent <= THRESHOLD_PERCENT:
+                    ordered_on = report_day
+                    break
+                found = _forecast(s, toner, report_day)
+                if (
+                    found is not None
+                    and found.low_days is not None
+                    and (found.low_days <= lead + safety + min(gap, MAX_REPORT_GAP_DAYS))
+                ):
+                    ordered_on = report_day
+                    break
+            if ordered_on is None or ordered_on + timedelta(days=lead) > empty_on:
+                outs += 1
+                short += (empty_on - start).days < lead + 7
+    return replayed, outs, short
+
+
+def _counter_at(readings: list[Reading], days: list[date], day: date) -> float | None:
+    """The counter on `day`, linear between the readings around it (as the rollup spreads)."""
+    i = bisect.bisect_left(days, day)
+    if i < len(days) and days[i] == day:
+        return float(readings[i].value)
+    if i == 0 or i == len(days):
+        return None
+    a, b = readings[i - 1], readings[i]
+    if b.value < a.value:
+        return None
+    share = (day - a.day).days / (b.day - a.day).days
+    return a.value + (b.value - a.value) * share
+
+
+def _month_back(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 - months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+async def anomalies(settings: Settings, devices: int, max_pages: dict[int, int]) -> dict[str, Any]:
+    """Recall and false alarms per (device, reading day) on the first `devices` devices."""
+    engine = create_engine(settings)
+    truth: dict[tuple[int, date], set[str]] = defaultdict(set)
+    found: dict[tuple[int, date], set[str]] = defaultdict(set)
+    try:
+        async with engine.connect() as conn:
+            fleet = (
+                (
+                    await conn.execute(
+                        select(Device.id, Device.product_model_id)
+                        .order_by(Device.id)
+                        .limit(devices)
+                    )
+                )
+                .tuples()
+                .all()
+            )
+            ids = [d for d, _ in fleet]
+            model_of = dict(fleet)
+            for start in range(0, len(ids), 500):
+                part = ids[start : start + 500]
+                per_meter: dict[tuple[int, str], list[tuple[date, int, int]]] = defaultdict(list)
+                for device, meter, day, value, flags in (
+                    await conn.execute(
+                        select(
+                            MeterReading.device_id,
+                            MeterReading.meter,
+                            MeterReading.reading_date,
+                            MeterReading.value,
+                            MeterReading.flags,
+                        )
+                        .where(MeterReading.device_id.in_(part))
+                        .order_by(
+                            MeterReading.device_id, MeterReading.meter, MeterReading.reading_date
+                        )
+                    )
+                ).tuples():
+                    per_meter[(device, meter.value)].append((day, value, flags))
+                for (device, _), rows in per_meter.items():
+                    readings = [Reading(d, v) for d, v, _ in rows]
+                    days = [d for d, _, _ in rows]
+                    for i, (day, value, flags) in enumerate(rows):
+                        key = (device, day)
+                        truth[key] |= {f.value for f, bit in FLAG_BITS.items() if flags & bit}
+                        if i == 0:
+                            found.setdefault(key, set())
+                            continue
+                        # the months before the interval the reading closes (as the API)
+                        month = rows[i - 1][0].replace(day=1)
+                        since = _month_back(rows[i - 1][0], 3)
+                        a = _counter_at(readings, days, since)
+                        b = _counter_at(readings, days, month)
+                        usual = (
+                            (b - a) / (month - since).days
+                            if a is not None and b is not None
+                            else None
+                        )
+                        flagged = reading_flags(
+                            previous=(rows[i - 1][0], rows[i - 1][1]),
+                            day=day,
+                            value=value,
+                            usual_pages_per_day=usual,
+                            max_pages_per_day=max_pages[model_of[device]],
+                            stale_after_days=STALE_DAYS,
+                        )
+                        found[key] |= {f.value for f in flagged}
+    finally:
+        await engine.dispose()
+    result: dict[str, Any] = {"reading_days": len(found)}
+    for flag in (Flag.SPIKE.value, Flag.STALE_DEVICE.value):
+        planted = {k for k, v in truth.items() if flag in v}
+        detected = {k for k, v in found.items() if flag in v}
+        negatives = len(found) - len(planted)
+        result[flag] = {
+            "planted": len(planted),
+            "recall": 100 * len(planted & detected) / len(planted) if planted else float("nan"),
+            "false_alarms": len(detected - planted),
+            "false_alarm_rate": 100 * len(detected - planted) / negatives if negatives else 0.0,
+        }
+    return result
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--devices", type=int, default=2000, help="e-Maintenance devices replayed (0: all)"
+    )
+    parser.add_argument(
+        "--anomaly-devices", type=int, default=5000, help="devices whose readings are re-flagged"
+    )
+    args = parser.parse_args()
+    settings = Settings.from_env()
+    await ensure_loaded(settings)
+    started = time.perf_counter()
+    histories, series, extra = await load(settings, args.devices)
+    print(
+        f"loaded {len(extra['fleet'])} e-Maintenance devices, {len(histories)} toners, "
+        f"{sum(len(t.reports) for t in histories.values())} level reports, "
+        f"{sum(len(t.replacements) for t in histories.values())} replacements "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
+    started = time.perf_counter()
+    for h, figures in backtest(histories, series).items():
+        print(
+            f"horizon {h:>2} days: {figures['n']} forecasts, MAPE {figures['mape']:.1f} %, "
+            f"median APE {figures['median_ape']:.1f} %, 80 % interval coverage "
+            f"{figures['coverage']:.1f} %, no forecast {figures['no_forecast']}"
+        )
+    print(f"  (backtest in {time.perf_counter() - started:.1f} s)")
+    for lead, safety in PLANNING:
+        started = time.perf_counter()
+        replayed, outs, short = replenishment(histories, series, lead, safety)
+        print(
+            f"just in time, lead {lead} + safety {safety} days: {replayed} cartridges, "
+            f"{outs} stock-outs ({100 * outs / max(replayed, 1):.2f} %), of which {short} of "
+            f"cartridges lasting less than lead time + 7 days, "
+            f"in {time.perf_counter() - started:.1f} s"
+        )
+    started = time.perf_counter()
+    result = await anomalies(settings, args.anomaly_devices, extra["max_pages"])
+    print(f"anomalies on {result['reading_days']} device reading days:")
+    for flag in (Flag.SPIKE.value, Flag.STALE_DEVICE.value):
+        r = result[flag]
+        print(
+            f"  {flag}: {r['planted']} planted, recall {r['recall']:.1f} %, "
+            f"{r['false_alarms']} false alarms ({r['false_alarm_rate']:.3f} %)"
+        )
+    print(f"  (in {time.perf_counter() - started:.1f} s)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,248 @@
+"""Just-in-time replenishment and `StockLocation.projectedDemand`: orders raised when the
+forecast runs out within the location's lead time plus safety days, demand per consumable
+against stock on hand, the location's planning days, and the permission of the stock levels."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core import clock
+from core.ids import global_id
+from models import Device, StockLevel, StockLocation, TonerLevel
+from tests.conftest import StatementCounter
+from tests.graphql import GraphQLClient
+from tests.stock.conftest import supplied_device
+from tests.stock.test_report_toner_levels import QUERY_REPORT, _black_toner, _open_orders
+from tests.stock.test_toner_forecast import QUERY_FORECAST, _plant_history
+
+QUERY_DEMAND = """
+query Demand($id: ID!, $days: Int!) {
+  node(id: $id) {
+    ... on StockLocation {
+      leadTimeDays safetyDays
+      projectedDemand(days: $days) {
+        consumable { id sku }
+        cartridgesNeeded devicesInNeed devicesWithoutForecast onHand onOrder shortfall runsOutOn
+      }
+    }
+  }
+}
+"""
+
+QUERY_LOCATIONS_DEMAND = """
+query Locations($first: Int!) {
+  stockLocations(first: $first) {
+    nodes { name projectedDemand(days: 90) { consumable { sku } cartridgesNeeded runsOutOn } }
+  }
+}
+"""
+
+MUTATION_UPDATE = """
+mutation Update($input: UpdateStockLocationInput!) {
+  updateStockLocation(input: $input) {
+    stockLocation { leadTimeDays safetyDays }
+    userErrors { field code }
+  }
+}
+"""
+
+
+async def _only_device_of_location(connection: AsyncConnection, device: object) -> None:
+    """The location supplies only this device (the others move elsewhere for the test)."""
+    await connection.execute(
+        update(Device)
+        .where(
+            Device.stock_location_id == device.stock_location_id,  # type: ignore[attr-defined]
+            Device.id != device.id,  # type: ignore[attr-defined]
+        )
+        .values(stock_location_id=None)
+    )
+
+
+@pytest.mark.dates
+async def test_just_in_time_order_within_lead_time_and_safety_days(
+    gql: GraphQLClient, connection: AsyncConnection, emaintenance_token: str
+) -> None:
+    # given: 50 % left runs out in 70 days (see _plant_history), at the earliest on `low`
+    device = await supplied_device(connection)
+    toner = await _black_toner(connection, device)
+    today = await _plant_history(connection, device, toner)
+    forecast = await gql(
+        QUERY_FORECAST, {"id": global_id("Device", device.id)}, as_user="agent@vendor.example"
+    )
+    [black] = [
+        level["forecast"]
+        for level in forecast.data["node"]["tonerLevels"]
+        if level["consumable"]["id"] == global_id("Consumable", toner.id)
+    ]
+    earliest = (date.fromisoformat(black["low"]) - today).days
+    assert 0 < earliest < 70
+    location = StockLocation.id == device.stock_location_id
+    await connection.execute(
+        update(StockLocation).where(location).values(lead_time_days=earliest - 4, safety_days=3)
+    )
+    report = {
+        "input": {
+            "deviceId": global_id("Device", device.id),
+            "levels": [{"colour": "BLACK", "percent": 50}],
+        }
+    }
+    # when: one day short of the earliest day it may run out, then just enough
+    early = await gql(QUERY_REPORT, report, token=emaintenance_token)
+    await connection.execute(update(StockLocation).where(location).values(safety_days=4))
+    due = await gql(QUERY_REPORT, report, token=emaintenance_token)
+    again = await gql(QUERY_REPORT, report, token=emaintenance_token)
+    # then
+    assert early.data["reportTonerLevels"]["replenishmentOrders"] == []
+    [order] = due.data["reportTonerLevels"]["replenishmentOrders"]
+    assert order["consumable"]["id"] == global_id("Consumable", toner.id)
+    assert again.data["reportTonerLevels"]["replenishmentOrders"] == []
+    assert await _open_orders(connection, device.id, toner.id) == 1
+
+
+@pytest.mark.dates
+async def test_projected_demand_against_stock(
+    gql: GraphQLClient, connection: AsyncConnection
+) -> None:
+    # given: one device, black toner empty in 70 days, then a cartridge every 140 days
+    device = await supplied_device(connection)
+    toner = await _black_toner(connection, device)
+    today = await _plant_history(connection, device, toner)
+    await _only_device_of_location(connection, device)
+    await connection.execute(
+        delete(StockLevel).where(StockLevel.stock_location_id == device.stock_location_id)
+    )
+    await connection.execute(
+        StockLevel.__table__.insert().values(
+            stock_location_id=device.stock_location_id, consumable_id=toner.id, quantity=1
+        )
+    )
+    variables = {"id": global_id("StockLocation", device.stock_location_id)}
+    # when
+    short = await gql(QUERY_DEMAND, {**variables, "days": 69}, as_user="agent@vendor.example")
+    year = await gql(QUERY_DEMAND, {**variables, "days": 250}, as_user="agent@vendor.example")
+    # then
+    demand = {d["consumable"]["id"]: d for d in short.data["node"]["projectedDemand"]}
+    black = demand[global_id("Consumable", toner.id)]
+    assert black["cartridgesNeeded"] == 0 and black["runsOutOn"] is None
+    demand = {d["consumable"]["id"]: d for d in year.data["node"]["projectedDemand"]}
+    black = demand[global_id("Consumable", toner.id)]
+    assert (black["cartridgesNeeded"], black["devicesInNeed"], black["onHand"]) == (2, 1, 1)
+    assert black["shortfall"] == max(0, 2 - 1 - black["onOrder"])
+    # the second cartridge (day 70 + 140) finds the shelf empty
+    assert black["runsOutOn"] == (today + timedelta(days=210)).isoformat()
+
+
+async def test_projected_demand_is_batched_and_bounded(
+    gql: GraphQLClient, statements: StatementCounter
+) -> None:
+    # given
+    await gql(QUERY_LOCATIONS_DEMAND, {"first": 1}, as_user="agent@vendor.example")
+    # when
+    small, few = await statements.of(
+        gql(QUERY_LOCATIONS_DEMAND, {"first": 2}, as_user="agent@vendor.example")
+    )
+    large, many = await statements.of(
+        gql(QUERY_LOCATIONS_DEMAND, {"first": 20}, as_user="agent@vendor.example")
+    )
+    out_of_range = await gql(
+        QUERY_LOCATIONS_DEMAND.replace("days: 90", "days: 0"),
+        {"first": 1},
+        as_user="agent@vendor.example",
+    )
+    # then
+    assert len(small.data["stockLocations"]["nodes"]) == 2
+    assert len(large.data["stockLocations"]["nodes"]) > 2
+    assert any(
+        d["cartridgesNeeded"]
+        for n in large.data["stockLocations"]["nodes"]
+        for d in n["projectedDemand"]
+    )
+    assert few == many, statements.statements
+    assert out_of_range.error_codes == ["BAD_USER_INPUT"]
+
+
+async def test_projected_demand_requires_permission(
+    gql: GraphQLClient, analytics_token: str
+) -> None:
+    # given: an analytics client sees every stock location, but holds no stock permission
+    query = "{ stockLocations(first: 5) { nodes { name projectedDemand(days: 30) { onHand } } } }"
+    # when
+    result = await gql(query, token=analytics_token)
+    # then
+    assert "FORBIDDEN" in result.error_codes
+    nodes = result.data["stockLocations"]["nodes"]
+    assert nodes and all(n["projectedDemand"] is None for n in nodes)
+
+
+async def test_update_planning_days(gql: GraphQLClient, connection: AsyncConnection) -> None:
+    # given
+    location_id = await connection.scalar(select(func.min(StockLocation.id)))
+    gid = global_id("StockLocation", location_id)
+    # when
+    good = await gql(
+        MUTATION_UPDATE,
+        {"input": {"id": gid, "leadTimeDays": 10, "safetyDays": 4}},
+        as_user="agent@vendor.example",
+    )
+    bad = await gql(
+        MUTATION_UPDATE,
+        {"input": {"id": gid, "leadTimeDays": 366}},
+        as_user="agent@vendor.example",
+    )
+    # then
+    payload = good.data["updateStockLocation"]
+    assert payload["userErrors"] == []
+    assert payload["stockLocation"] == {"leadTimeDays": 10, "safetyDays": 4}
+    assert bad.data["updateStockLocation"]["userErrors"] == [
+        {"field": ["leadTimeDays"], "code": "DAYS_OUT_OF_RANGE"}
+    ]
+    stored = await connection.scalar(
+        select(StockLocation.lead_time_days).where(StockLocation.id == location_id)
+    )
+    assert stored == 10
+
+
+@pytest.mark.dates
+async def test_a_device_reporting_seldom_is_ordered_for_earlier(
+    gql: GraphQLClient, connection: AsyncConnection, emaintenance_token: str
+) -> None:
+    # given: a report now, and the earliest day the toner may run out
+    device = await supplied_device(connection)
+    toner = await _black_toner(connection, device)
+    today = await _plant_history(connection, device, toner)
+    forecast = await gql(
+        QUERY_FORECAST, {"id": global_id("Device", device.id)}, as_user="agent@vendor.example"
+    )
+    [black] = [
+        level["forecast"]
+        for level in forecast.data["node"]["tonerLevels"]
+        if level["consumable"]["id"] == global_id("Consumable", toner.id)
+    ]
+    earliest = (date.fromisoformat(black["low"]) - today).days
+    location = StockLocation.id == device.stock_location_id
+    await connection.execute(
+        update(StockLocation).where(location).values(lead_time_days=earliest - 7, safety_days=0)
+    )
+    report = {
+        "input": {
+            "deviceId": global_id("Device", device.id),
+            "levels": [{"colour": "BLACK", "percent": 50}],
+        }
+    }
+    # when: reporting right after the previous report, then a week after it
+    soon = await gql(QUERY_REPORT, report, token=emaintenance_token)
+    await connection.execute(
+        update(TonerLevel)
+        .where(TonerLevel.device_id == device.id, TonerLevel.consumable_id == toner.id)
+        .values(reported_at=clock.now() - timedelta(days=7))
+    )
+    week_later = await gql(QUERY_REPORT, report, token=emaintenance_token)
+    # then: the week until the next report counts as notice
+    assert soon.data["reportTonerLevels"]["replenishmentOrders"] == []
+    [order] = week_later.data["reportTonerLevels"]["replenishmentOrders"]
+    assert order["consumable"]["id"] == global_id("Consumable", toner.id)
