@@ -276,7 +276,7 @@ def test_every_guarded_read_is_covered_by_the_matrix() -> None:
             g.type_name not in (*ORACLE_TYPES, "Query")
             and not (
                 g.type_name in NESTED_ONLY
-                and by_name[NESTED_ONLY[g.type_name]].permission is g.permission
+                and by_name[NESTED_ONLY[g.type_name]].requirement == g.requirement
             )
         )
     ]
