@@ -49,7 +49,9 @@ from resolvers.context import AppServices, Context
 from schema import unavailable
 from schema.extensions import label_request_errors, mask_unexpected
 from schema.root import schema
+from schema.webhook_payloads import SchemaRenderer
 from settings import Settings, get_settings
+from webhooks.sender import WebhookSender
 
 log = logging.getLogger("portal")
 
@@ -443,6 +445,13 @@ def create_app(
         )
         if sender is not None:
             sender.start()
+        hooks = (
+            WebhookSender(services.sessionmaker, settings, SchemaRenderer(services))
+            if settings.webhook_sender_enabled
+            else None
+        )
+        if hooks is not None:
+            hooks.start()
         if settings.log_format == "json":
             log_lines.configure_json_logging()
         settle_heap()
@@ -455,6 +464,8 @@ def create_app(
                 await broker.stop()
             if sender is not None:
                 await sender.stop()
+            if hooks is not None:
+                await hooks.stop()
             if engine is not None:
                 await engine.dispose()
 

@@ -76,6 +76,16 @@ class Settings:
     password_min_length: int = 10
     email_confirmation_ttl_seconds: int = 2 * 24 * 3600
     invitation_ttl_seconds: int = 7 * 24 * 3600
+    # Webhooks (webhooks/): the sender each worker runs, target rules, retries
+    webhook_sender_enabled: bool = True
+    webhook_poll_seconds: float = 1.0
+    webhook_allow_private_targets: bool | None = None  # None: allowed unless production
+    webhook_timeout_seconds: float = 10.0
+    webhook_retry_hours: float = 72.0
+    webhook_backoff_base_seconds: float = 10.0
+    webhook_backoff_max_seconds: float = 6 * 3600.0
+    webhook_disable_after_failures: int = 20
+    webhook_secret_overlap_seconds: int = 24 * 3600
     # Observability (observability/)
     log_format: str = "text"  # text | json (one JSON line per record, one per request)
     metrics_token: str | None = None  # /metrics is served only with this bearer token
@@ -87,6 +97,13 @@ class Settings:
         if self.graphql_introspection in {"on", "off", "authenticated"}:
             return self.graphql_introspection
         return "authenticated" if self.environment == "production" else "on"
+
+    @property
+    def allows_private_webhook_targets(self) -> bool:
+        """Loopback and private webhook targets: refused in production unless allowed."""
+        if self.webhook_allow_private_targets is not None:
+            return self.webhook_allow_private_targets
+        return self.environment != "production"
 
     @property
     def is_sqlite(self) -> bool:
@@ -145,6 +162,19 @@ class Settings:
             password_min_length=_env_int("PASSWORD_MIN_LENGTH", 10),
             email_confirmation_ttl_seconds=_env_int("EMAIL_CONFIRMATION_TTL_SECONDS", 172800),
             invitation_ttl_seconds=_env_int("INVITATION_TTL_SECONDS", 7 * 24 * 3600),
+            webhook_sender_enabled=_env_bool("WEBHOOK_SENDER_ENABLED", True),
+            webhook_poll_seconds=float(_env("WEBHOOK_POLL_SECONDS", "1.0")),
+            webhook_allow_private_targets=(
+                _env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", False)
+                if os.environ.get("WEBHOOK_ALLOW_PRIVATE_TARGETS")
+                else None
+            ),
+            webhook_timeout_seconds=float(_env("WEBHOOK_TIMEOUT_SECONDS", "10")),
+            webhook_retry_hours=float(_env("WEBHOOK_RETRY_HOURS", "72")),
+            webhook_backoff_base_seconds=float(_env("WEBHOOK_BACKOFF_BASE_SECONDS", "10")),
+            webhook_backoff_max_seconds=float(_env("WEBHOOK_BACKOFF_MAX_SECONDS", "21600")),
+            webhook_disable_after_failures=_env_int("WEBHOOK_DISABLE_AFTER_FAILURES", 20),
+            webhook_secret_overlap_seconds=_env_int("WEBHOOK_SECRET_OVERLAP_SECONDS", 86400),
             log_format=_env("LOG_FORMAT", "text").strip().lower(),
             metrics_token=os.environ.get("METRICS_TOKEN") or None,
         )

@@ -21,6 +21,7 @@ from models.user import (
     RefreshToken,
     User,
 )
+from models.webhook import DeliveryStatus, Webhook, WebhookDelivery
 
 __all__ = [
     "Account",
@@ -29,6 +30,7 @@ __all__ = [
     "Base",
     "Consumable",
     "Contract",
+    "DeliveryStatus",
     "Device",
     "Invitation",
     "KnowledgeArticle",
@@ -55,5 +57,7 @@ __all__ = [
     "TicketNumberCounter",
     "TonerLevel",
     "User",
+    "Webhook",
+    "WebhookDelivery",
     "product_model_consumables",
 ]

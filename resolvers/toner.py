@@ -18,7 +18,8 @@ from models import Consumable, Device, ReplenishmentOrder, TonerLevel, product_m
 from models.enums import ConsumableKind, ReplenishmentStatus, TonerColour
 from models.stock import OPEN_ORDER
 from resolvers.audit import audit
-from resolvers.stock import _dialect_insert
+from resolvers.stock import _dialect_insert, announce_order
+from webhooks.events import WebhookEvent
 
 if TYPE_CHECKING:
     from resolvers.context import Context
@@ -147,6 +148,8 @@ async def report_toner_levels(
                 ).returning(ReplenishmentOrder)
             )
         )
+    for order in orders:
+        await announce_order(session, WebhookEvent.REPLENISHMENT_ORDER_CREATED, order)
     audit(
         context,
         "toner_levels.report",

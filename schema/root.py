@@ -26,6 +26,7 @@ from schema.ticket_live import TicketSubscription
 from schema.ticket_mutations import TicketMutation
 from schema.tickets import TicketQuery
 from schema.viewer import ViewerQuery
+from schema.webhooks import WebhookMutation, WebhookQuery
 
 
 def _described(merged: type, description: str) -> None:
@@ -45,12 +46,14 @@ Query = merge_types(
         KnowledgeQuery,
         MeterQuery,
         TicketQuery,
+        WebhookQuery,
     ),
 )
 _described(
     Query,
     "What a caller may read: the viewer, any object by ID, and the lists of accounts, sites, "
-    "devices, stock locations, tickets, meter readings and knowledge articles it may see.",
+    "devices, stock locations, tickets, meter readings, knowledge articles and webhooks it may "
+    "see.",
 )
 Mutation = merge_types(
     "Mutation",
@@ -63,6 +66,7 @@ Mutation = merge_types(
         KnowledgeMutation,
         MeterMutation,
         TicketMutation,
+        WebhookMutation,
     ),
 )
 _described(
