@@ -202,11 +202,13 @@ class WebhookSender:
         renderer: Renderer,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
+        concurrency: int = CONCURRENCY,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.settings = settings
         self.renderer = renderer
         self._transport = transport
+        self.concurrency = concurrency
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._http: httpx.AsyncClient | None = None
@@ -214,12 +216,12 @@ class WebhookSender:
     # --- one pass -----------------------------------------------------------------------------
 
     async def deliver_pending(self, limit: int = BATCH_SIZE) -> int:
-        """Claims up to `limit` due deliveries and attempts them (at most `CONCURRENCY` at
+        """Claims up to `limit` due deliveries and attempts them (at most `concurrency` at
         once); returns how many were attempted."""
         claimed = await claim(self.sessionmaker, limit)
         if not claimed:
             return 0
-        gate = asyncio.Semaphore(CONCURRENCY)
+        gate = asyncio.Semaphore(self.concurrency)
 
         async def one(delivery: Claimed) -> None:
             async with gate:
@@ -355,6 +357,20 @@ class WebhookSender:
         webhook.is_active = False
         webhook.disabled_reason = "TOO_MANY_FAILURES"
         webhook.updated_at = clock.now()
+        # Its other pending deliveries end now (the one in hand is settled by the caller).
+        await session.execute(
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.webhook_id == webhook_id,
+                WebhookDelivery.status == DeliveryStatus.PENDING,
+            )
+            .values(
+                status=DeliveryStatus.FAILED,
+                finished_at=clock.now(),
+                last_error="WEBHOOK_DISABLED",
+            )
+            .execution_options(synchronize_session=False)
+        )
         await self.renderer.notify_disabled(session, webhook)
         log.warning("webhook %s disabled after repeated failures", webhook_id)
 
@@ -381,11 +397,14 @@ class WebhookSender:
         attempt: Attempt,
         reason: str | None,
     ) -> None:
+        # The claim counted an attempt; none was made when the delivery ends before a request.
+        attempts = delivery.attempts if attempt.duration_ms is not None else delivery.attempts - 1
         await session.execute(
             update(WebhookDelivery)
             .where(WebhookDelivery.id == delivery.id)
             .values(
                 status=status,
+                attempts=attempts,
                 finished_at=clock.now(),
                 response_status=attempt.status,
                 response_excerpt=attempt.excerpt,
