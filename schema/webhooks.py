@@ -102,7 +102,7 @@ def check_payload_query(info: Info, text: str) -> str:
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if len(operations) != 1 or operations[0].operation != GraphQLOperationType.QUERY:
         raise UserError("WEBHOOK_QUERY_NOT_A_QUERY", "query")
-    for definition in operations[0].variable_definitions:
+    for definition in operations[0].variable_definitions or ():
         name = definition.variable.name.value
         if print_ast(definition.type) not in ALLOWED_VARIABLES.get(name, set()):
             raise UserError("WEBHOOK_QUERY_VARIABLES", "query", name=name)
