@@ -279,8 +279,7 @@ async def webhook_connection(
     before: str | None,
 ) -> Page:
     scope = await context.require_scope()
-    clause = scope.webhooks_clause() if scope.user is not None else False
-    stmt = select(Webhook).where(clause)
+    stmt = select(Webhook).where(scope.webhooks_clause())
     sort = [SortField(Webhook.id, "int")]
     return await paginate(context.session, stmt, sort, PageRequest(first, after, last, before))
 
