@@ -22,7 +22,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -45,8 +45,10 @@ from models.session import create_engine, create_sessionmaker
 from observability import logs as log_lines
 from observability import metrics
 from observability import requests as observed
+from resolvers.bulk_exports import downloadable
 from resolvers.context import AppServices, Context
 from schema import unavailable
+from schema.export_runner import ExportRunner
 from schema.extensions import label_request_errors, mask_unexpected
 from schema.root import schema
 from schema.webhook_payloads import SchemaRenderer
@@ -435,6 +437,21 @@ def create_app(
         body = await metrics.exposition(services.sessionmaker, settings)
         return Response(body, media_type=metrics.CONTENT_TYPE)
 
+    async def download_export(request: Request) -> Response:
+        """A bulk export's file, for a URL signed by `bulkExport.url` and not yet expired."""
+        async with services.sessionmaker() as session:
+            path = await downloadable(
+                session,
+                settings,
+                request.path_params["export_id"],
+                request.query_params.get("expires", ""),
+                request.query_params.get("signature", ""),
+            )
+        if path is None:
+            return PlainTextResponse("Not Found", status_code=404)
+        name = f"export-{request.path_params['export_id']}.jsonl.gz"
+        return FileResponse(path, media_type="application/gzip", filename=name)
+
     async def jwks(_: Request) -> Response:
         return JSONResponse(services.tokens.public_jwks())
 
@@ -452,6 +469,9 @@ def create_app(
         )
         if hooks is not None:
             hooks.start()
+        exports = ExportRunner(services) if settings.bulk_export_worker_enabled else None
+        if exports is not None:
+            exports.start()
         if settings.log_format == "json":
             log_lines.configure_json_logging()
         settle_heap()
@@ -466,6 +486,8 @@ def create_app(
                 await sender.stop()
             if hooks is not None:
                 await hooks.stop()
+            if exports is not None:
+                await exports.stop()
             if engine is not None:
                 await engine.dispose()
 
@@ -499,6 +521,7 @@ def create_app(
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
             Route("/.well-known/jwks.json", jwks),
+            Route("/exports/{export_id}", download_export),
         ],
         lifespan=lifespan,
     )

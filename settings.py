@@ -86,6 +86,9 @@ class Settings:
     webhook_backoff_max_seconds: float = 6 * 3600.0
     webhook_disable_after_failures: int = 20
     webhook_secret_overlap_seconds: int = 24 * 3600
+    # Bulk exports (schema/export_runner.py): the runner each worker runs
+    bulk_export_worker_enabled: bool = True
+    bulk_export_poll_seconds: float = 1.0
     # Observability (observability/)
     log_format: str = "text"  # text | json (one JSON line per record, one per request)
     metrics_token: str | None = None  # /metrics is served only with this bearer token
@@ -175,6 +178,8 @@ class Settings:
             webhook_backoff_max_seconds=float(_env("WEBHOOK_BACKOFF_MAX_SECONDS", "21600")),
             webhook_disable_after_failures=_env_int("WEBHOOK_DISABLE_AFTER_FAILURES", 20),
             webhook_secret_overlap_seconds=_env_int("WEBHOOK_SECRET_OVERLAP_SECONDS", 86400),
+            bulk_export_worker_enabled=_env_bool("BULK_EXPORT_WORKER_ENABLED", True),
+            bulk_export_poll_seconds=float(_env("BULK_EXPORT_POLL_SECONDS", "1.0")),
             log_format=_env("LOG_FORMAT", "text").strip().lower(),
             metrics_token=os.environ.get("METRICS_TOKEN") or None,
         )

@@ -3,6 +3,7 @@
 from models.account import Account, Contract, Payment, Site
 from models.audit import AuditLogEntry
 from models.base import Base
+from models.bulk_export import BulkExport, ExportStatus
 from models.device import Device, TonerLevel
 from models.knowledge import KnowledgeArticle, KnowledgeArticleTranslation
 from models.meter import MeterReading, MeterUsageMonth
@@ -28,10 +29,12 @@ __all__ = [
     "ApiClient",
     "AuditLogEntry",
     "Base",
+    "BulkExport",
     "Consumable",
     "Contract",
     "DeliveryStatus",
     "Device",
+    "ExportStatus",
     "Invitation",
     "KnowledgeArticle",
     "KnowledgeArticleTranslation",

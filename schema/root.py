@@ -13,6 +13,7 @@ from api.limits import ApiProtection
 from api.persisted import PersistedQueries
 from observability.requests import RequestObserver
 from schema.accounts import AccountMutation, AccountQuery
+from schema.bulk_exports import BulkExportMutation, BulkExportQuery
 from schema.devices import DeviceMutation, DeviceQuery
 from schema.extensions import MaskUnexpectedErrors, MutationAudit, OperationSession
 from schema.identity import IdentityMutation
@@ -47,13 +48,14 @@ Query = merge_types(
         MeterQuery,
         TicketQuery,
         WebhookQuery,
+        BulkExportQuery,
     ),
 )
 _described(
     Query,
     "What a caller may read: the viewer, any object by ID, and the lists of accounts, sites, "
-    "devices, stock locations, tickets, meter readings, knowledge articles and webhooks it may "
-    "see.",
+    "devices, stock locations, tickets, meter readings, knowledge articles, webhooks and "
+    "bulk exports it may see.",
 )
 Mutation = merge_types(
     "Mutation",
@@ -67,6 +69,7 @@ Mutation = merge_types(
         MeterMutation,
         TicketMutation,
         WebhookMutation,
+        BulkExportMutation,
     ),
 )
 _described(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 
-from sqlalchemy import and_, insert, literal, or_, select, true
+from sqlalchemy import ColumnElement, and_, insert, literal, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import clock
@@ -60,7 +60,7 @@ async def emit(
     session: AsyncSession,
     event: WebhookEvent,
     *,
-    account_id: int,
+    account_id: int | None,
     subject_id: int,
     internal: bool = False,
     owner_user_id: int | None = None,
@@ -70,7 +70,10 @@ async def emit(
     Interested: active, wanting `event`, of `account_id`, of an account above it, or of every
     account. `internal` events (an internal ticket note) go only to webhooks whose owner is a
     vendor agent (and the sender checks the owner's permission again at delivery time).
-    `owner_user_id` narrows to one owner's webhooks (an export's completion is its starter's)."""
+    `owner_user_id` narrows to one owner's webhooks (an export's completion is its starter's;
+    such an event has no account: `account_id` None, and then `owner_user_id` is required)."""
+    if account_id is None and owner_user_id is None:
+        raise ValueError("an event without an account names its webhook owner")
     above = (
         select(Account.id, Account.parent_id)
         .where(Account.id == account_id)
@@ -80,12 +83,15 @@ async def emit(
         select(Account.id, Account.parent_id).join(above, Account.id == above.c.parent_id)
     )
     now = clock.now()
-    conditions = [
+    conditions: list[ColumnElement[bool]] = [
         Webhook.is_active.is_(True),
         Webhook.owner_user_id.is_not(None),
         Webhook.events.like(f"%,{event.value},%"),
-        or_(Webhook.account_id.is_(None), Webhook.account_id.in_(select(above.c.id))),
     ]
+    if account_id is not None:
+        conditions.append(
+            or_(Webhook.account_id.is_(None), Webhook.account_id.in_(select(above.c.id)))
+        )
     if internal:
         conditions.append(Webhook.owner_user_id.in_(select(User.id).where(User.is_agent.is_(True))))
     if owner_user_id is not None:

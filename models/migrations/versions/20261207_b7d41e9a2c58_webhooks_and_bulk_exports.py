@@ -1,4 +1,4 @@
-"""webhooks and their deliveries (the webhook outbox)
+"""webhooks and their deliveries (the webhook outbox); bulk exports
 
 Revision ID: b7d41e9a2c58
 Revises: f3a9c6d1b2e4
@@ -20,6 +20,8 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 STATUSES = ("PENDING", "SUCCEEDED", "FAILED", "SKIPPED")
+EXPORT_STATUSES = ("PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED")
+ACTIVE_EXPORT = sa.text("status IN ('PENDING', 'RUNNING')")
 
 
 def upgrade() -> None:
@@ -91,6 +93,49 @@ def upgrade() -> None:
     )
 
 
+    op.create_table(
+        "bulk_exports",
+        sa.Column("id", BigId, primary_key=True, autoincrement=True),
+        sa.Column(
+            "user_id", BigId, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+        ),
+        sa.Column("query", sa.Text(), nullable=False),
+        sa.Column(
+            "status",
+            sa.Enum(
+                *EXPORT_STATUSES,
+                name="bulk_export_status",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column("rows_written", sa.Integer(), nullable=False),
+        sa.Column("total_rows", sa.Integer(), nullable=True),
+        sa.Column("errors", sa.JSON(), nullable=False),
+        sa.Column("file_name", sa.String(200), nullable=True),
+        sa.Column("file_bytes", sa.Integer(), nullable=True),
+        sa.Column("download_key", sa.String(64), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index(
+        "uq_bulk_exports_one_active",
+        "bulk_exports",
+        ["user_id"],
+        unique=True,
+        sqlite_where=ACTIVE_EXPORT,
+        postgresql_where=ACTIVE_EXPORT,
+    )
+    op.create_index("ix_bulk_exports_user_newest", "bulk_exports", ["user_id", "id"])
+    op.create_index("ix_bulk_exports_status", "bulk_exports", ["status"])
+
+
 def downgrade() -> None:
+    op.drop_table("bulk_exports")
     op.drop_table("webhook_deliveries")
     op.drop_table("webhooks")
