@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from resolvers.context import AppServices
 from schema.webhook_payloads import SchemaRenderer
 from tests.conftest import ClientFactory
 from tests.graphql import GraphQLClient
@@ -33,6 +34,7 @@ async def served() -> AsyncIterator[Served]:
 class Hooks:
     gql: GraphQLClient
     sender: WebhookSender
+    services: AppServices
 
     async def deliver(self) -> int:
         """One pass of the sender (retries are due at once: the backoff base is 0)."""
@@ -52,6 +54,6 @@ async def hooks(client_with: ClientFactory) -> AsyncIterator[Hooks]:
             services.sessionmaker, services.settings, SchemaRenderer(services), concurrency=1
         )
         try:
-            yield Hooks(gql, sender)
+            yield Hooks(gql, sender, services)
         finally:
             await sender.stop()

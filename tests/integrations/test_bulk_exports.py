@@ -16,7 +16,8 @@ import pytest
 import time_machine
 
 from core import clock
-from schema.export_runner import ExportRunner
+from resolvers import bulk_exports as records
+from schema.export_runner import STALE_AFTER, ExportRunner
 from tests.conftest import ClientFactory
 from tests.graphql import GraphQLClient
 from tests.queries import DEMO_USERS
@@ -245,3 +246,22 @@ async def test_anonymous_and_machine_callers_cannot_export(exports: Exports) -> 
     assert [e["code"] for e in result.data["startBulkExport"]["userErrors"]] == [
         "BULK_EXPORT_PEOPLE_ONLY"
     ]
+
+
+async def test_an_export_whose_worker_died_is_run_again(exports: Exports) -> None:
+    # given an export a worker took up, then died with (no heartbeat any more)
+    started = await exports.start("admin@acme.example", DEVICES_EXPORT)
+    services = exports.runner.services
+    async with services.sessionmaker() as session:
+        assert await records.claim_export(session, clock.now(), STALE_AFTER) is not None
+        await session.commit()
+    # when another worker looks before the heartbeat is stale: nothing to do
+    assert await exports.runner.run_pending() == 0
+    # when it looks later: it runs the export from the start
+    with time_machine.travel(clock.now() + STALE_AFTER + timedelta(seconds=5), tick=True):
+        assert await exports.runner.run_pending() == 1
+    export = await exports.status("admin@acme.example", started["bulkExport"]["id"])
+    assert export["status"] == "COMPLETED"
+    assert export["rowsWritten"] == len(
+        await paged(exports.gql, "admin@acme.example", DEVICES_PAGE, "devices")
+    )

@@ -11,7 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import clock
 from core.ids import decode_id
-from models import Account, Device, OutboxMessage, User, WebhookDelivery
+from models import Account, Device, Membership, OutboxMessage, User, WebhookDelivery
+from models.enums import Role
+from schema.export_runner import ExportRunner
 from tests.graphql import GraphQLClient
 from tests.integrations.conftest import Hooks, Served
 from tests.integrations.support import (
@@ -455,3 +457,61 @@ async def test_status_changes_are_delivered(hooks: Hooks, served: Served) -> Non
     assert delivery["event"] == "TICKET_STATUS_CHANGED"
     assert delivery["status"] == "SUCCEEDED"
     assert served.receiver.received[0].payload["data"]["node"]["status"] == "CANCELLED"
+
+
+async def test_an_owner_who_lost_manage_webhooks_gets_nothing(
+    hooks: Hooks, served: Served, connection: AsyncConnection
+) -> None:
+    # given a pending delivery of the group administrator's webhook
+    made = await acme_hook(hooks, served, ["TICKET_CREATED"])
+    device = await covered_device(hooks.gql, ADMIN)
+    await create_incident(hooks.gql, ADMIN, device["id"])
+    # when the administrator becomes a device manager before the sender runs
+    owner = select(User.id).where(User.email == ADMIN).scalar_subquery()
+    await connection.execute(
+        update(Membership).where(Membership.user_id == owner).values(role=Role.DEVICE_MANAGER)
+    )
+    await hooks.deliver()
+    await connection.execute(
+        update(Membership).where(Membership.user_id == owner).values(role=Role.ADMINISTRATOR)
+    )
+    # then nothing was sent
+    assert served.receiver.received == []
+    [delivery] = await deliveries(hooks.gql, ADMIN, made["webhook"]["id"])
+    assert delivery["status"] == "FAILED"
+    assert delivery["lastError"] == "WEBHOOK_OWNER_NOT_PERMITTED"
+
+
+EXPORT_PAYLOAD = (
+    "query($id: ID!) { node(id: $id) { ... on BulkExport { status rowsWritten url } } }"
+)
+
+
+async def test_a_finished_export_is_announced_to_its_owners_webhooks_only(
+    hooks: Hooks, served: Served
+) -> None:
+    # given the administrator's and an agent's webhooks on finished exports
+    mine = await acme_hook(hooks, served, ["BULK_EXPORT_FINISHED"])
+    await hooks.gql(
+        UPDATE_WEBHOOK,
+        {"input": {"id": mine["webhook"]["id"], "query": EXPORT_PAYLOAD}},
+        as_user=ADMIN,
+    )
+    other = await create_webhook(
+        hooks.gql, AGENT, served.url, ["BULK_EXPORT_FINISHED"], query=EXPORT_PAYLOAD
+    )
+    # when the administrator's export completes
+    started = await hooks.gql(
+        "mutation($q: String!) { startBulkExport(input: {query: $q}) { userErrors { code } } }",
+        {"q": "{ devices { nodes { serialNumber } } }"},
+        as_user=ADMIN,
+    )
+    assert started.data["startBulkExport"]["userErrors"] == []
+    assert await ExportRunner(hooks.services).run_pending() == 1
+    await hooks.deliver()
+    # then only the administrator's webhook is told, with the export as the administrator sees it
+    [request] = served.receiver.received
+    assert request.verified
+    node = request.payload["data"]["node"]
+    assert node["status"] == "COMPLETED" and node["rowsWritten"] > 0 and node["url"]
+    assert await deliveries(hooks.gql, AGENT, other["webhook"]["id"]) == []
