@@ -16,7 +16,6 @@ import gzip
 import logging
 import secrets
 import time
-from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -33,6 +32,7 @@ from resolvers.context import AppServices, Context
 from schema.bulk_exports import AFTER, FIRST_PAGE, PAGE_INFO, TOTAL, prepare_export
 from schema.extensions import mask_unexpected
 from schema.root import schema
+from schema.webhook_payloads import background_services
 from webhooks.events import WebhookEvent, emit
 
 log = logging.getLogger("portal.exports")
@@ -62,18 +62,7 @@ class Cancelled(Exception):
 class ExportRunner:
     def __init__(self, services: AppServices) -> None:
         self.services = services
-        settings = services.settings
-        # The pages' own services: an unlimited, in-process rate-limit bucket (see above).
-        self.page_services = AppServices(
-            settings=replace(
-                settings,
-                redis_url=None,
-                rate_limit_capacity=2**62,
-                rate_limit_restore_rate=2**62,
-            ),
-            sessionmaker=services.sessionmaker,
-            tokens=services.tokens,
-        )
+        self.page_services = background_services(services)
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 

@@ -5,6 +5,7 @@ this as its `Renderer` from the app."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,12 +36,30 @@ def _request(delivery: Claimed) -> Request:
     )
 
 
+def background_services(services: AppServices) -> AppServices:
+    """The services of work done for a person in the background (webhook payloads, export
+    pages): an unlimited, in-process rate-limit bucket of their own, so that this work neither
+    spends the person's requests' budget nor is lost to it. Cost and document limits still
+    apply to each operation."""
+    return AppServices(
+        settings=replace(
+            services.settings,
+            redis_url=None,
+            rate_limit_capacity=2**62,
+            rate_limit_restore_rate=2**62,
+        ),
+        sessionmaker=services.sessionmaker,
+        tokens=services.tokens,
+    )
+
+
 class SchemaRenderer:
     """The payload of a delivery: `{"type", "timestamp", "subject", "data"[, "errors"]}`,
     where `data` is the query's result as the owner would receive it over HTTP."""
 
     def __init__(self, services: AppServices) -> None:
         self.services = services
+        self.run_services = background_services(services)
 
     async def render(self, delivery: Claimed) -> dict[str, Any] | Refusal:
         async with self.services.sessionmaker() as session:
@@ -49,7 +68,7 @@ class SchemaRenderer:
             return verdict
         subject = global_id(delivery.subject_type, delivery.subject_id)
         context = Context(
-            services=self.services,
+            services=self.run_services,
             request=_request(delivery),
             response=None,
             request_id=f"webhook-delivery-{delivery.id}",
