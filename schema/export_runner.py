@@ -115,15 +115,9 @@ class ExportRunner:
         errors: list[Any] = []
         cursor: str | None = None
         beat = time.monotonic()
+        context = self._context(export_id, user_id)
         with gzip.open(part, "wb", compresslevel=5) as out:
             while True:
-                context = Context(
-                    services=self.page_services,
-                    request=_request(export_id),
-                    response=None,
-                    request_id=f"bulk-export-{export_id}",
-                    principal=Principal(user_id=user_id),
-                )
                 result = await schema.execute(
                     prepared.document,
                     variable_values={AFTER: cursor, FIRST_PAGE: cursor is None},
@@ -151,6 +145,9 @@ class ExportRunner:
                 last_page = not info["hasNextPage"]
                 if last_page or time.monotonic() - beat >= HEARTBEAT:
                     beat = time.monotonic()
+                    # The owner's scope is read again from here on (a membership taken away
+                    # stops what the next pages show).
+                    context = self._context(export_id, user_id)
                     async with self.services.sessionmaker() as session:
                         await begin_writing(session)
                         going = await records.heartbeat(session, export_id, rows, total, errors)
@@ -160,6 +157,17 @@ class ExportRunner:
                 if last_page:
                     return rows, errors
                 cursor = info["endCursor"]
+
+    def _context(self, export_id: int, user_id: int) -> Context:
+        """The context of the export's pages: one per heartbeat, so the owner's scope is built
+        once a second rather than once per page (each page still has its own session)."""
+        return Context(
+            services=self.page_services,
+            request=_request(export_id),
+            response=None,
+            request_id=f"bulk-export-{export_id}",
+            principal=Principal(user_id=user_id),
+        )
 
     async def _end(
         self,
