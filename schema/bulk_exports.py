@@ -49,6 +49,8 @@ from schema.enums import described_enum
 from schema.mutations import Payload, transactional
 from schema.node import LoadedNode
 from schema.permissions import signed_in
+from schema.stored_queries import check_stored_query
+from settings import Settings
 
 MAX_QUERY_LENGTH = 10_000
 AFTER = "bulkExportAfter_"
@@ -81,19 +83,20 @@ def _fields(selection_set: SelectionSetNode | None) -> list[FieldNode]:
     return [s for s in selection_set.selections if isinstance(s, FieldNode)]
 
 
-def prepare_export(schema: GraphQLSchema, text: str, *, max_tokens: int) -> PreparedExport:
+def prepare_export(schema: GraphQLSchema, text: str, settings: Settings) -> PreparedExport:
     """The export's document, or a UserError on `query`: VALUE_REQUIRED, VALUE_TOO_LONG,
     BULK_EXPORT_QUERY_INVALID, BULK_EXPORT_NOT_A_QUERY, BULK_EXPORT_QUERY_VARIABLES,
     BULK_EXPORT_ONE_CONNECTION (not exactly one top-level connection),
     BULK_EXPORT_PAGING_ARGUMENTS (`last`/`before`: exports read forwards),
-    BULK_EXPORT_NO_NODES (neither `nodes` nor `edges { node }` selected)."""
+    BULK_EXPORT_NO_NODES (neither `nodes` nor `edges { node }` selected),
+    BULK_EXPORT_QUERY_TOO_COSTLY (a page of 100 nodes above MAX_QUERY_COST)."""
     query = (text or "").strip()
     if not query:
         raise UserError("VALUE_REQUIRED", "query")
     if len(query) > MAX_QUERY_LENGTH:
         raise UserError("VALUE_TOO_LONG", "query", max=MAX_QUERY_LENGTH)
     try:
-        document = parse(query, max_tokens=max_tokens)
+        document = parse(query, max_tokens=settings.max_tokens)
     except GraphQLError as error:
         raise UserError("BULK_EXPORT_QUERY_INVALID", "query", detail=error.message[:200]) from None
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
@@ -195,9 +198,8 @@ def prepare_export(schema: GraphQLSchema, text: str, *, max_tokens: int) -> Prep
     )
     others = [d for d in document.definitions if d is not operation]
     final = DocumentNode(definitions=(rewritten, *others))
-    errors = validate(schema, final)
-    if errors:  # e.g. a name clash with the helper aliases
-        raise UserError("BULK_EXPORT_QUERY_INVALID", "query", detail=errors[0].message[:200])
+    # A page as it will run (100 nodes, with the total): limits and cost as for a request.
+    check_stored_query(schema, final, settings, {FIRST_PAGE: True}, "BULK_EXPORT")
     return PreparedExport(print_ast(final), _key(root), nodes_path)
 
 
@@ -333,9 +335,7 @@ class BulkExportMutation:
         input: Annotated[StartBulkExportInput, strawberry.argument(description="The query.")],
     ) -> StartBulkExportPayload:
         async def work() -> StartBulkExportPayload:
-            prepare_export(
-                info.schema._schema, input.query, max_tokens=info.context.settings.max_tokens
-            )
+            prepare_export(info.schema._schema, input.query, info.context.settings)
             row = await start_bulk_export(info.context, input.query.strip())
             return StartBulkExportPayload(bulk_export=BulkExport.from_row(row))
 

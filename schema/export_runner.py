@@ -87,7 +87,7 @@ class ExportRunner:
         rows = 0
         errors: list[Any] = []
         try:
-            prepared = prepare_export(schema._schema, query, max_tokens=settings.max_tokens)
+            prepared = prepare_export(schema._schema, query, settings)
             rows, errors = await self._write(export_id, user_id, prepared, part)
         except UserError as error:
             await self._end(export_id, user_id, ExportStatus.FAILED, rows, [error.code], None)

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import strawberry
-from graphql import GraphQLError, OperationDefinitionNode, parse, print_ast, validate
+from graphql import GraphQLError, OperationDefinitionNode, parse, print_ast
 from graphql import OperationType as GraphQLOperationType
 from strawberry import relay
 
@@ -42,6 +42,7 @@ from schema.mutations import Payload, transactional
 from schema.node import LoadedNode
 from schema.pagination import After, Before, Connection, First, Last
 from schema.permissions import guard, requirement_text
+from schema.stored_queries import check_stored_query
 from webhooks.events import WebhookEvent
 
 WebhookEventEnum = described_enum(
@@ -88,8 +89,9 @@ ALLOWED_VARIABLES = {"id": {"ID!", "ID"}, "event": {"String!", "String"}}
 
 def check_payload_query(info: Info, text: str) -> str:
     """The query as stored, or a UserError: VALUE_REQUIRED, VALUE_TOO_LONG,
-    WEBHOOK_QUERY_INVALID (syntax or schema), WEBHOOK_QUERY_NOT_A_QUERY (not exactly one query
-    operation), WEBHOOK_QUERY_VARIABLES (a variable other than `$id: ID` / `$event: String`)."""
+    WEBHOOK_QUERY_INVALID (syntax, schema, document limits), WEBHOOK_QUERY_NOT_A_QUERY (not
+    exactly one query operation), WEBHOOK_QUERY_VARIABLES (a variable other than `$id: ID` /
+    `$event: String`), WEBHOOK_QUERY_TOO_COSTLY (above MAX_QUERY_COST)."""
     query = (text or "").strip()
     if not query:
         raise UserError("VALUE_REQUIRED", "query")
@@ -106,9 +108,13 @@ def check_payload_query(info: Info, text: str) -> str:
         name = definition.variable.name.value
         if print_ast(definition.type) not in ALLOWED_VARIABLES.get(name, set()):
             raise UserError("WEBHOOK_QUERY_VARIABLES", "query", name=name)
-    errors = validate(info.schema._schema, document)
-    if errors:
-        raise UserError("WEBHOOK_QUERY_INVALID", "query", detail=errors[0].message[:200])
+    check_stored_query(
+        info.schema._schema,
+        document,
+        info.context.settings,
+        {"id": global_id("Ticket", 1), "event": "ticket.created"},
+        "WEBHOOK",
+    )
     return query
 
 

@@ -223,6 +223,11 @@ BAD = [
     ("{ viewer { authenticated } }", "BULK_EXPORT_ONE_CONNECTION"),
     ("{ devices(last: 5) { nodes { id } } }", "BULK_EXPORT_PAGING_ARGUMENTS"),
     ("{ devices { totalCount } }", "BULK_EXPORT_NO_NODES"),
+    (
+        "{ accounts { nodes { devices(first: 100) { nodes { id } } } } }",
+        "BULK_EXPORT_QUERY_TOO_COSTLY",
+    ),
+    ("{ accounts { nodes { devices { nodes { id } } } } }", "BULK_EXPORT_QUERY_INVALID"),
 ]
 
 

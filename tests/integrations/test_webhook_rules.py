@@ -201,6 +201,21 @@ BAD_QUERIES = [
     ("query($id: String!) { viewer { authenticated } }", "WEBHOOK_QUERY_VARIABLES"),
     ("query($other: ID!) { node(id: $other) { id } }", "WEBHOOK_QUERY_VARIABLES"),
     ("", "VALUE_REQUIRED"),
+    (  # deeper than MAX_QUERY_DEPTH
+        "query($id: ID!) { node(id: $id) { ... on Ticket { account { parent { parent { parent {"
+        " parent { parent { parent { parent { parent { parent { parent { parent { parent { parent"
+        " { parent { parent { parent { parent { name } } } } } } } } } } } } } } } } } } } } }",
+        "WEBHOOK_QUERY_INVALID",
+    ),
+    (  # a connection inside a list without a page size
+        "query { accounts(first: 5) { nodes { devices { nodes { id } } } } }",
+        "WEBHOOK_QUERY_INVALID",
+    ),
+    (
+        "query { accounts(first: 100) { nodes { devices(first: 100) { nodes {"
+        " serialNumber site { name } } } } } }",
+        "WEBHOOK_QUERY_TOO_COSTLY",
+    ),
     ("#" + "x" * 10_001 + "\nquery { viewer { authenticated } }", "VALUE_TOO_LONG"),
 ]
 
