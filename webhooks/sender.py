@@ -249,30 +249,41 @@ class WebhookSender:
             await self._end(delivery, rendered.status, rendered.reason, Attempt())
             return
         try:
-            await targets.check_resolved(delivery.url, self.settings)
+            address = await targets.check_resolved(delivery.url, self.settings)
         except targets.TargetRefused as refused:
             await self._end(delivery, DeliveryStatus.FAILED, refused.code, Attempt())
             return
         body = orjson.dumps(rendered)
-        attempt = await self._post(delivery, body)
+        attempt = await self._post(delivery, body, address)
         if attempt.succeeded:
             await self._end(delivery, DeliveryStatus.SUCCEEDED, None, attempt)
         else:
             await self._retry_or_fail(delivery, attempt)
 
-    async def _post(self, delivery: Claimed, body: bytes) -> Attempt:
+    async def _post(self, delivery: Claimed, body: bytes, address: str | None) -> Attempt:
+        """POSTs to the URL; with `address`, to that address (checked) with the URL's host
+        name in the Host header and, over HTTPS, as the TLS server name (certificate checks
+        are against the name)."""
         timestamp = int(clock.timestamp())
         headers = {
             "content-type": "application/json",
             "user-agent": USER_AGENT,
             **signing.headers(list(delivery.secrets), message_id(delivery.id), timestamp, body),
         }
+        url = httpx.URL(delivery.url)
+        extensions: dict[str, Any] = {}
+        if address is not None:
+            headers["host"] = url.netloc.decode("ascii")
+            if url.scheme == "https":
+                extensions["sni_hostname"] = url.host
+            url = url.copy_with(host=address)
         started = time.monotonic()
         attempt = Attempt()
         try:
-            async with self.http.stream(
-                "POST", delivery.url, content=body, headers=headers
-            ) as response:
+            request = self.http.build_request(
+                "POST", url, content=body, headers=headers, extensions=extensions
+            )
+            async with contextlib.aclosing(await self.http.send(request, stream=True)) as response:
                 attempt.status = response.status_code
                 excerpt = bytearray()
                 async for chunk in response.aiter_bytes():

@@ -60,8 +60,11 @@ def _check_address(
     raise TargetRefused("WEBHOOK_URL_PRIVATE")
 
 
-async def check_resolved(url: str, settings: Settings) -> None:
-    """Before a delivery: every address the host resolves to must be acceptable."""
+async def check_resolved(url: str, settings: Settings) -> str | None:
+    """Before a delivery: every address the host resolves to must be acceptable. Returns the
+    address to connect to (None when the URL names an address): the request goes to that very
+    address, so a name that resolves elsewhere a moment later (DNS rebinding) cannot lead the
+    request to an internal one."""
     host = check_url(url, settings)
     try:
         address = ipaddress.ip_address(host)
@@ -69,11 +72,14 @@ async def check_resolved(url: str, settings: Settings) -> None:
         pass
     else:
         _check_address(address, settings)
-        return
+        return None
     port = urlsplit(url).port or 443
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError:
         raise TargetRefused("WEBHOOK_URL_UNRESOLVABLE") from None
+    if not infos:
+        raise TargetRefused("WEBHOOK_URL_UNRESOLVABLE")
     for info in infos:
         _check_address(ipaddress.ip_address(info[4][0]), settings)
+    return str(infos[0][4][0])

@@ -4,6 +4,7 @@ sender to a real receiver that checks the Standard Webhooks signatures."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -14,6 +15,7 @@ from core.ids import decode_id
 from models import Account, Device, Membership, OutboxMessage, User, WebhookDelivery
 from models.enums import Role
 from schema.export_runner import ExportRunner
+from schema.webhook_payloads import SchemaRenderer
 from tests.graphql import GraphQLClient
 from tests.integrations.conftest import Hooks, Served
 from tests.integrations.support import (
@@ -35,6 +37,7 @@ from tests.tickets.support import (
 )
 from tests.tickets.test_device_requests import REQUEST_REMOVAL, days_ahead
 from webhooks import signing
+from webhooks.sender import WebhookSender
 
 ADMIN = "admin@acme.example"
 AGENT = "agent@vendor.example"
@@ -515,3 +518,48 @@ async def test_a_finished_export_is_announced_to_its_owners_webhooks_only(
     node = request.payload["data"]["node"]
     assert node["status"] == "COMPLETED" and node["rowsWritten"] > 0 and node["url"]
     assert await deliveries(hooks.gql, AGENT, other["webhook"]["id"]) == []
+
+
+async def test_a_host_name_is_delivered_to_the_address_it_was_checked_at(
+    hooks: Hooks, served: Served
+) -> None:
+    # given a webhook naming its receiver by host name
+    port = served.url.split(":")[2].split("/")[0]
+    acme = await account_id(hooks.gql, ADMIN, "Acme Group")
+    made = await create_webhook(
+        hooks.gql, ADMIN, f"http://localhost:{port}/hook", ["TICKET_CREATED"], accountId=acme
+    )
+    served.receiver.secrets = [made["secret"]]
+    device = await covered_device(hooks.gql, ADMIN)
+    await create_incident(hooks.gql, ADMIN, device["id"])
+
+    # when it is delivered
+    await hooks.deliver()
+
+    # then the request reached the checked address with the name in its Host header
+    [request] = served.receiver.received
+    assert request.verified
+    assert request.headers["host"] == f"localhost:{port}"
+
+
+async def test_the_target_is_checked_again_before_each_delivery(
+    hooks: Hooks, served: Served
+) -> None:
+    # given a webhook saved while private targets were allowed
+    made = await acme_hook(hooks, served, ["TICKET_CREATED"])
+    device = await covered_device(hooks.gql, ADMIN)
+    await create_incident(hooks.gql, ADMIN, device["id"])
+
+    # when a sender that refuses them delivers
+    strict = replace(hooks.services.settings, webhook_allow_private_targets=False)
+    sender = WebhookSender(
+        hooks.services.sessionmaker, strict, SchemaRenderer(hooks.services), concurrency=1
+    )
+    await sender.deliver_pending()
+    await sender.stop()
+
+    # then nothing was sent
+    assert served.receiver.received == []
+    [delivery] = await deliveries(hooks.gql, ADMIN, made["webhook"]["id"])
+    assert delivery["status"] == "FAILED"
+    assert delivery["lastError"] == "WEBHOOK_URL_PRIVATE"
