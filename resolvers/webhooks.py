@@ -186,17 +186,19 @@ async def visible_webhook(context: Context, raw_id: str, *, field: str = "id") -
 
 
 async def update_webhook(context: Context, data: WebhookChanges) -> Webhook:
-    """Changes what was given. Whoever changes a webhook becomes its owner: the payload is
-    then computed with the changer's permissions, never with those of someone who did not
-    choose the new query or URL. Re-activating clears the failure count."""
+    """Changes what was given. Whoever changes the URL or the query becomes the owner: the
+    payload is then computed with the changer's permissions, never with those of someone who
+    did not choose where it goes or what it reads. Re-activating clears the failure count."""
     webhook = await visible_webhook(context, str(data.id))
     scope = await context.require_scope()
     if data.url is not strawberry.UNSET and data.url is not None:
         webhook.url = _url(data.url, context)
+        webhook.owner_user_id = scope.user_id
     if data.events is not strawberry.UNSET and data.events is not None:
         webhook.events = _events(data.events)
     if data.query is not strawberry.UNSET and data.query is not None:
         webhook.query = data.query
+        webhook.owner_user_id = scope.user_id
     if data.description is not strawberry.UNSET:
         webhook.description = _description(data.description)
     if data.active is not strawberry.UNSET and data.active is not None:
@@ -206,7 +208,6 @@ async def update_webhook(context: Context, data: WebhookChanges) -> Webhook:
         elif not data.active and webhook.is_active:
             webhook.disabled_reason = "DISABLED_BY_USER"
         webhook.is_active = data.active
-    webhook.owner_user_id = scope.user_id
     webhook.updated_at = clock.now()
     audit(context, "webhook.update", "Webhook", webhook.id, {"url": webhook.url})
     return webhook

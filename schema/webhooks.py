@@ -54,7 +54,7 @@ WebhookEventEnum = described_enum(
         WebhookEvent.TICKET_CREATED: "A ticket was raised (`$id`: the Ticket).",
         WebhookEvent.TICKET_STATUS_CHANGED: "A ticket's status changed (`$id`: the Ticket).",
         WebhookEvent.TICKET_COMMENTED: "A comment was added to a ticket (`$id`: the Ticket); "
-        "internal notes reach only webhooks whose owner sees internal notes (vendor agents).",
+        "internal notes reach only the vendor's every-account webhooks owned by an agent.",
         WebhookEvent.READING_REFUSED: "Meter readings of a device were refused (`$id`: the "
         "Device).",
         WebhookEvent.REPLENISHMENT_ORDER_CREATED: "A low toner level ordered a replacement "
@@ -234,7 +234,8 @@ class Webhook(LoadedNode):
         return await Account.load(info, self.row.account_id)
 
     @strawberry.field(
-        description="Whether it has an owner: whoever created or last changed it. The payload "
+        description="Whether it has an owner: whoever created it or last changed its URL or "
+        "query. The payload "
         "is computed with the owner's permissions; a removed or deactivated owner's webhook "
         "stops (its deliveries fail with WEBHOOK_OWNER_INACTIVE)."
     )
@@ -396,7 +397,8 @@ class WebhookMutation:
         return await transactional(info, CreateWebhookPayload, work)
 
     @strawberry.mutation(
-        description="Changes a webhook; whoever changes it becomes its owner. " + REQUIRES,
+        description="Changes a webhook; whoever changes its URL or query becomes its owner. "
+        + REQUIRES,
         extensions=guard(Permission.MANAGE_WEBHOOKS),
     )
     async def update_webhook(

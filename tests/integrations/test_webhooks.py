@@ -563,3 +563,31 @@ async def test_the_target_is_checked_again_before_each_delivery(
     [delivery] = await deliveries(hooks.gql, ADMIN, made["webhook"]["id"])
     assert delivery["status"] == "FAILED"
     assert delivery["lastError"] == "WEBHOOK_URL_PRIVATE"
+
+
+async def test_an_agent_editing_a_customers_webhook_leaks_no_internal_note(
+    hooks: Hooks, served: Served
+) -> None:
+    # given the customer's webhook on comments, which an agent edits (even its URL)
+    customer = await acme_hook(hooks, served, ["TICKET_COMMENTED"])
+    edited = await hooks.gql(
+        UPDATE_WEBHOOK,
+        {"input": {"id": customer["webhook"]["id"], "url": served.url + "?v=2"}},
+        as_user=AGENT,
+    )
+    assert edited.data["updateWebhook"]["userErrors"] == []
+    device = await covered_device(hooks.gql, ADMIN)
+    ticket = await create_incident(hooks.gql, ADMIN, device["id"])
+
+    # when an agent writes an internal note
+    result = await hooks.gql(
+        ADD_COMMENT,
+        {"input": {"ticketId": ticket["id"], "body": "Internal only.", "internal": True}},
+        as_user=AGENT,
+    )
+    assert result.data["addTicketComment"]["userErrors"] == []
+    await hooks.deliver()
+
+    # then the customer's webhook has no delivery of it
+    assert await deliveries(hooks.gql, ADMIN, customer["webhook"]["id"]) == []
+    assert served.receiver.received == []
