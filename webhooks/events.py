@@ -68,8 +68,8 @@ async def emit(
     """Adds one pending delivery per interested webhook to the current transaction.
 
     Interested: active, wanting `event`, of `account_id`, of an account above it, or of every
-    account. `internal` events (an internal ticket note) go only to webhooks whose owner is a
-    vendor agent (and the sender checks the owner's permission again at delivery time).
+    account. `internal` events (an internal ticket note) go only to the vendor's every-account
+    webhooks owned by an agent (the sender checks the owner's permission again when sending).
     `owner_user_id` narrows to one owner's webhooks (an export's completion is its starter's;
     such an event has no account: `account_id` None, and then `owner_user_id` is required)."""
     if account_id is None and owner_user_id is None:
@@ -93,6 +93,9 @@ async def emit(
             or_(Webhook.account_id.is_(None), Webhook.account_id.in_(select(above.c.id)))
         )
     if internal:
+        # Only the vendor's own webhooks (every account, owned by an agent): a webhook bound
+        # to a customer's account is the customer's, whoever last edited it.
+        conditions.append(Webhook.account_id.is_(None))
         conditions.append(Webhook.owner_user_id.in_(select(User.id).where(User.is_agent.is_(True))))
     if owner_user_id is not None:
         conditions.append(Webhook.owner_user_id == owner_user_id)
