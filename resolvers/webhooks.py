@@ -33,7 +33,12 @@ from models import (
     WebhookDelivery,
 )
 from resolvers.audit import audit
-from resolvers.pagination import Page, PageRequest, SortField, paginate
+from resolvers.loaders.webhooks import (
+    DELIVERY_SORT,
+    DeliveryCountByWebhookIdLoader,
+    DeliveryPageByWebhookIdLoader,
+)
+from resolvers.pagination import Page, PageRequest, SortField, build_page, paginate
 from resolvers.scoping import Scope, build_scope
 from resolvers.tickets import sees_internal
 from webhooks import signing, targets
@@ -294,11 +299,21 @@ async def delivery_connection(
     last: int | None,
     before: str | None,
 ) -> Page:
-    """A webhook's deliveries, newest first (the webhook was reached through the scope)."""
+    """A webhook's deliveries, newest first (the webhook was reached through the scope). A
+    plain first page and `totalCount` are batched across webhooks by loaders."""
+    request = PageRequest(first, after, last, before).validated()
+    counts = context.loaders[DeliveryCountByWebhookIdLoader]
+
+    async def count() -> int:
+        return int(await counts.load(webhook_id))
+
+    if request.is_first_page:
+        pages = context.loaders[DeliveryPageByWebhookIdLoader]
+        rows, has_more = await pages.load((webhook_id, request.limit))
+        return build_page(rows, DELIVERY_SORT, request, has_more, count)
     stmt = select(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook_id)
-    sort = [SortField(WebhookDelivery.id, "int")]
     return await paginate(
-        context.session, stmt, sort, PageRequest(first, after, last, before), descending=True
+        context.session, stmt, DELIVERY_SORT, request, descending=True, count=count
     )
 
 

@@ -64,6 +64,7 @@ query Webhooks {
     nodes {
       id url active disabledReason consecutiveFailures account { name }
       deliveries(first: 20) {
+        totalCount
         nodes {
           id event subjectId status attempts responseStatus responseExcerpt durationMs
           lastError nextAttemptAt finishedAt

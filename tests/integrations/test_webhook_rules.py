@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ClientFactory
+from tests.conftest import ClientFactory, StatementCounter
 from tests.graphql import GraphQLClient
 from tests.integrations.support import (
     CREATE_WEBHOOK,
@@ -282,3 +282,19 @@ async def test_the_secret_is_shown_once(gql: GraphQLClient) -> None:
         as_user=ADMIN,
     )
     assert result.error_codes == ["GRAPHQL_VALIDATION_FAILED"]
+
+
+async def test_the_webhooks_list_costs_the_same_statements_for_one_or_many(
+    gql: GraphQLClient, statements: StatementCounter
+) -> None:
+    # given one webhook, then four
+    await create(gql, AGENT)
+    await gql(QUERY_WEBHOOKS, as_user=AGENT)  # signs in and warms up
+    _, one = await statements.of(gql(QUERY_WEBHOOKS, as_user=AGENT))
+    for _ in range(3):
+        await create(gql, AGENT)
+    # when
+    result, four = await statements.of(gql(QUERY_WEBHOOKS, as_user=AGENT))
+    # then: deliveries (first page and total) are batched across webhooks
+    assert len(result.data["webhooks"]["nodes"]) == 4
+    assert four == one
