@@ -23,7 +23,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -47,13 +47,17 @@ from models.session import create_engine, create_sessionmaker
 from observability import logs as log_lines
 from observability import metrics, tracing
 from observability import requests as observed
+from resolvers.bulk_exports import downloadable
 from resolvers.context import AppServices, Context
 from resolvers.reading_reminders import ReadingReminderTask
 from schema import unavailable
+from schema.export_runner import ExportRunner
 from schema.extensions import label_request_errors, mask_unexpected
 from schema.root import schema
+from schema.webhook_payloads import SchemaRenderer
 from settings import Settings, get_settings
 from web import ide
+from webhooks.sender import WebhookSender
 
 log = logging.getLogger("portal")
 
@@ -449,6 +453,21 @@ def create_app(
         body = await metrics.exposition(services.sessionmaker, settings)
         return Response(body, media_type=metrics.CONTENT_TYPE)
 
+    async def download_export(request: Request) -> Response:
+        """A bulk export's file, for a URL signed by `bulkExport.url` and not yet expired."""
+        async with services.sessionmaker() as session:
+            path = await downloadable(
+                session,
+                settings,
+                request.path_params["export_id"],
+                request.query_params.get("expires", ""),
+                request.query_params.get("signature", ""),
+            )
+        if path is None:
+            return PlainTextResponse("Not Found", status_code=404)
+        name = f"export-{request.path_params['export_id']}.jsonl.gz"
+        return FileResponse(path, media_type="application/gzip", filename=name)
+
     async def jwks(_: Request) -> Response:
         return JSONResponse(services.tokens.public_jwks())
 
@@ -466,6 +485,16 @@ def create_app(
         )
         if reminders is not None:
             reminders.start()
+        hooks = (
+            WebhookSender(services.sessionmaker, settings, SchemaRenderer(services))
+            if settings.webhook_sender_enabled
+            else None
+        )
+        if hooks is not None:
+            hooks.start()
+        exports = ExportRunner(services) if settings.bulk_export_worker_enabled else None
+        if exports is not None:
+            exports.start()
         if settings.log_format == "json":
             log_lines.configure_json_logging()
         drain.install()  # SIGTERM: /readyz 503 "draining", then uvicorn's graceful shutdown
@@ -482,6 +511,10 @@ def create_app(
                 await reminders.stop()
             if sender is not None:
                 await sender.stop()
+            if hooks is not None:
+                await hooks.stop()
+            if exports is not None:
+                await exports.stop()
             if engine is not None:
                 await engine.dispose()
             await asyncio.to_thread(tracing.flush)  # spans still batched, before the exit
@@ -519,6 +552,7 @@ def create_app(
             Route("/.well-known/jwks.json", jwks),
             # GraphiQL's scripts and styles (web/ide.py), served with the IDE only
             *([Route("/graphiql/{name}", ide.asset)] if graphql_app.graphql_ide else []),
+            Route("/exports/{export_id}", download_export),
         ],
         lifespan=lifespan,
     )

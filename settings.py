@@ -81,6 +81,19 @@ class Settings:
     reading_reminder_days: int = 5  # reminders go out this many days before the period closes
     reading_reminders_enabled: bool = True
     reading_reminder_poll_seconds: float = 3600.0
+    # Webhooks (webhooks/): the sender each worker runs, target rules, retries
+    webhook_sender_enabled: bool = True
+    webhook_poll_seconds: float = 1.0
+    webhook_allow_private_targets: bool | None = None  # None: allowed unless production
+    webhook_timeout_seconds: float = 10.0
+    webhook_retry_hours: float = 72.0
+    webhook_backoff_base_seconds: float = 10.0
+    webhook_backoff_max_seconds: float = 6 * 3600.0
+    webhook_disable_after_failures: int = 20
+    webhook_secret_overlap_seconds: int = 24 * 3600
+    # Bulk exports (schema/export_runner.py): the runner each worker runs
+    bulk_export_worker_enabled: bool = True
+    bulk_export_poll_seconds: float = 1.0
     # Observability (observability/)
     log_format: str = "text"  # text | json (one JSON line per record, one per request)
     metrics_token: str | None = None  # /metrics is served only with this bearer token
@@ -97,6 +110,13 @@ class Settings:
         if self.graphql_introspection in {"on", "off", "authenticated"}:
             return self.graphql_introspection
         return "authenticated" if self.environment == "production" else "on"
+
+    @property
+    def allows_private_webhook_targets(self) -> bool:
+        """Loopback and private webhook targets: refused in production unless allowed."""
+        if self.webhook_allow_private_targets is not None:
+            return self.webhook_allow_private_targets
+        return self.environment != "production"
 
     @property
     def is_sqlite(self) -> bool:
@@ -159,6 +179,21 @@ class Settings:
             reading_reminder_days=_env_int("READING_REMINDER_DAYS", 5),
             reading_reminders_enabled=_env_bool("READING_REMINDERS_ENABLED", True),
             reading_reminder_poll_seconds=float(_env("READING_REMINDER_POLL_SECONDS", "3600")),
+            webhook_sender_enabled=_env_bool("WEBHOOK_SENDER_ENABLED", True),
+            webhook_poll_seconds=float(_env("WEBHOOK_POLL_SECONDS", "1.0")),
+            webhook_allow_private_targets=(
+                _env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", False)
+                if os.environ.get("WEBHOOK_ALLOW_PRIVATE_TARGETS")
+                else None
+            ),
+            webhook_timeout_seconds=float(_env("WEBHOOK_TIMEOUT_SECONDS", "10")),
+            webhook_retry_hours=float(_env("WEBHOOK_RETRY_HOURS", "72")),
+            webhook_backoff_base_seconds=float(_env("WEBHOOK_BACKOFF_BASE_SECONDS", "10")),
+            webhook_backoff_max_seconds=float(_env("WEBHOOK_BACKOFF_MAX_SECONDS", "21600")),
+            webhook_disable_after_failures=_env_int("WEBHOOK_DISABLE_AFTER_FAILURES", 20),
+            webhook_secret_overlap_seconds=_env_int("WEBHOOK_SECRET_OVERLAP_SECONDS", 86400),
+            bulk_export_worker_enabled=_env_bool("BULK_EXPORT_WORKER_ENABLED", True),
+            bulk_export_poll_seconds=float(_env("BULK_EXPORT_POLL_SECONDS", "1.0")),
             log_format=_env("LOG_FORMAT", "text").strip().lower(),
             metrics_token=os.environ.get("METRICS_TOKEN") or None,
             shutdown_delay_seconds=float(_env("SHUTDOWN_DELAY_SECONDS", "0")),

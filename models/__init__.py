@@ -3,6 +3,7 @@
 from models.account import Account, Contract, Payment, Site
 from models.audit import AuditLogEntry
 from models.base import Base
+from models.bulk_export import BulkExport, ExportStatus
 from models.device import Device, TonerLevel
 from models.knowledge import KnowledgeArticle, KnowledgeArticleTranslation
 from models.meter import MeterReading, MeterUsageMonth
@@ -23,6 +24,7 @@ from models.user import (
     RefreshToken,
     User,
 )
+from models.webhook import DeliveryStatus, Webhook, WebhookDelivery
 
 __all__ = [
     "Account",
@@ -30,9 +32,12 @@ __all__ = [
     "AuditLogEntry",
     "Base",
     "CartridgeReplacement",
+    "BulkExport",
     "Consumable",
     "Contract",
+    "DeliveryStatus",
     "Device",
+    "ExportStatus",
     "Invitation",
     "KnowledgeArticle",
     "KnowledgeArticleTranslation",
@@ -60,5 +65,7 @@ __all__ = [
     "TonerLevel",
     "TonerLevelReport",
     "User",
+    "Webhook",
+    "WebhookDelivery",
     "product_model_consumables",
 ]

@@ -43,6 +43,7 @@ from resolvers.audit import audit
 from resolvers.loaders.meters import MeterReadingByIdLoader
 from resolvers.pagination import Page, PageRequest, SortField, paginate
 from resolvers.usage_rollup import Span, asked_days, lock_devices, respread
+from webhooks.events import WebhookEvent, emit
 
 if TYPE_CHECKING:
     from resolvers.context import Context
@@ -516,6 +517,22 @@ async def _insert(
     return [stored[(row["device_id"], row["meter"], row["reading_date"])] for row in rows]
 
 
+async def announce_refused(context: Context, outcomes: list[RowOutcome]) -> None:
+    """The webhook event of each device whose readings the rules refused (not of devices the
+    submitter could not name or reach: nothing happened to those)."""
+    for outcome in outcomes:
+        device = outcome.device
+        codes = {e.code for e in outcome.errors}
+        if device is None or not codes or codes & {"DEVICE_NOT_FOUND", "FORBIDDEN"}:
+            continue
+        await emit(
+            context.session,
+            WebhookEvent.READING_REFUSED,
+            account_id=device.account_id,
+            subject_id=device.id,
+        )
+
+
 async def submit_one(context: Context, row: RowIn, source: ReadingSource) -> RowOutcome:
     """All readings of one device, accepted together or refused together: with any error the
     outcome carries every error found and nothing is written."""
@@ -525,6 +542,7 @@ async def submit_one(context: Context, row: RowIn, source: ReadingSource) -> Row
     if any(e.code == "FORBIDDEN" for e in outcome.errors):
         raise Forbidden(language=context.language, required=P.SUBMIT_METER_READINGS.value)
     if outcome.errors:
+        await announce_refused(context, [outcome])
         return outcome
     scope = await context.require_scope()
     try:
@@ -567,6 +585,7 @@ async def submit_many(
     )
     scope = await context.require_scope()
     good = [o for o in outcomes if not o.errors]
+    await announce_refused(context, outcomes)
     if not good:
         return outcomes
     session = context.session

@@ -35,6 +35,7 @@ from models import (
     StockLocation,
     Ticket,
     User,
+    Webhook,
 )
 from models.enums import MembershipStatus, Role
 
@@ -229,6 +230,14 @@ class Scope:
                 also=P.VIEW_TICKETS,
             ),
         )
+
+    def webhooks_clause(self) -> ColumnElement[bool]:
+        """Webhooks the viewer manages: those of the accounts (sub-accounts included where the
+        role reaches them) on which it holds MANAGE_WEBHOOKS; agents: all, the every-account
+        ones included."""
+        if P.MANAGE_WEBHOOKS in self.global_permissions:
+            return true()
+        return _in(Webhook.account_id, self.accounts_with(P.MANAGE_WEBHOOKS))
 
     def users_clause(self) -> ColumnElement[bool]:
         """People: oneself, and the members (any membership status) of accounts whose members

@@ -27,6 +27,7 @@ from resolvers.loaders.stock import (
     replenishment_orders,
 )
 from resolvers.pagination import Page, PageRequest, SortField, build_page, paginate
+from webhooks.events import WebhookEvent, emit
 
 if TYPE_CHECKING:
     from resolvers.context import Context
@@ -371,6 +372,9 @@ async def update_replenishment_order(context: Context, data: OrderChange) -> Rep
             ],
             add=True,
         )
+    announced = ORDER_EVENTS.get(wanted)
+    if announced is not None:
+        await announce_order(context.session, announced, order)
     audit(
         context,
         "replenishment_order.update",
@@ -379,6 +383,24 @@ async def update_replenishment_order(context: Context, data: OrderChange) -> Rep
         {"from": previous.value, "to": wanted.value},
     )
     return order
+
+
+# The webhook event of an order moving to a status (a cancellation announces nothing).
+ORDER_EVENTS = {
+    ReplenishmentStatus.SHIPPED: WebhookEvent.REPLENISHMENT_ORDER_SHIPPED,
+    ReplenishmentStatus.DELIVERED: WebhookEvent.REPLENISHMENT_ORDER_DELIVERED,
+}
+
+
+async def announce_order(
+    session: AsyncSession, event: WebhookEvent, order: ReplenishmentOrder
+) -> None:
+    """Webhook deliveries for the account of the stock location the order ships to."""
+    account_id = await session.scalar(
+        select(StockLocation.account_id).where(StockLocation.id == order.stock_location_id)
+    )
+    if account_id is not None:
+        await emit(session, event, account_id=account_id, subject_id=order.id)
 
 
 # Order statuses as people read them: `order_status.<value>` in locale/.

@@ -48,6 +48,7 @@ from resolvers.ticket_clock import (
     ticket_calendar,
     ticket_sla,
 )
+from webhooks.events import WebhookEvent, emit
 
 if TYPE_CHECKING:
     from resolvers.context import Context
@@ -381,6 +382,12 @@ async def create_ticket(
     if device is not None and spec.device_status is not None:
         device.status = spec.device_status
         device.version += 1
+        await emit(
+            session,
+            WebhookEvent.DEVICE_STATUS_CHANGED,
+            account_id=device.account_id,
+            subject_id=device.id,
+        )
     event = _event(ticket, user_id, "CREATED", to_status=S.NEW, at=now)
     await _record_event(session, messages, ticket, event)
     enqueue_mail(
@@ -534,6 +541,12 @@ async def _settle_device_request(
     else:
         return
     device.version += 1
+    await emit(
+        session,
+        WebhookEvent.DEVICE_STATUS_CHANGED,
+        account_id=device.account_id,
+        subject_id=device.id,
+    )
 
 
 async def add_ticket_comment(
@@ -593,10 +606,26 @@ async def _record_event(
     ticket: Ticket,
     event: TicketEvent,
 ) -> None:
-    """Stores the ticket's event and queues its announcement for after the commit."""
+    """Stores the ticket's event, queues its announcement for after the commit and adds its
+    webhook deliveries to the transaction."""
     session.add(event)
     await session.flush()
     messages.append(_message(ticket, event))
+    await emit(
+        session,
+        WEBHOOK_EVENTS[event.kind],
+        account_id=ticket.account_id,
+        subject_id=ticket.id,
+        internal=event.internal,
+    )
+
+
+# The webhook event of each kind of ticket event.
+WEBHOOK_EVENTS = {
+    "CREATED": WebhookEvent.TICKET_CREATED,
+    "STATUS_CHANGED": WebhookEvent.TICKET_STATUS_CHANGED,
+    "COMMENTED": WebhookEvent.TICKET_COMMENTED,
+}
 
 
 async def device_to_change(context: Context, raw_id: str) -> tuple[Device, Site]:

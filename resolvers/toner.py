@@ -46,6 +46,8 @@ from resolvers.audit import audit
 from resolvers.forecasts import toner_forecasts
 from resolvers.loaders.meters import latest_readings_statement
 from resolvers.stock import _dialect_insert
+from resolvers.stock import _dialect_insert, announce_order
+from webhooks.events import WebhookEvent
 
 if TYPE_CHECKING:
     from resolvers.context import Context
@@ -233,6 +235,8 @@ async def report_toner_levels(
                 ).returning(ReplenishmentOrder)
             )
         )
+    for order in orders:
+        await announce_order(session, WebhookEvent.REPLENISHMENT_ORDER_CREATED, order)
     audit(
         context,
         "toner_levels.report",

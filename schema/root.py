@@ -13,6 +13,7 @@ from api.persisted import PersistedQueries
 from observability.requests import RequestObserver
 from schema.accounts import AccountMutation, AccountQuery
 from schema.audiences import PortalSchema
+from schema.bulk_exports import BulkExportMutation, BulkExportQuery
 from schema.devices import DeviceMutation, DeviceQuery
 from schema.extensions import MaskUnexpectedErrors, MutationAudit, OperationSession
 from schema.identity import IdentityMutation
@@ -26,6 +27,7 @@ from schema.ticket_live import TicketSubscription
 from schema.ticket_mutations import TicketMutation
 from schema.tickets import TicketQuery
 from schema.viewer import ViewerQuery
+from schema.webhooks import WebhookMutation, WebhookQuery
 
 
 def _described(merged: type, description: str) -> None:
@@ -45,12 +47,15 @@ Query = merge_types(
         KnowledgeQuery,
         MeterQuery,
         TicketQuery,
+        WebhookQuery,
+        BulkExportQuery,
     ),
 )
 _described(
     Query,
     "What a caller may read: the viewer, any object by ID, and the lists of accounts, sites, "
-    "devices, stock locations, tickets, meter readings and knowledge articles it may see.",
+    "devices, stock locations, tickets, meter readings, knowledge articles, webhooks and "
+    "bulk exports it may see.",
 )
 Mutation = merge_types(
     "Mutation",
@@ -63,6 +68,8 @@ Mutation = merge_types(
         KnowledgeMutation,
         MeterMutation,
         TicketMutation,
+        WebhookMutation,
+        BulkExportMutation,
     ),
 )
 _described(

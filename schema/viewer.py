@@ -54,6 +54,8 @@ PermissionEnum = described_enum(
         P.MANAGE_USERS: "Invite users, approve access requests, give and take roles.",
         P.MANAGE_STOCK_LOCATIONS: "Keep stock location data: name, shipping instructions, "
         "stock counts.",
+        P.MANAGE_WEBHOOKS: "Create, change and remove the account's webhooks and see their "
+        "deliveries.",
         # vendor only
         P.VIEW_CREDIT_STATUS: "See an account's credit status and limit (vendor only).",
         P.VIEW_PAYMENTS: "See an account's payment history (vendor only).",

@@ -1,0 +1,245 @@
+"""The bulk export runner every worker runs: takes one pending export at a time (or one whose
+worker stopped beating for `STALE_AFTER`: it is run again from the start), executes its
+rewritten query page after page as its owner, through the same schema and extensions as a
+request, and streams the nodes into a gzip-compressed JSONL file under `<var>/exports/`.
+
+Memory stays constant: one page (at most 100 nodes) is held at a time. The pages are not
+charged to the owner's rate-limit bucket (one export per person at a time is the limit), but
+each page must fit in MAX_QUERY_COST like any query. Progress and cancellation are checked at
+least every `HEARTBEAT` seconds; files are removed 7 days after the export finished."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import logging
+import secrets
+import time
+from datetime import timedelta
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+
+from auth.principal import Principal
+from core import clock
+from core.errors import UserError
+from models import ExportStatus
+from models.session import begin_writing
+from resolvers import bulk_exports as records
+from resolvers.context import AppServices, Context
+from schema.bulk_exports import AFTER, FIRST_PAGE, PAGE_INFO, TOTAL, prepare_export
+from schema.extensions import mask_unexpected
+from schema.root import schema
+from schema.webhook_payloads import background_services
+from webhooks.events import WebhookEvent, emit
+
+log = logging.getLogger("portal.exports")
+
+STALE_AFTER = timedelta(minutes=2)
+HEARTBEAT = 1.0
+MAX_ERRORS = 20
+
+
+def _request(export_id: int) -> Request:
+    return Request(
+        {
+            "type": "http",
+            "method": "POST",
+            "path": f"/exports/{export_id}",
+            "headers": [],
+            "query_string": b"",
+            "client": None,
+        }
+    )
+
+
+class Cancelled(Exception):
+    pass
+
+
+class ExportRunner:
+    def __init__(self, services: AppServices) -> None:
+        self.services = services
+        self.page_services = background_services(services)
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def run_pending(self) -> int:
+        """Removes expired files, then runs one waiting export; returns how many ran (0/1)."""
+        await self.purge()
+        async with self.services.sessionmaker() as session:
+            await begin_writing(session)
+            claimed = await records.claim_export(session, clock.now(), STALE_AFTER)
+            await session.commit()
+        if claimed is None:
+            return 0
+        await self.run(*claimed)
+        return 1
+
+    async def run(self, export_id: int, user_id: int, query: str) -> None:
+        settings = self.services.settings
+        directory = records.export_dir(settings)
+        directory.mkdir(parents=True, exist_ok=True)
+        name = f"export-{export_id}-{secrets.token_hex(8)}.jsonl.gz"
+        part = directory / (name + ".part")
+        rows = 0
+        errors: list[Any] = []
+        try:
+            prepared = prepare_export(schema._schema, query, settings)
+            rows, errors = await self._write(export_id, user_id, prepared, part)
+        except UserError as error:
+            await self._end(export_id, user_id, ExportStatus.FAILED, rows, [error.code], None)
+        except Cancelled:
+            log.info("bulk export %s cancelled after %s rows", export_id, rows)
+        except Exception as error:
+            log.exception("bulk export %s failed", export_id)
+            await self._end(
+                export_id, user_id, ExportStatus.FAILED, rows, [type(error).__name__], None
+            )
+        else:
+            path = directory / name
+            part.replace(path)
+            ended = await self._end(export_id, user_id, ExportStatus.COMPLETED, rows, errors, path)
+            if not ended:  # cancelled at the very end
+                path.unlink(missing_ok=True)
+        finally:
+            part.unlink(missing_ok=True)
+
+    async def _write(
+        self, export_id: int, user_id: int, prepared: Any, part: Any
+    ) -> tuple[int, list[Any]]:
+        rows = 0
+        total: int | None = None
+        errors: list[Any] = []
+        cursor: str | None = None
+        beat = time.monotonic()
+        context = self._context(export_id, user_id)
+        with gzip.open(part, "wb", compresslevel=5) as out:
+            while True:
+                result = await schema.execute(
+                    prepared.document,
+                    variable_values={AFTER: cursor, FIRST_PAGE: cursor is None},
+                    context_value=context,
+                )
+                await context.close_operation()
+                page = (result.data or {}).get(prepared.root_key)
+                if result.errors and len(errors) < MAX_ERRORS:
+                    masked = mask_unexpected(result.errors, context.request_id, context.language)
+                    errors += [e.message for e in masked][: MAX_ERRORS - len(errors)]
+                if page is None:
+                    raise UserError(errors[0] if errors else "BULK_EXPORT_PAGE_REFUSED")
+                if cursor is None:
+                    total = page.pop(TOTAL, None)
+                info = page.pop(PAGE_INFO)
+                container: Any = page
+                for key in prepared.nodes_path[:-1]:
+                    container = container[key]
+                if len(prepared.nodes_path) == 1:
+                    nodes = container[prepared.nodes_path[0]]
+                else:
+                    nodes = [edge[prepared.nodes_path[-1]] for edge in container]
+                out.write(b"".join(orjson.dumps(node) + b"\n" for node in nodes))
+                rows += len(nodes)
+                last_page = not info["hasNextPage"]
+                if last_page or time.monotonic() - beat >= HEARTBEAT:
+                    beat = time.monotonic()
+                    # The owner's scope is read again from here on (a membership taken away
+                    # stops what the next pages show).
+                    context = self._context(export_id, user_id)
+                    async with self.services.sessionmaker() as session:
+                        await begin_writing(session)
+                        going = await records.heartbeat(session, export_id, rows, total, errors)
+                        await session.commit()
+                    if not going:
+                        raise Cancelled
+                if last_page:
+                    return rows, errors
+                cursor = info["endCursor"]
+
+    def _context(self, export_id: int, user_id: int) -> Context:
+        """The context of the export's pages: one per heartbeat, so the owner's scope is built
+        once a second rather than once per page (each page still has its own session)."""
+        return Context(
+            services=self.page_services,
+            request=_request(export_id),
+            response=None,
+            request_id=f"bulk-export-{export_id}",
+            principal=Principal(user_id=user_id),
+        )
+
+    async def _end(
+        self,
+        export_id: int,
+        user_id: int,
+        status: ExportStatus,
+        rows: int,
+        errors: list[Any],
+        path: Any,
+    ) -> bool:
+        async with self.services.sessionmaker() as session:
+            await begin_writing(session)
+            ended = await records.finish(
+                session,
+                export_id,
+                status,
+                rows=rows,
+                errors=errors,
+                file_name=path.name if path is not None else None,
+                file_bytes=path.stat().st_size if path is not None else None,
+            )
+            if ended:
+                await emit(
+                    session,
+                    WebhookEvent.BULK_EXPORT_FINISHED,
+                    account_id=None,
+                    subject_id=export_id,
+                    owner_user_id=user_id,
+                )
+            await session.commit()
+        return ended
+
+    async def purge(self) -> None:
+        """Removes the files of exports past their retention."""
+        async with self.services.sessionmaker() as session:
+            expired = await records.expired_files(session, clock.now())
+            await session.commit()
+        for export_id, name in expired:
+            (records.export_dir(self.services.settings) / name).unlink(missing_ok=True)
+            async with self.services.sessionmaker() as session:
+                await begin_writing(session)
+                await records.forget_file(session, export_id)
+                await session.commit()
+
+    # --- the background loop ------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="bulk-exports")
+
+    async def stop(self, grace_seconds: float = 5.0) -> None:
+        """An export cut off is run again by a worker once its heartbeat is stale."""
+        self._stop.set()
+        task, self._task = self._task, None
+        if task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(task), grace_seconds)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        while not self._stop.is_set():
+            ran = 0
+            try:
+                ran = await self.run_pending()
+            except Exception:
+                log.exception("bulk export pass failed")
+            if ran:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._stop.wait(), self.services.settings.bulk_export_poll_seconds
+                )
