@@ -39,7 +39,8 @@ def export_dir(settings: Settings) -> Path:
     return settings.var_dir / "exports"
 
 
-async def _person(context: Context) -> int:
+async def exporting_person(context: Context) -> int:
+    """The signed-in person exporting (machine clients do not export: BULK_EXPORT_PEOPLE_ONLY)."""
     scope = await context.require_scope()
     if scope.user_id is None:
         raise UserError("BULK_EXPORT_PEOPLE_ONLY", "query")
@@ -49,7 +50,7 @@ async def _person(context: Context) -> int:
 async def start_bulk_export(context: Context, query: str) -> BulkExport:
     """A PENDING export of the (checked) query for the viewer; BULK_EXPORT_RUNNING while one of
     theirs is pending or running (the unique index settles two starts at once)."""
-    user_id = await _person(context)
+    user_id = await exporting_person(context)
     session = context.session
     running = await session.scalar(
         select(BulkExport.id).where(BulkExport.user_id == user_id, BulkExport.status.in_(ACTIVE))

@@ -45,7 +45,6 @@ from models.stock import OPEN_ORDER
 from resolvers.audit import audit
 from resolvers.forecasts import toner_forecasts
 from resolvers.loaders.meters import latest_readings_statement
-from resolvers.stock import _dialect_insert
 from resolvers.stock import _dialect_insert, announce_order
 from webhooks.events import WebhookEvent
 

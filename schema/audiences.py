@@ -24,7 +24,11 @@ from graphql import (
     FieldNode,
     GraphQLEnumType,
     GraphQLError,
+    TypeInfo,
+    TypeInfoVisitor,
     Visitor,
+    get_named_type,
+    is_abstract_type,
     parse,
     validate,
     visit,
@@ -57,6 +61,7 @@ class AudienceSchema(strawberry.Schema):
 
     def __init__(self, audience: Audience, **kwargs: Any) -> None:
         self.audience = audience
+        self.portal: PortalSchema | None = None  # what built it (None: built alone)
         self._has_content: dict[int, bool] = {}
         for root in ("mutation", "subscription"):  # a root type left empty is left out
             if kwargs.get(root) is not None and not self._reaches(kwargs[root]):
@@ -110,12 +115,14 @@ class PortalSchema(AudienceSchema):
     def __init__(self, **kwargs: Any) -> None:
         self._schema_arguments = kwargs
         super().__init__(FULL_AUDIENCE, **kwargs)
+        self.portal = self
         self._audiences: dict[Audience, AudienceSchema] = {FULL_AUDIENCE: self}
 
     def for_audience(self, audience: Audience) -> AudienceSchema:
         found = self._audiences.get(audience)
         if found is None:
             found = self._audiences[audience] = AudienceSchema(audience, **self._schema_arguments)
+            found.portal = self
         return found
 
     async def execute(self, query: str | None, *args: Any, **kwargs: Any) -> ExecutionResult:
@@ -160,24 +167,44 @@ SIGNED_IN_AUDIENCE = Audience(signed_in=True)
 
 @lru_cache(maxsize=512)
 def _valid_for_everyone_signed_in(schema: AudienceSchema, query: str) -> bool:
-    """Whether the document is valid in `schema` and asks no introspection field (whose answer
-    depends on the schema it runs on): cached per text, like the parser's cache."""
+    """Whether the document is valid in `schema` and its answer cannot depend on the schema it
+    runs on: no introspection field, and no field of an abstract type (`node`: the concrete
+    type is looked up by name, and the least schema has few). Cached per text."""
     try:
         document = parse(query)
     except GraphQLError:
         return False
-    introspects = False
+    if validate(schema._schema, document):
+        return False
+    depends = False
+    types = TypeInfo(schema._schema)
 
-    class _Introspection(Visitor):
+    class _SchemaDependent(Visitor):
         def enter_field(self, node: FieldNode, *_: Any) -> Any:
-            nonlocal introspects
-            if node.name.value.startswith("__") and node.name.value != "__typename":
-                introspects = True
+            nonlocal depends
+            name = node.name.value
+            returned = types.get_type()
+            if (name.startswith("__") and name != "__typename") or (
+                returned is not None and is_abstract_type(get_named_type(returned))
+            ):
+                depends = True
                 return BREAK
             return None
 
-    visit(document, _Introspection())
-    return not introspects and not validate(schema._schema, document)
+    visit(document, TypeInfoVisitor(types, _SchemaDependent()))
+    return not depends
+
+
+async def callers_schema(info: Any) -> AudienceSchema:
+    """The schema of the caller's audience, for resolvers that read the schema (to check a
+    document the caller gives, say): `info.schema` may be the least signed-in one, which
+    answers documents valid for everyone without reading the caller's scope."""
+    running: AudienceSchema = info.schema
+    portal = getattr(running, "portal", None)
+    if portal is None or running.audience != SIGNED_IN_AUDIENCE:
+        return running
+    found: AudienceSchema = portal.for_audience(await info.context.audience())
+    return found
 
 
 def _context(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

@@ -42,9 +42,16 @@ from auth.requirements import SIGNED_IN
 from core.errors import UserError
 from models import BulkExport as BulkExportRow
 from models import ExportStatus
-from resolvers.bulk_exports import cancel_bulk_export, download_url, own_export, start_bulk_export
+from resolvers.bulk_exports import (
+    cancel_bulk_export,
+    download_url,
+    exporting_person,
+    own_export,
+    start_bulk_export,
+)
 from resolvers.loaders.bulk_exports import BulkExportByIdLoader
 from resolvers.pagination import MAX_PAGE_SIZE
+from schema.audiences import callers_schema
 from schema.context import Info
 from schema.enums import described_enum
 from schema.mutations import Payload, transactional
@@ -337,7 +344,9 @@ class BulkExportMutation:
         input: Annotated[StartBulkExportInput, strawberry.argument(description="The query.")],
     ) -> StartBulkExportPayload:
         async def work() -> StartBulkExportPayload:
-            prepare_export(info.schema._schema, input.query, info.context.settings)
+            await exporting_person(info.context)  # people only, before the query is read
+            caller = (await callers_schema(info))._schema
+            prepare_export(caller, input.query, info.context.settings)
             row = await start_bulk_export(info.context, input.query.strip())
             return StartBulkExportPayload(bulk_export=BulkExport.from_row(row))
 

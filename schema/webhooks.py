@@ -37,6 +37,7 @@ from resolvers.webhooks import (
     webhook_connection,
 )
 from schema.accounts import Account
+from schema.audiences import callers_schema
 from schema.context import Info
 from schema.enums import described_enum
 from schema.mutations import Payload, transactional
@@ -88,7 +89,7 @@ DeliveryStatusEnum = described_enum(
 ALLOWED_VARIABLES = {"id": {"ID!", "ID"}, "event": {"String!", "String"}}
 
 
-def check_payload_query(info: Info, text: str) -> str:
+async def check_payload_query(info: Info, text: str) -> str:
     """The query as stored, or a UserError: VALUE_REQUIRED, VALUE_TOO_LONG,
     WEBHOOK_QUERY_INVALID (syntax, schema, document limits), WEBHOOK_QUERY_NOT_A_QUERY (not
     exactly one query operation), WEBHOOK_QUERY_VARIABLES (a variable other than `$id: ID` /
@@ -110,7 +111,7 @@ def check_payload_query(info: Info, text: str) -> str:
         if print_ast(definition.type) not in ALLOWED_VARIABLES.get(name, set()):
             raise UserError("WEBHOOK_QUERY_VARIABLES", "query", name=name)
     check_stored_query(
-        info.schema._schema,
+        (await callers_schema(info))._schema,
         document,
         info.context.settings,
         {"id": global_id("Ticket", 1), "event": "ticket.created"},
@@ -391,7 +392,7 @@ class WebhookMutation:
         input: Annotated[CreateWebhookInput, _input("The account, receiver, events and query.")],
     ) -> CreateWebhookPayload:
         async def work() -> CreateWebhookPayload:
-            input.query = check_payload_query(info, input.query)
+            input.query = await check_payload_query(info, input.query)
             made = await create_webhook(info.context, input)
             return CreateWebhookPayload(webhook=Webhook.from_row(made.webhook), secret=made.secret)
 
@@ -408,7 +409,7 @@ class WebhookMutation:
     ) -> UpdateWebhookPayload:
         async def work() -> UpdateWebhookPayload:
             if input.query is not strawberry.UNSET and input.query is not None:
-                input.query = check_payload_query(info, input.query)
+                input.query = await check_payload_query(info, input.query)
             row = await update_webhook(info.context, input)
             return UpdateWebhookPayload(webhook=Webhook.from_row(row))
 

@@ -129,7 +129,8 @@ async def test_a_machine_clients_introspection_is_that_of_its_scopes(gql: GraphQ
     mutations = set(seen.mutation_type.fields)  # type: ignore[union-attr]
     assert {"reportMeterReadings", "reportTonerLevels"} <= mutations
     assert not mutations & {"submitMeterReadings", "createTicket", "updateDevice"}
-    assert set(seen.query_type.fields) == {"viewer", "node", "nodes"}  # type: ignore[union-attr]
+    # (`bulkExport`: signed in; a machine client is then told exports are for people)
+    assert set(seen.query_type.fields) == {"viewer", "node", "nodes", "bulkExport"}  # type: ignore[union-attr]
     expected = Audience.of_client(DEMO_CLIENT_SCOPES)
     assert _printed(seen) == _printed(build_schema(schema.for_audience(expected).as_str()))
 
@@ -142,7 +143,7 @@ async def test_a_roles_schema_holds_only_its_part_of_the_api(gql: GraphQLClient,
     queries = set(seen.query_type.fields)  # type: ignore[union-attr]
     # then
     if name == "knowledge":  # sign-in, viewer and knowledge
-        assert queries == {"viewer", "node", "nodes", "knowledgeArticles"}
+        assert queries == {"viewer", "node", "nodes", "knowledgeArticles", "bulkExport"}
         assert seen.get_type("Device") is None and seen.get_type("Account") is None
     else:  # no contracts, readings or tickets
         assert "tickets" not in queries

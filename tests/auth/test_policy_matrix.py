@@ -90,8 +90,8 @@ def _guarded_fields() -> list[Guarded]:
                 if not isinstance(extension, PermissionExtension):
                     continue
                 for permission in extension.permissions:
-                    if not isinstance(permission, Requires):
-                        continue
+                    if not isinstance(permission, Requires) or not permission.requirement.any_of:
+                        continue  # (a bare sign-in: tests/auth/test_anonymous.py)
                     name = schema.config.name_converter.get_graphql_name(field)
                     graphql_field = graphql_type.fields[name]  # type: ignore[attr-defined]
                     required = []

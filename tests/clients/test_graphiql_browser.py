@@ -92,6 +92,7 @@ async def test_graphiql_offline_in_chromium(node: str, server: Server) -> None:
     assert report["anonymousQueryFieldNames"] == ["viewer"]
     assert {"devices", "tickets", "accounts"} <= set(report["signedInQueryFieldNames"])
     assert sorted(report["pastedTokenQueryFieldNames"]) == [
+        "bulkExport",
         "knowledgeArticles",
         "node",
         "nodes",
