@@ -31,6 +31,21 @@ PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
 VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
 
 
+class _ClientMistakeFilter(logging.Filter):
+    """Strawberry logs every error of an operation at ERROR; a document that does not parse or
+    validate (a typo, or a name outside the caller's schema: routine with one schema per
+    audience) is the client's mistake, already answered with its code, not a server error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.msg
+        return not (
+            isinstance(error, GraphQLError) and error.original_error is None and not error.path
+        )
+
+
+logging.getLogger("strawberry.execution").addFilter(_ClientMistakeFilter())
+
+
 class OperationSession(SchemaExtension):
     """Closes the operation's session (and so returns its connection) when it is done."""
 
