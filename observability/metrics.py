@@ -25,11 +25,12 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core import clock
-from models import OutboxMessage
+from models import OutboxMessage, WebhookDelivery
+from models.webhook import DeliveryStatus
 
 if TYPE_CHECKING:
     from observability.requests import RequestRecord
@@ -138,7 +139,8 @@ def _registry() -> CollectorRegistry:
 
 
 async def _outbox(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> bytes:
-    """Messages waiting to be sent (not sent, attempts left) and the age of the oldest."""
+    """Messages waiting to be sent (mail: not sent, attempts left; webhook deliveries: pending,
+    retries included) and the age of the oldest, by kind (a mail kind, or `webhook`)."""
     pending = GaugeMetricFamily(
         "portal_outbox_pending", "Outbox messages waiting to be sent.", labels=["kind"]
     )
@@ -156,8 +158,13 @@ async def _outbox(sessionmaker: async_sessionmaker[AsyncSession], settings: Sett
             )
             .group_by(OutboxMessage.kind)
         )
+        hooks = await session.execute(
+            select(literal("webhook"), func.count(), func.min(WebhookDelivery.created_at))
+            .where(WebhookDelivery.status == DeliveryStatus.PENDING)
+            .having(func.count() > 0)
+        )
         now = clock.now()
-        for kind, count, created_at in rows:
+        for kind, count, created_at in [*rows, *hooks]:
             label = str(getattr(kind, "value", kind))
             pending.add_metric([label], count)
             if created_at is not None:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import clock
 from core.ids import global_id
-from models import OutboxMessage
+from models import OutboxMessage, Webhook, WebhookDelivery
 from models.enums import OutboxKind
 from tests.conftest import ClientFactory
 from tests.graphql import GraphQLClient
@@ -50,11 +50,30 @@ def _moved(before: Samples, after: Samples, name: str, **labels: str) -> float:
 async def test_a_scrape_after_a_scripted_sequence(
     client_with: ClientFactory, demo_password: str, connection: AsyncConnection
 ) -> None:
-    # given: a mail waiting for an hour
+    # given: a mail waiting for an hour, and a webhook delivery for two
     an_hour_ago = clock.now() - timedelta(hours=1)
     await connection.execute(
         insert(OutboxMessage).values(
             kind=OutboxKind.EMAIL, topic="test", payload={}, created_at=an_hour_ago
+        )
+    )
+    webhook = await connection.scalar(
+        insert(Webhook)
+        .values(
+            url="https://receiver.example/hook",
+            events="ticket.created",
+            query="{ __typename }",
+            secret="whsec_x",
+        )
+        .returning(Webhook.id)
+    )
+    await connection.execute(
+        insert(WebhookDelivery).values(
+            webhook_id=webhook,
+            event="ticket.created",
+            subject_type="Ticket",
+            subject_id=1,
+            created_at=an_hour_ago - timedelta(hours=1),
         )
     )
     async with client_with(metrics_token=TOKEN) as gql:
@@ -140,6 +159,8 @@ async def test_a_scrape_after_a_scripted_sequence(
     assert ("portal_websocket_subscriptions", frozenset()) in after
     assert after[("portal_outbox_pending", frozenset({("kind", "EMAIL")}))] >= 1
     assert after[("portal_outbox_oldest_age_seconds", frozenset({("kind", "EMAIL")}))] >= 3600
+    assert after[("portal_outbox_pending", frozenset({("kind", "webhook")}))] >= 1
+    assert after[("portal_outbox_oldest_age_seconds", frozenset({("kind", "webhook")}))] >= 7200
 
 
 async def test_metrics_refused_without_the_token(client_with: ClientFactory) -> None:
