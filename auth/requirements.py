@@ -23,18 +23,20 @@ from models.enums import Role
 
 @dataclass(frozen=True)
 class Audience:
-    """The permissions a caller holds on at least one object (or globally), and whether it is
-    signed in: what decides which schema it sees."""
+    """The permissions a caller holds on at least one object (or globally), whether it is
+    signed in, and whether it is a person (not a machine client): what decides which schema it
+    sees."""
 
     permissions: frozenset[Permission] = frozenset()
     signed_in: bool = False
+    person: bool = False
 
     @classmethod
     def of_roles(cls, roles: Iterable[Role]) -> Audience:
         held: frozenset[Permission] = frozenset()
         for role in roles:
             held |= role_permissions(role)
-        return cls(held, signed_in=True)
+        return cls(held, signed_in=True, person=True)
 
     @classmethod
     def of_client(cls, scopes: Iterable[str]) -> Audience:
@@ -42,9 +44,9 @@ class Audience:
 
 
 ANONYMOUS_AUDIENCE = Audience()
-AGENT_AUDIENCE = Audience(AGENT_PERMISSIONS, signed_in=True)
+AGENT_AUDIENCE = Audience(AGENT_PERMISSIONS, signed_in=True, person=True)
 # Whoever could hold anything: the schema every other one is cut from.
-FULL_AUDIENCE = Audience(frozenset(Permission), signed_in=True)
+FULL_AUDIENCE = Audience(frozenset(Permission), signed_in=True, person=True)
 
 
 def named_audiences() -> dict[str, Audience]:
@@ -59,14 +61,18 @@ def named_audiences() -> dict[str, Audience]:
 
 @dataclass(frozen=True)
 class Requirement:
-    """Open to anyone (no permission, not signed in), to anyone signed in, or to whoever holds
-    one of `any_of` on the object at hand (on at least one object, for root fields)."""
+    """Open to anyone (no permission, not signed in), to anyone signed in (or any signed-in
+    person), or to whoever holds one of `any_of` on the object at hand (on at least one object,
+    for root fields)."""
 
     any_of: frozenset[Permission] = frozenset()
     signed_in: bool = False
+    person: bool = False
 
     def admits(self, audience: Audience) -> bool:
         """Whether a caller with this audience can ever meet the requirement."""
+        if self.person and not audience.person:
+            return False
         if self.any_of:
             return not self.any_of.isdisjoint(audience.permissions)
         return audience.signed_in or not self.signed_in
@@ -83,6 +89,8 @@ class Requirement:
     def text(self) -> str:
         """The sentence appended to the description of the field that declares it."""
         if not self.any_of:
+            if self.person:
+                return "Requires: a signed-in person (not a machine client)."
             return "Requires: signing in." if self.signed_in else "Open to anonymous callers."
         parts = [
             f"{p.value} ({', '.join(roles_granting(p)) or 'nobody'})"
@@ -95,6 +103,7 @@ class Requirement:
 
 PUBLIC = Requirement()
 SIGNED_IN = Requirement(signed_in=True)
+PERSON = Requirement(signed_in=True, person=True)
 
 
 def requires(*permissions: Permission) -> Requirement:

@@ -91,7 +91,9 @@ class Scope:
             held |= grant.permissions
         for permissions in self.account_permissions.values():
             held |= permissions
-        return Audience(frozenset(held), signed_in=self.is_authenticated)
+        return Audience(
+            frozenset(held), signed_in=self.is_authenticated, person=self.user is not None
+        )
 
     def holds_anywhere(self, permission: Permission) -> bool:
         """For root fields and buttons: does any account (or a global grant) give it?"""

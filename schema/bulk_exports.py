@@ -38,7 +38,7 @@ from graphql import (
 from graphql import OperationType as GraphQLOperationType
 from strawberry import relay
 
-from auth.requirements import SIGNED_IN
+from auth.requirements import PERSON
 from core.errors import UserError
 from models import BulkExport as BulkExportRow
 from models import ExportStatus
@@ -318,8 +318,8 @@ class CancelBulkExportPayload(Payload):
 @strawberry.type
 class BulkExportQuery:
     @strawberry.field(
-        **shown_to(SIGNED_IN, "One of the viewer's bulk exports (null for anyone else's)."),
-        extensions=guard(SIGNED_IN),
+        **shown_to(PERSON, "One of the viewer's bulk exports (null for anyone else's)."),
+        extensions=guard(PERSON),
     )
     async def bulk_export(
         self,
@@ -333,7 +333,7 @@ class BulkExportQuery:
 @strawberry.type
 class BulkExportMutation:
     @mutation(
-        SIGNED_IN,
+        PERSON,
         description="Starts a bulk export of a query, run in the background as the viewer "
         "(one pending or running export per person: BULK_EXPORT_RUNNING; people only, not "
         "machine clients).",
@@ -353,7 +353,7 @@ class BulkExportMutation:
         return await transactional(info, StartBulkExportPayload, work)
 
     @mutation(
-        SIGNED_IN,
+        PERSON,
         description="Cancels one of the viewer's pending or running exports (no file is kept).",
     )
     async def cancel_bulk_export(

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import strawberry
 
-from auth.requirements import PUBLIC, SIGNED_IN
+from auth.requirements import PERSON, PUBLIC
 from resolvers import identity
 from schema.context import Info
 from schema.mutations import Payload, transactional
@@ -108,7 +108,7 @@ class IdentityMutation:
         return await transactional(info, AuthPayload, work)
 
     @mutation(
-        SIGNED_IN,
+        PERSON,
         description="Signs out: revokes the refresh tokens of this login (or all).",
     )
     async def logout(

@@ -51,6 +51,8 @@ class Requires(BasePermission):
     async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         context = info.context
         scope = await context.require_scope()
+        if self.requirement.person and scope.user is None:
+            raise Forbidden(language=context.language)
         needed = self.requirement.any_of
         if not needed:
             return True

@@ -26,7 +26,7 @@ def held_anywhere(email: str) -> frozenset[Permission]:
 
 
 def audience_of(email: str) -> Audience:
-    return Audience(held_anywhere(email), signed_in=True)
+    return Audience(held_anywhere(email), signed_in=True, person=True)
 
 
 def fields_of(email: str, type_name: str) -> set[str]:

@@ -128,9 +128,8 @@ async def test_a_machine_clients_introspection_is_that_of_its_scopes(gql: GraphQ
     # then: what its two scopes report, no list of anything
     mutations = set(seen.mutation_type.fields)  # type: ignore[union-attr]
     assert {"reportMeterReadings", "reportTonerLevels"} <= mutations
-    assert not mutations & {"submitMeterReadings", "createTicket", "updateDevice"}
-    # (`bulkExport`: signed in; a machine client is then told exports are for people)
-    assert set(seen.query_type.fields) == {"viewer", "node", "nodes", "bulkExport"}  # type: ignore[union-attr]
+    assert not mutations & {"submitMeterReadings", "createTicket", "startBulkExport", "logout"}
+    assert set(seen.query_type.fields) == {"viewer", "node", "nodes"}  # type: ignore[union-attr]
     expected = Audience.of_client(DEMO_CLIENT_SCOPES)
     assert _printed(seen) == _printed(build_schema(schema.for_audience(expected).as_str()))
 
@@ -167,8 +166,10 @@ def test_no_customer_or_client_schema_names_what_only_the_vendor_may_see(name: s
 
 def _oracle_audiences() -> dict[str, Audience]:
     """Each named audience from the policy tables, read here."""
-    found = {role.value: Audience(role_permissions(role), signed_in=True) for role in Role}
-    found["AGENT"] = Audience(AGENT_PERMISSIONS, signed_in=True)
+    found = {
+        role.value: Audience(role_permissions(role), signed_in=True, person=True) for role in Role
+    }
+    found["AGENT"] = Audience(AGENT_PERMISSIONS, signed_in=True, person=True)
     for scope, permissions in CLIENT_SCOPES.items():
         found[scope] = Audience(permissions, signed_in=True)
     found["ANONYMOUS"] = ANONYMOUS_AUDIENCE
@@ -243,7 +244,7 @@ async def test_an_absent_field_fails_validation_like_an_unknown_one(
     assert result.data is None
     assert result.error_codes == NOT_IN_SCHEMA
     assert typo.error_codes == NOT_IN_SCHEMA
-    own = schema.for_audience(Audience(held_anywhere(email), signed_in=True))._schema
+    own = schema.for_audience(Audience(held_anywhere(email), signed_in=True, person=True))._schema
     for error in result.errors:
         assert error["message"].startswith(("Cannot query field", "Unknown type"))
         _, _, suggested = error["message"].partition("Did you mean")
@@ -277,7 +278,7 @@ async def test_a_schema_is_built_once_per_audience(gql: GraphQLClient) -> None:
         await gql("{ viewer { authenticated } }", as_user="devices@acme.example")
     # then
     assert schema._audiences == built
-    audience = Audience(held_anywhere("devices@acme.example"), signed_in=True)
+    audience = Audience(held_anywhere("devices@acme.example"), signed_in=True, person=True)
     assert schema.for_audience(audience) is built[audience]
 
 

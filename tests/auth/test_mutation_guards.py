@@ -147,7 +147,7 @@ def test_every_mutation_declares_what_it_requires_in_one_style() -> None:
 
 def assert_suggests_only_what_the_caller_may_see(result: Any, held: frozenset[Permission]) -> None:
     """Like any unknown name, the answer may suggest names, but only of the caller's own schema."""
-    own = schema.for_audience(Audience(held, signed_in=True))._schema
+    own = schema.for_audience(Audience(held, signed_in=True, person=True))._schema
     mutations = own.mutation_type.fields if own.mutation_type else {}
     for error in result.errors:
         _, _, suggested = error["message"].partition("Did you mean")

@@ -135,7 +135,7 @@ def guarded_on(type_name: str, expected: Expected | None = None) -> list[Guarded
 
 
 def audience_of(expected: Expected) -> Audience:
-    return Audience(expected.anywhere(), signed_in=True)
+    return Audience(expected.anywhere(), signed_in=True, person=True)
 
 
 def in_schema_of(expected: Expected, type_name: str, field: str | None = None) -> bool:

@@ -19,9 +19,10 @@ import time_machine
 from core import clock
 from resolvers import bulk_exports as records
 from schema.export_runner import STALE_AFTER, ExportRunner
+from schema.root import schema as app_schema
 from tests.audiences import fields_of
 from tests.conftest import ClientFactory
-from tests.graphql import GraphQLClient
+from tests.graphql import NOT_IN_SCHEMA, GraphQLClient
 from tests.queries import DEMO_USERS
 
 START = """
@@ -262,7 +263,9 @@ async def test_bad_queries_are_refused(exports: Exports, query: str, code: str) 
     assert started["bulkExport"] is None
 
 
-async def test_anonymous_and_machine_callers_cannot_export(exports: Exports) -> None:
+async def test_anonymous_and_machine_callers_cannot_export(
+    exports: Exports, monkeypatch: pytest.MonkeyPatch
+) -> None:
     result = await exports.gql(START, {"input": {"query": DEVICES_EXPORT}})
     assert result.error_codes == ["UNAUTHENTICATED"]
     token = (
@@ -271,10 +274,13 @@ async def test_anonymous_and_machine_callers_cannot_export(exports: Exports) -> 
             {"i": {"clientId": "emaintenance-demo", "clientSecret": "demo-client-secret"}},
         )
     ).data["clientToken"]["accessToken"]
+    # exports are for people: not in a machine client's schema
     result = await exports.gql(START, {"input": {"query": DEVICES_EXPORT}}, token=token)
-    assert [e["code"] for e in result.data["startBulkExport"]["userErrors"]] == [
-        "BULK_EXPORT_PEOPLE_ONLY"
-    ]
+    assert set(result.error_codes) == set(NOT_IN_SCHEMA)
+    # and refused when it runs, should the schema let it through
+    monkeypatch.setattr(app_schema, "for_audience", lambda audience: app_schema)
+    forced = await exports.gql(START, {"input": {"query": DEVICES_EXPORT}}, token=token)
+    assert forced.error_codes == ["FORBIDDEN"]
 
 
 async def test_an_export_whose_worker_died_is_run_again(exports: Exports) -> None:
