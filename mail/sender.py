@@ -14,7 +14,6 @@ dropped from the stored payload.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import mail
 from core import clock
+from core.polling import PollingLoop
 from models import OutboxMessage
 from models.enums import OutboxKind
 from settings import Settings
@@ -241,41 +241,21 @@ async def deliver_pending(
     return delivered
 
 
-class MailSender:
+class MailSender(PollingLoop):
     """The background loop the app's lifespan starts: polls every `mail_poll_seconds`, and at
-    once again while full batches keep coming."""
+    once again while full batches keep coming (a mail cut off by a stop is sent again once its
+    lease runs out)."""
+
+    name = "mail-sender"
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+        super().__init__()
         self.sessionmaker = sessionmaker
         self.settings = settings
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="mail-sender")
+    @property
+    def poll_seconds(self) -> float:
+        return self.settings.mail_poll_seconds
 
-    async def stop(self, grace_seconds: float = 5.0) -> None:
-        """Lets a delivery in progress finish (up to `grace_seconds`); a mail cut off is sent
-        again once its lease runs out."""
-        self._stop.set()
-        task, self._task = self._task, None
-        if task is None:
-            return
-        try:
-            await asyncio.wait_for(asyncio.shield(task), grace_seconds)
-        except TimeoutError:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _run(self) -> None:
-        while not self._stop.is_set():
-            delivered = 0
-            try:
-                delivered = await deliver_pending(self.sessionmaker, self.settings)
-            except Exception:
-                log.exception("mail sender pass failed")
-            if delivered >= BATCH_SIZE:
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.settings.mail_poll_seconds)
+    async def run_pass(self) -> bool:
+        return await deliver_pending(self.sessionmaker, self.settings) >= BATCH_SIZE

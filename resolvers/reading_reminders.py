@@ -10,8 +10,6 @@ Run by the periodic task of the app's lifespan (`ReadingReminderTask`) and by
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
@@ -21,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core import clock
+from core.polling import PollingLoop
 from mail import enqueue_mail
 from models import (
     Account,
@@ -202,38 +201,27 @@ async def run_once(sessionmaker: async_sessionmaker[AsyncSession], settings: Set
         return await send_reading_reminders(session, settings)
 
 
-class ReadingReminderTask:
+class ReadingReminderTask(PollingLoop):
     """The periodic task the app's lifespan starts (every `reading_reminder_poll_seconds`;
     safe with many workers: the unique constraint lets one reminder through)."""
 
+    name = "reading-reminders"
+
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+        super().__init__()
         self.sessionmaker = sessionmaker
         self.settings = settings
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self.passes = 0  # passes done (for tests and logs)
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="reading-reminders")
+    @property
+    def poll_seconds(self) -> float:
+        return self.settings.reading_reminder_poll_seconds
 
-    async def stop(self) -> None:
-        self._stop.set()
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                sent = await run_once(self.sessionmaker, self.settings)
-                if sent:
-                    log.info("reading reminders queued: %s", sent)
-            except Exception:
-                log.exception("reading reminder pass failed")
+    async def run_pass(self) -> bool:
+        try:
+            sent = await run_once(self.sessionmaker, self.settings)
+            if sent:
+                log.info("reading reminders queued: %s", sent)
+        finally:
             self.passes += 1
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._stop.wait(), self.settings.reading_reminder_poll_seconds
-                )
+        return False

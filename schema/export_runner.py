@@ -10,8 +10,6 @@ least every `HEARTBEAT` seconds; files are removed 7 days after the export finis
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import gzip
 import logging
 import secrets
@@ -25,6 +23,7 @@ from starlette.requests import Request
 from auth.principal import Principal
 from core import clock
 from core.errors import UserError
+from core.polling import PollingLoop
 from models import ExportStatus
 from models.session import begin_writing
 from resolvers import bulk_exports as records
@@ -59,12 +58,16 @@ class Cancelled(Exception):
     pass
 
 
-class ExportRunner:
+class ExportRunner(PollingLoop):
+    """Runs waiting bulk exports, one per pass; an export cut off by a stop is run again by a
+    worker once its heartbeat is stale."""
+
+    name = "bulk-exports"
+
     def __init__(self, services: AppServices) -> None:
+        super().__init__()
         self.services = services
         self.page_services = background_services(services)
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
     async def run_pending(self) -> int:
         """Removes expired files, then runs one waiting export; returns how many ran (0/1)."""
@@ -214,32 +217,9 @@ class ExportRunner:
 
     # --- the background loop ------------------------------------------------------------------
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="bulk-exports")
+    @property
+    def poll_seconds(self) -> float:
+        return self.services.settings.bulk_export_poll_seconds
 
-    async def stop(self, grace_seconds: float = 5.0) -> None:
-        """An export cut off is run again by a worker once its heartbeat is stale."""
-        self._stop.set()
-        task, self._task = self._task, None
-        if task is None:
-            return
-        try:
-            await asyncio.wait_for(asyncio.shield(task), grace_seconds)
-        except TimeoutError:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _run(self) -> None:
-        while not self._stop.is_set():
-            ran = 0
-            try:
-                ran = await self.run_pending()
-            except Exception:
-                log.exception("bulk export pass failed")
-            if ran:
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._stop.wait(), self.services.settings.bulk_export_poll_seconds
-                )
+    async def run_pass(self) -> bool:
+        return await self.run_pending() > 0

@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from core import clock
+from core.polling import PollingLoop
 from models import DeliveryStatus, Webhook, WebhookDelivery
 from models.session import begin_writing
 from settings import Settings
@@ -191,9 +192,11 @@ class Attempt:
         return self.status is not None and 200 <= self.status < 300
 
 
-class WebhookSender:
+class WebhookSender(PollingLoop):
     """Delivers due webhook deliveries; `start`/`stop` run it as the app's background loop,
     `deliver_pending` is one pass (tests call it directly)."""
+
+    name = "webhook-sender"
 
     def __init__(
         self,
@@ -209,9 +212,8 @@ class WebhookSender:
         self.renderer = renderer
         self._transport = transport
         self.concurrency = concurrency
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._http: httpx.AsyncClient | None = None
+        super().__init__()
 
     # --- one pass -----------------------------------------------------------------------------
 
@@ -427,33 +429,17 @@ class WebhookSender:
 
     # --- the background loop ------------------------------------------------------------------
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="webhook-sender")
+    @property
+    def poll_seconds(self) -> float:
+        return self.settings.webhook_poll_seconds
+
+    async def run_pass(self) -> bool:
+        return await self.deliver_pending() >= BATCH_SIZE
 
     async def stop(self, grace_seconds: float = 5.0) -> None:
         """Lets deliveries in progress finish (up to `grace_seconds`); one cut off is sent
         again once its lease runs out."""
-        self._stop.set()
-        task, self._task = self._task, None
-        if task is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(task), grace_seconds)
-            except TimeoutError:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await super().stop(grace_seconds)
         if self._http is not None:
             await self._http.aclose()
             self._http = None
-
-    async def _run(self) -> None:
-        while not self._stop.is_set():
-            attempted = 0
-            try:
-                attempted = await self.deliver_pending()
-            except Exception:
-                log.exception("webhook sender pass failed")
-            if attempted >= BATCH_SIZE:
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.settings.webhook_poll_seconds)

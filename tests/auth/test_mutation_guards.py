@@ -18,11 +18,11 @@ from graphql import (
 from strawberry import relay
 from strawberry.types.base import StrawberryObjectDefinition
 
-from auth.policy import AGENT_PERMISSIONS, Permission, role_permissions
+from auth.policy import Permission
 from auth.requirements import Audience, Requirement
-from demo.fleet import DEMO_USERS
 from schema.permissions import REQUIREMENT, requirement_of
 from schema.root import schema
+from tests.audiences import held_anywhere
 from tests.auth.oracle import World, load_world
 from tests.auth.test_policy_matrix import USERS
 from tests.graphql import GraphQLClient
@@ -98,18 +98,7 @@ def _operation(name: str) -> tuple[str, dict[str, Any]]:
     return f"mutation{head} {{ {name}{args} {{ __typename }} }}", variables
 
 
-def _held_anywhere(email: str) -> frozenset[Permission]:
-    """From the demo users' roles and the policy table (a role's permissions reach its
-    account and, for administrators, the sub-accounts: the same set)."""
-    for demo_email, _, _, agent, memberships in DEMO_USERS:
-        if demo_email == email:
-            if agent:
-                return AGENT_PERMISSIONS
-            held: frozenset[Permission] = frozenset()
-            for _, role in memberships:
-                held |= role_permissions(role)
-            return held
-    raise KeyError(email)
+_held_anywhere = held_anywhere  # from the demo users' roles and the policy table
 
 
 CASES = [
