@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from asyncio import to_thread
 from dataclasses import dataclass
@@ -96,6 +97,17 @@ async def _record_failure(context: Context, keys: list[str]) -> int:
     return level
 
 
+# Throttle keys are stored (login_throttles.key, 300 characters): what a caller sends is
+# hashed when longer than this, so any text counts against the same key and fits.
+MAX_THROTTLE_VALUE = 200
+
+
+def throttle_key(kind: str, value: str) -> str:
+    if len(value) > MAX_THROTTLE_VALUE:
+        value = "sha256:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{kind}:{value}"
+
+
 async def _locked_throttle_row(session: AsyncSession, key: str, now: datetime) -> LoginThrottle:
     """The key's row, locked for this transaction (PostgreSQL), created if missing; two workers
     creating it at once do not fail, the loser reads the winner's row."""
@@ -141,7 +153,7 @@ async def login(context: Context, email: str, password: str) -> Tokens:
     password check); the user is read again there, as they may have changed meanwhile."""
     session = context.session
     email = normalise_email(email)
-    keys = [f"email:{email}", f"ip:{client_address(context)}"]
+    keys = [throttle_key("email", email), throttle_key("ip", client_address(context))]
     await _check_throttle(context, keys)
     user = await session.scalar(select(User).where(func.lower(User.email) == email))
     password_hash = user.password_hash if user else None
@@ -270,7 +282,7 @@ async def client_token(context: Context, client_id: str, client_secret: str) -> 
     """OAuth 2.0 client-credentials, for machine integrations such as e-Maintenance. The secret
     is checked like a password in `login`: outside any transaction, in a thread."""
     session = context.session
-    keys = [f"client:{client_id}", f"ip:{client_address(context)}"]
+    keys = [throttle_key("client", client_id), throttle_key("ip", client_address(context))]
     await _check_throttle(context, keys)
     client = await session.scalar(
         select(ApiClient).where(ApiClient.client_id == client_id, ApiClient.is_active)

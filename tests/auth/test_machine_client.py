@@ -55,3 +55,19 @@ async def test_wrong_client_secret_gets_no_token(gql: GraphQLClient) -> None:
     payload = await _client_token(gql, "wrong-secret")
     # then
     assert payload == {"accessToken": None, "userErrors": [{"code": "INVALID_CLIENT"}]}
+
+
+async def test_an_overlong_client_id_is_refused_like_a_wrong_one(gql: GraphQLClient) -> None:
+    # given: a client id longer than a stored throttle key may be (found by the fuzzer on
+    # PostgreSQL: INTERNAL, value too long)
+    client_id = "x" * 400
+    # when
+    result = await gql(
+        QUERY_CLIENT_TOKEN, {"input": {"clientId": client_id, "clientSecret": "\u200b"}}
+    )
+    # then
+    assert not result.errors, result.errors
+    assert result.data["clientToken"] == {
+        "accessToken": None,
+        "userErrors": [{"code": "INVALID_CLIENT"}],
+    }
