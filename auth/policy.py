@@ -198,3 +198,8 @@ def roles_granting(permission: Permission) -> list[str]:
 # Roles that administer an account, and those that administer its sub-accounts as well.
 ACCOUNT_MANAGER_ROLES: list[Role] = roles_with(Permission.MANAGE_USERS)
 GROUP_MANAGER_ROLES: list[Role] = roles_with(Permission.MANAGE_USERS, Permission.VIEW_SUB_ACCOUNTS)
+# Roles that submit the readings of the devices assigned to them (reminded first when one is
+# missing; else the account's managers).
+READING_ASSIGNEE_ROLES: list[Role] = roles_with(
+    Permission.VIEW_ASSIGNED_DEVICES, Permission.SUBMIT_METER_READINGS
+)

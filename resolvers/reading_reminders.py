@@ -18,6 +18,7 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from auth.policy import ACCOUNT_MANAGER_ROLES, READING_ASSIGNEE_ROLES
 from core import clock
 from core.polling import PollingLoop
 from mail import enqueue_mail
@@ -30,7 +31,7 @@ from models import (
     Site,
     User,
 )
-from models.enums import DeviceStatus, MembershipStatus, Role
+from models.enums import DeviceStatus, MembershipStatus
 from resolvers.reading_due import reading_due_clause
 from resolvers.stock import _dialect_insert
 from settings import Settings
@@ -38,7 +39,6 @@ from settings import Settings
 log = logging.getLogger("portal.reminders")
 
 TEMPLATE = "meters.reading_due"
-DEVICE_MANAGER_ROLES = (Role.DEVICE_MANAGER, Role.DEVICE_STOCK_MANAGER)
 # Serial numbers listed in one mail (the rest summed up).
 MAX_LISTED = 50
 
@@ -100,7 +100,7 @@ async def responsible_people(
             .where(
                 MembershipDevice.device_id.in_(ids),
                 Membership.status == MembershipStatus.ACTIVE,
-                Membership.role.in_(DEVICE_MANAGER_ROLES),
+                Membership.role.in_(READING_ASSIGNEE_ROLES),
                 User.is_active.is_(True),
             )
         )
@@ -125,7 +125,7 @@ async def responsible_people(
             .where(
                 Membership.account_id.in_(wanted),
                 Membership.status == MembershipStatus.ACTIVE,
-                Membership.role == Role.ADMINISTRATOR,
+                Membership.role.in_(ACCOUNT_MANAGER_ROLES),
                 User.is_active.is_(True),
             )
         )
