@@ -100,8 +100,10 @@ format: install
 schema: install
 	$(PY) -m cli export-schema
 
+# Every figure of the performance goals in one run, ending with one summary line
+# (`make bench ARGS=--small`: the small demo fleet on SQLite, about a minute).
 bench: install
-	$(PY) -m bench.fleet
+	$(PY) -m bench.summary $(ARGS)
 
 clean:
 	rm -rf var

@@ -119,7 +119,7 @@ async def ensure_pg_database() -> None:
         await conn.close()
 
 
-async def ensure_loaded(settings: Any) -> None:
+async def ensure_loaded(settings: Any, scale: str = "large") -> None:
     from sqlalchemy import text
 
     from cli import migrate
@@ -132,9 +132,9 @@ async def ensure_loaded(settings: Any) -> None:
     engine = create_engine(replace(settings, database_statement_timeout_seconds=3600.0))
     try:
         if await is_empty(engine):
-            print(f"  loading the large fleet into {_where(settings)} ...", flush=True)
+            print(f"  loading the {scale} fleet into {_where(settings)} ...", flush=True)
             started = time.perf_counter()
-            await seed_demo(engine, scale="large", progress=False)
+            await seed_demo(engine, scale=scale, progress=False)
             print(f"  loaded in {time.perf_counter() - started:.0f} s", flush=True)
         # Fresh planner statistics and, on PostgreSQL, the visibility map a steady database has
         # (autovacuum may not have run since the bulk load; without it counts cannot be
@@ -350,7 +350,11 @@ def uvicorn_server(database_url: str) -> Iterator[str]:
             process.kill()
 
 
-async def bench_database(database_url: str, runs: int, http: bool) -> list[dict[str, Any]]:
+async def bench_database(
+    database_url: str, runs: int, http: bool, scale: str = "large"
+) -> list[dict[str, Any]]:
+    """Measures the three dashboard queries; `scale` is the fleet loaded into an empty
+    database (the deep page starts after row 15,000 of the large fleet, row 100 of the small)."""
     import httpx
     from sqlalchemy import event, select, text
     from starlette.requests import Request
@@ -371,7 +375,8 @@ async def bench_database(database_url: str, runs: int, http: bool) -> list[dict[
     os.environ.update(BENCH_ENV)
     settings = replace(Settings.from_env(), database_url=database_url)
     print(f"\n== {_where(settings)} ==   load average {os.getloadavg()[0]:.1f}", flush=True)
-    await ensure_loaded(settings)
+    await ensure_loaded(settings, scale)
+    deep_offset = DEEP_OFFSET if scale == "large" else 100
 
     engine = create_engine(settings)
     statements = [0]
@@ -411,14 +416,14 @@ async def bench_database(database_url: str, runs: int, http: bool) -> list[dict[
                     "SELECT s.name, d.serial_number, d.id FROM devices d "
                     "JOIN sites s ON s.id = d.site_id WHERE d.account_id IN "
                     f"({', '.join(str(a) for a in acme)}) "
-                    f"ORDER BY s.name, d.serial_number, d.id LIMIT 1 OFFSET {DEEP_OFFSET - 1}"
+                    f"ORDER BY s.name, d.serial_number, d.id LIMIT 1 OFFSET {deep_offset - 1}"
                 )
             )
         ).one()
     deep_cursor = encode_cursor([deep[0], deep[1], deep[2]])
     cases = [
         Case("first page", {}),
-        Case(f"deep page (after row {DEEP_OFFSET})", {"after": deep_cursor}),
+        Case(f"deep page (after row {deep_offset})", {"after": deep_cursor}),
         Case("filtered search", {"filter": SEARCH_FILTER}),
     ]
     raw_cursor = {cases[1].name: (deep[0], deep[1], int(deep[2]))}
