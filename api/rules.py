@@ -58,14 +58,26 @@ class _EmptySelectionSets(Visitor):
         return None
 
 
+# Documents already found sound, by identity: the parser cache hands the same document object
+# to every request sending the same text, so the walk runs once per text, not per request. The
+# entries hold their documents, so an id is never reused while it is here.
+_SOUND: dict[int, DocumentNode] = {}
+_SOUND_LIMIT = 512
+
+
 def refuse_empty_selection_sets(document: DocumentNode) -> None:
     """`{ viewer { } }`: the GraphQL grammar wants at least one field between braces (the
     parser lets an empty selection set through, and the validation rules expect none)."""
+    if _SOUND.get(id(document)) is document:
+        return
     visitor = _EmptySelectionSets()
     visit(document, visitor)
     node = visitor.found
     if node is not None and node.loc is not None:
         raise GraphQLSyntaxError(node.loc.source, node.loc.end - 1, "Expected Name, found '}'.")
+    if len(_SOUND) >= _SOUND_LIMIT:
+        del _SOUND[next(iter(_SOUND))]
+    _SOUND[id(document)] = document
 
 
 def _root_fields(
