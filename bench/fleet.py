@@ -26,7 +26,6 @@ import contextlib
 import os
 import socket
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -34,6 +33,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from bench.load import server
 from core import clock
 from tests.queries import QUERY_DASHBOARD
 from tests.servers import free_port, uvicorn_command
@@ -331,9 +331,7 @@ async def raw_dashboard(
 def uvicorn_server(database_url: str) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, **BENCH_ENV, "DATABASE_URL": database_url}
-    process = subprocess.Popen(uvicorn_command(port, "--no-access-log"), cwd=ROOT, env=env)
-    try:
-        url = f"http://127.0.0.1:{port}"
+    with server(uvicorn_command(port, "--no-access-log"), env, cwd=str(ROOT)) as process:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
@@ -341,13 +339,7 @@ def uvicorn_server(database_url: str) -> Iterator[str]:
             if process.poll() is not None:
                 raise RuntimeError("uvicorn exited")
             time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        yield f"http://127.0.0.1:{port}"
 
 
 async def bench_database(

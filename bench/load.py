@@ -8,10 +8,12 @@ or the machine's other load."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import statistics
+import subprocess
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -36,6 +38,22 @@ class Load:
     @property
     def median_ms(self) -> float:
         return statistics.median(self.latencies) * 1000 if self.latencies else float("nan")
+
+
+@contextlib.contextmanager
+def server(
+    command: list[str], env: Mapping[str, str], cwd: str | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A server process for the length of a benchmark, stopped (or killed) at the end."""
+    process = subprocess.Popen(command, cwd=cwd, env={**os.environ, **env})
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def process_cpu(pid: int) -> float:

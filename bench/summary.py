@@ -24,10 +24,9 @@ import asyncio
 import contextlib
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,7 @@ import httpx
 import orjson
 
 from bench.fleet import BENCH_ENV, PG_URL, ROOT, bench_database, ensure_loaded
-from bench.load import Load, hammer, request_bytes
+from bench.load import Load, hammer, request_bytes, server
 from tests.queries import QUERY_DASHBOARD
 from tests.servers import HOST, free_port, uvicorn_command, wait_healthy
 
@@ -61,19 +60,6 @@ class Figures:
     def add(self, text: str) -> None:
         self.lines.append(text)
         print(text, flush=True)
-
-
-@contextlib.contextmanager
-def server(command: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env})
-    try:
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def bare_command(port: int) -> list[str]:
@@ -105,8 +91,8 @@ async def http_figures(database_url: str, seconds: float, rounds: int, figures: 
     env = {**BENCH_ENV, "DATABASE_URL": database_url}
     portal_port, bare_port = free_port(), free_port()
     with (
-        server(uvicorn_command(portal_port, "--no-access-log"), env) as portal,
-        server(bare_command(bare_port), env) as bare,
+        server(uvicorn_command(portal_port, "--no-access-log"), env, str(ROOT)) as portal,
+        server(bare_command(bare_port), env, str(ROOT)) as bare,
     ):
         await wait_healthy(f"http://{HOST}:{portal_port}", lambda: portal.poll() is not None)
         async with httpx.AsyncClient(base_url=f"http://{HOST}:{portal_port}") as http:
