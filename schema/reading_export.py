@@ -1,0 +1,367 @@
+"""Bulk exports of `meterReadings` without GraphQL execution per row.
+
+A million readings through GraphQL execution (a page of 100 nodes at a time, every field a
+resolver call) runs at a few thousand rows a second. For a query over `meterReadings` whose node
+selection is plain enough, the export runner asks this module instead: the readings are read in
+keyset chunks of `CHUNK` rows (one statement each, the list's own scope and filter clauses:
+`resolvers.meter_readings`), and each line is written from the same strawberry objects and the
+same GraphQL scalar and enum serializers the query would use, so the lines are byte for byte
+those of the GraphQL path (tests/integrations/test_reading_exports.py compares them).
+
+What is handled (anything else: `plan` answers None and the runner uses the GraphQL path):
+fields without arguments, aliases, `__typename`, no fragments nor directives; on each type,
+fields read off the object (no resolver), synchronous resolvers of the object alone, the global
+`id`, and the to-one relations of RELATIONS (a reading's device, a device's site, model and
+account, a site's account) plus the loader figures of FIGURES (a device's open-ticket count).
+Relations are read through their loaders (same scope clauses) once per object and rendered
+once per object while the viewer's scope stays the same. Field permissions are checked as
+`schema.permissions.Requires` checks them: a guarded field the viewer may not read is null, and
+the FORBIDDEN message goes to the export's errors, as in a query's result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import orjson
+from graphql import (
+    FieldNode,
+    GraphQLObjectType,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    get_nullable_type,
+    is_list_type,
+    is_non_null_type,
+    parse,
+)
+from graphql.execution.values import get_argument_values
+from strawberry import relay
+from strawberry.permission import PermissionExtension
+from strawberry.types.arguments import convert_arguments
+from strawberry.types.field import StrawberryField
+
+from auth.policy import Permission
+from auth.requirements import Requirement
+from core.errors import Forbidden
+from core.ids import global_id
+from resolvers.context import Context
+from resolvers.loaders.accounts import AccountByIdLoader, SiteByIdLoader
+from resolvers.loaders.devices import DeviceByIdLoader, ProductModelByIdLoader
+from resolvers.loaders.tickets import OpenTicketCountByDeviceIdLoader
+from resolvers.meter_readings import ReadingFilterIn, reading_count, reading_rows
+from resolvers.scoping import Scope
+from schema.audiences import PortalSchema
+from schema.bulk_exports import AFTER, FIRST_PAGE, PreparedExport
+from schema.meter_readings import reading_filter
+from schema.permissions import requirement_of
+
+ROOT_FIELD = "meterReadings"
+# Rows per statement: large enough that the statements cost little next to the rows, small
+# enough that a chunk (its rows and its lines) stays a few megabytes.
+CHUNK = 5000
+
+# (type, field) -> (loader, attribute of the object's row holding the key, related type)
+RELATIONS: dict[tuple[str, str], tuple[Any, str, str]] = {
+    ("MeterReading", "device"): (DeviceByIdLoader, "device_id", "Device"),
+    ("Device", "site"): (SiteByIdLoader, "site_id", "Site"),
+    ("Device", "model"): (ProductModelByIdLoader, "product_model_id", "ProductModel"),
+    ("Device", "account"): (AccountByIdLoader, "account_id", "Account"),
+    ("Site", "account"): (AccountByIdLoader, "account_id", "Account"),
+}
+# (type, field) -> (loader, attribute of the object's row holding the key)
+FIGURES: dict[tuple[str, str], tuple[Any, str]] = {
+    ("Device", "openTicketCount"): (OpenTicketCountByDeviceIdLoader, "id"),
+}
+
+Rendered = tuple[dict[str, Any], list[str]]  # an object's JSON value and the errors it raised
+
+
+class Unhandled(Exception):
+    """The selection holds something this path does not write."""
+
+
+def _serializer(gql_type: Any) -> Callable[[Any], Any]:
+    """What the executor does to a resolved leaf value (`complete_leaf_value`)."""
+    if is_non_null_type(gql_type):
+        return _serializer(gql_type.of_type)
+    if is_list_type(gql_type):
+        inner = _serializer(gql_type.of_type)
+        return lambda value: None if value is None else [inner(v) for v in value]
+    serialize = gql_type.serialize
+    return lambda value: None if value is None else serialize(value)
+
+
+@dataclass
+class _Field:
+    key: str
+    guard: Requirement | None
+    # exactly one of these
+    read: Callable[[Any], Any] | None = None  # sync: object -> JSON value
+    relation: tuple[Any, str, _Shape] | None = None  # (loader, key attribute, shape)
+    figure: tuple[Any, str] | None = None  # (loader, key attribute)
+
+
+@dataclass
+class _Shape:
+    """How to write one object type for one selection set."""
+
+    type_name: str
+    origin: Any  # the strawberry class: `origin.from_row(row)`
+    fields: list[_Field] = field(default_factory=list)
+
+
+def _shape(schema: GraphQLSchema, type_name: str, selection: SelectionSetNode | None) -> _Shape:
+    gql_type = schema.get_type(type_name)
+    if not isinstance(gql_type, GraphQLObjectType) or selection is None:
+        raise Unhandled(type_name)
+    definition = gql_type.extensions["strawberry-definition"]
+    shape = _Shape(type_name, definition.origin)
+    keys: set[str] = set()
+    for node in selection.selections:
+        if not isinstance(node, FieldNode) or node.directives or node.arguments:
+            raise Unhandled("fragment, directive or argument")
+        name = node.name.value
+        key = (node.alias or node.name).value
+        if key in keys:
+            raise Unhandled("a response key twice")
+        keys.add(key)
+        if name == "__typename":
+            shape.fields.append(_Field(key, None, read=lambda _obj, n=type_name: n))
+            continue
+        gql_field = gql_type.fields.get(name)
+        if gql_field is None:
+            raise Unhandled(name)
+        strawberry_field: StrawberryField = gql_field.extensions["strawberry-definition"]
+        guarded = any(isinstance(e, PermissionExtension) for e in strawberry_field.extensions)
+        guard = requirement_of(strawberry_field) if guarded else None
+        if (type_name, name) in RELATIONS:
+            loader, attribute, target = RELATIONS[(type_name, name)]
+            nested = _shape(schema, target, node.selection_set)
+            shape.fields.append(_Field(key, guard, relation=(loader, attribute, nested)))
+            continue
+        if (type_name, name) in FIGURES:
+            loader, attribute = FIGURES[(type_name, name)]
+            serialize = _serializer(gql_field.type)
+            shape.fields.append(_Field(key, guard, figure=(loader, attribute), read=serialize))
+            continue
+        if node.selection_set is not None or gql_field.args:
+            raise Unhandled(name)
+        serialize = _serializer(gql_field.type)
+        resolver = strawberry_field.base_resolver
+        if name == "id" and issubclass(definition.origin, relay.Node):
+            shape.fields.append(
+                _Field(key, guard, read=lambda obj, n=type_name: global_id(n, obj.id))
+            )
+        elif resolver is None:
+            attribute = strawberry_field.python_name
+            shape.fields.append(
+                _Field(key, guard, read=lambda obj, a=attribute, s=serialize: s(getattr(obj, a)))
+            )
+        elif (
+            not resolver.is_async
+            and not resolver.arguments
+            and resolver.info_parameter is None
+            and resolver.root_parameter is None
+        ):
+            function = resolver.wrapped_func
+            shape.fields.append(
+                _Field(key, guard, read=lambda obj, f=function, s=serialize: s(f(obj)))
+            )
+        else:
+            raise Unhandled(name)
+    return shape
+
+
+def _forbidden(requirement: Requirement, language: str) -> str:
+    required = " | ".join(p.value for p in requirement.sorted_permissions)
+    return str(Forbidden(language=language, required=required))
+
+
+def _allowed(requirement: Requirement, obj: Any, scope: Scope) -> bool:
+    """`schema.permissions.Requires.has_permission`, for one object."""
+    if requirement.person and scope.user is None:
+        return False
+    if not requirement.any_of:
+        return True
+    granted: Callable[[Scope], frozenset[Permission]] | None = getattr(obj, "granted", None)
+    if granted is not None:
+        return requirement.met_by(granted(scope))
+    return any(scope.holds_anywhere(p) for p in requirement.any_of)
+
+
+@dataclass
+class ReadingExport:
+    """The plan of one export over `meterReadings`, and what it has rendered of the objects
+    the readings refer to (for the scope it was rendered with)."""
+
+    filter: ReadingFilterIn | None
+    shape: _Shape
+    _scope_key: Any = None
+    _rendered: dict[tuple[str, int], Rendered | None] = field(default_factory=dict)
+
+    # --- the runner's interface ----------------------------------------------------------
+
+    async def total(self, context: Context) -> int:
+        scope = await context.require_scope()
+        stmt = reading_count(scope, self.filter, context.language)
+        return int(await context.session.scalar(stmt) or 0)
+
+    async def chunk(
+        self, context: Context, after: tuple[date, int] | None
+    ) -> tuple[bytes, int, list[str], tuple[date, int] | None]:
+        """The lines of the next chunk after `after`, how many, the errors of its fields, and
+        where the next chunk starts (None: this was the last)."""
+        scope = await context.require_scope()
+        key = (scope.user_id, scope.global_permissions, scope.grants, scope.account_permissions)
+        if key != self._scope_key:  # another scope sees other objects: render them again
+            self._scope_key, self._rendered = key, {}
+        rows = (
+            await context.session.execute(
+                reading_rows(scope, self.filter, context.language, after, CHUNK)
+            )
+        ).all()
+        language = context.language
+        objects = [self.shape.origin.from_row(row) for row in rows]
+        await self._prepare(self.shape, objects, context, scope)
+        errors: list[str] = []
+        lines = b"".join(
+            orjson.dumps(self._render_sync(self.shape, obj, scope, language, errors)) + b"\n"
+            for obj in objects
+        )
+        last = rows[-1] if rows else None
+        following = (
+            (last.reading_date, last.id) if last is not None and len(rows) == CHUNK else None
+        )
+        return lines, len(rows), errors, following
+
+    # --- rendering ---------------------------------------------------------------------------
+
+    async def _prepare(
+        self, shape: _Shape, objects: list[Any], context: Context, scope: Scope
+    ) -> None:
+        """Renders the related objects of these objects not rendered yet (through their
+        loaders: concurrent loads of one loader are one statement)."""
+        tasks: list[Awaitable[Any]] = []
+        for spec in shape.fields:
+            if spec.relation is None:
+                continue
+            loader, attribute, nested = spec.relation
+            wanted = {getattr(obj.row, attribute) for obj in objects} - {None}
+            for pk in wanted:
+                if (nested.type_name, pk) not in self._rendered:
+                    self._rendered[(nested.type_name, pk)] = None  # claimed
+                    tasks.append(self._render_related(loader, nested, pk, context, scope))
+        if tasks:
+            await asyncio.gather(*tasks)
+
+    async def _render_related(
+        self, loader: Any, shape: _Shape, pk: int, context: Context, scope: Scope
+    ) -> None:
+        row = await context.loaders[loader].load(pk)
+        if row is None:
+            self._rendered[(shape.type_name, pk)] = None
+            return
+        errors: list[str] = []
+        value = await self._render(shape, shape.origin.from_row(row), context, scope, errors)
+        self._rendered[(shape.type_name, pk)] = (value, errors)
+
+    async def _render(
+        self, shape: _Shape, obj: Any, context: Context, scope: Scope, errors: list[str]
+    ) -> dict[str, Any]:
+        rendered: dict[str, Any] = {}
+        for spec in shape.fields:
+            if spec.guard is not None and not _allowed(spec.guard, obj, scope):
+                errors.append(_forbidden(spec.guard, context.language))
+                rendered[spec.key] = None
+            elif spec.relation is not None:
+                loader, attribute, nested = spec.relation
+                pk = getattr(obj.row, attribute)
+                row = await context.loaders[loader].load(pk) if pk is not None else None
+                rendered[spec.key] = (
+                    None
+                    if row is None
+                    else await self._render(
+                        nested, nested.origin.from_row(row), context, scope, errors
+                    )
+                )
+            elif spec.figure is not None:
+                loader, attribute = spec.figure
+                assert spec.read is not None
+                rendered[spec.key] = spec.read(
+                    await context.loaders[loader].load(getattr(obj.row, attribute))
+                )
+            else:
+                assert spec.read is not None
+                rendered[spec.key] = spec.read(obj)
+        return rendered
+
+    def _render_sync(
+        self, shape: _Shape, obj: Any, scope: Scope, language: str, errors: list[str]
+    ) -> dict[str, Any]:
+        """A reading: its own fields, and its relations as rendered by `_prepare`."""
+        rendered: dict[str, Any] = {}
+        for spec in shape.fields:
+            if spec.guard is not None and not _allowed(spec.guard, obj, scope):
+                errors.append(_forbidden(spec.guard, language))
+                rendered[spec.key] = None
+            elif spec.relation is not None:
+                _, attribute, nested = spec.relation
+                pk = getattr(obj.row, attribute)
+                found = self._rendered.get((nested.type_name, pk)) if pk is not None else None
+                if found is None:
+                    rendered[spec.key] = None
+                else:
+                    rendered[spec.key] = found[0]
+                    errors += found[1]
+            else:
+                assert spec.read is not None
+                rendered[spec.key] = spec.read(obj)
+        return rendered
+
+
+def plan(schema: PortalSchema, prepared: PreparedExport) -> ReadingExport | None:
+    """The direct path for this export, or None when it is not one this module writes."""
+    document = parse(prepared.document)
+    if len(document.definitions) != 1:
+        return None  # fragments
+    operation = document.definitions[0]
+    assert isinstance(operation, OperationDefinitionNode)
+    [root] = operation.selection_set.selections
+    if not isinstance(root, FieldNode) or root.name.value != ROOT_FIELD or root.directives:
+        return None
+    graphql_schema = schema._schema
+    query_type = graphql_schema.query_type
+    assert query_type is not None
+    root_field = query_type.fields[ROOT_FIELD]
+    if get_nullable_type(root_field.type).name != "MeterReadingConnection":  # type: ignore[union-attr]
+        return None
+    container: FieldNode = root
+    for key in prepared.nodes_path:
+        assert container.selection_set is not None
+        matches = [
+            s
+            for s in container.selection_set.selections
+            if isinstance(s, FieldNode) and (s.alias or s.name).value == key
+        ]
+        if len(matches) != 1 or matches[0].directives:
+            return None
+        container = matches[0]
+    try:
+        shape = _shape(graphql_schema, "MeterReading", container.selection_set)
+    except Unhandled:
+        return None
+    if any(f.figure is not None for f in shape.fields):
+        return None  # a reading's own figures would be read per row
+    values = get_argument_values(root_field, root, {AFTER: None, FIRST_PAGE: False})
+    values = {k: v for k, v in values.items() if k not in {"first", "after"}}
+    strawberry_field = root_field.extensions["strawberry-definition"]
+    arguments = [a for a in strawberry_field.arguments if a.python_name not in {"first", "after"}]
+    converted = convert_arguments(
+        values, arguments, schema.schema_converter.scalar_registry, schema.config
+    )
+    return ReadingExport(reading_filter(converted.get("filter")), shape)
