@@ -56,7 +56,7 @@ from resolvers.loaders.tickets import OpenTicketCountByDeviceIdLoader
 from resolvers.meter_readings import ReadingFilterIn, reading_count, reading_rows
 from resolvers.scoping import Scope
 from schema.audiences import PortalSchema
-from schema.bulk_exports import AFTER, FIRST_PAGE, PreparedExport
+from schema.bulk_exports import PreparedExport
 from schema.meter_readings import reading_filter
 from schema.permissions import requirement_of
 
@@ -177,6 +177,13 @@ def _shape(schema: GraphQLSchema, type_name: str, selection: SelectionSetNode | 
     return shape
 
 
+def _key(obj: Any, attribute: str) -> Any:
+    """The key of a related object: an attribute of the object's row (`row`), or of the object
+    itself for types that keep only their keys (a site's account)."""
+    row = getattr(obj, "row", None)
+    return getattr(row if row is not None else obj, attribute)
+
+
 def _forbidden(requirement: Requirement, language: str) -> str:
     required = " | ".join(p.value for p in requirement.sorted_permissions)
     return str(Forbidden(language=language, required=required))
@@ -251,7 +258,7 @@ class ReadingExport:
             if spec.relation is None:
                 continue
             loader, attribute, nested = spec.relation
-            wanted = {getattr(obj.row, attribute) for obj in objects} - {None}
+            wanted = {_key(obj, attribute) for obj in objects} - {None}
             for pk in wanted:
                 if (nested.type_name, pk) not in self._rendered:
                     self._rendered[(nested.type_name, pk)] = None  # claimed
@@ -280,7 +287,7 @@ class ReadingExport:
                 rendered[spec.key] = None
             elif spec.relation is not None:
                 loader, attribute, nested = spec.relation
-                pk = getattr(obj.row, attribute)
+                pk = _key(obj, attribute)
                 row = await context.loaders[loader].load(pk) if pk is not None else None
                 rendered[spec.key] = (
                     None
@@ -293,7 +300,7 @@ class ReadingExport:
                 loader, attribute = spec.figure
                 assert spec.read is not None
                 rendered[spec.key] = spec.read(
-                    await context.loaders[loader].load(getattr(obj.row, attribute))
+                    await context.loaders[loader].load(_key(obj, attribute))
                 )
             else:
                 assert spec.read is not None
@@ -311,7 +318,7 @@ class ReadingExport:
                 rendered[spec.key] = None
             elif spec.relation is not None:
                 _, attribute, nested = spec.relation
-                pk = getattr(obj.row, attribute)
+                pk = _key(obj, attribute)
                 found = self._rendered.get((nested.type_name, pk)) if pk is not None else None
                 if found is None:
                     rendered[spec.key] = None
@@ -357,7 +364,14 @@ def plan(schema: PortalSchema, prepared: PreparedExport) -> ReadingExport | None
         return None
     if any(f.figure is not None for f in shape.fields):
         return None  # a reading's own figures would be read per row
-    values = get_argument_values(root_field, root, {AFTER: None, FIRST_PAGE: False})
+    # The arguments as written (the export's own `first`/`after` left out: it has no
+    # variables of its own).
+    given = FieldNode(
+        name=root.name,
+        arguments=tuple(a for a in root.arguments or () if a.name.value not in {"first", "after"}),
+        directives=(),
+    )
+    values = get_argument_values(root_field, given)
     values = {k: v for k, v in values.items() if k not in {"first", "after"}}
     strawberry_field = root_field.extensions["strawberry-definition"]
     arguments = [a for a in strawberry_field.arguments if a.python_name not in {"first", "after"}]
