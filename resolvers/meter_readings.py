@@ -7,7 +7,7 @@ permission `Device.meterReadings` requires): `Scope.devices_clause(requiring=...
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -127,10 +127,14 @@ def reading_rows(
     language: str,
     after: tuple[date, int] | None,
     limit: int,
+    *,
+    columns: Iterable[str] | None = None,
 ) -> Select[Any]:
     """The next `limit` readings after `after` (reading day, id), as plain rows of the
-    table's columns: what the list would page through, without building ORM objects."""
-    stmt = select(*_readings.c).where(*reading_clauses(scope, filter, language))
+    table's columns (all, or those named): what the list would page through, without
+    building ORM objects."""
+    wanted = _readings.c if columns is None else [_readings.c[name] for name in sorted(columns)]
+    stmt = select(*wanted).where(*reading_clauses(scope, filter, language))
     if after is not None:
         day, pk = after
         stmt = stmt.where(

@@ -22,7 +22,11 @@ the FORBIDDEN message goes to the export's errors, as in a query's result.
 from __future__ import annotations
 
 import asyncio
+import operator
+from base64 import b64encode
+from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -30,6 +34,7 @@ from typing import Any
 import orjson
 from graphql import (
     FieldNode,
+    GraphQLEnumType,
     GraphQLObjectType,
     GraphQLSchema,
     OperationDefinitionNode,
@@ -49,6 +54,8 @@ from auth.policy import Permission
 from auth.requirements import Requirement
 from core.errors import Forbidden
 from core.ids import global_id
+from forecasting.meters import bits_to_flags
+from models import MeterReading as MeterReadingRow
 from resolvers.context import Context
 from resolvers.loaders.accounts import AccountByIdLoader, SiteByIdLoader
 from resolvers.loaders.devices import DeviceByIdLoader, ProductModelByIdLoader
@@ -64,6 +71,7 @@ ROOT_FIELD = "meterReadings"
 # Rows per statement: large enough that the statements cost little next to the rows, small
 # enough that a chunk (its rows and its lines) stays a few megabytes.
 CHUNK = 5000
+SLICE = 250  # rows written between two turns of the event loop
 
 # (type, field) -> (loader, attribute of the object's row holding the key, related type)
 RELATIONS: dict[tuple[str, str], tuple[Any, str, str]] = {
@@ -78,7 +86,19 @@ FIGURES: dict[tuple[str, str], tuple[Any, str]] = {
     ("Device", "openTicketCount"): (OpenTicketCountByDeviceIdLoader, "id"),
 }
 
-Rendered = tuple[dict[str, Any], list[str]]  # an object's JSON value and the errors it raised
+# Values of a reading that `MeterReading.from_row` does not copy from a column as it is.
+_FLAGS: dict[int, list[Any]] = {}
+
+
+def _flags(row: Any) -> list[Any]:
+    bits = row.flags
+    found = _FLAGS.get(bits)
+    if found is None:
+        found = _FLAGS[bits] = bits_to_flags(bits)
+    return found
+
+
+ROW_VALUES: dict[str, Callable[[Any], Any]] = {"flags": _flags}
 
 
 class Unhandled(Exception):
@@ -93,6 +113,19 @@ def _serializer(gql_type: Any) -> Callable[[Any], Any]:
         inner = _serializer(gql_type.of_type)
         return lambda value: None if value is None else [inner(v) for v in value]
     serialize = gql_type.serialize
+    if isinstance(gql_type, GraphQLEnumType) or gql_type.name == "Date":
+        # few distinct values (a meter, a day): each serialized once
+        cache: dict[Any, Any] = {}
+
+        def cached(value: Any) -> Any:
+            if value is None:
+                return None
+            found = cache.get(value, cache)
+            if found is cache:
+                found = cache[value] = serialize(value)
+            return found
+
+        return cached
     return lambda value: None if value is None else serialize(value)
 
 
@@ -202,14 +235,104 @@ def _allowed(requirement: Requirement, obj: Any, scope: Scope) -> bool:
 
 
 @dataclass
+class _Top:
+    """How to write a reading, straight from its row (no object per reading): `pairs` of
+    (response key, row -> JSON value), and the relations whose rendered objects it takes."""
+
+    pairs: tuple[tuple[str, Callable[[Any], Any]], ...]
+    relations: list[tuple[str, Any, str, _Shape]]  # (key, loader, row attribute, shape)
+    columns: frozenset[str]  # the columns to read
+
+
+def _row_values(
+    shape: _Shape, schema: GraphQLSchema
+) -> dict[str, tuple[str, Callable[[Any], Any]]]:
+    """Per field of the reading's type read off the object: its column and row -> value
+    before serialization, as `MeterReading.from_row` sets it (the tests compare the two
+    paths)."""
+    columns = set(MeterReadingRow.__table__.c.keys())
+    gql_type = schema.get_type(shape.type_name)
+    assert isinstance(gql_type, GraphQLObjectType)
+    values: dict[str, tuple[str, Callable[[Any], Any]]] = {}
+    for name, gql_field in gql_type.fields.items():
+        strawberry_field = gql_field.extensions["strawberry-definition"]
+        python_name = strawberry_field.python_name
+        if python_name in ROW_VALUES:
+            values[name] = (python_name, ROW_VALUES[python_name])
+        elif strawberry_field.base_resolver is None and python_name in columns:
+            values[name] = (python_name, operator.attrgetter(python_name))
+    return values
+
+
+def _top(shape: _Shape, selection: SelectionSetNode, schema: GraphQLSchema) -> _Top:
+    """The reading's fields: only what can be read off the row (a guard or a resolver of the
+    reading itself: Unhandled)."""
+    row_values = _row_values(shape, schema)
+    gql_type = schema.get_type(shape.type_name)
+    assert isinstance(gql_type, GraphQLObjectType)
+    pairs: list[tuple[str, Callable[[Any], Any]]] = []
+    relations: list[tuple[str, Any, str, _Shape]] = []
+    columns = {"id", "reading_date"}  # the keyset
+    names = [n.name.value for n in selection.selections if isinstance(n, FieldNode)]
+    for spec, name in zip(shape.fields, names, strict=True):
+        if spec.guard is not None or spec.figure is not None:
+            raise Unhandled(name)
+        if spec.relation is not None:
+            loader, attribute, nested = spec.relation
+            relations.append((spec.key, loader, attribute, nested))
+            columns.add(attribute)
+            rendered = _RenderedOf(nested.type_name)
+            pairs.append((spec.key, rendered.getter(attribute)))
+        elif name == "__typename":
+            pairs.append((spec.key, lambda _row, n=shape.type_name: n))
+        elif name == "id":
+            prefix = f"{shape.type_name}:".encode()
+            pairs.append(
+                (spec.key, lambda row, p=prefix: b64encode(p + str(row.id).encode()).decode())
+            )
+        elif name in row_values:
+            serialize = _serializer(gql_type.fields[name].type)
+            column, read = row_values[name]
+            columns.add(column)
+            pairs.append((spec.key, lambda row, r=read, s=serialize: s(r(row))))
+        else:
+            raise Unhandled(name)
+    return _Top(tuple(pairs), relations, frozenset(columns))
+
+
+class _RenderedOf:
+    """Marks a getter of a rendered related object; bound to the export's cache by
+    `ReadingExport.__post_init__`."""
+
+    def __init__(self, type_name: str) -> None:
+        self.type_name = type_name
+
+    def getter(self, attribute: str) -> Callable[[Any], Any]:
+        type_name = self.type_name
+
+        def get(row: Any) -> Any:
+            return _BOUND.get()[type_name].get(getattr(row, attribute))
+
+        return get
+
+
+# The rendered related objects of the export being written, by type and key (set by
+# `ReadingExport.chunk` around its rendering).
+_BOUND: ContextVar[dict[str, dict[int, Any]]] = ContextVar("reading_export_rendered")
+
+
+@dataclass
 class ReadingExport:
     """The plan of one export over `meterReadings`, and what it has rendered of the objects
     the readings refer to (for the scope it was rendered with)."""
 
     filter: ReadingFilterIn | None
-    shape: _Shape
+    top: _Top
     _scope_key: Any = None
-    _rendered: dict[tuple[str, int], Rendered | None] = field(default_factory=dict)
+    # type -> key -> JSON value (None: not visible); type -> key -> errors of its fields
+    _rendered: dict[str, dict[int, Any]] = field(default_factory=lambda: defaultdict(dict))
+    _erring: dict[str, dict[int, list[str]]] = field(default_factory=lambda: defaultdict(dict))
+    _ahead: tuple[Any, Any, list[Any]] | None = None  # (scope key, after, rows)
 
     # --- the runner's interface ----------------------------------------------------------
 
@@ -222,47 +345,88 @@ class ReadingExport:
         self, context: Context, after: tuple[date, int] | None
     ) -> tuple[bytes, int, list[str], tuple[date, int] | None]:
         """The lines of the next chunk after `after`, how many, the errors of its fields, and
-        where the next chunk starts (None: this was the last)."""
+        where the next chunk starts (None: this was the last).
+
+        The following chunk is read (on a connection of its own) while this one is written,
+        and kept for the next call, which reads it again if the owner's scope has changed
+        since (the runner reads the scope again every heartbeat)."""
         scope = await context.require_scope()
         key = (scope.user_id, scope.global_permissions, scope.grants, scope.account_permissions)
         if key != self._scope_key:  # another scope sees other objects: render them again
-            self._scope_key, self._rendered = key, {}
-        rows = (
-            await context.session.execute(
-                reading_rows(scope, self.filter, context.language, after, CHUNK)
-            )
-        ).all()
-        language = context.language
-        objects = [self.shape.origin.from_row(row) for row in rows]
-        await self._prepare(self.shape, objects, context, scope)
-        errors: list[str] = []
-        lines = b"".join(
-            orjson.dumps(self._render_sync(self.shape, obj, scope, language, errors)) + b"\n"
-            for obj in objects
-        )
+            self._scope_key = key
+            self._rendered.clear()
+            self._erring.clear()
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead[:2] == (key, after):
+            rows = ahead[2]
+        else:
+            rows = await self._read(context, scope, after)
         last = rows[-1] if rows else None
         following = (
             (last.reading_date, last.id) if last is not None and len(rows) == CHUNK else None
         )
+        await self._prepare(rows, context, scope)
+        errors: list[str] = []
+        if self._erring:
+            for _, _, attribute, nested in self.top.relations:
+                erring = self._erring.get(nested.type_name) or {}
+                for row in rows:
+                    errors += erring.get(getattr(row, attribute), ())
+        task = (
+            asyncio.ensure_future(self._read(context, scope, following))
+            if following is not None
+            else None
+        )
+        try:
+            lines = await self._lines(rows)
+            if task is not None:
+                self._ahead = (key, following, await task)
+        finally:
+            if task is not None and not task.done():
+                task.cancel()
         return lines, len(rows), errors, following
+
+    async def _lines(self, rows: list[Any]) -> bytes:
+        """The rows' lines, written in slices between which the event loop runs (the next
+        chunk's rows arrive meanwhile)."""
+        pairs = self.top.pairs
+        dumps = orjson.dumps
+        parts: list[bytes] = []
+        for start in range(0, len(rows), SLICE):
+            token = _BOUND.set(self._rendered)
+            try:
+                parts.extend(
+                    dumps({k: get(row) for k, get in pairs}) + b"\n"
+                    for row in rows[start : start + SLICE]
+                )
+            finally:
+                _BOUND.reset(token)
+            await asyncio.sleep(0)
+        return b"".join(parts)
+
+    async def _read(
+        self, context: Context, scope: Scope, after: tuple[date, int] | None
+    ) -> list[Any]:
+        """One chunk of rows, in a session of its own (plain rows, no ORM objects)."""
+        stmt = reading_rows(
+            scope, self.filter, context.language, after, CHUNK, columns=self.top.columns
+        )
+        async with context.services.sessionmaker() as session:
+            connection = await session.connection()
+            return list((await connection.execute(stmt)).all())
 
     # --- rendering ---------------------------------------------------------------------------
 
-    async def _prepare(
-        self, shape: _Shape, objects: list[Any], context: Context, scope: Scope
-    ) -> None:
-        """Renders the related objects of these objects not rendered yet (through their
-        loaders: concurrent loads of one loader are one statement)."""
+    async def _prepare(self, rows: list[Any], context: Context, scope: Scope) -> None:
+        """Renders the related objects of these rows not rendered yet (through their loaders:
+        concurrent loads of one loader are one statement)."""
         tasks: list[Awaitable[Any]] = []
-        for spec in shape.fields:
-            if spec.relation is None:
-                continue
-            loader, attribute, nested = spec.relation
-            wanted = {_key(obj, attribute) for obj in objects} - {None}
+        for _, loader, attribute, nested in self.top.relations:
+            rendered = self._rendered[nested.type_name]
+            wanted = {getattr(row, attribute) for row in rows} - {None} - rendered.keys()
             for pk in wanted:
-                if (nested.type_name, pk) not in self._rendered:
-                    self._rendered[(nested.type_name, pk)] = None  # claimed
-                    tasks.append(self._render_related(loader, nested, pk, context, scope))
+                rendered[pk] = None  # claimed
+                tasks.append(self._render_related(loader, nested, pk, context, scope))
         if tasks:
             await asyncio.gather(*tasks)
 
@@ -271,11 +435,12 @@ class ReadingExport:
     ) -> None:
         row = await context.loaders[loader].load(pk)
         if row is None:
-            self._rendered[(shape.type_name, pk)] = None
             return
         errors: list[str] = []
         value = await self._render(shape, shape.origin.from_row(row), context, scope, errors)
-        self._rendered[(shape.type_name, pk)] = (value, errors)
+        self._rendered[shape.type_name][pk] = value
+        if errors:
+            self._erring[shape.type_name][pk] = errors
 
     async def _render(
         self, shape: _Shape, obj: Any, context: Context, scope: Scope, errors: list[str]
@@ -302,29 +467,6 @@ class ReadingExport:
                 rendered[spec.key] = spec.read(
                     await context.loaders[loader].load(_key(obj, attribute))
                 )
-            else:
-                assert spec.read is not None
-                rendered[spec.key] = spec.read(obj)
-        return rendered
-
-    def _render_sync(
-        self, shape: _Shape, obj: Any, scope: Scope, language: str, errors: list[str]
-    ) -> dict[str, Any]:
-        """A reading: its own fields, and its relations as rendered by `_prepare`."""
-        rendered: dict[str, Any] = {}
-        for spec in shape.fields:
-            if spec.guard is not None and not _allowed(spec.guard, obj, scope):
-                errors.append(_forbidden(spec.guard, language))
-                rendered[spec.key] = None
-            elif spec.relation is not None:
-                _, attribute, nested = spec.relation
-                pk = _key(obj, attribute)
-                found = self._rendered.get((nested.type_name, pk)) if pk is not None else None
-                if found is None:
-                    rendered[spec.key] = None
-                else:
-                    rendered[spec.key] = found[0]
-                    errors += found[1]
             else:
                 assert spec.read is not None
                 rendered[spec.key] = spec.read(obj)
@@ -359,11 +501,11 @@ def plan(schema: PortalSchema, prepared: PreparedExport) -> ReadingExport | None
             return None
         container = matches[0]
     try:
+        assert container.selection_set is not None
         shape = _shape(graphql_schema, "MeterReading", container.selection_set)
+        top = _top(shape, container.selection_set, graphql_schema)
     except Unhandled:
         return None
-    if any(f.figure is not None for f in shape.fields):
-        return None  # a reading's own figures would be read per row
     # The arguments as written (the export's own `first`/`after` left out: it has no
     # variables of its own).
     given = FieldNode(
@@ -378,4 +520,4 @@ def plan(schema: PortalSchema, prepared: PreparedExport) -> ReadingExport | None
     converted = convert_arguments(
         values, arguments, schema.schema_converter.scalar_registry, schema.config
     )
-    return ReadingExport(reading_filter(converted.get("filter")), shape)
+    return ReadingExport(reading_filter(converted.get("filter")), top)

@@ -21,7 +21,6 @@ from tests.queries import DEMO_USERS
 AGENT = "agent@vendor.example"
 
 
-
 @pytest.fixture
 async def gql(client_with: ClientFactory) -> AsyncIterator[GraphQLClient]:
     """A client whose query budget lets a test page through whole lists."""
