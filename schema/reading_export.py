@@ -487,7 +487,7 @@ def plan(schema: PortalSchema, prepared: PreparedExport) -> ReadingExport | None
     query_type = graphql_schema.query_type
     assert query_type is not None
     root_field = query_type.fields[ROOT_FIELD]
-    if get_nullable_type(root_field.type).name != "MeterReadingConnection":  # type: ignore[union-attr]
+    if get_nullable_type(root_field.type).name != "MeterReadingConnection":
         return None
     container: FieldNode = root
     for key in prepared.nodes_path:

@@ -230,4 +230,5 @@ async def test_a_page_is_one_statement_whatever_its_size(
     plain, count = await statements.of(
         gql("{ meterReadings(first: 60) { nodes { id } } }", as_user="admin@acme.example")
     )
+    assert len(plain.data["meterReadings"]["nodes"]) == 60
     assert count == counts[0]  # the relations ride with the page's one statement
