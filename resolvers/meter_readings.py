@@ -131,9 +131,9 @@ def reading_rows(
     columns: Iterable[str] | None = None,
 ) -> Select[Any]:
     """The next `limit` readings after `after` (reading day, id), as plain rows of the
-    table's columns (all, or those named): what the list would page through, without
+    table's columns (all, or those named, in that order): what the list would page through, without
     building ORM objects."""
-    wanted = _readings.c if columns is None else [_readings.c[name] for name in sorted(columns)]
+    wanted = _readings.c if columns is None else [_readings.c[name] for name in columns]
     stmt = select(*wanted).where(*reading_clauses(scope, filter, language))
     if after is not None:
         day, pk = after

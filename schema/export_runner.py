@@ -30,7 +30,7 @@ from resolvers import bulk_exports as records
 from resolvers.context import AppServices, Context
 from schema.bulk_exports import AFTER, FIRST_PAGE, PAGE_INFO, TOTAL, prepare_export
 from schema.extensions import mask_unexpected
-from schema.reading_export import ReadingExport
+from schema.reading_export import ReadingExport, Unhandled
 from schema.reading_export import plan as direct_plan
 from schema.root import schema
 from schema.webhook_payloads import background_services
@@ -174,8 +174,9 @@ class ExportRunner(PollingLoop):
     ) -> tuple[int, list[Any]] | None:
         """The export of `meterReadings` without GraphQL execution (`schema.reading_export`):
         chunks of rows, the same heartbeats. None when its first chunk is refused (an ID of
-        the wrong type in the filter, an owner who is gone): the GraphQL path then fails the
-        export with the query's own error."""
+        the wrong type in the filter, an owner who is gone: the GraphQL path then fails the
+        export with the query's own error), or when a value is one it does not write (the
+        GraphQL path writes the file again from the start)."""
         rows = 0
         errors: list[Any] = []
         after: Any = None
@@ -185,7 +186,7 @@ class ExportRunner(PollingLoop):
             try:
                 total: int | None = await direct.total(context)
                 lines, count, found, after = await direct.chunk(context, None)
-            except CodedError:
+            except (CodedError, Unhandled):
                 return None
             finally:
                 await context.close_operation()
@@ -210,6 +211,8 @@ class ExportRunner(PollingLoop):
                     lines, count, found, after = await direct.chunk(context, after)
                 except CodedError as error:
                     raise UserError(str(error)) from None
+                except Unhandled:
+                    return None
                 finally:
                     await context.close_operation()
 

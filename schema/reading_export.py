@@ -22,11 +22,9 @@ the FORBIDDEN message goes to the export's errors, as in a query's result.
 from __future__ import annotations
 
 import asyncio
-import operator
 from base64 import b64encode
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -35,10 +33,12 @@ import orjson
 from graphql import (
     FieldNode,
     GraphQLEnumType,
+    GraphQLError,
     GraphQLObjectType,
     GraphQLSchema,
     OperationDefinitionNode,
     SelectionSetNode,
+    get_named_type,
     get_nullable_type,
     is_list_type,
     is_non_null_type,
@@ -86,23 +86,14 @@ FIGURES: dict[tuple[str, str], tuple[Any, str]] = {
     ("Device", "openTicketCount"): (OpenTicketCountByDeviceIdLoader, "id"),
 }
 
-# Values of a reading that `MeterReading.from_row` does not copy from a column as it is.
-_FLAGS: dict[int, list[Any]] = {}
-
-
-def _flags(row: Any) -> list[Any]:
-    bits = row.flags
-    found = _FLAGS.get(bits)
-    if found is None:
-        found = _FLAGS[bits] = bits_to_flags(bits)
-    return found
-
-
-ROW_VALUES: dict[str, Callable[[Any], Any]] = {"flags": _flags}
+# Columns of a reading that `MeterReading.from_row` does not copy as they are: column value ->
+# the object's value.
+ROW_VALUES: dict[str, Callable[[Any], Any]] = {"flags": bits_to_flags}
 
 
 class Unhandled(Exception):
-    """The selection holds something this path does not write."""
+    """The selection (or a value) holds something this path does not write: the GraphQL path
+    writes the export instead (from its start)."""
 
 
 def _serializer(gql_type: Any) -> Callable[[Any], Any]:
@@ -113,19 +104,6 @@ def _serializer(gql_type: Any) -> Callable[[Any], Any]:
         inner = _serializer(gql_type.of_type)
         return lambda value: None if value is None else [inner(v) for v in value]
     serialize = gql_type.serialize
-    if isinstance(gql_type, GraphQLEnumType) or gql_type.name == "Date":
-        # few distinct values (a meter, a day): each serialized once
-        cache: dict[Any, Any] = {}
-
-        def cached(value: Any) -> Any:
-            if value is None:
-                return None
-            found = cache.get(value, cache)
-            if found is cache:
-                found = cache[value] = serialize(value)
-            return found
-
-        return cached
     return lambda value: None if value is None else serialize(value)
 
 
@@ -237,43 +215,39 @@ def _allowed(requirement: Requirement, obj: Any, scope: Scope) -> bool:
 @dataclass
 class _Top:
     """How to write a reading, straight from its row (no object per reading): `pairs` of
-    (response key, row -> JSON value), and the relations whose rendered objects it takes."""
+    (response key, row -> JSON value), the relations whose rendered objects it takes, and the
+    columns to read (in this order: the getters read rows by position)."""
 
     pairs: tuple[tuple[str, Callable[[Any], Any]], ...]
     relations: list[tuple[str, Any, str, _Shape]]  # (key, loader, row attribute, shape)
-    columns: frozenset[str]  # the columns to read
+    columns: tuple[str, ...]
+    # rendered related objects: type -> key -> JSON value (None: not visible)
+    rendered: dict[str, dict[int, Any]]
 
 
-def _row_values(
-    shape: _Shape, schema: GraphQLSchema
-) -> dict[str, tuple[str, Callable[[Any], Any]]]:
-    """Per field of the reading's type read off the object: its column and row -> value
-    before serialization, as `MeterReading.from_row` sets it (the tests compare the two
-    paths)."""
-    columns = set(MeterReadingRow.__table__.c.keys())
-    gql_type = schema.get_type(shape.type_name)
-    assert isinstance(gql_type, GraphQLObjectType)
-    values: dict[str, tuple[str, Callable[[Any], Any]]] = {}
-    for name, gql_field in gql_type.fields.items():
-        strawberry_field = gql_field.extensions["strawberry-definition"]
-        python_name = strawberry_field.python_name
-        if python_name in ROW_VALUES:
-            values[name] = (python_name, ROW_VALUES[python_name])
-        elif strawberry_field.base_resolver is None and python_name in columns:
-            values[name] = (python_name, operator.attrgetter(python_name))
-    return values
+class _Memo(dict[Any, Any]):
+    """Values computed once per distinct key."""
+
+    def __init__(self, compute: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self.compute = compute
+
+    def __missing__(self, key: Any) -> Any:
+        value = self[key] = self.compute(key)
+        return value
 
 
 def _top(shape: _Shape, selection: SelectionSetNode, schema: GraphQLSchema) -> _Top:
-    """The reading's fields: only what can be read off the row (a guard or a resolver of the
-    reading itself: Unhandled)."""
-    row_values = _row_values(shape, schema)
+    """The reading's fields, read off its row as `MeterReading.from_row` sets them (the tests
+    compare the two paths): columns as they are (ROW_VALUES: as from_row turns them), `id`,
+    `__typename` and the relations; a guard or a resolver of the reading itself: Unhandled."""
     gql_type = schema.get_type(shape.type_name)
     assert isinstance(gql_type, GraphQLObjectType)
-    pairs: list[tuple[str, Callable[[Any], Any]]] = []
-    relations: list[tuple[str, Any, str, _Shape]] = []
-    columns = {"id", "reading_date"}  # the keyset
+    table_columns = set(MeterReadingRow.__table__.c.keys())
     names = [n.name.value for n in selection.selections if isinstance(n, FieldNode)]
+    columns = {"id", "reading_date"}  # the keyset
+    plans: list[tuple[str, str, Any]] = []  # (key, kind, detail)
+    relations: list[tuple[str, Any, str, _Shape]] = []
     for spec, name in zip(shape.fields, names, strict=True):
         if spec.guard is not None or spec.figure is not None:
             raise Unhandled(name)
@@ -281,44 +255,58 @@ def _top(shape: _Shape, selection: SelectionSetNode, schema: GraphQLSchema) -> _
             loader, attribute, nested = spec.relation
             relations.append((spec.key, loader, attribute, nested))
             columns.add(attribute)
-            rendered = _RenderedOf(nested.type_name)
-            pairs.append((spec.key, rendered.getter(attribute)))
+            plans.append((spec.key, "relation", (attribute, nested.type_name)))
         elif name == "__typename":
-            pairs.append((spec.key, lambda _row, n=shape.type_name: n))
+            plans.append((spec.key, "constant", shape.type_name))
         elif name == "id":
-            prefix = f"{shape.type_name}:".encode()
-            pairs.append(
-                (spec.key, lambda row, p=prefix: b64encode(p + str(row.id).encode()).decode())
-            )
-        elif name in row_values:
-            serialize = _serializer(gql_type.fields[name].type)
-            column, read = row_values[name]
-            columns.add(column)
-            pairs.append((spec.key, lambda row, r=read, s=serialize: s(r(row))))
+            plans.append((spec.key, "id", f"{shape.type_name}:".encode()))
         else:
-            raise Unhandled(name)
-    return _Top(tuple(pairs), relations, frozenset(columns))
+            strawberry_field = gql_type.fields[name].extensions["strawberry-definition"]
+            column = strawberry_field.python_name
+            if strawberry_field.base_resolver is not None or column not in table_columns:
+                raise Unhandled(name)
+            columns.add(column)
+            plans.append((spec.key, "column", (column, gql_type.fields[name].type)))
+    order = tuple(sorted(columns))
+    index = {column: i for i, column in enumerate(order)}
+    rendered: dict[str, dict[int, Any]] = {nested.type_name: {} for *_, nested in relations}
+    pairs: list[tuple[str, Callable[[Any], Any]]] = []
+    for key, kind, detail in plans:
+        if kind == "relation":
+            attribute, type_name = detail
+            pairs.append((key, _lookup(index[attribute], rendered[type_name])))
+        elif kind == "constant":
+            pairs.append((key, lambda _row, c=detail: c))
+        elif kind == "id":
+            position = index["id"]
+            pairs.append(
+                (
+                    key,
+                    lambda row, p=detail, i=position: b64encode(p + str(row[i]).encode()).decode(),
+                )
+            )
+        else:
+            column, gql_field_type = detail
+            pairs.append((key, _column(index[column], column, gql_field_type)))
+    return _Top(tuple(pairs), relations, order, rendered)
 
 
-class _RenderedOf:
-    """Marks a getter of a rendered related object; bound to the export's cache by
-    `ReadingExport.__post_init__`."""
-
-    def __init__(self, type_name: str) -> None:
-        self.type_name = type_name
-
-    def getter(self, attribute: str) -> Callable[[Any], Any]:
-        type_name = self.type_name
-
-        def get(row: Any) -> Any:
-            return _BOUND.get()[type_name].get(getattr(row, attribute))
-
-        return get
+def _lookup(position: int, rendered: dict[int, Any]) -> Callable[[Any], Any]:
+    get = rendered.get
+    return lambda row: get(row[position])
 
 
-# The rendered related objects of the export being written, by type and key (set by
-# `ReadingExport.chunk` around its rendering).
-_BOUND: ContextVar[dict[str, dict[int, Any]]] = ContextVar("reading_export_rendered")
+def _column(position: int, column: str, gql_type: Any) -> Callable[[Any], Any]:
+    """row -> the column's JSON value: computed once per distinct value for enums, days and
+    columns that `from_row` turns (flags); serialized per row otherwise."""
+    serialize = _serializer(gql_type)
+    transform = ROW_VALUES.get(column)
+    named = get_named_type(gql_type)
+    if transform is not None or isinstance(named, GraphQLEnumType) or named.name == "Date":
+        turn = transform or (lambda value: value)
+        memo = _Memo(lambda value: serialize(turn(value)))
+        return lambda row: memo[row[position]]
+    return lambda row: serialize(row[position])
 
 
 @dataclass
@@ -329,8 +317,7 @@ class ReadingExport:
     filter: ReadingFilterIn | None
     top: _Top
     _scope_key: Any = None
-    # type -> key -> JSON value (None: not visible); type -> key -> errors of its fields
-    _rendered: dict[str, dict[int, Any]] = field(default_factory=lambda: defaultdict(dict))
+    # type -> key -> errors of its fields
     _erring: dict[str, dict[int, list[str]]] = field(default_factory=lambda: defaultdict(dict))
     _ahead: tuple[Any, Any, list[Any]] | None = None  # (scope key, after, rows)
 
@@ -354,7 +341,8 @@ class ReadingExport:
         key = (scope.user_id, scope.global_permissions, scope.grants, scope.account_permissions)
         if key != self._scope_key:  # another scope sees other objects: render them again
             self._scope_key = key
-            self._rendered.clear()
+            for rendered in self.top.rendered.values():
+                rendered.clear()
             self._erring.clear()
         ahead, self._ahead = self._ahead, None
         if ahead is not None and ahead[:2] == (key, after):
@@ -378,7 +366,12 @@ class ReadingExport:
             else None
         )
         try:
-            lines = await self._lines(rows)
+            try:
+                lines = await self._lines(rows)
+            except (GraphQLError, TypeError, ValueError) as error:
+                # a value the query would refuse (an Int beyond 32 bits): its error and nulls
+                # are the GraphQL path's to write
+                raise Unhandled(str(error)) from error
             if task is not None:
                 self._ahead = (key, following, await task)
         finally:
@@ -393,14 +386,10 @@ class ReadingExport:
         dumps = orjson.dumps
         parts: list[bytes] = []
         for start in range(0, len(rows), SLICE):
-            token = _BOUND.set(self._rendered)
-            try:
-                parts.extend(
-                    dumps({k: get(row) for k, get in pairs}) + b"\n"
-                    for row in rows[start : start + SLICE]
-                )
-            finally:
-                _BOUND.reset(token)
+            parts.extend(
+                dumps({k: get(row) for k, get in pairs}) + b"\n"
+                for row in rows[start : start + SLICE]
+            )
             await asyncio.sleep(0)
         return b"".join(parts)
 
@@ -422,7 +411,7 @@ class ReadingExport:
         concurrent loads of one loader are one statement)."""
         tasks: list[Awaitable[Any]] = []
         for _, loader, attribute, nested in self.top.relations:
-            rendered = self._rendered[nested.type_name]
+            rendered = self.top.rendered[nested.type_name]
             wanted = {getattr(row, attribute) for row in rows} - {None} - rendered.keys()
             for pk in wanted:
                 rendered[pk] = None  # claimed
@@ -438,7 +427,7 @@ class ReadingExport:
             return
         errors: list[str] = []
         value = await self._render(shape, shape.origin.from_row(row), context, scope, errors)
-        self._rendered[shape.type_name][pk] = value
+        self.top.rendered[shape.type_name][pk] = value
         if errors:
             self._erring[shape.type_name][pk] = errors
 
