@@ -1,22 +1,24 @@
 """Bulk exports of `meterReadings` without GraphQL execution per row.
 
 A million readings through GraphQL execution (a page of 100 nodes at a time, every field a
-resolver call) runs at a few thousand rows a second. For a query over `meterReadings` whose node
+resolver call) runs at about 1,500 rows a second. For a query over `meterReadings` whose node
 selection is plain enough, the export runner asks this module instead: the readings are read in
 keyset chunks of `CHUNK` rows (one statement each, the list's own scope and filter clauses:
-`resolvers.meter_readings`), and each line is written from the same strawberry objects and the
-same GraphQL scalar and enum serializers the query would use, so the lines are byte for byte
-those of the GraphQL path (tests/integrations/test_reading_exports.py compares them).
+`resolvers.meter_readings`), the next chunk while this one is written. A reading's fields are
+read off its row as `MeterReading.from_row` sets them; the objects it refers to are built with
+their own `from_row` and rendered once each; every value goes through the schema's own scalar
+and enum serializers, so the lines are byte for byte those of the GraphQL path
+(tests/integrations/test_reading_exports.py compares them for every role).
 
 What is handled (anything else: `plan` answers None and the runner uses the GraphQL path):
-fields without arguments, aliases, `__typename`, no fragments nor directives; on each type,
-fields read off the object (no resolver), synchronous resolvers of the object alone, the global
-`id`, and the to-one relations of RELATIONS (a reading's device, a device's site, model and
-account, a site's account) plus the loader figures of FIGURES (a device's open-ticket count).
-Relations are read through their loaders (same scope clauses) once per object and rendered
-once per object while the viewer's scope stays the same. Field permissions are checked as
-`schema.permissions.Requires` checks them: a guarded field the viewer may not read is null, and
-the FORBIDDEN message goes to the export's errors, as in a query's result.
+fields without arguments, aliases, `__typename`, no fragments nor directives; on a reading, its
+columns, `id` and `device`; on the objects below, fields read off the object (no resolver),
+synchronous resolvers of the object alone, the global `id`, the to-one relations of RELATIONS (a
+device's site, model and account, a site's account) and the loader figures of FIGURES (a
+device's open-ticket count). Related objects are read through their loaders (same scope
+clauses) and rendered once while the owner's scope stays the same. Field permissions are
+checked as `schema.permissions.Requires` checks them: a guarded field the viewer may not read is
+null, and the FORBIDDEN message goes to the export's errors, as in a query's result.
 """
 
 from __future__ import annotations
