@@ -2,7 +2,13 @@
 process, on the demo fleet (`--scale large` by default: 20,000 devices).
 
     DATABASE_URL=... .venv/bin/python bench/exports.py [--scale small|large] [--user EMAIL]
-        [--query '{ devices { nodes { ... } } }'] [--repeat N]
+        [--query '{ devices { nodes { ... } } }'] [--repeat N] [--readings N [--graphql]]
+
+`--readings N`: exports the newest N meter readings or a few more (`meterReadings` filtered
+from the day where the newest N begin), selecting READINGS_SELECTION unless `--query` gives
+the node selection; `--graphql` runs them through GraphQL execution (the direct path off), for
+comparison. The export writes its row and its file: on PostgreSQL, run it on a copy of the
+bench database (`createdb -T bench <copy>`), never on `bench` itself.
 
 Migrates and seeds the fleet when the database is empty (SQLite default: var/bench-exports.sqlite3
 under PORTAL_VAR_DIR). Memory: the Python heap's peak during the export (tracemalloc) and the
@@ -22,7 +28,7 @@ import tracemalloc
 from dataclasses import replace
 from pathlib import Path
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -31,16 +37,25 @@ from app import create_app  # noqa: E402
 from cli import migrate  # noqa: E402
 from core import clock  # noqa: E402
 from demo.fleet import is_empty, seed_demo  # noqa: E402
-from models import BulkExport, ExportStatus, User  # noqa: E402
+from models import BulkExport, ExportStatus, MeterReading, User  # noqa: E402
 from models.session import create_engine, create_sessionmaker  # noqa: E402
 from resolvers.bulk_exports import export_dir  # noqa: E402
+from schema import export_runner  # noqa: E402
 from schema.export_runner import ExportRunner  # noqa: E402
 from settings import Settings  # noqa: E402
 
+READINGS_SELECTION = (
+    "id meter readingDate value source flags createdAt "
+    "device { serialNumber site { name } model { name } }"
+)
 DEFAULT_QUERY = (
     "{ devices { nodes { id serialNumber status installedOn "
     "site { name city } model { name } account { name } } } }"
 )
+
+
+def _load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def _rss_mb() -> float:
@@ -53,6 +68,10 @@ async def main() -> None:
     parser.add_argument("--user", default="agent@vendor.example")
     parser.add_argument("--query", default=DEFAULT_QUERY)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--readings", type=int, help="export the newest N meter readings")
+    parser.add_argument(
+        "--graphql", action="store_true", help="meter readings through GraphQL execution"
+    )
     parser.add_argument(
         "--trace", action="store_true", help="measure the Python heap peak (tracemalloc, slower)"
     )
@@ -78,12 +97,32 @@ async def main() -> None:
         user_id = await session.scalar(select(User.id).where(User.email == args.user))
     assert user_id is not None, args.user
 
-    print(f"{settings.database_url.split(':')[0]}, {args.user}, query: {args.query}")
+    query = args.query
+    if args.readings:
+        async with sessionmaker() as session:
+            per_day = (
+                select(
+                    MeterReading.reading_date.label("day"),
+                    func.sum(func.count())
+                    .over(order_by=MeterReading.reading_date.desc())
+                    .label("newer"),
+                )
+                .group_by(MeterReading.reading_date)
+                .subquery()
+            )
+            since = await session.scalar(
+                select(func.max(per_day.c.day)).where(per_day.c.newer >= args.readings)
+            )
+        selection = READINGS_SELECTION if args.query == DEFAULT_QUERY else args.query
+        query = f'{{ meterReadings(filter: {{from: "{since}"}}) {{ nodes {{ {selection} }} }} }}'
+        if args.graphql:
+            export_runner.direct_plan = lambda *_: None  # type: ignore[assignment]
+    print(f"{settings.database_url.split(':')[0]}, {args.user}, query: {query}")
     for _ in range(args.repeat):
         async with sessionmaker() as session:
             export = BulkExport(
                 user_id=user_id,
-                query=args.query,
+                query=query,
                 status=ExportStatus.PENDING,
                 rows_written=0,
                 errors=[],
@@ -109,7 +148,7 @@ async def main() -> None:
                 f"({done.rows_written / elapsed:,.0f} rows/s, CPU {cpu:.1f} s), "
                 f"file {(done.file_bytes or 0) / 1e6:.1f} MB, "
                 f"Python heap peak {peak / 1e6:.1f} MB (with --trace), max RSS {rss_before:.0f} -> "
-                f"{_rss_mb():.0f} MB, errors {done.errors[:2]}"
+                f"{_rss_mb():.0f} MB, errors {done.errors[:2]}, load {_load()}"
             )
             if done.file_name:
                 (export_dir(settings) / done.file_name).unlink(missing_ok=True)

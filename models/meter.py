@@ -46,7 +46,8 @@ class MeterReading(IdMixin, TimestampMixin, Base):
         # The once-a-day rule, enforced by the database under concurrency. Its index also serves
         # "latest reading per meter" as an index seek (max(reading_date) per device and meter).
         UniqueConstraint("device_id", "meter", "reading_date", name="uq_meter_readings_device_day"),
-        Index("ix_meter_readings_date", "reading_date"),
+        # The order of the `meterReadings` list (and of the filters on days).
+        Index("ix_meter_readings_date_id", "reading_date", "id"),
         CheckConstraint("value >= 0", name="value_not_negative"),
         CheckConstraint("flags BETWEEN 0 AND 7", name="flags_known"),
     )

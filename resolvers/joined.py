@@ -69,6 +69,28 @@ class ToOne:
 
 
 @dataclass(frozen=True)
+class Through:
+    """A to-one relation of a to-one relation (a reading's device's site): its model joined on
+    `foreign_key`, a column of the intermediate model as `ToOne` joins it (listed before this
+    one, under the same parent), and on the loader's scope clause. Primed by the row's own id
+    (a row the loader would not return is not primed: its loader reads it, and finds None)."""
+
+    loader: type[ByIdLoader[Any]]
+    foreign_key: Any  # a mapped column of the intermediate entity
+
+    def joined(
+        self, stmt: Select[Any], page: Any, scope: Scope, loaders: Loaders
+    ) -> tuple[Select[Any], Any]:
+        model = self.loader.model
+        condition = and_(model.id == self.foreign_key, loaders[self.loader].scope_clause(scope))
+        return stmt.outerjoin(model, condition), model
+
+    def prime(self, loaders: Loaders, parent: Any, value: Any) -> None:
+        if value is not None:
+            loaders[self.loader].prime(value.id, value)
+
+
+@dataclass(frozen=True)
 class Computed:
     """A per-parent figure a loader computes by the parent's id (a count): a correlated scalar
     subquery built by `column(scope, page)`, which must say what the loader's statement says."""

@@ -291,7 +291,7 @@ class BulkExport(LoadedNode):
 class StartBulkExportInput:
     query: str = strawberry.field(
         description="A query with exactly one top-level connection (`devices`, `tickets`, "
-        "`accounts`, `sites`, ...) selecting `nodes { ... }` or `edges { node { ... } }`, "
+        "`meterReadings`, `accounts`, `sites`, ...) selecting `nodes { ... }` or `edges { node { ... } }`, "
         "without variables and without `first`/`after` (the export pages through everything) "
         'nor `last`/`before`. Example: `{ devices(filter: {search: "MX"}) { nodes { '
         "serialNumber status site { name } } } }`."

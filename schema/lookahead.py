@@ -34,3 +34,26 @@ def connection_node_fields(info: Info) -> frozenset[str]:
                     if edge_field.name == "node":
                         names.update(f.name for f in _fields(edge_field.selections))
     return frozenset(names)
+
+
+def _paths(fields: Iterable[SelectedField], prefix: str, depth: int) -> Iterator[str]:
+    for selected in fields:
+        path = f"{prefix}{selected.name}"
+        yield path
+        if depth > 1 and selected.selections:
+            yield from _paths(_fields(selected.selections), f"{path}.", depth - 1)
+
+
+def connection_node_paths(info: Info, depth: int = 2) -> frozenset[str]:
+    """Like `connection_node_fields`, with the fields selected below them too, as dotted
+    paths (`device`, `device.site`), down to `depth` levels."""
+    paths: set[str] = set()
+    for connection in info.selected_fields:
+        for part in _fields(connection.selections):
+            if part.name == "nodes":
+                paths.update(_paths(_fields(part.selections), "", depth))
+            elif part.name == "edges":
+                for edge_field in _fields(part.selections):
+                    if edge_field.name == "node":
+                        paths.update(_paths(_fields(edge_field.selections), "", depth))
+    return frozenset(paths)

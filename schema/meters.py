@@ -182,8 +182,14 @@ class MeterReading(relay.Node):
             return ReadingSubmitter(name=name, machine_client=True) if name else None
         return None
 
+    @strawberry.field(description="The device read.")
+    async def device(self, info: Info) -> DeviceRef | None:
+        from schema.devices import Device  # devices carry their meter readings
 
-@strawberry.type(description="A page of meter readings, newest first.")
+        return await Device.load(info, self.row.device_id)
+
+
+@strawberry.type(description="A page of meter readings (in the order its list says).")
 class MeterReadingConnection(Connection[MeterReading]):
     pass
 

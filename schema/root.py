@@ -19,6 +19,7 @@ from schema.extensions import MaskUnexpectedErrors, MutationAudit, OperationSess
 from schema.identity import IdentityMutation
 from schema.knowledge import KnowledgeMutation, KnowledgeQuery
 from schema.memberships import MembershipMutation
+from schema.meter_readings import MeterReadingQuery
 from schema.meters import MeterMutation, MeterQuery
 from schema.node import NodeQuery
 from schema.sites import SiteQuery
@@ -46,6 +47,7 @@ Query = merge_types(
         StockQuery,
         KnowledgeQuery,
         MeterQuery,
+        MeterReadingQuery,
         TicketQuery,
         WebhookQuery,
         BulkExportQuery,
