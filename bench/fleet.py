@@ -119,7 +119,7 @@ async def ensure_pg_database() -> None:
         await conn.close()
 
 
-async def ensure_loaded(settings: Any) -> None:
+async def ensure_loaded(settings: Any, scale: str = "large") -> None:
     from sqlalchemy import text
 
     from cli import migrate
@@ -132,9 +132,9 @@ async def ensure_loaded(settings: Any) -> None:
     engine = create_engine(replace(settings, database_statement_timeout_seconds=3600.0))
     try:
         if await is_empty(engine):
-            print(f"  loading the large fleet into {_where(settings)} ...", flush=True)
+            print(f"  loading the {scale} fleet into {_where(settings)} ...", flush=True)
             started = time.perf_counter()
-            await seed_demo(engine, scale="large", progress=False)
+            await seed_demo(engine, scale=scale, progress=False)
             print(f"  loaded in {time.perf_counter() - started:.0f} s", flush=True)
         # Fresh planner statistics and, on PostgreSQL, the visibility map a steady database has
         # (autovacuum may not have run since the bulk load; without it counts cannot be

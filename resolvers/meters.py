@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import (
@@ -42,7 +43,7 @@ from models.enums import MeterType, ReadingSource
 from resolvers.audit import audit
 from resolvers.loaders.meters import MeterReadingByIdLoader
 from resolvers.pagination import Page, PageRequest, SortField, paginate
-from resolvers.usage_rollup import Span, asked_days, lock_devices, respread
+from resolvers.usage_rollup import Span, asked_data, asked_days, lock_devices, respread
 from webhooks.events import WebhookEvent, emit
 
 if TYPE_CHECKING:
@@ -171,14 +172,10 @@ async def load_device_facts(
     }
 
 
-async def load_neighbours(
-    context: Context, keys: list[tuple[int, MeterType, date]]
-) -> list[Neighbours]:
-    """For each (device, meter, day): the reading before that day, the one after, and the one
-    on that day, in one statement. Each is a seek on (device_id, meter, reading_date)."""
-    if not keys:
-        return []
-    asked = asked_days(keys)
+@lru_cache(maxsize=64)
+def _neighbours_statement(rows: int) -> Any:
+    """`load_neighbours`'s statement for `rows` keys: built and compiled once per size."""
+    asked = asked_days(rows)
     prev, later, same, x = (aliased(MeterReading, name=n) for n in ("prev", "later", "same", "x"))
     pair = (x.device_id == asked.c.device_id, x.meter == asked.c.meter)
     prev_day = select(func.max(x.reading_date)).where(*pair, x.reading_date < asked.c.day)
@@ -205,9 +202,20 @@ async def load_neighbours(
         .outerjoin(later, on(later, later_day.scalar_subquery()))
         .outerjoin(same, on(same, asked.c.day))
     )
+    return stmt
+
+
+async def load_neighbours(
+    context: Context, keys: list[tuple[int, MeterType, date]]
+) -> list[Neighbours]:
+    """For each (device, meter, day): the reading before that day, the one after, and the one
+    on that day, in one statement. Each is a seek on (device_id, meter, reading_date)."""
+    if not keys:
+        return []
+    stmt = _neighbours_statement(len(keys))
     result: list[Neighbours] = [Neighbours(None, None, None)] * len(keys)
     for k, prev_date, prev_value, later_date, later_value, same_id in (
-        await context.session.execute(stmt)
+        await context.session.execute(stmt, asked_data(keys))
     ).all():
         result[k] = Neighbours(
             (prev_date, prev_value) if prev_date is not None else None,
