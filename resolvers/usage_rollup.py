@@ -29,6 +29,7 @@ from sqlalchemy import (
     column,
     func,
     select,
+    union_all,
     values,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -135,17 +136,23 @@ async def lock_devices(session: Executor, device_ids: Iterable[int]) -> None:
         )
 
 
+# Up to this many rows, a table of bound values is a UNION ALL of one-row SELECTs, which
+# SQLAlchemy caches compiled (a VALUES clause it compiles anew every time); above, VALUES (SQLite
+# allows 500 SELECTs in one compound).
+CACHED_ROWS = 64
+
+
 def bound_values(name: str, columns: Sequence[tuple[str, Any]], rows: int) -> Any:
-    """A VALUES table of `rows` rows whose every cell is a bound parameter (`bound_data` gives
-    their values): statements built on it for a number of rows are built and compiled once,
-    not once per request (a VALUES of literal data is a new statement every time)."""
-    return (
-        values(*(column(c, t) for c, t in columns), name=name)
-        .data(
-            [tuple(bindparam(f"{name}_{c}_{i}", type_=t) for c, t in columns) for i in range(rows)]
-        )
-        .cte(name)
-    )
+    """A table `name` of `rows` rows whose every cell is a bound parameter (`bound_data` gives
+    their values): a statement built on it for a number of rows is built once, and for up to
+    CACHED_ROWS rows compiled once, not once per request."""
+    cells = [tuple(bindparam(f"{name}_{c}_{i}", type_=t) for c, t in columns) for i in range(rows)]
+    if rows > CACHED_ROWS:
+        return values(*(column(c, t) for c, t in columns), name=name).data(cells).cte(name)
+    selects = [
+        select(*(cell.label(c) for cell, (c, _) in zip(row, columns, strict=True))) for row in cells
+    ]
+    return (selects[0] if rows == 1 else union_all(*selects)).cte(name)
 
 
 def bound_data(
