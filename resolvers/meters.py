@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    case,
     func,
     insert,
     or_,
@@ -107,6 +108,24 @@ class Neighbours:
     previous: tuple[date, int] | None
     later: tuple[date, int] | None
     same_day_id: int | None
+
+
+def _newest_day_update(readings: Iterable[tuple[int, date]]) -> Any:
+    """`record_reading_dates` as one UPDATE (for a data-modifying CTE on PostgreSQL)."""
+    newest: dict[int, date] = {}
+    for device_id, day in readings:
+        if device_id not in newest or day > newest[device_id]:
+            newest[device_id] = day
+    devices = cast(Table, Device.__table__)
+    day = case(newest, value=devices.c.id)
+    return (
+        update(devices)
+        .where(
+            devices.c.id.in_(sorted(newest)),
+            or_(devices.c.last_reading_date.is_(None), devices.c.last_reading_date < day),
+        )
+        .values(last_reading_date=day)
+    )
 
 
 async def record_reading_dates(session: AsyncSession, readings: Iterable[tuple[int, date]]) -> None:
@@ -516,12 +535,22 @@ async def _insert(
     """One INSERT ... RETURNING for all rows, in input order (not `sort_by_parameter_order`:
     SQLite would then insert row by row; the rows' own key gives the order back); then the
     devices' newest reading day and the usage rollup of the months around the readings."""
-    stmt = insert(MeterReading).returning(MeterReading)
-    stored = {
-        (r.device_id, r.meter, r.reading_date): r for r in await context.session.scalars(stmt, rows)
-    }
-    await record_reading_dates(context.session, [(r["device_id"], r["reading_date"]) for r in rows])
-    await respread(context.session, spans)
+    session = context.session
+    dated = [(r["device_id"], r["reading_date"]) for r in rows]
+    if session.get_bind().dialect.name == "postgresql":
+        # One statement: the insert and, in a data-modifying CTE, the devices' newest day.
+        stmt = (
+            insert(MeterReading)
+            .values(rows)
+            .returning(MeterReading)
+            .add_cte(_newest_day_update(dated).cte("newest_day"))
+        )
+        found = await session.scalars(stmt)
+    else:
+        found = await session.scalars(insert(MeterReading).returning(MeterReading), rows)
+        await record_reading_dates(session, dated)
+    stored = {(r.device_id, r.meter, r.reading_date): r for r in found}
+    await respread(session, spans)
     return [stored[(row["device_id"], row["meter"], row["reading_date"])] for row in rows]
 
 
