@@ -117,14 +117,14 @@ def _newest_day_update(readings: Iterable[tuple[int, date]]) -> Any:
         if device_id not in newest or day > newest[device_id]:
             newest[device_id] = day
     devices = cast(Table, Device.__table__)
-    day = case(newest, value=devices.c.id)
+    newest_day = case(newest, value=devices.c.id)
     return (
         update(devices)
         .where(
             devices.c.id.in_(sorted(newest)),
-            or_(devices.c.last_reading_date.is_(None), devices.c.last_reading_date < day),
+            or_(devices.c.last_reading_date.is_(None), devices.c.last_reading_date < newest_day),
         )
-        .values(last_reading_date=day)
+        .values(last_reading_date=newest_day)
     )
 
 
