@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -372,3 +373,28 @@ class CostCalculator:
                 (self._actual_object(selection_set, t, value) for t in targets), default=0
             )
         return cached
+
+
+# Requested costs of operations without variables, per (audience schema, parsed document,
+# operation name): the parser cache (schema/root.py) hands out the same document for the same
+# text, so a document asked again costs a lookup. The entries hold the schema and document
+# they were computed for (their ids are only reused once those are gone).
+_REQUESTED: OrderedDict[tuple[int, int, str | None], tuple[Any, Any, int]] = OrderedDict()
+REQUESTED_CACHE_SIZE = 512
+
+
+def requested_cost(calculator: CostCalculator, document: Any, operation_name: str | None) -> int:
+    """`calculator.requested()`, computed once per (audience, document, operation) when the
+    operation has no variables (nothing else changes it); with variables, every time."""
+    if calculator.operation.variable_definitions:
+        return calculator.requested()
+    key = (id(calculator.schema), id(document), operation_name)
+    found = _REQUESTED.get(key)
+    if found is not None and found[0] is calculator.schema and found[1] is document:
+        _REQUESTED.move_to_end(key)
+        return found[2]
+    cost = calculator.requested()  # refusals raise, and are not kept
+    _REQUESTED[key] = (calculator.schema, document, cost)
+    while len(_REQUESTED) > REQUESTED_CACHE_SIZE:
+        _REQUESTED.popitem(last=False)
+    return cost

@@ -33,7 +33,7 @@ from starlette.websockets import WebSocket
 from strawberry.extensions import SchemaExtension
 
 import i18n
-from api.cost import CostCalculator, MaxCostExceeded, Refused
+from api.cost import CostCalculator, MaxCostExceeded, Refused, requested_cost
 from api.ratelimit import BucketState, bucket_key, rate_limiter
 from api.rules import (
     introspection_allowed,
@@ -112,7 +112,9 @@ class ApiProtection(SchemaExtension):
                 raise Refused(
                     BadUserInput(message_code="SUBSCRIPTION_OVER_HTTP", language=language)
                 )
-            self.requested = self.calculator.requested()
+            self.requested = requested_cost(
+                self.calculator, ctx.graphql_document, ctx.operation_name
+            )
             if self.requested > settings.max_query_cost:
                 raise Refused(
                     MaxCostExceeded(

@@ -4,9 +4,12 @@ whose first and last months are partial, and the last 12 whole months), and sust
 submissions per second over HTTP (uvicorn subprocess on loopback).
 
     DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1:5432/bench python bench/meters.py
+        [--workers N] [--small] [--submissions-only] [--concurrency C] [--seconds S]
 
-Migrates and seeds the large fleet (`seed-demo --scale large`) when the database is empty,
-with bench/fleet.py's loader.
+Migrates and seeds the large fleet (`seed-demo --scale large`; `--small`: the small one, whose
+200 devices allow 200 accepted submissions a day) when the database is empty, with
+bench/fleet.py's loader. `--workers 1` measures one uvicorn process; the load average is printed
+with the figures.
 Statements per request are counted in-process (same app, an engine event listener); latencies
 are measured over HTTP against `uvicorn` on 127.0.0.1. The server gets generous query-cost and
 rate limits (environment below): this measures the readings code, not the limiter. Readings the
@@ -31,13 +34,12 @@ from typing import Any
 import httpx
 from sqlalchemy import delete, event, func, select
 
-from core import clock
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app import create_app  # noqa: E402
 from bench.fleet import ensure_loaded  # noqa: E402
+from core import clock  # noqa: E402
 from core.ids import global_id, parse_global_id  # noqa: E402
 from demo.fleet import DEMO_PASSWORD  # noqa: E402
 from models import Account, Device, MeterReading  # noqa: E402
@@ -145,16 +147,16 @@ def compare_usage(rollup: Any, readings: Any) -> str:
     return f"{len(a)} rows, largest difference {worst:.4f} pages"
 
 
-async def prepare(settings: Settings) -> None:
+async def prepare(settings: Settings, small: bool) -> None:
     """Loads the large fleet when the database is empty (bench/fleet.py's loader)."""
-    await ensure_loaded(settings)
+    await ensure_loaded(settings, "small" if small else "large")
     engine = create_engine(settings)
     try:
         async with engine.connect() as conn:
             readings = await conn.scalar(select(func.count()).select_from(MeterReading))
             devices = await conn.scalar(select(func.count()).select_from(Device))
         print(f"fleet: {devices:,} devices, {readings:,} meter readings")
-        if (readings or 0) < 2_000_000:
+        if not small and (readings or 0) < 2_000_000:
             raise SystemExit("the benchmark needs the large fleet (>= 2 million readings)")
     finally:
         await engine.dispose()
@@ -195,7 +197,7 @@ async def submissions_plan(settings: Settings, count: int) -> list[dict[str, Any
 
 
 async def statements_per_request(
-    settings: Settings, plan: dict[str, Any]
+    settings: Settings, plan: dict[str, Any], submissions_only: bool = False
 ) -> tuple[dict[str, int], dict[str, str]]:
     """Statements per request, and the usage report from the readings alone against the
     rollup's (time of one run, largest difference)."""
@@ -220,6 +222,8 @@ async def statements_per_request(
                 ("usage, 12 months by site", QUERY_USAGE, {"filter": usage_filter()}),
                 ("submitMeterReadings", QUERY_SUBMIT, {"input": plan}),
             ):
+                if submissions_only and not name.startswith("submit"):
+                    continue
                 counter["n"] = 0
                 data = await client(query, variables)
                 result[name] = counter["n"]
@@ -309,15 +313,19 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16, help="clients submitting at once")
     parser.add_argument("--runs", type=int, default=20, help="runs of the latest-readings lookup")
     parser.add_argument("--usage-runs", type=int, default=5, help="runs of each usage report")
+    parser.add_argument("--small", action="store_true", help="the small demo fleet")
+    parser.add_argument(
+        "--submissions-only", action="store_true", help="skip the dashboard and usage figures"
+    )
     args = parser.parse_args()
 
     os.environ.update(SERVER_ENV)  # the same limits in-process and in the server
     settings = Settings.from_env()
     if settings.is_sqlite:
         print("note: SQLite; set DATABASE_URL to a PostgreSQL database for the reference figures")
-    await prepare(settings)
+    await prepare(settings, args.small)
     plans = await submissions_plan(settings, 6000)
-    statements, notes = await statements_per_request(settings, plans.pop())
+    statements, notes = await statements_per_request(settings, plans.pop(), args.submissions_only)
 
     server = start_server(settings, args.port, args.workers)
     stored: list[int] = []
@@ -330,28 +338,38 @@ async def main() -> None:
             client = Client(http)
             await client.sign_in()
             await client(QUERY_LATEST)  # warm-up
-            latest = await timed(client, QUERY_LATEST, None, args.runs)
-            usage_days = await timed(
-                client, QUERY_USAGE, {"filter": usage_filter()}, args.usage_runs
-            )
-            usage_months = await timed(
-                client, QUERY_USAGE, {"filter": whole_months_filter()}, args.usage_runs
-            )
+            latest = usage_days = usage_months = []
+            if not args.submissions_only:
+                latest = await timed(client, QUERY_LATEST, None, args.runs)
+                usage_days = await timed(
+                    client, QUERY_USAGE, {"filter": usage_filter()}, args.usage_runs
+                )
+                usage_months = await timed(
+                    client, QUERY_USAGE, {"filter": whole_months_filter()}, args.usage_runs
+                )
+            load_before = [f"{x:.2f}" for x in os.getloadavg()]
             accepted, refused, took, stored = await sustained(
                 client, plans, args.seconds, args.concurrency
             )
+            load_after = [f"{x:.2f}" for x in os.getloadavg()]
     finally:
         server.terminate()
         server.wait(timeout=30)
         await delete_readings(settings, stored)
 
     print(f"database: {settings.database_url.split('@')[-1]}, uvicorn workers: {args.workers}")
-    print(f"latest readings, 100 devices (dashboard page): {describe(latest)}")
-    print(f"usage report, 365 days by site and month, group administrator: {describe(usage_days)}")
-    print(f"usage report, 12 whole months by site, group administrator: {describe(usage_months)}")
+    if not args.submissions_only:
+        print(f"latest readings, 100 devices (dashboard page): {describe(latest)}")
+        print(
+            f"usage report, 365 days by site and month, group administrator: {describe(usage_days)}"
+        )
+        print(
+            f"usage report, 12 whole months by site, group administrator: {describe(usage_months)}"
+        )
     print(
         f"submissions: {accepted / took:.0f} accepted/s sustained over {took:.1f} s "
-        f"({accepted} accepted, {refused} refused, {args.concurrency} concurrent clients)"
+        f"({accepted} accepted, {refused} refused, {args.concurrency} concurrent clients; "
+        f"load average {' '.join(load_before)} before, {' '.join(load_after)} after)"
     )
     for name, count in statements.items():
         print(f"statements per request, {name}: {count}")

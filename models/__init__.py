@@ -22,6 +22,7 @@ from models.user import (
     MembershipStockLocation,
     OneTimeToken,
     RefreshToken,
+    ScopeEpoch,
     User,
 )
 from models.webhook import DeliveryStatus, Webhook, WebhookDelivery
@@ -55,6 +56,7 @@ __all__ = [
     "ReadingReminder",
     "RefreshToken",
     "ReplenishmentOrder",
+    "ScopeEpoch",
     "Site",
     "StockLevel",
     "StockLocation",

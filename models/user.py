@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, BigId, IdMixin, TimestampMixin, str_enum
@@ -26,6 +26,10 @@ class User(IdMixin, TimestampMixin, Base):
     email_confirmed_at: Mapped[datetime | None] = mapped_column()
     # Subject of an external OpenID Connect identity mapped to this user.
     external_subject: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # Changes (to a value never used before) with every change of this user's row, memberships
+    # or assignments, in the same transaction: database triggers, see the migration
+    # 20261207_d5a8e3c1f742. Cached scopes are keyed on it (resolvers/scoping.ScopeCache).
+    scope_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class Membership(IdMixin, TimestampMixin, Base):
@@ -72,6 +76,16 @@ class MembershipStockLocation(Base):
     stock_location_id: Mapped[int] = mapped_column(
         BigId, ForeignKey("stock_locations.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+
+
+class ScopeEpoch(Base):
+    """One row: changes (triggers) with every change of the account tree (an account added,
+    removed or moved), which may change what every viewer reaches below its accounts."""
+
+    __tablename__ = "scope_epoch"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class Invitation(IdMixin, TimestampMixin, Base):

@@ -21,7 +21,7 @@ from auth.tokens import CLOCK_LEEWAY_SECONDS
 from core import clock
 from core.errors import Unauthenticated
 from resolvers.loaders import Loaders
-from resolvers.scoping import Scope, build_scope
+from resolvers.scoping import Scope, ScopeCache
 from settings import Settings
 
 if TYPE_CHECKING:
@@ -36,6 +36,8 @@ class AppServices:
     sessionmaker: async_sessionmaker[AsyncSession]
     tokens: TokenService
     extras: dict[str, Any] = field(default_factory=dict)
+    # People's scopes, used again while their versions hold (see resolvers.scoping).
+    scopes: ScopeCache = field(default_factory=ScopeCache)
 
 
 @dataclass
@@ -78,7 +80,9 @@ class Context:
             self.principal = Principal(token_problem="TOKEN_EXPIRED")
             self._scope_task = None
         if self._scope_task is None:
-            self._scope_task = asyncio.ensure_future(build_scope(self.principal, self.session))
+            self._scope_task = asyncio.ensure_future(
+                self.services.scopes.scope(self.principal, self.session)
+            )
             self._user_language = None
         scope = await self._scope_task
         if self._user_language is None and scope.user is not None:

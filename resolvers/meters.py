@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import (
@@ -22,6 +23,7 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    case,
     func,
     insert,
     or_,
@@ -42,7 +44,7 @@ from models.enums import MeterType, ReadingSource
 from resolvers.audit import audit
 from resolvers.loaders.meters import MeterReadingByIdLoader
 from resolvers.pagination import Page, PageRequest, SortField, paginate
-from resolvers.usage_rollup import Span, asked_days, lock_devices, respread
+from resolvers.usage_rollup import Span, asked_data, asked_days, lock_devices, respread
 from webhooks.events import WebhookEvent, emit
 
 if TYPE_CHECKING:
@@ -108,6 +110,24 @@ class Neighbours:
     same_day_id: int | None
 
 
+def _newest_day_update(readings: Iterable[tuple[int, date]]) -> Any:
+    """`record_reading_dates` as one UPDATE (for a data-modifying CTE on PostgreSQL)."""
+    newest: dict[int, date] = {}
+    for device_id, day in readings:
+        if device_id not in newest or day > newest[device_id]:
+            newest[device_id] = day
+    devices = cast(Table, Device.__table__)
+    newest_day = case(newest, value=devices.c.id)
+    return (
+        update(devices)
+        .where(
+            devices.c.id.in_(sorted(newest)),
+            or_(devices.c.last_reading_date.is_(None), devices.c.last_reading_date < newest_day),
+        )
+        .values(last_reading_date=newest_day)
+    )
+
+
 async def record_reading_dates(session: AsyncSession, readings: Iterable[tuple[int, date]]) -> None:
     """Keeps `devices.last_reading_date` current: call it in the transaction that stores
     readings, with their (device id, reading day). One statement; never moves a date back."""
@@ -171,14 +191,10 @@ async def load_device_facts(
     }
 
 
-async def load_neighbours(
-    context: Context, keys: list[tuple[int, MeterType, date]]
-) -> list[Neighbours]:
-    """For each (device, meter, day): the reading before that day, the one after, and the one
-    on that day, in one statement. Each is a seek on (device_id, meter, reading_date)."""
-    if not keys:
-        return []
-    asked = asked_days(keys)
+@lru_cache(maxsize=64)
+def _neighbours_statement(rows: int) -> Any:
+    """`load_neighbours`'s statement for `rows` keys: built and compiled once per size."""
+    asked = asked_days(rows)
     prev, later, same, x = (aliased(MeterReading, name=n) for n in ("prev", "later", "same", "x"))
     pair = (x.device_id == asked.c.device_id, x.meter == asked.c.meter)
     prev_day = select(func.max(x.reading_date)).where(*pair, x.reading_date < asked.c.day)
@@ -205,9 +221,20 @@ async def load_neighbours(
         .outerjoin(later, on(later, later_day.scalar_subquery()))
         .outerjoin(same, on(same, asked.c.day))
     )
+    return stmt
+
+
+async def load_neighbours(
+    context: Context, keys: list[tuple[int, MeterType, date]]
+) -> list[Neighbours]:
+    """For each (device, meter, day): the reading before that day, the one after, and the one
+    on that day, in one statement. Each is a seek on (device_id, meter, reading_date)."""
+    if not keys:
+        return []
+    stmt = _neighbours_statement(len(keys))
     result: list[Neighbours] = [Neighbours(None, None, None)] * len(keys)
     for k, prev_date, prev_value, later_date, later_value, same_id in (
-        await context.session.execute(stmt)
+        await context.session.execute(stmt, asked_data(keys))
     ).all():
         result[k] = Neighbours(
             (prev_date, prev_value) if prev_date is not None else None,
@@ -508,12 +535,22 @@ async def _insert(
     """One INSERT ... RETURNING for all rows, in input order (not `sort_by_parameter_order`:
     SQLite would then insert row by row; the rows' own key gives the order back); then the
     devices' newest reading day and the usage rollup of the months around the readings."""
-    stmt = insert(MeterReading).returning(MeterReading)
-    stored = {
-        (r.device_id, r.meter, r.reading_date): r for r in await context.session.scalars(stmt, rows)
-    }
-    await record_reading_dates(context.session, [(r["device_id"], r["reading_date"]) for r in rows])
-    await respread(context.session, spans)
+    session = context.session
+    dated = [(r["device_id"], r["reading_date"]) for r in rows]
+    if session.get_bind().dialect.name == "postgresql":
+        # One statement: the insert and, in a data-modifying CTE, the devices' newest day.
+        stmt = (
+            insert(MeterReading)
+            .values(rows)
+            .returning(MeterReading)
+            .add_cte(_newest_day_update(dated).cte("newest_day"))
+        )
+        found = await session.scalars(stmt)
+    else:
+        found = await session.scalars(insert(MeterReading).returning(MeterReading), rows)
+        await record_reading_dates(session, dated)
+    stored = {(r.device_id, r.meter, r.reading_date): r for r in found}
+    await respread(session, spans)
     return [stored[(row["device_id"], row["meter"], row["reading_date"])] for row in rows]
 
 

@@ -1,24 +1,29 @@
 """The one place rows are filtered to what a viewer may see.
 
-A `Scope` is computed once per request from the viewer's memberships and the policy table in
-`auth.policy`; it turns into SQL clauses (applied inside every root list, loader and node
-lookup) and into the permissions the viewer holds on one object.
+A `Scope` is computed from the viewer's memberships and the policy table in `auth.policy`; it
+turns into SQL clauses (applied inside every root list, loader and node lookup) and into the
+permissions the viewer holds on one object. A person's scope is kept per process
+(`ScopeCache`) and used again while its versions read the same (one small statement per
+request instead of one or two and the building).
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, cast
 
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
     CompoundSelect,
     Select,
+    Table,
     and_,
     bindparam,
     false,
+    inspect,
     literal,
     or_,
     select,
@@ -45,6 +50,7 @@ from models import (
     Membership,
     MembershipDevice,
     MembershipStockLocation,
+    ScopeEpoch,
     StockLocation,
     Ticket,
     User,
@@ -287,10 +293,15 @@ _ASSIGNMENT_REACH = frozenset(
 )
 
 
+def _epoch() -> Any:
+    epoch = cast(Table, ScopeEpoch.__table__)
+    return select(epoch.c.version).where(epoch.c.id == 1).scalar_subquery()
+
+
 def _user_reach() -> Select[Any]:
     """One statement: the user, its active memberships, and the accounts below each
     membership's account (used for the roles that reach sub-accounts; the trees are a few
-    rows)."""
+    rows); and the versions a cached scope is kept under (`ScopeCache`), read with them."""
     user_id: BindParameter[int] = bindparam("user_id")
     active = and_(Membership.user_id == User.id, Membership.status == MembershipStatus.ACTIVE)
     below = (
@@ -304,7 +315,14 @@ def _user_reach() -> Select[Any]:
         )
     )
     return (
-        select(User, Membership.id, Membership.account_id, Membership.role, below.c.account_id)
+        select(
+            User,
+            Membership.id,
+            Membership.account_id,
+            Membership.role,
+            below.c.account_id,
+            _epoch(),
+        )
         .outerjoin(Membership, active)
         .outerjoin(
             below,
@@ -340,33 +358,45 @@ _ASSIGNMENTS = _assignments()
 async def build_scope(principal: Principal, session: AsyncSession) -> Scope:
     """Two statements at most for a customer (the second only for roles that reach objects
     through assignments), one for an agent or a machine client."""
+    return (await _build_scope(principal, session))[0]
+
+
+Versions = tuple[int, int]
+
+
+async def _build_scope(
+    principal: Principal, session: AsyncSession
+) -> tuple[Scope, Versions | None]:
+    """The scope, and for a person the versions read with its first statement (none when the
+    user is unknown or deactivated: nothing to keep)."""
     if principal.api_client_id is not None:
         client = await session.scalar(
             select(ApiClient).where(ApiClient.id == principal.api_client_id, ApiClient.is_active)
         )
         if client is None:
-            return Scope(principal=principal)
+            return Scope(principal=principal), None
         return Scope(
             principal=principal,
             client=client,
             global_permissions=client_permissions(s for s in client.scopes if s in CLIENT_SCOPES),
-        )
+        ), None
     if principal.user_id is None:
-        return Scope(principal=principal)
+        return Scope(principal=principal), None
 
     rows = (await session.execute(_USER_REACH, {"user_id": principal.user_id})).all()
     if not rows:
-        return Scope(principal=principal)
+        return Scope(principal=principal), None
     user = rows[0][0]
+    versions = (user.scope_version, rows[0][5])
     if user.is_agent:
-        return Scope(principal=principal, user=user, global_permissions=AGENT_PERMISSIONS)
+        return Scope(principal=principal, user=user, global_permissions=AGENT_PERMISSIONS), versions
     memberships = list(
-        dict.fromkeys((mid, acc, role) for _, mid, acc, role, _ in rows if mid is not None)
+        dict.fromkeys((mid, acc, role) for _, mid, acc, role, _, _ in rows if mid is not None)
     )
     if not memberships:
-        return Scope(principal=principal, user=user)
+        return Scope(principal=principal, user=user), versions
     descendants: dict[int, list[int]] = {}
-    for _, mid, _, _, reached in rows:
+    for _, mid, _, _, reached, _ in rows:
         if reached is not None:
             descendants.setdefault(mid, []).append(reached)
 
@@ -411,4 +441,62 @@ async def build_scope(principal: Principal, session: AsyncSession) -> Scope:
                 )
     return Scope(
         principal=principal, user=user, grants=grants, account_permissions=account_permissions
-    )
+    ), versions
+
+
+_USER_COLUMNS = tuple(c.key for c in inspect(User).column_attrs)
+
+
+def _detached(user: User) -> User:
+    return User(**{key: getattr(user, key) for key in _USER_COLUMNS})
+
+
+def _versions() -> Select[Any]:
+    """The viewer's scope version and the account tree's epoch (migration d5a8e3c1f742); on
+    the Core tables (no ORM entity to load)."""
+    users = cast(Table, User.__table__)
+    return select(users.c.scope_version, _epoch()).where(users.c.id == bindparam("user_id"))
+
+
+_VERSIONS = _versions()
+
+
+class ScopeCache:
+    """People's scopes, kept in this process (one cache per app) and used again while the
+    person's `users.scope_version` and the account tree's epoch read what they read when the
+    scope was built. Triggers change them in the very transaction that changes a user, its
+    memberships or assignments, or the account tree, so a change committed before a request
+    starts is seen by that request, in every process.
+
+    A scope is built with the versions read by its first statement (one snapshot): a change
+    committing before its second statement leaves a newer scope under older versions, which
+    the next request rebuilds; never an older scope under newer versions. A known viewer costs
+    one small statement (the versions) when they still hold. Machine clients are not cached (their scope is their one row, read anyway)."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self._entries: OrderedDict[int, tuple[tuple[int, int], Scope]] = OrderedDict()
+
+    async def scope(self, principal: Principal, session: AsyncSession) -> Scope:
+        user_id = principal.user_id
+        if user_id is None or principal.api_client_id is not None:
+            return await build_scope(principal, session)
+        entry = self._entries.get(user_id)
+        if entry is not None:
+            row = (await session.execute(_VERSIONS, {"user_id": user_id})).first()
+            if row is not None and (row[0], row[1]) == entry[0]:
+                self._entries.move_to_end(user_id)
+                cached = entry[1]
+                if cached.principal == principal:
+                    return cached
+                return replace(cached, principal=principal)
+            del self._entries[user_id]
+        scope, versions = await _build_scope(principal, session)
+        if versions is None or scope.user is None:
+            return scope
+        # Later requests share a copy of the user's row in no session (no rollback expires it;
+        # this request keeps its session's row, which its own code may be changing).
+        self._entries[user_id] = (versions, replace(scope, user=_detached(scope.user)))
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+        return scope

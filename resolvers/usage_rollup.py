@@ -16,9 +16,22 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Date, Integer, String, Table, and_, column, func, select, values
+from sqlalchemy import (
+    Date,
+    Integer,
+    String,
+    Table,
+    and_,
+    bindparam,
+    column,
+    func,
+    select,
+    union_all,
+    values,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
@@ -123,38 +136,47 @@ async def lock_devices(session: Executor, device_ids: Iterable[int]) -> None:
         )
 
 
-async def respread(session: Executor, spans: Iterable[Span]) -> None:
-    """Recomputes the months of the given spans from the readings: one statement reads the
-    readings they need, one upserts a row per month."""
-    windows: dict[tuple[int, MeterType], tuple[date, date]] = {}
-    for device_id, meter, low, high in spans:
-        key = (device_id, meter)
-        if key in windows:
-            low, high = min(low, windows[key][0]), max(high, windows[key][1])
-        windows[key] = (low, high)
-    if not windows:
-        return
-    asked = (
-        values(
-            column("device_id", Integer),
-            column("meter", String(32)),
-            column("lo", Date),
-            column("hi", Date),
-            name="asked",
-        )
-        .data(
-            [
-                (d, m.value, month_start(lo), month_end(month_start(hi)))
-                for (d, m), (lo, hi) in windows.items()
-            ]
-        )
-        .cte("asked")
-    )
+# Up to this many rows, a table of bound values is a UNION ALL of one-row SELECTs, which
+# SQLAlchemy caches compiled (a VALUES clause it compiles anew every time); above, VALUES (SQLite
+# allows 500 SELECTs in one compound).
+CACHED_ROWS = 64
+
+
+def bound_values(name: str, columns: Sequence[tuple[str, Any]], rows: int) -> Any:
+    """A table `name` of `rows` rows whose every cell is a bound parameter (`bound_data` gives
+    their values): a statement built on it for a number of rows is built once, and for up to
+    CACHED_ROWS rows compiled once, not once per request."""
+    cells = [tuple(bindparam(f"{name}_{c}_{i}", type_=t) for c, t in columns) for i in range(rows)]
+    if rows > CACHED_ROWS:
+        return values(*(column(c, t) for c, t in columns), name=name).data(cells).cte(name)
+    selects = [
+        select(*(cell.label(c) for cell, (c, _) in zip(row, columns, strict=True))) for row in cells
+    ]
+    return (selects[0] if rows == 1 else union_all(*selects)).cte(name)
+
+
+def bound_data(
+    name: str, columns: Sequence[tuple[str, Any]], data: Iterable[Sequence[Any]]
+) -> dict[str, Any]:
+    return {
+        f"{name}_{c}_{i}": value
+        for i, row in enumerate(data)
+        for (c, _), value in zip(columns, row, strict=True)
+    }
+
+
+WINDOW_COLUMNS = (("device_id", Integer()), ("meter", String(32)), ("lo", Date()), ("hi", Date()))
+
+
+@lru_cache(maxsize=64)
+def _window_readings(rows: int) -> Any:
+    """The readings `respread` needs for `rows` (device, meter, first month, last month)."""
+    asked = bound_values("asked", WINDOW_COLUMNS, rows)
     r, x = MeterReading, aliased(MeterReading, name="x")
     pair = (x.device_id == asked.c.device_id, x.meter == asked.c.meter)
     before = select(func.max(x.reading_date)).where(*pair, x.reading_date < asked.c.lo)
     after = select(func.min(x.reading_date)).where(*pair, x.reading_date > asked.c.hi)
-    stmt = (
+    return (
         select(r.device_id, r.meter, r.reading_date, r.value)
         .select_from(asked)
         .join(
@@ -168,8 +190,30 @@ async def respread(session: Executor, spans: Iterable[Span]) -> None:
         )
         .order_by(r.device_id, r.meter, r.reading_date)
     )
+
+
+async def respread(session: Executor, spans: Iterable[Span]) -> None:
+    """Recomputes the months of the given spans from the readings: one statement reads the
+    readings they need, one upserts a row per month."""
+    windows: dict[tuple[int, MeterType], tuple[date, date]] = {}
+    for device_id, meter, low, high in spans:
+        key = (device_id, meter)
+        if key in windows:
+            low, high = min(low, windows[key][0]), max(high, windows[key][1])
+        windows[key] = (low, high)
+    if not windows:
+        return
+    stmt = _window_readings(len(windows))
+    params = bound_data(
+        "asked",
+        WINDOW_COLUMNS,
+        (
+            (d, m.value, month_start(lo), month_end(month_start(hi)))
+            for (d, m), (lo, hi) in windows.items()
+        ),
+    )
     points: dict[tuple[int, MeterType], list[tuple[date, int]]] = {key: [] for key in windows}
-    for device_id, meter, day, value in (await session.execute(stmt)).all():
+    for device_id, meter, day, value in (await session.execute(stmt, params)).all():
         points[(device_id, MeterType(meter))].append((day, value))
     rows = [
         row_values(device_id, meter, row)
@@ -197,19 +241,19 @@ async def upsert_months(session: Executor, rows: list[dict[str, Any]]) -> None:
     )
 
 
-def asked_days(keys: Sequence[tuple[int, MeterType, date]]) -> Any:
-    """(device, meter, day) keys as a VALUES table `asked(k, device_id, meter, day)`, k their
-    position, for one statement to look up the readings around each."""
-    return (
-        values(
-            column("k", Integer),
-            column("device_id", Integer),
-            column("meter", String(32)),
-            column("day", Date),
-            name="asked",
-        )
-        .data([(k, d, m.value, day) for k, (d, m, day) in enumerate(keys)])
-        .cte("asked")
+DAY_COLUMNS = (("k", Integer()), ("device_id", Integer()), ("meter", String(32)), ("day", Date()))
+
+
+def asked_days(rows: int) -> Any:
+    """A VALUES table `asked(k, device_id, meter, day)` of `rows` (device, meter, day) keys, k
+    their position, for one statement to look up the readings around each; `asked_data` gives
+    its parameters."""
+    return bound_values("asked", DAY_COLUMNS, rows)
+
+
+def asked_data(keys: Sequence[tuple[int, MeterType, date]]) -> dict[str, Any]:
+    return bound_data(
+        "asked", DAY_COLUMNS, ((k, d, m.value, day) for k, (d, m, day) in enumerate(keys))
     )
 
 
@@ -219,7 +263,7 @@ async def respread_around(session: Executor, keys: Iterable[tuple[int, MeterType
     keys = list(keys)
     if not keys:
         return
-    asked = asked_days(keys)
+    asked = asked_days(len(keys))
     x = aliased(MeterReading, name="x")
     pair = (x.device_id == asked.c.device_id, x.meter == asked.c.meter)
     stmt = select(
@@ -231,7 +275,9 @@ async def respread_around(session: Executor, keys: Iterable[tuple[int, MeterType
         .where(*pair, x.reading_date > asked.c.day)
         .scalar_subquery(),
     )
-    found = {k: (prev, later) for k, prev, later in (await session.execute(stmt)).all()}
+    found = {
+        k: (prev, later) for k, prev, later in (await session.execute(stmt, asked_data(keys))).all()
+    }
     await respread(
         session,
         [(d, m, found[k][0] or day, found[k][1] or day) for k, (d, m, day) in enumerate(keys)],
