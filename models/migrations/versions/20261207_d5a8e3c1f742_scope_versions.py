@@ -1,7 +1,7 @@
 """scope versions: users.scope_version and scope_epoch, kept by triggers
 
 Revision ID: d5a8e3c1f742
-Revises: b7d41e9a2c58
+Revises: d2f8a4c61e37
 Create Date: 2026-12-07 05:00:00
 
 A viewer's scope (resolvers/scoping.py) is cached per process and used again while the viewer's
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "d5a8e3c1f742"
-down_revision: str | None = "b7d41e9a2c58"
+down_revision: str | None = "d2f8a4c61e37"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
