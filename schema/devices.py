@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import enum
+import inspect
 from datetime import date
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry import relay
@@ -33,7 +34,7 @@ from schema.meters import (
     device_reading_due,
 )
 from schema.mutations import Payload, transactional
-from schema.node import LoadedNode
+from schema.node import LoadedNode, then
 from schema.pagination import FILTER, ORDER_BY, After, Before, Connection, Direction, First, Last
 from schema.permissions import mutation, permission_field, shown_to
 
@@ -117,30 +118,49 @@ class Device(LoadedNode):
     def granted(self, scope: Scope) -> frozenset[Permission]:
         return scope.permissions_on_device(self.row)
 
+    # The relations below are plain `def`s returning `then(...)` / `related(...)`: the value
+    # itself when the page primed its loader (`resolvers.joined`), else an awaitable of it.
+
     @strawberry.field(description="The product model.")
-    async def model(self, info: Info) -> ProductModel:
-        row = await info.context.loaders[ProductModelByIdLoader].load(self.row.product_model_id)
-        return ProductModel.from_row(row)
+    def model(self, info: Info) -> ProductModel:
+        loader = info.context.loaders[ProductModelByIdLoader]
+        found: ProductModel = then(loader.load(self.row.product_model_id), ProductModel.from_row)
+        return found
 
     @strawberry.field(description="The site the device stands at.")
-    async def site(self, info: Info) -> Site | None:
-        return await Site.load(info, self.row.site_id)
+    def site(self, info: Info) -> Site | None:
+        found: Site | None = Site.related(info, self.row.site_id)
+        return found
 
     @strawberry.field(**shown_to(SEES_ACCOUNTS, "The account that holds the device."))
-    async def account(self, info: Info) -> Account | None:
-        return await Account.load(info, self.row.account_id)
+    def account(self, info: Info) -> Account | None:
+        found: Account | None = Account.related(info, self.row.account_id)
+        return found
 
     @permission_field(
         Permission.VIEW_CONTRACTS, description="The support contract covering the device, if any."
     )
-    async def contract(self, info: Info) -> Contract | None:
+    def contract(self, info: Info) -> Contract | None:
         if self.row.contract_id is None:
             return None
-        row = await info.context.loaders[ContractByIdLoader].load(self.row.contract_id)
-        if row is None:
-            return None
-        site = await info.context.loaders[SiteByIdLoader].load(self.row.site_id)
-        return Contract.from_row(row, clock.today_in(site.time_zone if site else "UTC"))
+        loaders = info.context.loaders
+        site_id = self.row.site_id
+
+        def with_site(row: Any) -> Any:
+            if row is None:
+                return None
+            return then(
+                loaders[SiteByIdLoader].load(site_id),
+                lambda site: Contract.from_row(
+                    row, clock.today_in(site.time_zone if site else "UTC")
+                ),
+            )
+
+        found = then(loaders[ContractByIdLoader].load(self.row.contract_id), with_site)
+        if inspect.isawaitable(found):  # the contract was not loaded yet: the site after it
+            return _settled_twice(found)  # type: ignore[return-value]
+        contract: Contract | None = found
+        return contract
 
     @permission_field(
         Permission.VIEW_TICKETS,
@@ -159,8 +179,9 @@ class Device(LoadedNode):
         return await device_tickets(info, self.row.id, first)
 
     @permission_field(Permission.VIEW_TICKETS, description="How many of its tickets are open.")
-    async def open_ticket_count(self, info: Info) -> int | None:
-        count: int = await info.context.loaders[OpenTicketCountByDeviceIdLoader].load(self.row.id)
+    def open_ticket_count(self, info: Info) -> int | None:
+        loader = info.context.loaders[OpenTicketCountByDeviceIdLoader]
+        count: int = then(loader.load(self.row.id), _same)
         return count
 
     @permission_field(
@@ -181,17 +202,28 @@ class Device(LoadedNode):
             "The stock location that receives toner for this device, if the viewer may see it.",
         )
     )
-    async def stock_location(
+    def stock_location(
         self, info: Info
     ) -> Annotated[StockLocation, strawberry.lazy("schema.stock")] | None:
         from schema.stock import StockLocation  # stock types refer to devices
 
-        return await StockLocation.load(info, self.row.stock_location_id)
+        found: StockLocation | None = StockLocation.related(info, self.row.stock_location_id)
+        return found
 
     meter_readings = device_meter_readings
     latest_readings = device_latest_readings
     reading_due = device_reading_due
     estimated_readings = device_estimated_readings
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+async def _settled_twice(found: Any) -> Any:
+    """Awaits what may itself give an awaitable (a contract, then its site)."""
+    value = await found
+    return await value if inspect.isawaitable(value) else value
 
 
 @strawberry.enum(

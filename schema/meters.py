@@ -30,6 +30,7 @@ from schema.context import Info
 from schema.enums import described_enum
 from schema.errors import UserErrorType
 from schema.mutations import Payload, payload_errors, transactional
+from schema.node import then
 from schema.pagination import After, Connection, First
 from schema.permissions import mutation, permission_field
 
@@ -244,8 +245,15 @@ async def _device_meter_readings(
     return MeterReadingConnection.of(page, MeterReading.from_row)
 
 
-async def _device_latest_readings(root: Any, info: Info) -> list[LatestReading]:
-    latest = await info.context.loaders[LatestReadingsByDeviceIdLoader].load(root.row.id)
+def _device_latest_readings(root: Any, info: Info) -> list[LatestReading]:
+    # a plain `def`: the list now when the loader has it, else an awaitable of it
+    found: list[LatestReading] = then(
+        info.context.loaders[LatestReadingsByDeviceIdLoader].load(root.row.id), _latest
+    )
+    return found
+
+
+def _latest(latest: list[tuple[Any, Any]]) -> list[LatestReading]:
     return [
         LatestReading(meter=meter, reading=MeterReading.from_row(r) if r is not None else None)
         for meter, r in latest
