@@ -17,6 +17,7 @@ from core import clock
 from models import Device as DeviceRow
 from models import ProductModel as ProductModelRow
 from models.enums import DeviceStatus
+from resolvers.context import Context
 from resolvers.devices import device_connection, update_device
 from resolvers.loaders.accounts import ContractByIdLoader, SiteByIdLoader
 from resolvers.loaders.devices import DeviceByIdLoader, ProductModelByIdLoader
@@ -24,6 +25,7 @@ from resolvers.loaders.stock import TonerLevelsByDeviceIdLoader
 from resolvers.loaders.tickets import OpenTicketCountByDeviceIdLoader
 from resolvers.scoping import Scope
 from schema.accounts import Account, Contract, Site
+from schema.compiled import direct
 from schema.context import Info
 from schema.enums import described_enum
 from schema.lookahead import connection_node_fields
@@ -120,30 +122,41 @@ class Device(LoadedNode):
 
     # The relations below are plain `def`s returning `then(...)` / `related(...)`: the value
     # itself when the page primed its loader (`resolvers.joined`), else an awaitable of it.
+    # Each reads through a `(device, context)` function, which the compiled execution path
+    # (`schema.compiled.direct`) calls without building a resolve info.
+
+    def _model(self, context: Context) -> Any:
+        loader = context.loaders[ProductModelByIdLoader]
+        return then(loader.load(self.row.product_model_id), ProductModel.from_row)
 
     @strawberry.field(description="The product model.")
+    @direct(_model)
     def model(self, info: Info) -> ProductModel:
-        loader = info.context.loaders[ProductModelByIdLoader]
-        found: ProductModel = then(loader.load(self.row.product_model_id), ProductModel.from_row)
+        found: ProductModel = self._model(info.context)
         return found
+
+    def _site(self, context: Context) -> Any:
+        return Site.related(context, self.row.site_id)
 
     @strawberry.field(description="The site the device stands at.")
+    @direct(_site)
     def site(self, info: Info) -> Site | None:
-        found: Site | None = Site.related(info, self.row.site_id)
+        found: Site | None = self._site(info.context)
         return found
+
+    def _account(self, context: Context) -> Any:
+        return Account.related(context, self.row.account_id)
 
     @strawberry.field(**shown_to(SEES_ACCOUNTS, "The account that holds the device."))
+    @direct(_account)
     def account(self, info: Info) -> Account | None:
-        found: Account | None = Account.related(info, self.row.account_id)
+        found: Account | None = self._account(info.context)
         return found
 
-    @permission_field(
-        Permission.VIEW_CONTRACTS, description="The support contract covering the device, if any."
-    )
-    def contract(self, info: Info) -> Contract | None:
+    def _contract(self, context: Context) -> Any:
         if self.row.contract_id is None:
             return None
-        loaders = info.context.loaders
+        loaders = context.loaders
         site_id = self.row.site_id
 
         def with_site(row: Any) -> Any:
@@ -158,9 +171,16 @@ class Device(LoadedNode):
 
         found = then(loaders[ContractByIdLoader].load(self.row.contract_id), with_site)
         if inspect.isawaitable(found):  # the contract was not loaded yet: the site after it
-            return _settled_twice(found)  # type: ignore[return-value]
-        contract: Contract | None = found
-        return contract
+            return _settled_twice(found)
+        return found
+
+    @permission_field(
+        Permission.VIEW_CONTRACTS, description="The support contract covering the device, if any."
+    )
+    @direct(_contract)
+    def contract(self, info: Info) -> Contract | None:
+        found: Contract | None = self._contract(info.context)
+        return found
 
     @permission_field(
         Permission.VIEW_TICKETS,
@@ -178,10 +198,13 @@ class Device(LoadedNode):
 
         return await device_tickets(info, self.row.id, first)
 
+    def _open_ticket_count(self, context: Context) -> Any:
+        return then(context.loaders[OpenTicketCountByDeviceIdLoader].load(self.row.id), _same)
+
     @permission_field(Permission.VIEW_TICKETS, description="How many of its tickets are open.")
+    @direct(_open_ticket_count)
     def open_ticket_count(self, info: Info) -> int | None:
-        loader = info.context.loaders[OpenTicketCountByDeviceIdLoader]
-        count: int = then(loader.load(self.row.id), _same)
+        count: int | None = self._open_ticket_count(info.context)
         return count
 
     @permission_field(
@@ -196,18 +219,22 @@ class Device(LoadedNode):
         rows = await info.context.loaders[TonerLevelsByDeviceIdLoader].load(self.id)
         return [TonerLevel.from_rows(level, consumable, self.row) for level, consumable in rows]
 
+    def _stock_location(self, context: Context) -> Any:
+        from schema.stock import StockLocation  # stock types refer to devices
+
+        return StockLocation.related(context, self.row.stock_location_id)
+
     @strawberry.field(
         **shown_to(
             SEES_STOCK_LOCATIONS,
             "The stock location that receives toner for this device, if the viewer may see it.",
         )
     )
+    @direct(_stock_location)
     def stock_location(
         self, info: Info
     ) -> Annotated[StockLocation, strawberry.lazy("schema.stock")] | None:
-        from schema.stock import StockLocation  # stock types refer to devices
-
-        found: StockLocation | None = StockLocation.related(info, self.row.stock_location_id)
+        found: StockLocation | None = self._stock_location(info.context)
         return found
 
     meter_readings = device_meter_readings

@@ -26,6 +26,7 @@ from resolvers.loaders.meters import (
     SubmitterNameByUserIdLoader,
 )
 from resolvers.reading_due import is_reading_due
+from schema.compiled import direct
 from schema.context import Info
 from schema.enums import described_enum
 from schema.errors import UserErrorType
@@ -245,11 +246,14 @@ async def _device_meter_readings(
     return MeterReadingConnection.of(page, MeterReading.from_row)
 
 
+def _latest_readings_of(root: Any, context: Any) -> Any:
+    return then(context.loaders[LatestReadingsByDeviceIdLoader].load(root.row.id), _latest)
+
+
+@direct(_latest_readings_of)
 def _device_latest_readings(root: Any, info: Info) -> list[LatestReading]:
     # a plain `def`: the list now when the loader has it, else an awaitable of it
-    found: list[LatestReading] = then(
-        info.context.loaders[LatestReadingsByDeviceIdLoader].load(root.row.id), _latest
-    )
+    found: list[LatestReading] = _latest_readings_of(root, info.context)
     return found
 
 

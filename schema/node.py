@@ -13,6 +13,7 @@ from strawberry import relay
 from auth.requirements import SIGNED_IN
 from core.errors import BadUserInput
 from core.ids import parse_global_id
+from resolvers.context import Context
 from schema.context import Info
 from schema.permissions import shown_to
 
@@ -52,12 +53,12 @@ class LoadedNode(relay.Node):
         return cls.from_loaded(found) if found is not None else None
 
     @classmethod
-    def related(cls, info: Info, pk: int | None) -> Any:
+    def related(cls, context: Context, pk: int | None) -> Any:
         """What `load` gives, without a coroutine: the node (or None) when the loader has it
         already, else an awaitable of it (for field resolvers declared with `def`)."""
         if pk is None:
             return None
-        return then(info.context.loaders[cls.by_id_loader].load(pk), cls._from_found)
+        return then(context.loaders[cls.by_id_loader].load(pk), cls._from_found)
 
     @classmethod
     def _from_found(cls, found: Any) -> Self | None:
