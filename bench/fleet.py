@@ -15,7 +15,8 @@ PostgreSQL) and asgi / raw.
     python -m bench.fleet [--db sqlite,postgres] [--runs 30] [--no-http]
 
 Loads the fleet first when the bench databases are empty (SQLite: var/bench/fleet.sqlite3;
-PostgreSQL: database `bench`, created when missing) and prints how long that took.
+PostgreSQL: database `bench`, or `BENCH_PG_DATABASE`; created when missing) and prints how long
+that took.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ ROOT = Path(__file__).resolve().parent.parent
 VAR_DIR = ROOT / "var" / "bench"
 SQLITE_URL = f"sqlite+aiosqlite:///{VAR_DIR / 'fleet.sqlite3'}"
 PG_SERVER = os.environ.get("BENCH_PG_SERVER", "postgresql+asyncpg://postgres@127.0.0.1:5432")
-PG_URL = f"{PG_SERVER}/bench"
+PG_DATABASE = os.environ.get("BENCH_PG_DATABASE", "bench")
+PG_URL = f"{PG_SERVER}/{PG_DATABASE}"
 ADMIN = "admin@acme.example"
 
 # Limits are for abusive clients; the benchmark sends the same query many times in a row.
@@ -113,8 +115,8 @@ async def ensure_pg_database() -> None:
     dsn = PG_SERVER.replace("postgresql+asyncpg", "postgresql") + "/postgres"
     conn = await asyncpg.connect(dsn)
     try:
-        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = 'bench'"):
-            await conn.execute("CREATE DATABASE bench")
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", PG_DATABASE):
+            await conn.execute(f'CREATE DATABASE "{PG_DATABASE}"')
     finally:
         await conn.close()
 
