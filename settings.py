@@ -69,6 +69,8 @@ class Settings:
     max_subscriptions_per_connection: int = 20
     max_ws_connections_per_user: int = 10
     persisted_queries_only: bool = False
+    # Plain fields written directly by the executor (`schema.compiled`); off: the standard path.
+    compiled_execution: bool = True
     persisted_queries_file: Path | None = None
     mail_sender_enabled: bool = True
     mail_poll_seconds: float = 1.0
@@ -164,6 +166,7 @@ class Settings:
             max_subscriptions_per_connection=_env_int("MAX_SUBSCRIPTIONS_PER_CONNECTION", 20),
             max_ws_connections_per_user=_env_int("MAX_WS_CONNECTIONS_PER_USER", 10),
             persisted_queries_only=_env_bool("PERSISTED_QUERIES_ONLY", False),
+            compiled_execution=_env_bool("COMPILED_EXECUTION", True),
             persisted_queries_file=(
                 Path(os.environ["PERSISTED_QUERIES_FILE"])
                 if os.environ.get("PERSISTED_QUERIES_FILE")

@@ -15,7 +15,8 @@ PostgreSQL) and asgi / raw.
     python -m bench.fleet [--db sqlite,postgres] [--runs 30] [--no-http]
 
 Loads the fleet first when the bench databases are empty (SQLite: var/bench/fleet.sqlite3;
-PostgreSQL: database `bench`, created when missing) and prints how long that took.
+PostgreSQL: database `bench`, or `BENCH_PG_DATABASE`; created when missing) and prints how long
+that took.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ ROOT = Path(__file__).resolve().parent.parent
 VAR_DIR = ROOT / "var" / "bench"
 SQLITE_URL = f"sqlite+aiosqlite:///{VAR_DIR / 'fleet.sqlite3'}"
 PG_SERVER = os.environ.get("BENCH_PG_SERVER", "postgresql+asyncpg://postgres@127.0.0.1:5432")
-PG_URL = f"{PG_SERVER}/bench"
+PG_DATABASE = os.environ.get("BENCH_PG_DATABASE", "bench")
+PG_URL = f"{PG_SERVER}/{PG_DATABASE}"
 ADMIN = "admin@acme.example"
 
 # Limits are for abusive clients; the benchmark sends the same query many times in a row.
@@ -113,8 +115,8 @@ async def ensure_pg_database() -> None:
     dsn = PG_SERVER.replace("postgresql+asyncpg", "postgresql") + "/postgres"
     conn = await asyncpg.connect(dsn)
     try:
-        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = 'bench'"):
-            await conn.execute("CREATE DATABASE bench")
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", PG_DATABASE):
+            await conn.execute(f'CREATE DATABASE "{PG_DATABASE}"')
     finally:
         await conn.close()
 
@@ -158,13 +160,16 @@ def _where(settings: Any) -> str:
 
 
 class Replay:
-    """A loader that answers from what a real run loaded."""
+    """A loader that answers from what a real run loaded: like a loader whose cache holds the
+    key, `load` gives a future already done."""
 
     def __init__(self, data: dict[Any, Any]) -> None:
         self.data = data
 
-    async def load(self, key: Any) -> Any:
-        return self.data[key]
+    def load(self, key: Any) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future.set_result(self.data[key])
+        return future
 
     async def load_many(self, keys: Any) -> list[Any]:
         return [self.data[k] for k in keys]
@@ -381,6 +386,10 @@ async def bench_database(
     app = create_app(settings, sessionmaker=sessionmaker)
     services = app.state.services if hasattr(app.state, "services") else None
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench")
+    # the same app on graphql-core's standard path (`schema.compiled` off): the `*0` modes
+    standard = replace(settings, compiled_execution=False)
+    app0 = create_app(standard, sessionmaker=sessionmaker)
+    client0 = httpx.AsyncClient(transport=httpx.ASGITransport(app=app0), base_url="http://bench")
 
     login = await client.post(
         "/graphql",
@@ -428,11 +437,12 @@ async def bench_database(
             settings=settings, sessionmaker=sessionmaker, tokens=TokenService(settings)
         )
     services_ = services
+    services0 = replace(services, settings=standard)
 
-    def real_context() -> Context:
+    def real_context(compiled: bool = True) -> Context:
         request = Request({"type": "http", "method": "POST", "headers": [], "path": "/graphql"})
         return Context(
-            services=services_,
+            services=services_ if compiled else services0,
             request=request,
             response=None,
             request_id="bench",
@@ -459,16 +469,27 @@ async def bench_database(
                     response.text[:500]
                 )
 
+            async def asgi0() -> None:
+                response = await client0.post("/graphql", json=body, headers=headers)
+                assert response.status_code == 200 and "errors" not in response.json(), (
+                    response.text[:500]
+                )
+
             async def over_http() -> None:
                 assert http_client is not None
                 response = await http_client.post("/graphql", json=body, headers=headers)
                 assert response.status_code == 200 and "errors" not in response.json()
 
-            async def execute() -> None:
+            async def execute(compiled: bool = True) -> None:
                 result = await schema.execute(
-                    QUERY_DASHBOARD, variable_values=case.variables, context_value=real_context()
+                    QUERY_DASHBOARD,
+                    variable_values=case.variables,
+                    context_value=real_context(compiled),
                 )
                 assert not result.errors, result.errors
+
+            async def execute0() -> None:
+                await execute(compiled=False)
 
             # One real run, recorded: what each loader loaded, and the root page.
             recorded_context = real_context()
@@ -501,22 +522,27 @@ async def bench_database(
                     )
                 return await real_connection(info, *args, **kwargs)
 
-            def floor_context() -> Context:
-                context = real_context()
+            def floor_context(compiled: bool = True) -> Context:
+                context = real_context(compiled)
                 context._loaders = ReplayLoaders(recorded)  # type: ignore[assignment]
                 done: asyncio.Future[Scope] = asyncio.get_running_loop().create_future()
                 done.set_result(stub_scope)
                 context._scope_task = done  # type: ignore[assignment]
                 return context
 
-            async def floor() -> None:
+            async def floor(compiled: bool = True) -> None:
                 before = statements[0]
                 result = await schema.execute(
-                    QUERY_DASHBOARD, variable_values=case.variables, context_value=floor_context()
+                    QUERY_DASHBOARD,
+                    variable_values=case.variables,
+                    context_value=floor_context(compiled),
                 )
                 assert not result.errors, result.errors
                 assert result.data == reference.data
                 assert statements[0] == before, "the floor must not touch the database"
+
+            async def floor0() -> None:
+                await floor(compiled=False)
 
             async def raw() -> None:
                 await raw_dashboard(
@@ -529,7 +555,15 @@ async def bench_database(
             statements[0] = 0
             await asgi()
             row: dict[str, Any] = {"query": case.name, "statements": statements[0]}
-            modes = {"asgi": asgi, "exec": execute, "floor": floor, "raw": raw}
+            modes = {
+                "asgi": asgi,
+                "asgi0": asgi0,
+                "exec": execute,
+                "exec0": execute0,
+                "floor": floor,
+                "floor0": floor0,
+                "raw": raw,
+            }
             if http_client is not None:
                 modes["http"] = over_http
             with root_list(root):
@@ -549,6 +583,7 @@ async def bench_database(
         if http_client is not None:
             await http_client.aclose()
     await client.aclose()
+    await client0.aclose()
     await engine.dispose()
     return results
 
@@ -558,11 +593,11 @@ def _print_row(row: dict[str, Any]) -> None:
         f"  {row['query']}: {row['devices']} devices, {row['statements']} SQL statements"
         f" (load average {row['load']:.1f})"
     ]
-    for mode in ("asgi", "http", "exec", "floor", "raw"):
+    for mode in ("asgi", "asgi0", "http", "exec", "exec0", "floor", "floor0", "raw"):
         timing = row.get(mode)
         if timing is not None:
             parts.append(
-                f"    {mode:<5} median {timing.median:7.2f} ms   p95 {timing.p95:7.2f} ms"
+                f"    {mode:<6} median {timing.median:7.2f} ms   p95 {timing.p95:7.2f} ms"
                 f"   cpu median {timing.cpu_median:7.2f} ms"
             )
     ratio1 = row["exec"].median / row["floor"].median
@@ -573,6 +608,13 @@ def _print_row(row: dict[str, Any]) -> None:
         f"    ratio 1 (exec / engine floor) {ratio1:.2f}   ratio 2 (asgi / raw) {ratio2:.2f}"
         f"   (on CPU time: {cpu1:.2f} and {cpu2:.2f})"
     )
+    if "exec0" in row:
+        cpu1 = row["exec0"].cpu_median / row["floor0"].cpu_median
+        cpu2 = row["asgi0"].cpu_median / row["raw"].cpu_median
+        parts.append(
+            f"    standard path (compiled execution off): CPU ratio 1 {cpu1:.2f}"
+            f"   CPU ratio 2 {cpu2:.2f}"
+        )
     print("\n".join(parts), flush=True)
 
 

@@ -89,6 +89,18 @@ class Context:
             self._user_language = scope.user.language
         return scope
 
+    def scope_now(self) -> Scope | None:
+        """What `await self.scope()` would return, when it is there without waiting: computed
+        already and still valid (None otherwise: then await `scope()`). Lets a field that only
+        needs the scope decide synchronously."""
+        expires_at = self.principal.token_expires_at
+        if expires_at is not None and expires_at + CLOCK_LEEWAY_SECONDS <= clock.timestamp():
+            return None  # `scope()` turns the caller anonymous first
+        scope = self.settled_scope
+        if scope is not None and self._user_language is None and scope.user is not None:
+            self._user_language = scope.user.language
+        return scope
+
     async def audience(self) -> Audience:
         """Which schema this caller gets (read once per operation, with the scope)."""
         return (await self.scope()).audience

@@ -45,6 +45,7 @@ from auth.policy import Permission
 from auth.requirements import FULL_AUDIENCE, Audience, Requirement, requires
 from core.errors import Unauthenticated
 from schema import unavailable
+from schema.compiled import CompiledExecutionContext
 from schema.permissions import requirement_of
 
 log = logging.getLogger("portal.errors")
@@ -63,6 +64,8 @@ class AudienceSchema(strawberry.Schema):
         self.audience = audience
         self.portal: PortalSchema | None = None  # what built it (None: built alone)
         self._has_content: dict[int, bool] = {}
+        # plain fields written directly when the caller's settings say so (`schema.compiled`)
+        kwargs.setdefault("execution_context_class", CompiledExecutionContext)
         for root in ("mutation", "subscription"):  # a root type left empty is left out
             if kwargs.get(root) is not None and not self._reaches(kwargs[root]):
                 kwargs = {**kwargs, root: None}

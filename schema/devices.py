@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import enum
+import inspect
 from datetime import date
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry import relay
@@ -16,6 +17,7 @@ from core import clock
 from models import Device as DeviceRow
 from models import ProductModel as ProductModelRow
 from models.enums import DeviceStatus
+from resolvers.context import Context
 from resolvers.devices import device_connection, update_device
 from resolvers.loaders.accounts import ContractByIdLoader, SiteByIdLoader
 from resolvers.loaders.devices import DeviceByIdLoader, ProductModelByIdLoader
@@ -23,6 +25,7 @@ from resolvers.loaders.stock import TonerLevelsByDeviceIdLoader
 from resolvers.loaders.tickets import OpenTicketCountByDeviceIdLoader
 from resolvers.scoping import Scope
 from schema.accounts import Account, Contract, Site
+from schema.compiled import direct
 from schema.context import Info
 from schema.enums import described_enum
 from schema.lookahead import connection_node_fields
@@ -33,7 +36,7 @@ from schema.meters import (
     device_reading_due,
 )
 from schema.mutations import Payload, transactional
-from schema.node import LoadedNode
+from schema.node import LoadedNode, then
 from schema.pagination import FILTER, ORDER_BY, After, Before, Connection, Direction, First, Last
 from schema.permissions import mutation, permission_field, shown_to
 
@@ -117,30 +120,67 @@ class Device(LoadedNode):
     def granted(self, scope: Scope) -> frozenset[Permission]:
         return scope.permissions_on_device(self.row)
 
+    # The relations below are plain `def`s returning `then(...)` / `related(...)`: the value
+    # itself when the page primed its loader (`resolvers.joined`), else an awaitable of it.
+    # Each reads through a `(device, context)` function, which the compiled execution path
+    # (`schema.compiled.direct`) calls without building a resolve info.
+
+    def _model(self, context: Context) -> Any:
+        loader = context.loaders[ProductModelByIdLoader]
+        return then(loader.load(self.row.product_model_id), ProductModel.from_row)
+
     @strawberry.field(description="The product model.")
-    async def model(self, info: Info) -> ProductModel:
-        row = await info.context.loaders[ProductModelByIdLoader].load(self.row.product_model_id)
-        return ProductModel.from_row(row)
+    @direct(_model)
+    def model(self, info: Info) -> ProductModel:
+        found: ProductModel = self._model(info.context)
+        return found
+
+    def _site(self, context: Context) -> Any:
+        return Site.related(context, self.row.site_id)
 
     @strawberry.field(description="The site the device stands at.")
-    async def site(self, info: Info) -> Site | None:
-        return await Site.load(info, self.row.site_id)
+    @direct(_site)
+    def site(self, info: Info) -> Site | None:
+        found: Site | None = self._site(info.context)
+        return found
+
+    def _account(self, context: Context) -> Any:
+        return Account.related(context, self.row.account_id)
 
     @strawberry.field(**shown_to(SEES_ACCOUNTS, "The account that holds the device."))
-    async def account(self, info: Info) -> Account | None:
-        return await Account.load(info, self.row.account_id)
+    @direct(_account)
+    def account(self, info: Info) -> Account | None:
+        found: Account | None = self._account(info.context)
+        return found
+
+    def _contract(self, context: Context) -> Any:
+        if self.row.contract_id is None:
+            return None
+        loaders = context.loaders
+        site_id = self.row.site_id
+
+        def with_site(row: Any) -> Any:
+            if row is None:
+                return None
+            return then(
+                loaders[SiteByIdLoader].load(site_id),
+                lambda site: Contract.from_row(
+                    row, clock.today_in(site.time_zone if site else "UTC")
+                ),
+            )
+
+        found = then(loaders[ContractByIdLoader].load(self.row.contract_id), with_site)
+        if inspect.isawaitable(found):  # the contract was not loaded yet: the site after it
+            return _settled_twice(found)
+        return found
 
     @permission_field(
         Permission.VIEW_CONTRACTS, description="The support contract covering the device, if any."
     )
-    async def contract(self, info: Info) -> Contract | None:
-        if self.row.contract_id is None:
-            return None
-        row = await info.context.loaders[ContractByIdLoader].load(self.row.contract_id)
-        if row is None:
-            return None
-        site = await info.context.loaders[SiteByIdLoader].load(self.row.site_id)
-        return Contract.from_row(row, clock.today_in(site.time_zone if site else "UTC"))
+    @direct(_contract)
+    def contract(self, info: Info) -> Contract | None:
+        found: Contract | None = self._contract(info.context)
+        return found
 
     @permission_field(
         Permission.VIEW_TICKETS,
@@ -158,9 +198,13 @@ class Device(LoadedNode):
 
         return await device_tickets(info, self.row.id, first)
 
+    def _open_ticket_count(self, context: Context) -> Any:
+        return then(context.loaders[OpenTicketCountByDeviceIdLoader].load(self.row.id), _same)
+
     @permission_field(Permission.VIEW_TICKETS, description="How many of its tickets are open.")
-    async def open_ticket_count(self, info: Info) -> int | None:
-        count: int = await info.context.loaders[OpenTicketCountByDeviceIdLoader].load(self.row.id)
+    @direct(_open_ticket_count)
+    def open_ticket_count(self, info: Info) -> int | None:
+        count: int | None = self._open_ticket_count(info.context)
         return count
 
     @permission_field(
@@ -175,23 +219,38 @@ class Device(LoadedNode):
         rows = await info.context.loaders[TonerLevelsByDeviceIdLoader].load(self.id)
         return [TonerLevel.from_rows(level, consumable, self.row) for level, consumable in rows]
 
+    def _stock_location(self, context: Context) -> Any:
+        from schema.stock import StockLocation  # stock types refer to devices
+
+        return StockLocation.related(context, self.row.stock_location_id)
+
     @strawberry.field(
         **shown_to(
             SEES_STOCK_LOCATIONS,
             "The stock location that receives toner for this device, if the viewer may see it.",
         )
     )
-    async def stock_location(
+    @direct(_stock_location)
+    def stock_location(
         self, info: Info
     ) -> Annotated[StockLocation, strawberry.lazy("schema.stock")] | None:
-        from schema.stock import StockLocation  # stock types refer to devices
-
-        return await StockLocation.load(info, self.row.stock_location_id)
+        found: StockLocation | None = self._stock_location(info.context)
+        return found
 
     meter_readings = device_meter_readings
     latest_readings = device_latest_readings
     reading_due = device_reading_due
     estimated_readings = device_estimated_readings
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+async def _settled_twice(found: Any) -> Any:
+    """Awaits what may itself give an awaitable (a contract, then its site)."""
+    value = await found
+    return await value if inspect.isawaitable(value) else value
 
 
 @strawberry.enum(

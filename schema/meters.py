@@ -26,10 +26,12 @@ from resolvers.loaders.meters import (
     SubmitterNameByUserIdLoader,
 )
 from resolvers.reading_due import is_reading_due
+from schema.compiled import direct
 from schema.context import Info
 from schema.enums import described_enum
 from schema.errors import UserErrorType
 from schema.mutations import Payload, payload_errors, transactional
+from schema.node import then
 from schema.pagination import After, Connection, First
 from schema.permissions import mutation, permission_field
 
@@ -250,8 +252,18 @@ async def _device_meter_readings(
     return MeterReadingConnection.of(page, MeterReading.from_row)
 
 
-async def _device_latest_readings(root: Any, info: Info) -> list[LatestReading]:
-    latest = await info.context.loaders[LatestReadingsByDeviceIdLoader].load(root.row.id)
+def _latest_readings_of(root: Any, context: Any) -> Any:
+    return then(context.loaders[LatestReadingsByDeviceIdLoader].load(root.row.id), _latest)
+
+
+@direct(_latest_readings_of)
+def _device_latest_readings(root: Any, info: Info) -> list[LatestReading]:
+    # a plain `def`: the list now when the loader has it, else an awaitable of it
+    found: list[LatestReading] = _latest_readings_of(root, info.context)
+    return found
+
+
+def _latest(latest: list[tuple[Any, Any]]) -> list[LatestReading]:
     return [
         LatestReading(meter=meter, reading=MeterReading.from_row(r) if r is not None else None)
         for meter, r in latest

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from asyncio import Future
+from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Self
 
 import strawberry
@@ -11,6 +13,7 @@ from strawberry import relay
 from auth.requirements import SIGNED_IN
 from core.errors import BadUserInput
 from core.ids import parse_global_id
+from resolvers.context import Context
 from schema.context import Info
 from schema.permissions import shown_to
 
@@ -48,6 +51,42 @@ class LoadedNode(relay.Node):
             return None
         found = await info.context.loaders[cls.by_id_loader].load(pk)
         return cls.from_loaded(found) if found is not None else None
+
+    @classmethod
+    def related(cls, context: Context, pk: int | None) -> Any:
+        """What `load` gives, without a coroutine: the node (or None) when the loader has it
+        already, else an awaitable of it (for field resolvers declared with `def`)."""
+        if pk is None:
+            return None
+        return then(context.loaders[cls.by_id_loader].load(pk), cls._from_found)
+
+    @classmethod
+    def _from_found(cls, found: Any) -> Self | None:
+        return cls.from_loaded(found) if found is not None else None
+
+
+def then(future: Future[Any], convert: Callable[[Any], Any]) -> Any:
+    """`convert` of what a loader's future holds: now when it holds it already (primed, or
+    loaded earlier in the operation), else a future settled with it when the batch is in.
+    A field resolver that returns this stays synchronous for what is already loaded: no
+    coroutine, no task (graphql-core awaits whatever is awaitable)."""
+    if future.done():
+        return convert(future.result())
+    converted: Future[Any] = future.get_loop().create_future()
+
+    def settle(done: Future[Any]) -> None:
+        if converted.done():
+            return
+        if done.cancelled():
+            converted.cancel()
+            return
+        try:
+            converted.set_result(convert(done.result()))
+        except Exception as error:  # the loader's error, or the conversion's
+            converted.set_exception(error)
+
+    future.add_done_callback(settle)
+    return converted
 
 
 async def _resolve_many(info: Info, ids: list[str]) -> list[Any]:

@@ -11,6 +11,8 @@ holds anywhere. A denial is a FORBIDDEN error on that field only, the rest of th
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -23,6 +25,7 @@ from strawberry.types.field import StrawberryField
 from auth.policy import Permission
 from auth.requirements import PUBLIC, Requirement, requires
 from core.errors import Forbidden
+from resolvers.scoping import Scope
 from schema.context import Info
 
 # Where a field's requirement is kept (`StrawberryField.metadata`).
@@ -51,28 +54,94 @@ class Requires(BasePermission):
     async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         context = info.context
         scope = await context.require_scope()
+        self.decide(scope, source, context)
+        return True
+
+    def decide(self, scope: Scope, source: Any, context: Any) -> None:
+        """Raises FORBIDDEN unless `scope` (a signed-in caller's) meets the requirement on
+        `source`."""
         if self.requirement.person and scope.user is None:
             raise Forbidden(language=context.language)
         needed = self.requirement.any_of
         if not needed:
-            return True
-        granted: Callable[[Any], frozenset[Permission]] | None = getattr(source, "granted", None)
+            return
+        granted = _granted(source, scope)
         allowed = (
-            self.requirement.met_by(granted(scope))
+            self.requirement.met_by(granted)
             if granted is not None
             else any(scope.holds_anywhere(p) for p in needed)
         )
         if not allowed:
             required = " | ".join(p.value for p in self.requirement.sorted_permissions)
             raise Forbidden(language=context.language, required=required)
-        return True
+
+
+# Where an object keeps what the viewer was granted on it (one reading per object and scope,
+# however many of its fields are guarded).
+_GRANTED = "_portal_granted"
+
+
+def _granted(source: Any, scope: Scope) -> frozenset[Permission] | None:
+    """What `source.granted(scope)` says (None: the object carries no grants of its own)."""
+    cached = getattr(source, _GRANTED, None)
+    if cached is not None and cached[0] is scope:
+        granted: frozenset[Permission] = cached[1]
+        return granted
+    reader: Callable[[Any], frozenset[Permission]] | None = getattr(source, "granted", None)
+    if reader is None:
+        return None
+    granted = reader(scope)
+    # an object without a __dict__ is simply asked again next time
+    with contextlib.suppress(AttributeError, TypeError):
+        object.__setattr__(source, _GRANTED, (scope, granted))
+    return granted
+
+
+class Guard(PermissionExtension):
+    """Checks a `Requires` before the field resolves. With the viewer's scope already read
+    (as it is under any list), the check is synchronous, so a field with a plain resolver stays
+    synchronous (no coroutine, no task); otherwise the scope is awaited first, as
+    `Requires.has_permission` does."""
+
+    def __init__(self, requirement: Requirement) -> None:
+        self.requires = Requires(requirement)
+        super().__init__([self.requires], use_directives=False)
+
+    supports_sync = True
+
+    def resolve(self, next_: Any, source: Any, info: Info, **kwargs: Any) -> Any:
+        context = info.context
+        scope = context.scope_now()
+        if scope is None or not scope.is_authenticated:
+            return self._checked_later(next_, source, info, kwargs)
+        self.requires.decide(scope, source, context)
+        return next_(source, info, **kwargs)
+
+    async def _checked_later(
+        self, next_: Any, source: Any, info: Info, kwargs: dict[str, Any]
+    ) -> Any:
+        await self.requires.has_permission(source, info, **kwargs)
+        result = next_(source, info, **kwargs)
+        return await result if inspect.isawaitable(result) else result
+
+    async def resolve_async(self, next_: Any, source: Any, info: Info, **kwargs: Any) -> Any:
+        context = info.context
+        scope = context.scope_now()
+        if scope is None or not scope.is_authenticated:
+            await self.requires.has_permission(source, info, **kwargs)
+        else:
+            self.requires.decide(scope, source, context)
+        result = next_(source, info, **kwargs)
+        if inspect.isasyncgen(result):
+            return result
+        return await result
 
 
 def guard(needs: Permission | Requirement) -> list[FieldExtension]:
     requirement = _requirement(needs)
     if requirement == PUBLIC:
         return []
-    return [PermissionExtension([Requires(requirement)], use_directives=False)]
+    return [Guard(requirement)]
 
 
 def shown_to(needs: Permission | Requirement, description: str) -> dict[str, Any]:
