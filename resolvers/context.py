@@ -50,7 +50,7 @@ class Context:
     accept_language: str | None = None
     connection_params: dict[str, Any] | None = None
     _session: AsyncSession | None = None
-    _scope_task: asyncio.Task[Scope] | None = None
+    _scope_task: asyncio.Future[Scope] | None = None
     _loaders: Loaders | None = None
     # The viewer's language, read once while the user row is fresh: after a rollback the row
     # is expired (and the session maybe closed) while errors are still being worded.
@@ -80,9 +80,15 @@ class Context:
             self.principal = Principal(token_problem="TOKEN_EXPIRED")
             self._scope_task = None
         if self._scope_task is None:
-            self._scope_task = asyncio.ensure_future(
-                self.services.scopes.scope(self.principal, self.session)
-            )
+            if self.principal.is_anonymous:
+                # nothing to read: no session is opened (and closed) for an anonymous caller
+                settled: asyncio.Future[Scope] = asyncio.get_running_loop().create_future()
+                settled.set_result(Scope(principal=self.principal))
+                self._scope_task = settled
+            else:
+                self._scope_task = asyncio.ensure_future(
+                    self.services.scopes.scope(self.principal, self.session)
+                )
             self._user_language = None
         scope = await self._scope_task
         if self._user_language is None and scope.user is not None:
