@@ -27,12 +27,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import bisect
+import itertools
 import statistics
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,13 @@ sys.path.insert(0, str(ROOT))
 
 from bench.fleet import ensure_loaded  # noqa: E402
 from forecasting.meters import FLAG_BITS, Flag, reading_flags  # noqa: E402
+from forecasting.replenishment import (  # noqa: E402
+    LEDGER_DAYS,
+    MAX_CADENCE_DAYS,
+    cartridges_in_hand,
+    order_quantity,
+    reporting_cadence,
+)
 from forecasting.toner import Replacement, meter_for, toner_forecast  # noqa: E402
 from forecasting.usage import Reading  # noqa: E402
 from models import (  # noqa: E402
@@ -58,7 +66,6 @@ from models import (  # noqa: E402
 from models.enums import ConsumableKind, TonerLevelState  # noqa: E402
 from models.session import create_engine  # noqa: E402
 from resolvers.forecasts import HISTORY_DAYS  # noqa: E402
-from resolvers.toner import MAX_REPORT_GAP_DAYS  # noqa: E402
 from settings import Settings  # noqa: E402
 
 HORIZONS = (7, 14, 30)
@@ -66,6 +73,8 @@ MIN_HISTORY_DAYS = 30
 THRESHOLD_PERCENT = 15
 PLANNING = ((5, 3), (5, 10))  # (lead time, safety days)
 STALE_DAYS = Settings.stale_device_days
+# The previous rule's cap on the days since the previous report added to its window.
+MAX_REPORT_GAP_DAYS = 14
 
 
 @dataclass
@@ -83,8 +92,12 @@ class Series:
 class TonerHistory:
     rated: int
     meter: str
+    threshold: int = THRESHOLD_PERCENT
     reports: list[tuple[date, int | None]] = field(default_factory=list)
     replacements: list[tuple[date, Replacement]] = field(default_factory=list)
+    # when each report and replacement was made (the replay's order of events)
+    report_times: list[datetime] = field(default_factory=list)
+    replacement_times: list[datetime] = field(default_factory=list)
 
 
 def _forecast(series: Series, toner: TonerHistory, day: date) -> Any:
@@ -125,14 +138,15 @@ async def load(settings: Settings, devices: int) -> tuple[dict[Any, Any], ...]:
                 )
             ).tuples():
                 meters[model].add(str(meter.value if hasattr(meter, "value") else meter))
-            toners: dict[int, list[tuple[int, str, int]]] = defaultdict(list)
-            for model, consumable, colour, rated in (
+            toners: dict[int, list[tuple[int, str, int, int]]] = defaultdict(list)
+            for model, consumable, colour, rated, threshold in (
                 await conn.execute(
                     select(
                         product_model_consumables.c.product_model_id,
                         Consumable.id,
                         Consumable.colour,
                         Consumable.rated_yield_pages,
+                        Consumable.reorder_threshold_percent,
                     )
                     .join(Consumable, Consumable.id == product_model_consumables.c.consumable_id)
                     .where(Consumable.kind == ConsumableKind.TONER)
@@ -140,22 +154,24 @@ async def load(settings: Settings, devices: int) -> tuple[dict[Any, Any], ...]:
             ).tuples():
                 meter = meter_for(colour.value, meters[model])
                 if meter is not None and rated:
-                    toners[model].append((consumable, meter, rated))
+                    toners[model].append((consumable, meter, rated, threshold))
             histories: dict[tuple[int, int], TonerHistory] = {}
             for device, model in fleet.items():
-                for consumable, meter, rated in toners[model]:
-                    histories[(device, consumable)] = TonerHistory(rated, meter)
+                for consumable, meter, rated, threshold in toners[model]:
+                    histories[(device, consumable)] = TonerHistory(rated, meter, threshold)
             series: dict[tuple[int, str], Series] = defaultdict(Series)
+            spikes: dict[int, set[date]] = defaultdict(set)
             chunk = sorted(fleet)
             for start in range(0, len(chunk), 500):
                 part = chunk[start : start + 500]
-                for device, meter, day, value in (
+                for device, meter, day, value, flags in (
                     await conn.execute(
                         select(
                             MeterReading.device_id,
                             MeterReading.meter,
                             MeterReading.reading_date,
                             MeterReading.value,
+                            MeterReading.flags,
                         )
                         .where(MeterReading.device_id.in_(part))
                         .order_by(
@@ -166,6 +182,8 @@ async def load(settings: Settings, devices: int) -> tuple[dict[Any, Any], ...]:
                     s = series[(device, meter.value)]
                     s.readings.append(Reading(day, value))
                     s.days.append(day)
+                    if flags & FLAG_BITS[Flag.SPIKE]:
+                        spikes[device].add(day)
                 for device, consumable, at, percent, state in (
                     await conn.execute(
                         select(
@@ -183,6 +201,7 @@ async def load(settings: Settings, devices: int) -> tuple[dict[Any, Any], ...]:
                     if history is not None:
                         measured = state is TonerLevelState.MEASURED
                         history.reports.append((at.date(), percent if measured else None))
+                        history.report_times.append(at)
                 for device, consumable, at, before, after, value in (
                     await conn.execute(
                         select(
@@ -200,6 +219,7 @@ async def load(settings: Settings, devices: int) -> tuple[dict[Any, Any], ...]:
                     history = histories.get((device, consumable))
                     if history is not None:
                         history.replacements.append((at.date(), Replacement(before, after, value)))
+                        history.replacement_times.append(at)
             max_pages = dict(
                 (await conn.execute(select(ProductModel.id, ProductModel.max_pages_per_day)))
                 .tuples()
@@ -208,7 +228,8 @@ async def load(settings: Settings, devices: int) -> tuple[dict[Any, Any], ...]:
             first_id = await conn.scalar(select(Device.id).order_by(Device.id).limit(1))
     finally:
         await engine.dispose()
-    return histories, series, {"max_pages": max_pages, "fleet": fleet, "first_id": first_id}
+    extra = {"max_pages": max_pages, "fleet": fleet, "first_id": first_id, "spikes": spikes}
+    return histories, series, extra
 
 
 def backtest(histories: dict[Any, TonerHistory], series: dict[Any, Series]) -> dict[int, Any]:
@@ -245,13 +266,148 @@ def backtest(histories: dict[Any, TonerHistory], series: dict[Any, Series]) -> d
     }
 
 
+@dataclass
+class Replay:
+    cartridges: int = 0  # replacements of cartridges started with >= 30 days of history
+    outs: int = 0  # of which the cartridge fitted had not arrived (or was never ordered)
+    # why, one cause each: "silent" (the device went more than 14 days without reporting in the
+    # last lead + safety + 14 days: a planted gap), "spiked" (a planted runaway week in its life
+    # or the week after), "short" (lasted less than the lead time and nothing was ordered before
+    # it was fitted), "late" (the rest: ordered, too late)
+    causes: Counter[str] = field(default_factory=Counter)
+    orders: int = 0  # orders raised over the whole replay
+    ordered: int = 0  # cartridges they asked for
+    fitted: int = 0  # cartridges fitted from an order that had arrived
+    shelf_days: int = 0  # days those waited between arrival and fitting
+    left_over: int = 0  # cartridges in hand at the end of the history
+    details: list[Any] = field(default_factory=list)  # each stock-out's (toner, day, order)
+
+
+def _silent(report_days: list[date], day: date, quiet: int) -> bool:
+    """Whether the device went more than MAX_CADENCE_DAYS without reporting during the `quiet`
+    days before `day`."""
+    before = [d for d in report_days if d < day] + [day]
+    if len(before) < 2 or (day - before[0]).days <= quiet:
+        return True
+    since = day - timedelta(days=quiet)
+    return any((b - a).days > MAX_CADENCE_DAYS for a, b in itertools.pairwise(before) if b > since)
+
+
+def _cause(
+    report_days: list[date],
+    spikes: set[date],
+    start: date,
+    day: date,
+    lead: int,
+    safety: int,
+    ordered_before: bool,
+) -> str:
+    """Why the cartridge fitted on `start` that ran out on `day` was not there in time (see
+    Replay.causes)."""
+    if _silent(report_days, day, lead + safety + MAX_CADENCE_DAYS):
+        return "silent"
+    # a runaway week (closed by the flagged reading) in its life, or just before or after it
+    if any(start - timedelta(days=7) <= d <= day + timedelta(days=7) for d in spikes):
+        return "spiked"
+    if (day - start).days < lead and not ordered_before:
+        return "short"
+    return "late"
+
+
 def replenishment(
-    histories: dict[Any, TonerHistory], series: dict[Any, Series], lead: int, safety: int
-) -> tuple[int, int]:
-    """(cartridges replayed, stock-outs, stock-outs of cartridges that lasted less than the lead
-    time + a week: no order for them alone can arrive in time) for cartridges started with
-    >= 30 days of history."""
-    replayed = outs = short = 0
+    histories: dict[Any, TonerHistory],
+    series: dict[Any, Series],
+    spikes: dict[int, set[date]],
+    lead: int,
+    safety: int,
+) -> Replay:
+    """Each toner's history replayed event by event through `forecasting.replenishment` (what
+    `reportTonerLevels` decides with): at each report the cartridges in hand (orders less
+    replacements in the last LEDGER_DAYS), the device's reporting cadence (its report days so
+    far) and the forecast give the quantity to order; an order can only be raised when none is
+    open (the unique index), and is delivered lead time days later. At each replacement the
+    oldest order not yet used provides the cartridge: a stock-out when there is none or it has
+    not arrived by then."""
+    result = Replay()
+    ledger = timedelta(days=LEDGER_DAYS)
+    for (device, consumable), toner in histories.items():
+        s = series.get((device, toner.meter))
+        if s is None or not s.readings or not toner.reports:
+            continue
+        first = s.readings[0].day
+        events = sorted(
+            [(at, 0, i) for i, at in enumerate(toner.replacement_times)]
+            + [(at, 1, i) for i, at in enumerate(toner.report_times)]
+        )
+        orders: list[list[Any]] = []  # [created, quantity, arrives on, not yet fitted]
+        fitted_at: list[datetime] = []
+        report_days: list[date] = []
+        start = toner.reports[0][0]
+        threshold = toner.threshold
+        for at, kind, i in events:
+            day = at.date()
+            if kind == 0:
+                source = next((o for o in orders if o[3] > 0), None)
+                if source is not None:
+                    source[3] -= 1
+                if (start - first).days >= MIN_HISTORY_DAYS:
+                    result.cartridges += 1
+                    if source is None or source[2] > day:
+                        result.outs += 1
+                        ordered_before = source is not None and source[0].date() < start
+                        cause = _cause(
+                            report_days, spikes[device], start, day, lead, safety, ordered_before
+                        )
+                        result.causes[cause] += 1
+                        result.details.append(((device, consumable), start, day, source, cause))
+                    else:
+                        result.fitted += 1
+                        result.shelf_days += (day - source[2]).days
+                start = day
+                fitted_at.append(at)
+                continue
+            report_days.append(day)
+            percent = toner.reports[i][1]
+            if percent is None:
+                continue
+            since = at - ledger
+            in_hand = cartridges_in_hand(
+                [(o[0], o[1]) for o in orders if o[0] >= since],
+                [r for r in fitted_at if r >= since],
+            )
+            found = _forecast(s, toner, day)
+            ok = found is not None and found.reason is None
+            quantity = order_quantity(
+                order_days=found.order_days if ok else None,
+                order_cycle_days=found.order_cycle_days if ok else None,
+                at_threshold=percent <= threshold,
+                lead_days=lead,
+                safety_days=safety,
+                cadence_days=reporting_cadence(report_days),
+                in_hand=in_hand,
+            )
+            if quantity and not any(o[2] > day for o in orders):
+                orders.append([at, quantity, day + timedelta(days=lead), quantity])
+                result.orders += 1
+                result.ordered += quantity
+        result.left_over += sum(o[3] for o in orders)
+    return result
+
+
+def replenishment_previous(
+    histories: dict[Any, TonerHistory],
+    series: dict[Any, Series],
+    spikes: dict[int, set[date]],
+    lead: int,
+    safety: int,
+) -> tuple[int, int, Counter[str]]:
+    """The rule before issue 16's follow-up, for comparison (no longer what the API does): each
+    cartridge on its own, one order at the first report where the level is at or under the
+    threshold or the early end of the 80 % interval falls within lead time + safety days + the
+    days since the previous report. (cartridges replayed, stock-outs, their causes as in
+    Replay.causes) for cartridges started with >= 30 days of history."""
+    replayed = outs = 0
+    causes: Counter[str] = Counter()
     for (device, _), toner in histories.items():
         s = series.get((device, toner.meter))
         if s is None or not s.readings or not toner.reports:
@@ -282,8 +438,9 @@ def replenishment(
                     break
             if ordered_on is None or ordered_on + timedelta(days=lead) > empty_on:
                 outs += 1
-                short += (empty_on - start).days < lead + 7
-    return replayed, outs, short
+                days = [d for d, _ in toner.reports]
+                causes[_cause(days, spikes[device], start, empty_on, lead, safety, False)] += 1
+    return replayed, outs, causes
 
 
 def _counter_at(readings: list[Reading], days: list[date], day: date) -> float | None:
@@ -417,12 +574,27 @@ async def main() -> None:
     print(f"  (backtest in {time.perf_counter() - started:.1f} s)")
     for lead, safety in PLANNING:
         started = time.perf_counter()
-        replayed, outs, short = replenishment(histories, series, lead, safety)
+        replayed, outs, causes = replenishment_previous(
+            histories, series, extra["spikes"], lead, safety
+        )
         print(
-            f"just in time, lead {lead} + safety {safety} days: {replayed} cartridges, "
-            f"{outs} stock-outs ({100 * outs / max(replayed, 1):.2f} %), of which {short} of "
-            f"cartridges lasting less than lead time + 7 days, "
-            f"in {time.perf_counter() - started:.1f} s"
+            f"previous rule, lead {lead} + safety {safety} days: {replayed} cartridges, "
+            f"{outs} stock-outs ({100 * outs / max(replayed, 1):.2f} %), of which "
+            f"{causes['silent']} silent, {causes['spiked']} spiked, {causes['short']} short, "
+            f"{causes['late']} late, in {time.perf_counter() - started:.1f} s"
+        )
+        started = time.perf_counter()
+        r = replenishment(histories, series, extra["spikes"], lead, safety)
+        print(
+            f"just in time, lead {lead} + safety {safety} days: {r.cartridges} cartridges, "
+            f"{r.outs} stock-outs ({100 * r.outs / max(r.cartridges, 1):.2f} %), of which "
+            f"{r.causes['silent']} on a device silent > 14 days before (planted gap), "
+            f"{r.causes['spiked']} in or just before a planted runaway week, "
+            f"{r.causes['short']} lasting less than the lead time with nothing ordered before "
+            f"it was fitted, {r.causes['late']} ordered too late; "
+            f"{r.orders} orders for {r.ordered} cartridges, a delivered cartridge waited "
+            f"{r.shelf_days / max(r.fitted, 1):.1f} days on average, {r.left_over} in hand at "
+            f"the end, in {time.perf_counter() - started:.1f} s"
         )
     started = time.perf_counter()
     result = await anomalies(settings, args.anomaly_devices, extra["max_pages"])
