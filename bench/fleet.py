@@ -119,7 +119,9 @@ async def ensure_pg_database() -> None:
         await conn.close()
 
 
-async def ensure_loaded(settings: Any) -> None:
+async def ensure_loaded(settings: Any, usage: str = "independent") -> None:
+    """Migrates, and loads the large fleet when the database is empty (`usage`: the generator
+    of the pages printed, demo/usage.py); fresh planner statistics."""
     from sqlalchemy import text
 
     from cli import migrate
@@ -134,7 +136,7 @@ async def ensure_loaded(settings: Any) -> None:
         if await is_empty(engine):
             print(f"  loading the large fleet into {_where(settings)} ...", flush=True)
             started = time.perf_counter()
-            await seed_demo(engine, scale="large", progress=False)
+            await seed_demo(engine, scale="large", progress=False, usage=usage)
             print(f"  loaded in {time.perf_counter() - started:.0f} s", flush=True)
         # Fresh planner statistics and, on PostgreSQL, the visibility map a steady database has
         # (autovacuum may not have run since the bulk load; without it counts cannot be

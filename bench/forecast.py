@@ -2,8 +2,10 @@
 detector on the large demo fleet (or any database holding toner history).
 
     DATABASE_URL=sqlite+aiosqlite:////tmp/large.sqlite3 python bench/forecast.py [--devices N]
+        [--anomaly-devices M] [--usage independent|office]
 
-Migrates and seeds the large fleet (`seed-demo --scale large`) when the database is empty.
+Migrates and seeds the large fleet (`seed-demo --scale large [--usage ...]`) when the database
+is empty.
 Everything runs in-process on what the database holds, through the same `forecasting`
 functions the API calls (resolvers/forecasts.py gathers the same inputs):
 
@@ -11,12 +13,17 @@ functions the API calls (resolvers/forecasts.py gathers the same inputs):
   the forecast made on day D = E - h (h = 7, 14, 30) from what was known by then (readings of
   the toner's meter up to D, the last level reported by D, the cartridges replaced before D) is
   compared with h: absolute percentage error |forecast - h| / h, and whether E fell within the
-  80 % interval.
-- Just-in-time replenishment: each cartridge's life replayed report by report (the device
-  reports its levels on its reading days); an order is raised at the first report where the
-  level is at or under the threshold or the forecast's early bound falls within lead time +
-  safety days + the days since the previous report (as `reportTonerLevels` does), and arrives
-  lead time days later. A stock-out: the cartridge runs out before.
+  80 % interval. Beside it two oracles that know the device's true rate (over its whole
+  history) and the cartridge's true pages: one also knows the pages left on D (what is left is
+  the usage noise of the days ahead), the other the pages left when the level was last reported
+  (what the forecast sees).
+- Just-in-time replenishment: each toner's history replayed event by event (level reports and
+  replacements in time order) through `forecasting.replenishment`, the rule
+  `reportTonerLevels` applies: orders raised when none is open, delivered lead time days later,
+  the oldest one not yet used fitted at each replacement; a stock-out when it has not arrived
+  (or none was raised), with its cause (a planted silent gap or runaway week, a cartridge
+  shorter than the lead time with nothing ordered before it, or an order raised too late).
+  The rule before (each cartridge on its own, one order) is replayed beside it.
 - Anomalies: every reading day of the first devices (and every planted one among them) flagged
   again with `forecasting.meters.reading_flags` (the usual rate from the three whole months
   before, as the rollup gives it); compared with the anomalies the demo planted (stored flags):
@@ -43,6 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.fleet import ensure_loaded  # noqa: E402
+from demo.usage import USAGE_GENERATORS  # noqa: E402
 from forecasting.meters import FLAG_BITS, Flag, reading_flags  # noqa: E402
 from forecasting.replenishment import (  # noqa: E402
     LEDGER_DAYS,
@@ -51,8 +59,8 @@ from forecasting.replenishment import (  # noqa: E402
     order_quantity,
     reporting_cadence,
 )
-from forecasting.toner import Replacement, meter_for, toner_forecast  # noqa: E402
-from forecasting.usage import Reading  # noqa: E402
+from forecasting.toner import Replacement, days_to_print, meter_for, toner_forecast  # noqa: E402
+from forecasting.usage import OFFICE_WEEK, Reading, usage_rate, week_weight  # noqa: E402
 from models import (  # noqa: E402
     CartridgeReplacement,
     Consumable,
@@ -232,8 +240,29 @@ async def load(settings: Settings, devices: int) -> tuple[dict[Any, Any], ...]:
     return histories, series, extra
 
 
+def _spread_counter(s: Series, day: date) -> float | None:
+    """The counter at the end of `day`, the pages between the readings around it spread by the
+    office week (as the demo prints them)."""
+    i = bisect.bisect_left(s.days, day)
+    if i < len(s.days) and s.days[i] == day:
+        return float(s.readings[i].value)
+    if i == 0 or i == len(s.days):
+        return None
+    a, b = s.readings[i - 1], s.readings[i]
+    share = week_weight(OFFICE_WEEK, a.day, day) / week_weight(OFFICE_WEEK, a.day, b.day)
+    return a.value + (b.value - a.value) * share
+
+
 def backtest(histories: dict[Any, TonerHistory], series: dict[Any, Series]) -> dict[int, Any]:
+    """Forecast errors per horizon, beside two oracles that know the device's true usage rate
+    (its rate over the whole history, future included) and the cartridge's true pages (the
+    counter the day it ran out): `oracle` also knows the pages left on the day of the forecast
+    (only the pages still to be printed are uncertain: the usage noise itself); `oracle_seen`
+    knows the pages left on the day of the last level report, as the forecast does, and
+    carries them to the day of the forecast at the true rate."""
     errors: dict[int, list[float]] = {h: [] for h in HORIZONS}
+    oracle: dict[int, list[float]] = {h: [] for h in HORIZONS}
+    oracle_seen: dict[int, list[float]] = {h: [] for h in HORIZONS}
     covered: dict[int, list[bool]] = {h: [] for h in HORIZONS}
     missing: dict[int, int] = {h: 0 for h in HORIZONS}
     for (device, _), toner in histories.items():
@@ -241,9 +270,10 @@ def backtest(histories: dict[Any, TonerHistory], series: dict[Any, Series]) -> d
         if s is None or not s.readings:
             continue
         first = s.readings[0].day
+        true_rate = usage_rate(s.readings)
         starts = [toner.reports[0][0]] if toner.reports else []
         starts += [d for d, _ in toner.replacements]
-        for start, (empty_on, _) in zip(starts, toner.replacements, strict=False):
+        for start, (empty_on, ended) in zip(starts, toner.replacements, strict=False):
             for h in HORIZONS:
                 day = empty_on - timedelta(days=h)
                 if day < start or (day - first).days < MIN_HISTORY_DAYS:
@@ -254,6 +284,16 @@ def backtest(histories: dict[Any, TonerHistory], series: dict[Any, Series]) -> d
                     continue
                 errors[h].append(abs(found.days_to_empty - h) / h)
                 covered[h].append(found.low_days <= h <= found.high_days)
+                now = _spread_counter(s, day)
+                level_day = max(d for d, _ in toner.reports if d <= day)
+                then = _spread_counter(s, level_day)
+                if true_rate is None or ended.meter_value is None or now is None or then is None:
+                    continue
+                known = ended.meter_value - then - true_rate.pages_between(level_day, day)
+                oracle[h].append(
+                    abs(days_to_print(true_rate, ended.meter_value - now, day) - h) / h
+                )
+                oracle_seen[h].append(abs(days_to_print(true_rate, known, day) - h) / h)
     return {
         h: {
             "n": len(errors[h]),
@@ -261,6 +301,10 @@ def backtest(histories: dict[Any, TonerHistory], series: dict[Any, Series]) -> d
             "median_ape": 100 * statistics.median(errors[h]) if errors[h] else float("nan"),
             "coverage": 100 * statistics.fmean(covered[h]) if covered[h] else float("nan"),
             "no_forecast": missing[h],
+            "oracle": 100 * statistics.fmean(oracle[h]) if oracle[h] else float("nan"),
+            "oracle_seen": 100 * statistics.fmean(oracle_seen[h])
+            if oracle_seen[h]
+            else float("nan"),
         }
         for h in HORIZONS
     }
@@ -553,9 +597,15 @@ async def main() -> None:
     parser.add_argument(
         "--anomaly-devices", type=int, default=5000, help="devices whose readings are re-flagged"
     )
+    parser.add_argument(
+        "--usage",
+        choices=USAGE_GENERATORS,
+        default="independent",
+        help="generator of the pages printed (demo/usage.py), when the database is seeded here",
+    )
     args = parser.parse_args()
     settings = Settings.from_env()
-    await ensure_loaded(settings)
+    await ensure_loaded(settings, usage=args.usage)
     started = time.perf_counter()
     histories, series, extra = await load(settings, args.devices)
     print(
@@ -569,7 +619,9 @@ async def main() -> None:
         print(
             f"horizon {h:>2} days: {figures['n']} forecasts, MAPE {figures['mape']:.1f} %, "
             f"median APE {figures['median_ape']:.1f} %, 80 % interval coverage "
-            f"{figures['coverage']:.1f} %, no forecast {figures['no_forecast']}"
+            f"{figures['coverage']:.1f} %, no forecast {figures['no_forecast']}; oracle MAPE "
+            f"{figures['oracle']:.1f} % (pages left today known), {figures['oracle_seen']:.1f} % "
+            f"(pages left at the last level report known)"
         )
     print(f"  (backtest in {time.perf_counter() - started:.1f} s)")
     for lead, safety in PLANNING:
