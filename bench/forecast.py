@@ -270,7 +270,7 @@ def backtest(histories: dict[Any, TonerHistory], series: dict[Any, Series]) -> d
         if s is None or not s.readings:
             continue
         first = s.readings[0].day
-        true_rate = usage_rate(s.readings)
+        true_rate = usage_rate(s.readings, recent=False)
         starts = [toner.reports[0][0]] if toner.reports else []
         starts += [d for d, _ in toner.replacements]
         for start, (empty_on, ended) in zip(starts, toner.replacements, strict=False):
@@ -449,9 +449,12 @@ def replenishment_previous(
     cartridge on its own, one order at the first report where the level is at or under the
     threshold or the early end of the 80 % interval falls within lead time + safety days + the
     days since the previous report. (cartridges replayed, stock-outs, their causes as in
-    Replay.causes) for cartridges started with >= 30 days of history."""
+    Replay.causes and "wait_days": ten times the mean days a cartridge that arrived in time
+    waited for the one in the device to run out) for cartridges started with >= 30 days of
+    history."""
     replayed = outs = 0
     causes: Counter[str] = Counter()
+    waits: list[int] = []
     for (device, _), toner in histories.items():
         s = series.get((device, toner.meter))
         if s is None or not s.readings or not toner.reports:
@@ -484,6 +487,9 @@ def replenishment_previous(
                 outs += 1
                 days = [d for d, _ in toner.reports]
                 causes[_cause(days, spikes[device], start, empty_on, lead, safety, False)] += 1
+            else:
+                waits.append((empty_on - ordered_on - timedelta(days=lead)).days)
+    causes["wait_days"] = round(statistics.fmean(waits) * 10) if waits else 0
     return replayed, outs, causes
 
 
@@ -633,7 +639,8 @@ async def main() -> None:
             f"previous rule, lead {lead} + safety {safety} days: {replayed} cartridges, "
             f"{outs} stock-outs ({100 * outs / max(replayed, 1):.2f} %), of which "
             f"{causes['silent']} silent, {causes['spiked']} spiked, {causes['short']} short, "
-            f"{causes['late']} late, in {time.perf_counter() - started:.1f} s"
+            f"{causes['late']} late; a delivered cartridge waited {causes['wait_days'] / 10:.1f} "
+            f"days on average, in {time.perf_counter() - started:.1f} s"
         )
         started = time.perf_counter()
         r = replenishment(histories, series, extra["spikes"], lead, safety)

@@ -165,9 +165,10 @@ def device_week(readings: Sequence[Reading]) -> tuple[float, ...]:
     return tuple(max(m / mean, 0.02) for m in medians)
 
 
-def usage_rate(readings: Sequence[Reading]) -> UsageRate | None:
+def usage_rate(readings: Sequence[Reading], *, recent: bool = True) -> UsageRate | None:
     """The usage rate of one meter from its readings; None with fewer than two readings in
-    order (one reading says nothing about a rate)."""
+    order (one reading says nothing about a rate). `recent=False`: every interval by its weight
+    alone, however old (the device's long-run rate)."""
     if not readings:
         return None
     week = device_week(readings)
@@ -177,14 +178,14 @@ def usage_rate(readings: Sequence[Reading]) -> UsageRate | None:
     rates = [i.pages / i.weight for i in found]
     weights = [i.weight for i in found]
     last_day = max(i.end for i in found)
-    recent = [
-        w * math.exp(-(last_day - i.end).days / RECENCY_DAYS)
+    by_age = [
+        w * math.exp(-(last_day - i.end).days / RECENCY_DAYS) if recent else w
         for i, w in zip(found, weights, strict=True)
     ]
     rate = (
-        trimmed_mean(rates, recent)
+        trimmed_mean(rates, by_age)
         if len(found) >= MIN_TRIMMED_SAMPLES
-        else weighted_median(rates, recent)
+        else weighted_median(rates, by_age)
     )
     if len(found) >= MIN_SPREAD_SAMPLES and rate > 0:
         deviations = [abs(r / rate - 1) for r in rates]
