@@ -262,7 +262,8 @@ async def replenishment_due(
     """Cartridges to order per reported consumable (`forecasting.replenishment.order_quantity`:
     the cartridges the device will start within the stock location's lead time + safety days
     + its reporting cadence, at the forecast's early end, against those ordered and not yet
-    fitted), from the levels and replacements just stored. Five statements at most."""
+    fitted), from the levels and replacements just stored. Four statements, and the forecast's
+    four when a toner is reported."""
     measured = {c for c, (percent, _, _) in reported.items() if percent is not None}
     if not measured:
         return {}
