@@ -20,6 +20,7 @@ from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po, write_po
 
 from demo.fleet import is_empty, seed_demo
+from demo.usage import USAGE_GENERATORS
 from models.session import create_engine, create_sessionmaker
 from resolvers.reading_reminders import run_once as run_reading_reminders
 from settings import ROOT, Settings, get_settings
@@ -39,7 +40,9 @@ def migrate(settings: Settings) -> None:
 SEED_STATEMENT_TIMEOUT_SECONDS = 3600.0
 
 
-async def _seed(settings: Settings, scale: str, only_if_empty: bool) -> None:
+async def _seed(
+    settings: Settings, scale: str, only_if_empty: bool, usage: str = "independent"
+) -> None:
     engine = create_engine(
         replace(settings, database_statement_timeout_seconds=SEED_STATEMENT_TIMEOUT_SECONDS)
     )
@@ -49,7 +52,7 @@ async def _seed(settings: Settings, scale: str, only_if_empty: bool) -> None:
             return
         started = time.perf_counter()
         summary = await seed_demo(
-            engine, scale=scale, progress=sys.stderr.isatty() or scale == "large"
+            engine, scale=scale, progress=sys.stderr.isatty() or scale == "large", usage=usage
         )
         took = time.perf_counter() - started
         counts = ", ".join(f"{k}={v}" for k, v in summary.counts.items())
@@ -114,6 +117,12 @@ def main(argv: list[str] | None = None) -> None:
     seed = commands.add_parser("seed-demo", help="load the demo data")
     seed.add_argument("--scale", choices=["small", "large"], default="small")
     seed.add_argument("--if-empty", action="store_true", help="only when the database is empty")
+    seed.add_argument(
+        "--usage",
+        choices=USAGE_GENERATORS,
+        default="independent",
+        help="generator of the pages printed between readings (demo/usage.py)",
+    )
     serve = commands.add_parser("serve", help="serve the API with uvicorn")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
@@ -153,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
         migrate(settings)
         print(f"migrated {settings.database_url.split('@')[-1]}")
     elif args.command == "seed-demo":
-        asyncio.run(_seed(settings, args.scale, args.if_empty))
+        asyncio.run(_seed(settings, args.scale, args.if_empty, args.usage))
     elif args.command == "send-reading-reminders":
         asyncio.run(_send_reading_reminders(settings))
     elif args.command == "serve":

@@ -121,7 +121,11 @@ async def ensure_pg_database() -> None:
         await conn.close()
 
 
-async def ensure_loaded(settings: Any, scale: str = "large") -> None:
+async def ensure_loaded(
+    settings: Any, scale: str = "large", usage: str = "independent"
+) -> None:
+    """Migrates, and loads the `scale` fleet when the database is empty (`usage`: the generator
+    of the pages printed, demo/usage.py); fresh planner statistics."""
     from sqlalchemy import text
 
     from cli import migrate
@@ -136,7 +140,7 @@ async def ensure_loaded(settings: Any, scale: str = "large") -> None:
         if await is_empty(engine):
             print(f"  loading the {scale} fleet into {_where(settings)} ...", flush=True)
             started = time.perf_counter()
-            await seed_demo(engine, scale=scale, progress=False)
+            await seed_demo(engine, scale=scale, progress=False, usage=usage)
             print(f"  loaded in {time.perf_counter() - started:.0f} s", flush=True)
         # Fresh planner statistics and, on PostgreSQL, the visibility map a steady database has
         # (autovacuum may not have run since the bulk load; without it counts cannot be

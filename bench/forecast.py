@@ -2,8 +2,10 @@
 detector on the large demo fleet (or any database holding toner history).
 
     DATABASE_URL=sqlite+aiosqlite:////tmp/large.sqlite3 python bench/forecast.py [--devices N]
+        [--anomaly-devices M] [--usage independent|office]
 
-Migrates and seeds the large fleet (`seed-demo --scale large`) when the database is empty.
+Migrates and seeds the large fleet (`seed-demo --scale large [--usage ...]`) when the database
+is empty.
 Everything runs in-process on what the database holds, through the same `forecasting`
 functions the API calls (resolvers/forecasts.py gathers the same inputs):
 
@@ -11,12 +13,17 @@ functions the API calls (resolvers/forecasts.py gathers the same inputs):
   the forecast made on day D = E - h (h = 7, 14, 30) from what was known by then (readings of
   the toner's meter up to D, the last level reported by D, the cartridges replaced before D) is
   compared with h: absolute percentage error |forecast - h| / h, and whether E fell within the
-  80 % interval.
-- Just-in-time replenishment: each cartridge's life replayed report by report (the device
-  reports its levels on its reading days); an order is raised at the first report where the
-  level is at or under the threshold or the forecast's early bound falls within lead time +
-  safety days + the days since the previous report (as `reportTonerLevels` does), and arrives
-  lead time days later. A stock-out: the cartridge runs out before.
+  80 % interval. Beside it two oracles that know the device's true rate (over its whole
+  history) and the cartridge's true pages: one also knows the pages left on D (what is left is
+  the usage noise of the days ahead), the other the pages left when the level was last reported
+  (what the forecast sees).
+- Just-in-time replenishment: each toner's history replayed event by event (level reports and
+  replacements in time order) through `forecasting.replenishment`, the rule
+  `reportTonerLevels` applies: orders raised when none is open, delivered lead time days later,
+  the oldest one not yet used fitted at each replacement; a stock-out when it has not arrived
+  (or none was raised), with its cause (a planted silent gap or runaway week, a cartridge
+  shorter than the lead time with nothing ordered before it, or an order raised too late).
+  The rule before (each cartridge on its own, one order) is replayed beside it.
 - Anomalies: every reading day of the first devices (and every planted one among them) flagged
   again with `forecasting.meters.reading_flags` (the usual rate from the three whole months
   before, as the rollup gives it); compared with the anomalies the demo planted (stored flags):
@@ -27,12 +34,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import bisect
+import itertools
 import statistics
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +50,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.fleet import ensure_loaded  # noqa: E402
+from demo.usage import USAGE_GENERATORS  # noqa: E402
 from forecasting.meters import FLAG_BITS, Flag, reading_flags  # noqa: E402
-from forecasting.toner import Replacement, meter_for, toner_forecast  # noqa: E402
-from forecasting.usage import Reading  # noqa: E402
+from forecasting.replenishment import (  # noqa: E402
+    LEDGER_DAYS,
+    MAX_CADENCE_DAYS,
+    cartridges_in_hand,
+    order_quantity,
+    reporting_cadence,
+)
+from forecasting.toner import Replacement, days_to_print, meter_for, toner_forecast  # noqa: E402
+from forecasting.usage import OFFICE_WEEK, Reading, usage_rate, week_weight  # noqa: E402
 from models import (  # noqa: E402
     CartridgeReplacement,
     Consumable,
@@ -58,7 +74,6 @@ from models import (  # noqa: E402
 from models.enums import ConsumableKind, TonerLevelState  # noqa: E402
 from models.session import create_engine  # noqa: E402
 from resolvers.forecasts import HISTORY_DAYS  # noqa: E402
-from resolvers.toner import MAX_REPORT_GAP_DAYS  # noqa: E402
 from settings import Settings  # noqa: E402
 
 HORIZONS = (7, 14, 30)
@@ -66,6 +81,8 @@ MIN_HISTORY_DAYS = 30
 THRESHOLD_PERCENT = 15
 PLANNING = ((5, 3), (5, 10))  # (lead time, safety days)
 STALE_DAYS = Settings.stale_device_days
+# The previous rule's cap on the days since the previous report added to its window.
+MAX_REPORT_GAP_DAYS = 14
 
 
 @dataclass
@@ -83,8 +100,12 @@ class Series:
 class TonerHistory:
     rated: int
     meter: str
+    threshold: int = THRESHOLD_PERCENT
     reports: list[tuple[date, int | None]] = field(default_factory=list)
     replacements: list[tuple[date, Replacement]] = field(default_factory=list)
+    # when each report and replacement was made (the replay's order of events)
+    report_times: list[datetime] = field(default_factory=list)
+    replacement_times: list[datetime] = field(default_factory=list)
 
 
 def _forecast(series: Series, toner: TonerHistory, day: date) -> Any:
@@ -125,14 +146,15 @@ async def load(settings: Settings, devices: int) -> tuple[dict[Any, Any], ...]:
                 )
             ).tuples():
                 meters[model].add(str(meter.value if hasattr(meter, "value") else meter))
-            toners: dict[int, list[tuple[int, str, int]]] = defaultdict(list)
-            for model, consumable, colour, rated in (
+            toners: dict[int, list[tuple[int, str, int, int]]] = defaultdict(list)
+            for model, consumable, colour, rated, threshold in (
                 await conn.execute(
                     select(
                         product_model_consumables.c.product_model_id,
                         Consumable.id,
                         Consumable.colour,
                         Consumable.rated_yield_pages,
+                        Consumable.reorder_threshold_percent,
                     )
                     .join(Consumable, Consumable.id == product_model_consumables.c.consumable_id)
                     .where(Consumable.kind == ConsumableKind.TONER)
@@ -140,22 +162,24 @@ async def load(settings: Settings, devices: int) -> tuple[dict[Any, Any], ...]:
             ).tuples():
                 meter = meter_for(colour.value, meters[model])
                 if meter is not None and rated:
-                    toners[model].append((consumable, meter, rated))
+                    toners[model].append((consumable, meter, rated, threshold))
             histories: dict[tuple[int, int], TonerHistory] = {}
             for device, model in fleet.items():
-                for consumable, meter, rated in toners[model]:
-                    histories[(device, consumable)] = TonerHistory(rated, meter)
+                for consumable, meter, rated, threshold in toners[model]:
+                    histories[(device, consumable)] = TonerHistory(rated, meter, threshold)
             series: dict[tuple[int, str], Series] = defaultdict(Series)
+            spikes: dict[int, set[date]] = defaultdict(set)
             chunk = sorted(fleet)
             for start in range(0, len(chunk), 500):
                 part = chunk[start : start + 500]
-                for device, meter, day, value in (
+                for device, meter, day, value, flags in (
                     await conn.execute(
                         select(
                             MeterReading.device_id,
                             MeterReading.meter,
                             MeterReading.reading_date,
                             MeterReading.value,
+                            MeterReading.flags,
                         )
                         .where(MeterReading.device_id.in_(part))
                         .order_by(
@@ -166,6 +190,8 @@ async def load(settings: Settings, devices: int) -> tuple[dict[Any, Any], ...]:
                     s = series[(device, meter.value)]
                     s.readings.append(Reading(day, value))
                     s.days.append(day)
+                    if flags & FLAG_BITS[Flag.SPIKE]:
+                        spikes[device].add(day)
                 for device, consumable, at, percent, state in (
                     await conn.execute(
                         select(
@@ -183,6 +209,7 @@ async def load(settings: Settings, devices: int) -> tuple[dict[Any, Any], ...]:
                     if history is not None:
                         measured = state is TonerLevelState.MEASURED
                         history.reports.append((at.date(), percent if measured else None))
+                        history.report_times.append(at)
                 for device, consumable, at, before, after, value in (
                     await conn.execute(
                         select(
@@ -200,6 +227,7 @@ async def load(settings: Settings, devices: int) -> tuple[dict[Any, Any], ...]:
                     history = histories.get((device, consumable))
                     if history is not None:
                         history.replacements.append((at.date(), Replacement(before, after, value)))
+                        history.replacement_times.append(at)
             max_pages = dict(
                 (await conn.execute(select(ProductModel.id, ProductModel.max_pages_per_day)))
                 .tuples()
@@ -208,11 +236,33 @@ async def load(settings: Settings, devices: int) -> tuple[dict[Any, Any], ...]:
             first_id = await conn.scalar(select(Device.id).order_by(Device.id).limit(1))
     finally:
         await engine.dispose()
-    return histories, series, {"max_pages": max_pages, "fleet": fleet, "first_id": first_id}
+    extra = {"max_pages": max_pages, "fleet": fleet, "first_id": first_id, "spikes": spikes}
+    return histories, series, extra
+
+
+def _spread_counter(s: Series, day: date) -> float | None:
+    """The counter at the end of `day`, the pages between the readings around it spread by the
+    office week (as the demo prints them)."""
+    i = bisect.bisect_left(s.days, day)
+    if i < len(s.days) and s.days[i] == day:
+        return float(s.readings[i].value)
+    if i == 0 or i == len(s.days):
+        return None
+    a, b = s.readings[i - 1], s.readings[i]
+    share = week_weight(OFFICE_WEEK, a.day, day) / week_weight(OFFICE_WEEK, a.day, b.day)
+    return a.value + (b.value - a.value) * share
 
 
 def backtest(histories: dict[Any, TonerHistory], series: dict[Any, Series]) -> dict[int, Any]:
+    """Forecast errors per horizon, beside two oracles that know the device's true usage rate
+    (its rate over the whole history, future included) and the cartridge's true pages (the
+    counter the day it ran out): `oracle` also knows the pages left on the day of the forecast
+    (only the pages still to be printed are uncertain: the usage noise itself); `oracle_seen`
+    knows the pages left on the day of the last level report, as the forecast does, and
+    carries them to the day of the forecast at the true rate."""
     errors: dict[int, list[float]] = {h: [] for h in HORIZONS}
+    oracle: dict[int, list[float]] = {h: [] for h in HORIZONS}
+    oracle_seen: dict[int, list[float]] = {h: [] for h in HORIZONS}
     covered: dict[int, list[bool]] = {h: [] for h in HORIZONS}
     missing: dict[int, int] = {h: 0 for h in HORIZONS}
     for (device, _), toner in histories.items():
@@ -220,9 +270,10 @@ def backtest(histories: dict[Any, TonerHistory], series: dict[Any, Series]) -> d
         if s is None or not s.readings:
             continue
         first = s.readings[0].day
+        true_rate = usage_rate(s.readings, recent=False)
         starts = [toner.reports[0][0]] if toner.reports else []
         starts += [d for d, _ in toner.replacements]
-        for start, (empty_on, _) in zip(starts, toner.replacements, strict=False):
+        for start, (empty_on, ended) in zip(starts, toner.replacements, strict=False):
             for h in HORIZONS:
                 day = empty_on - timedelta(days=h)
                 if day < start or (day - first).days < MIN_HISTORY_DAYS:
@@ -233,6 +284,16 @@ def backtest(histories: dict[Any, TonerHistory], series: dict[Any, Series]) -> d
                     continue
                 errors[h].append(abs(found.days_to_empty - h) / h)
                 covered[h].append(found.low_days <= h <= found.high_days)
+                now = _spread_counter(s, day)
+                level_day = max(d for d, _ in toner.reports if d <= day)
+                then = _spread_counter(s, level_day)
+                if true_rate is None or ended.meter_value is None or now is None or then is None:
+                    continue
+                known = ended.meter_value - then - true_rate.pages_between(level_day, day)
+                oracle[h].append(
+                    abs(days_to_print(true_rate, ended.meter_value - now, day) - h) / h
+                )
+                oracle_seen[h].append(abs(days_to_print(true_rate, known, day) - h) / h)
     return {
         h: {
             "n": len(errors[h]),
@@ -240,18 +301,160 @@ def backtest(histories: dict[Any, TonerHistory], series: dict[Any, Series]) -> d
             "median_ape": 100 * statistics.median(errors[h]) if errors[h] else float("nan"),
             "coverage": 100 * statistics.fmean(covered[h]) if covered[h] else float("nan"),
             "no_forecast": missing[h],
+            "oracle": 100 * statistics.fmean(oracle[h]) if oracle[h] else float("nan"),
+            "oracle_seen": 100 * statistics.fmean(oracle_seen[h])
+            if oracle_seen[h]
+            else float("nan"),
         }
         for h in HORIZONS
     }
 
 
+@dataclass
+class Replay:
+    cartridges: int = 0  # replacements of cartridges started with >= 30 days of history
+    outs: int = 0  # of which the cartridge fitted had not arrived (or was never ordered)
+    # why, one cause each: "silent" (the device went more than 14 days without reporting in the
+    # last lead + safety + 14 days: a planted gap), "spiked" (a planted runaway week in its life
+    # or the week after), "short" (lasted less than the lead time and nothing was ordered before
+    # it was fitted), "late" (the rest: ordered, too late)
+    causes: Counter[str] = field(default_factory=Counter)
+    orders: int = 0  # orders raised over the whole replay
+    ordered: int = 0  # cartridges they asked for
+    fitted: int = 0  # cartridges fitted from an order that had arrived
+    shelf_days: int = 0  # days those waited between arrival and fitting
+    left_over: int = 0  # cartridges in hand at the end of the history
+    details: list[Any] = field(default_factory=list)  # each stock-out's (toner, day, order)
+
+
+def _silent(report_days: list[date], day: date, quiet: int) -> bool:
+    """Whether the device went more than MAX_CADENCE_DAYS without reporting during the `quiet`
+    days before `day`."""
+    before = [d for d in report_days if d < day] + [day]
+    if len(before) < 2 or (day - before[0]).days <= quiet:
+        return True
+    since = day - timedelta(days=quiet)
+    return any((b - a).days > MAX_CADENCE_DAYS for a, b in itertools.pairwise(before) if b > since)
+
+
+def _cause(
+    report_days: list[date],
+    spikes: set[date],
+    start: date,
+    day: date,
+    lead: int,
+    safety: int,
+    ordered_before: bool,
+) -> str:
+    """Why the cartridge fitted on `start` that ran out on `day` was not there in time (see
+    Replay.causes)."""
+    if _silent(report_days, day, lead + safety + MAX_CADENCE_DAYS):
+        return "silent"
+    # a runaway week (closed by the flagged reading) in its life, or just before or after it
+    if any(start - timedelta(days=7) <= d <= day + timedelta(days=7) for d in spikes):
+        return "spiked"
+    if (day - start).days < lead and not ordered_before:
+        return "short"
+    return "late"
+
+
 def replenishment(
-    histories: dict[Any, TonerHistory], series: dict[Any, Series], lead: int, safety: int
-) -> tuple[int, int]:
-    """(cartridges replayed, stock-outs, stock-outs of cartridges that lasted less than the lead
-    time + a week: no order for them alone can arrive in time) for cartridges started with
-    >= 30 days of history."""
-    replayed = outs = short = 0
+    histories: dict[Any, TonerHistory],
+    series: dict[Any, Series],
+    spikes: dict[int, set[date]],
+    lead: int,
+    safety: int,
+) -> Replay:
+    """Each toner's history replayed event by event through `forecasting.replenishment` (what
+    `reportTonerLevels` decides with): at each report the cartridges in hand (orders less
+    replacements in the last LEDGER_DAYS), the device's reporting cadence (its report days so
+    far) and the forecast give the quantity to order; an order can only be raised when none is
+    open (the unique index), and is delivered lead time days later. At each replacement the
+    oldest order not yet used provides the cartridge: a stock-out when there is none or it has
+    not arrived by then."""
+    result = Replay()
+    ledger = timedelta(days=LEDGER_DAYS)
+    for (device, consumable), toner in histories.items():
+        s = series.get((device, toner.meter))
+        if s is None or not s.readings or not toner.reports:
+            continue
+        first = s.readings[0].day
+        events = sorted(
+            [(at, 0, i) for i, at in enumerate(toner.replacement_times)]
+            + [(at, 1, i) for i, at in enumerate(toner.report_times)]
+        )
+        orders: list[list[Any]] = []  # [created, quantity, arrives on, not yet fitted]
+        fitted_at: list[datetime] = []
+        report_days: list[date] = []
+        start = toner.reports[0][0]
+        threshold = toner.threshold
+        for at, kind, i in events:
+            day = at.date()
+            if kind == 0:
+                source = next((o for o in orders if o[3] > 0), None)
+                if source is not None:
+                    source[3] -= 1
+                if (start - first).days >= MIN_HISTORY_DAYS:
+                    result.cartridges += 1
+                    if source is None or source[2] > day:
+                        result.outs += 1
+                        ordered_before = source is not None and source[0].date() < start
+                        cause = _cause(
+                            report_days, spikes[device], start, day, lead, safety, ordered_before
+                        )
+                        result.causes[cause] += 1
+                        result.details.append(((device, consumable), start, day, source, cause))
+                    else:
+                        result.fitted += 1
+                        result.shelf_days += (day - source[2]).days
+                start = day
+                fitted_at.append(at)
+                continue
+            report_days.append(day)
+            percent = toner.reports[i][1]
+            if percent is None:
+                continue
+            since = at - ledger
+            in_hand = cartridges_in_hand(
+                [(o[0], o[1]) for o in orders if o[0] >= since],
+                [r for r in fitted_at if r >= since],
+            )
+            found = _forecast(s, toner, day)
+            ok = found is not None and found.reason is None
+            quantity = order_quantity(
+                order_days=found.order_days if ok else None,
+                order_cycle_days=found.order_cycle_days if ok else None,
+                at_threshold=percent <= threshold,
+                lead_days=lead,
+                safety_days=safety,
+                cadence_days=reporting_cadence(report_days),
+                in_hand=in_hand,
+            )
+            if quantity and not any(o[2] > day for o in orders):
+                orders.append([at, quantity, day + timedelta(days=lead), quantity])
+                result.orders += 1
+                result.ordered += quantity
+        result.left_over += sum(o[3] for o in orders)
+    return result
+
+
+def replenishment_previous(
+    histories: dict[Any, TonerHistory],
+    series: dict[Any, Series],
+    spikes: dict[int, set[date]],
+    lead: int,
+    safety: int,
+) -> tuple[int, int, Counter[str]]:
+    """The rule before issue 16's follow-up, for comparison (no longer what the API does): each
+    cartridge on its own, one order at the first report where the level is at or under the
+    threshold or the early end of the 80 % interval falls within lead time + safety days + the
+    days since the previous report. (cartridges replayed, stock-outs, their causes as in
+    Replay.causes and "wait_days": ten times the mean days a cartridge that arrived in time
+    waited for the one in the device to run out) for cartridges started with >= 30 days of
+    history."""
+    replayed = outs = 0
+    causes: Counter[str] = Counter()
+    waits: list[int] = []
     for (device, _), toner in histories.items():
         s = series.get((device, toner.meter))
         if s is None or not s.readings or not toner.reports:
@@ -282,8 +485,12 @@ def replenishment(
                     break
             if ordered_on is None or ordered_on + timedelta(days=lead) > empty_on:
                 outs += 1
-                short += (empty_on - start).days < lead + 7
-    return replayed, outs, short
+                days = [d for d, _ in toner.reports]
+                causes[_cause(days, spikes[device], start, empty_on, lead, safety, False)] += 1
+            else:
+                waits.append((empty_on - ordered_on - timedelta(days=lead)).days)
+    causes["wait_days"] = round(statistics.fmean(waits) * 10) if waits else 0
+    return replayed, outs, causes
 
 
 def _counter_at(readings: list[Reading], days: list[date], day: date) -> float | None:
@@ -396,9 +603,15 @@ async def main() -> None:
     parser.add_argument(
         "--anomaly-devices", type=int, default=5000, help="devices whose readings are re-flagged"
     )
+    parser.add_argument(
+        "--usage",
+        choices=USAGE_GENERATORS,
+        default="independent",
+        help="generator of the pages printed (demo/usage.py), when the database is seeded here",
+    )
     args = parser.parse_args()
     settings = Settings.from_env()
-    await ensure_loaded(settings)
+    await ensure_loaded(settings, usage=args.usage)
     started = time.perf_counter()
     histories, series, extra = await load(settings, args.devices)
     print(
@@ -412,17 +625,35 @@ async def main() -> None:
         print(
             f"horizon {h:>2} days: {figures['n']} forecasts, MAPE {figures['mape']:.1f} %, "
             f"median APE {figures['median_ape']:.1f} %, 80 % interval coverage "
-            f"{figures['coverage']:.1f} %, no forecast {figures['no_forecast']}"
+            f"{figures['coverage']:.1f} %, no forecast {figures['no_forecast']}; oracle MAPE "
+            f"{figures['oracle']:.1f} % (pages left today known), {figures['oracle_seen']:.1f} % "
+            f"(pages left at the last level report known)"
         )
     print(f"  (backtest in {time.perf_counter() - started:.1f} s)")
     for lead, safety in PLANNING:
         started = time.perf_counter()
-        replayed, outs, short = replenishment(histories, series, lead, safety)
+        replayed, outs, causes = replenishment_previous(
+            histories, series, extra["spikes"], lead, safety
+        )
         print(
-            f"just in time, lead {lead} + safety {safety} days: {replayed} cartridges, "
-            f"{outs} stock-outs ({100 * outs / max(replayed, 1):.2f} %), of which {short} of "
-            f"cartridges lasting less than lead time + 7 days, "
-            f"in {time.perf_counter() - started:.1f} s"
+            f"previous rule, lead {lead} + safety {safety} days: {replayed} cartridges, "
+            f"{outs} stock-outs ({100 * outs / max(replayed, 1):.2f} %), of which "
+            f"{causes['silent']} silent, {causes['spiked']} spiked, {causes['short']} short, "
+            f"{causes['late']} late; a delivered cartridge waited {causes['wait_days'] / 10:.1f} "
+            f"days on average, in {time.perf_counter() - started:.1f} s"
+        )
+        started = time.perf_counter()
+        r = replenishment(histories, series, extra["spikes"], lead, safety)
+        print(
+            f"just in time, lead {lead} + safety {safety} days: {r.cartridges} cartridges, "
+            f"{r.outs} stock-outs ({100 * r.outs / max(r.cartridges, 1):.2f} %), of which "
+            f"{r.causes['silent']} on a device silent > 14 days before (planted gap), "
+            f"{r.causes['spiked']} in or just before a planted runaway week, "
+            f"{r.causes['short']} lasting less than the lead time with nothing ordered before "
+            f"it was fitted, {r.causes['late']} ordered too late; "
+            f"{r.orders} orders for {r.ordered} cartridges, a delivered cartridge waited "
+            f"{r.shelf_days / max(r.fitted, 1):.1f} days on average, {r.left_over} in hand at "
+            f"the end, in {time.perf_counter() - started:.1f} s"
         )
     started = time.perf_counter()
     result = await anomalies(settings, args.anomaly_devices, extra["max_pages"])

@@ -29,6 +29,7 @@ from demo.toner import (
     has_unknown_levels,
     simulate,
 )
+from demo.usage import USAGE_GENERATORS, OfficeUsage
 from forecasting.meters import FLAG_BITS, Flag
 from forecasting.toner import meter_for
 from models import (
@@ -199,7 +200,12 @@ async def is_empty(engine: AsyncEngine) -> bool:
         return not (await conn.scalar(select(func.count()).select_from(Account)))
 
 
-async def seed_demo(engine: AsyncEngine, scale: str = "small", progress: bool = True) -> Summary:
+async def seed_demo(
+    engine: AsyncEngine, scale: str = "small", progress: bool = True, usage: str = "independent"
+) -> Summary:
+    """Seeds the demo; `usage` is the generator of the pages printed (demo/usage.py)."""
+    if usage not in USAGE_GENERATORS:
+        raise ValueError(f"unknown usage generator {usage!r}")
     rng = random.Random(20261124)
     summary = Summary()
     today = clock.utc_today()
@@ -217,7 +223,7 @@ async def seed_demo(engine: AsyncEngine, scale: str = "small", progress: bool = 
         toners = await _toners_by_model(conn, model_meters)
         await _seed_toner_levels(conn, rng, devices, consumables_by_model, toners, summary)
         await _seed_readings(
-            conn, rng, scale, today, devices, model_meters, toners, summary, progress
+            conn, rng, scale, today, devices, model_meters, toners, summary, progress, usage
         )
         user_ids = await _seed_users(conn, rng, account_ids, devices, stock_locations, summary)
         await _seed_tickets(conn, rng, scale, devices, account_ids, user_ids, summary)
@@ -591,6 +597,7 @@ async def _seed_readings(
     toners: dict[int, list[Toner]],
     summary: Summary,
     progress: bool,
+    usage: str = "independent",
 ) -> None:
     batch: list[dict[str, Any]] = []
     months: list[dict[str, Any]] = []
@@ -612,9 +619,14 @@ async def _seed_readings(
         points: dict[MeterType, list[tuple[date, int]]] = {m: [] for m in meters}
         days = _reading_days(rng, device, scale, today)
         spike_day, gap_days = _planted(position, days)
+        office = OfficeUsage(device.id * 7919 + 17) if usage == "office" else None
         for day in days:
             gap = (day - previous).days if previous else 1
-            printed = int(daily * gap * rng.uniform(0.5, 1.5))
+            # drawn under either generator, so that the rest of the demo stays the same
+            factor = rng.uniform(0.5, 1.5)
+            if office is not None:
+                factor = office.factor(day - timedelta(days=gap), day)
+            printed = int(daily * gap * factor)
             if day in gap_days:
                 continue  # planted: the device went unread
             flags = 0

@@ -29,6 +29,9 @@ MIN_CURRENT_USED = 15
 RATED_YIELD_WEIGHT = 0.25
 # Forecasts beyond this many days are capped (an idle device).
 MAX_DAYS = 3650
+# z of the quantile replenishment orders on (forecasting.replenishment): the early end of the
+# 80 % interval, a one-in-ten chance of running out sooner.
+ORDER_Z = Z80
 
 
 class Method(enum.StrEnum):
@@ -164,6 +167,10 @@ class TonerForecast:
     confidence: float | None = None
     method: Method | None = None
     effective_yield: float | None = None
+    # What replenishment orders on: days until empty, and days a full cartridge lasts, at the
+    # early quantile ORDER_Z.
+    order_days: int | None = None
+    order_cycle_days: float | None = None
 
 
 def days_to_print(usage: UsageRate, pages: float, today: date) -> int:
@@ -217,6 +224,10 @@ def forecast(
     high_days = days_to_print(usage, pages_left * math.exp(Z80 * sigma), today)
     # 1 for a tight interval, towards 0 as the interval grows to several times the forecast.
     confidence = round(1 / (1 + 2 * sigma * Z80), 2)
+    order_days = days_to_print(usage, pages_left * math.exp(-ORDER_Z * sigma), today)
+    cycle = yield_.pages / usage.pages_per_day
+    cycle_sigma = math.sqrt(usage.horizon_spread(max(cycle, 1)) ** 2 + yield_.spread**2)
+    order_cycle_days = min(cycle * math.exp(-ORDER_Z * cycle_sigma), float(MAX_DAYS))
     return TonerForecast(
         pages_per_day=usage.pages_per_day,
         pages_left=pages_left,
@@ -229,6 +240,8 @@ def forecast(
         confidence=confidence,
         method=yield_.method,
         effective_yield=yield_.pages,
+        order_days=order_days,
+        order_cycle_days=order_cycle_days,
     )
 
 

@@ -1,9 +1,10 @@
 """Toner levels reported by e-Maintenance devices, their history and the cartridge replacements
-read from it, and the replenishment orders a low level creates (a level at or under the
-consumable's threshold, or just in time: a forecast running out within the stock location's lead
-time plus safety days): at most one open order per
-device and consumable, however often and however concurrently the device reports (the partial
-unique index `uq_replenishment_orders_open` decides, with INSERT ... ON CONFLICT DO NOTHING).
+read from it, and the replenishment orders they create (forecasting.replenishment decides how
+many cartridges: a level at or under the consumable's threshold, or just in time, the cartridges
+the device will start within the stock location's lead time plus safety days plus its reporting
+cadence, less those ordered and not yet fitted): at most one open order per device and
+consumable, however often and however concurrently the device reports (the partial unique index
+`uq_replenishment_orders_open` decides, with INSERT ... ON CONFLICT DO NOTHING).
 
 A level is a percentage or one of the Printer MIB's special values (prtMarkerSuppliesLevel -2
 "unknown", -3 "some remaining"; -1 "other" is taken as unknown): those are stored as a state,
@@ -11,8 +12,9 @@ never as a number, and neither orders toner nor teaches anything about cartridge
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import and_, func, insert, select
@@ -23,6 +25,14 @@ from auth.policy import Permission
 from core import clock
 from core.errors import Forbidden, UserError
 from core.ids import decode_id_or_none
+from forecasting.replenishment import (
+    CADENCE_REPORTS,
+    LEDGER_DAYS,
+    MAX_CADENCE_DAYS,
+    cartridges_in_hand,
+    order_quantity,
+    reporting_cadence,
+)
 from forecasting.toner import is_replacement, meter_for
 from models import (
     CartridgeReplacement,
@@ -56,9 +66,6 @@ MAX_LEVELS = 50
 
 
 # The Printer MIB's special values of prtMarkerSuppliesLevel (RFC 3805).
-# The days since a device's previous report added to the just-in-time window at most.
-MAX_REPORT_GAP_DAYS = 14
-
 MIB_SPECIAL_LEVELS = {
     -1: TonerLevelState.UNKNOWN,  # "other"
     -2: TonerLevelState.UNKNOWN,
@@ -163,7 +170,7 @@ async def report_toner_levels(
 
     now = clock.now()
     # The last measured level of each consumable, before this report: a jump is a new cartridge.
-    previous, reported_before = await last_measured_levels(session, device.id, sorted(reported))
+    previous, _ = await last_measured_levels(session, device.id, sorted(reported))
     rows = [
         {
             "device_id": device.id,
@@ -198,19 +205,13 @@ async def report_toner_levels(
     }
     if replaced:
         await record_replacements(session, device, replaced, reported, now)
-    low = {
-        c
-        for c, (percent, _, consumable) in reported.items()
-        if percent is not None and percent <= consumable.reorder_threshold_percent
-    }
-    if device.stock_location_id is not None:
-        gaps = {
-            c: min(max((now - at).days, 0), MAX_REPORT_GAP_DAYS)
-            for c, at in reported_before.items()
-        }
-        low |= await due_just_in_time(session, device, reported, low, gaps)
+    wanted = (
+        await replenishment_due(session, device, reported, now)
+        if device.stock_location_id is not None
+        else {}
+    )
     orders: list[ReplenishmentOrder] = []
-    if low and device.stock_location_id is not None:
+    if wanted:
         # Racing reports of the same low level: the index lets one insert through, the
         # others do nothing (on PostgreSQL they wait for the first to commit, then skip).
         order_stmt = insert(ReplenishmentOrder).values(
@@ -219,11 +220,11 @@ async def report_toner_levels(
                     "stock_location_id": device.stock_location_id,
                     "device_id": device.id,
                     "consumable_id": c,
-                    "quantity": 1,
+                    "quantity": quantity,
                     "status": ReplenishmentStatus.PENDING,
                     "created_at": now,
                 }
-                for c in sorted(low)
+                for c, quantity in sorted(wanted.items())
             ]
         )
         orders = list(
@@ -252,42 +253,86 @@ async def report_toner_levels(
     return [(level, reported[level.consumable_id][2]) for level in levels], orders
 
 
-async def due_just_in_time(
+async def replenishment_due(
     session: AsyncSession,
     device: Device,
     reported: dict[int, tuple[int | None, TonerLevelState, Consumable]],
-    low: set[int],
-    gaps: dict[int, int],
-) -> set[int]:
-    """Toners above their threshold that may run out within the stock location's lead time
-    plus safety days (the early end of the forecast's 80 % interval: a one-in-ten chance of
-    running out sooner is not waited for), plus the days since the device's previous report
-    (`gaps`: the next report may come as late, and be too late): ordered now, so the cartridge
-    arrives in time (the forecast reads the levels just stored)."""
-    toners = [
-        c
-        for c, (percent, _, consumable) in reported.items()
-        if percent is not None and c not in low and consumable.kind is ConsumableKind.TONER
-    ]
-    if not toners:
-        return set()
-    window = (
+    now: datetime,
+) -> dict[int, int]:
+    """Cartridges to order per reported consumable (`forecasting.replenishment.order_quantity`:
+    the cartridges the device will start within the stock location's lead time + safety days
+    + its reporting cadence, at the forecast's early end, against those ordered and not yet
+    fitted), from the levels and replacements just stored. Four statements, and the forecast's
+    four when a toner is reported."""
+    measured = {c for c, (percent, _, _) in reported.items() if percent is not None}
+    if not measured:
+        return {}
+    lead, safety = (
         await session.execute(
-            select(StockLocation.lead_time_days + StockLocation.safety_days).where(
+            select(StockLocation.lead_time_days, StockLocation.safety_days).where(
                 StockLocation.id == device.stock_location_id
             )
         )
-    ).scalar_one()
-    found = (await toner_forecasts(session, [device.id])).get(device.id)
-    if found is None:
-        return set()
-    return {
-        c
-        for c in toners
-        if (f := found.by_consumable.get(c)) is not None
-        and f.low_days is not None
-        and f.low_days <= window + gaps.get(c, 0)
-    }
+    ).one()
+    since = now - timedelta(days=LEDGER_DAYS)
+    orders: dict[int, list[tuple[datetime, int]]] = defaultdict(list)
+    for c, at, quantity in (
+        await session.execute(
+            select(
+                ReplenishmentOrder.consumable_id,
+                ReplenishmentOrder.created_at,
+                ReplenishmentOrder.quantity,
+            ).where(
+                ReplenishmentOrder.device_id == device.id,
+                ReplenishmentOrder.consumable_id.in_(measured),
+                ReplenishmentOrder.status != ReplenishmentStatus.CANCELLED,
+                ReplenishmentOrder.created_at >= since,
+            )
+        )
+    ).tuples():
+        orders[c].append((at, quantity))
+    fitted: dict[int, list[datetime]] = defaultdict(list)
+    for c, at in (
+        await session.execute(
+            select(CartridgeReplacement.consumable_id, CartridgeReplacement.replaced_at).where(
+                CartridgeReplacement.device_id == device.id,
+                CartridgeReplacement.consumable_id.in_(measured),
+                CartridgeReplacement.replaced_at >= since,
+            )
+        )
+    ).tuples():
+        fitted[c].append(at)
+    report_days: dict[int, list[date]] = defaultdict(list)
+    for c, at in (
+        await session.execute(
+            select(TonerLevelReport.consumable_id, TonerLevelReport.reported_at).where(
+                TonerLevelReport.device_id == device.id,
+                TonerLevelReport.consumable_id.in_(measured),
+                TonerLevelReport.reported_at
+                >= now - timedelta(days=CADENCE_REPORTS * MAX_CADENCE_DAYS),
+            )
+        )
+    ).tuples():
+        report_days[c].append(at.date())
+    toners = {c for c in measured if reported[c][2].kind is ConsumableKind.TONER}
+    found = (await toner_forecasts(session, [device.id])).get(device.id) if toners else None
+    wanted: dict[int, int] = {}
+    for c in sorted(measured):
+        percent, _, consumable = reported[c]
+        assert percent is not None
+        f = found.by_consumable.get(c) if found is not None and c in toners else None
+        quantity = order_quantity(
+            order_days=f.order_days if f is not None else None,
+            order_cycle_days=f.order_cycle_days if f is not None else None,
+            at_threshold=percent <= consumable.reorder_threshold_percent,
+            lead_days=lead,
+            safety_days=safety,
+            cadence_days=reporting_cadence(report_days[c]),
+            in_hand=cartridges_in_hand(orders[c], fitted[c]),
+        )
+        if quantity:
+            wanted[c] = quantity
+    return wanted
 
 
 async def last_measured_levels(

@@ -22,7 +22,14 @@ from forecasting.toner import (
     is_replacement,
     meter_for,
 )
-from forecasting.usage import OFFICE_WEEK, Reading, usage_rate, week_weight, weighted_median
+from forecasting.usage import (
+    OFFICE_WEEK,
+    Reading,
+    trimmed_mean,
+    usage_rate,
+    week_weight,
+    weighted_median,
+)
 
 MONDAY = date(2027, 3, 1)
 
@@ -110,6 +117,22 @@ def test_gaps_outliers_and_counter_resets() -> None:
     reset.append(Reading(MONDAY + timedelta(days=28), 570))
     after_reset = usage_rate(reset)
     assert after_reset is not None and abs(after_reset.rate - 100) < 1e-9
+
+
+def test_recent_weeks_weigh_more() -> None:
+    # given: ten weeks at 530 pages, then six at 1,060 (the office got busier)
+    readings = weekly([530] * 10 + [1060] * 6)
+    rates = [100.0] * 10 + [200.0] * 6
+    # when
+    usage = usage_rate(readings)
+    # then: nearer the recent rate than the trimmed mean of all weeks alike (about 129), still
+    # under it
+    assert usage is not None
+    alike = trimmed_mean(rates, [sum(OFFICE_WEEK)] * len(rates))
+    assert alike + 20 < usage.rate < 200
+    # the same weeks the other way round: nearer the old rate
+    older = usage_rate(weekly([1060] * 6 + [530] * 10))
+    assert older is not None and older.rate < alike - 20
 
 
 def test_not_enough_history_says_why() -> None:

@@ -5,14 +5,24 @@ against stock on hand, the location's planning days, and the permission of the s
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import clock
-from core.ids import global_id
-from models import Device, StockLevel, StockLocation, TonerLevel
+from core.ids import decode_id, global_id
+from models import (
+    Consumable,
+    Device,
+    ReplenishmentOrder,
+    StockLevel,
+    StockLocation,
+    TonerLevel,
+    TonerLevelReport,
+)
+from models.enums import ReplenishmentStatus, TonerLevelState
 from tests.conftest import StatementCounter
 from tests.graphql import NOT_IN_SCHEMA, GraphQLClient
 from tests.stock.conftest import supplied_device
@@ -67,10 +77,14 @@ async def _only_device_of_location(connection: AsyncConnection, device: object) 
 async def test_just_in_time_order_within_lead_time_and_safety_days(
     gql: GraphQLClient, connection: AsyncConnection, emaintenance_token: str
 ) -> None:
-    # given: 50 % left runs out in 70 days (see _plant_history), at the earliest on `low`
+    # given: 50 % left runs out in 70 days (see _plant_history), at the earliest on `low`; no
+    # level reported before (no reporting cadence: only the reports below, all today)
     device = await supplied_device(connection)
     toner = await _black_toner(connection, device)
     today = await _plant_history(connection, device, toner)
+    await connection.execute(
+        delete(TonerLevelReport).where(TonerLevelReport.device_id == device.id)
+    )
     forecast = await gql(
         QUERY_FORECAST, {"id": global_id("Device", device.id)}, as_user="agent@vendor.example"
     )
@@ -102,6 +116,144 @@ async def test_just_in_time_order_within_lead_time_and_safety_days(
     assert order["consumable"]["id"] == global_id("Consumable", toner.id)
     assert again.data["reportTonerLevels"]["replenishmentOrders"] == []
     assert await _open_orders(connection, device.id, toner.id) == 1
+
+
+async def _earliest_days(gql: GraphQLClient, device: Any, toner: Any, today: date) -> int:
+    forecast = await gql(
+        QUERY_FORECAST, {"id": global_id("Device", device.id)}, as_user="agent@vendor.example"
+    )
+    [black] = [
+        level["forecast"]
+        for level in forecast.data["node"]["tonerLevels"]
+        if level["consumable"]["id"] == global_id("Consumable", toner.id)
+    ]
+    return (date.fromisoformat(black["low"]) - today).days
+
+
+@pytest.mark.dates
+@pytest.mark.parametrize("weekly", [False, True], ids=["no_history", "weekly_reports"])
+async def test_just_in_time_window_counts_the_reporting_cadence(
+    gql: GraphQLClient, connection: AsyncConnection, emaintenance_token: str, weekly: bool
+) -> None:
+    # given: the earliest day 50 % may run out falls a week after lead time + safety days; the
+    # device reported its level weekly before (its next report may come a week later) or never
+    device = await supplied_device(connection)
+    toner = await _black_toner(connection, device)
+    today = await _plant_history(connection, device, toner)
+    await connection.execute(
+        delete(TonerLevelReport).where(TonerLevelReport.device_id == device.id)
+    )
+    if weekly:
+        await connection.execute(
+            insert(TonerLevelReport),
+            [
+                {
+                    "device_id": device.id,
+                    "consumable_id": toner.id,
+                    "percent": 50 + 3 * k,
+                    "state": TonerLevelState.MEASURED,
+                    "reported_at": clock.now() - timedelta(days=7 * k),
+                }
+                for k in range(1, 4)
+            ],
+        )
+    earliest = await _earliest_days(gql, device, toner, today)
+    assert 10 < earliest < 70
+    await connection.execute(
+        update(StockLocation)
+        .where(StockLocation.id == device.stock_location_id)
+        .values(lead_time_days=earliest - 7 - 3, safety_days=3)
+    )
+    # when
+    result = await gql(
+        QUERY_REPORT,
+        {
+            "input": {
+                "deviceId": global_id("Device", device.id),
+                "levels": [{"colour": "BLACK", "percent": 50}],
+            }
+        },
+        token=emaintenance_token,
+    )
+    # then: ordered now only when the next report may come too late
+    orders = result.data["reportTonerLevels"]["replenishmentOrders"]
+    assert [o["quantity"] for o in orders] == ([1] if weekly else [])
+    assert await _open_orders(connection, device.id, toner.id) == (1 if weekly else 0)
+
+
+async def _set_status(connection: AsyncConnection, order_id: str, status: str) -> None:
+    await connection.execute(
+        update(ReplenishmentOrder)
+        .where(ReplenishmentOrder.id == decode_id(order_id, "ReplenishmentOrder"))
+        .values(status=ReplenishmentStatus(status))
+    )
+
+
+@pytest.mark.dates
+async def test_cartridge_shorter_than_lead_time_orders_the_next_ones_at_replacement(
+    gql: GraphQLClient, connection: AsyncConnection, emaintenance_token: str
+) -> None:
+    # given: 530 pages a week and a 1,060-page toner (a full cartridge lasts about two weeks),
+    # a 30-day lead time; the cartridge in the device is at 60 %, nothing ordered
+    device = await supplied_device(connection)
+    toner = await _black_toner(connection, device)
+    await _plant_history(connection, device, toner)
+    await connection.execute(
+        delete(TonerLevelReport).where(TonerLevelReport.device_id == device.id)
+    )
+    await connection.execute(
+        delete(ReplenishmentOrder).where(ReplenishmentOrder.device_id == device.id)
+    )
+    await connection.execute(
+        update(Consumable).where(Consumable.id == toner.id).values(rated_yield_pages=1_060)
+    )
+    await connection.execute(
+        update(StockLocation)
+        .where(StockLocation.id == device.stock_location_id)
+        .values(lead_time_days=30, safety_days=3)
+    )
+
+    async def report(percent: int) -> list[dict[str, Any]]:
+        result = await gql(
+            QUERY_REPORT,
+            {
+                "input": {
+                    "deviceId": global_id("Device", device.id),
+                    "levels": [{"colour": "BLACK", "percent": percent}],
+                }
+            },
+            token=emaintenance_token,
+        )
+        assert result.data["reportTonerLevels"]["userErrors"] == []
+        return result.data["reportTonerLevels"]["replenishmentOrders"]  # type: ignore[no-any-return]
+
+    # when: the cartridge is replaced (a level that jumps up), and reported full again
+    await connection.execute(
+        update(TonerLevel)
+        .where(TonerLevel.device_id == device.id, TonerLevel.consumable_id == toner.id)
+        .values(percent=4)
+    )
+    at_replacement = await report(100)
+    again = await report(99)
+    # then: one order, at once, for every cartridge the device will start before an order
+    # raised after this one could arrive (a cartridge lasts under the lead time)
+    [order] = at_replacement
+    assert order["consumable"]["id"] == global_id("Consumable", toner.id)
+    assert 2 * 30 / 14 <= order["quantity"] <= 2 * 30 + 3
+    assert again == []
+    assert await _open_orders(connection, device.id, toner.id) == 1
+    # when: delivered, its cartridges are in hand until fitted: nothing more is ordered
+    await _set_status(connection, order["id"], "DELIVERED")
+    delivered = await report(98)
+    # then
+    assert delivered == []
+    assert await _open_orders(connection, device.id, toner.id) == 0
+    # when: a cancelled order holds nothing
+    await _set_status(connection, order["id"], "CANCELLED")
+    cancelled = await report(97)
+    # then
+    [reordered] = cancelled
+    assert reordered["quantity"] == order["quantity"]
 
 
 @pytest.mark.dates
@@ -206,44 +358,3 @@ async def test_update_planning_days(gql: GraphQLClient, connection: AsyncConnect
         select(StockLocation.lead_time_days).where(StockLocation.id == location_id)
     )
     assert stored == 10
-
-
-@pytest.mark.dates
-async def test_a_device_reporting_seldom_is_ordered_for_earlier(
-    gql: GraphQLClient, connection: AsyncConnection, emaintenance_token: str
-) -> None:
-    # given: a report now, and the earliest day the toner may run out
-    device = await supplied_device(connection)
-    toner = await _black_toner(connection, device)
-    today = await _plant_history(connection, device, toner)
-    forecast = await gql(
-        QUERY_FORECAST, {"id": global_id("Device", device.id)}, as_user="agent@vendor.example"
-    )
-    [black] = [
-        level["forecast"]
-        for level in forecast.data["node"]["tonerLevels"]
-        if level["consumable"]["id"] == global_id("Consumable", toner.id)
-    ]
-    earliest = (date.fromisoformat(black["low"]) - today).days
-    location = StockLocation.id == device.stock_location_id
-    await connection.execute(
-        update(StockLocation).where(location).values(lead_time_days=earliest - 7, safety_days=0)
-    )
-    report = {
-        "input": {
-            "deviceId": global_id("Device", device.id),
-            "levels": [{"colour": "BLACK", "percent": 50}],
-        }
-    }
-    # when: reporting right after the previous report, then a week after it
-    soon = await gql(QUERY_REPORT, report, token=emaintenance_token)
-    await connection.execute(
-        update(TonerLevel)
-        .where(TonerLevel.device_id == device.id, TonerLevel.consumable_id == toner.id)
-        .values(reported_at=clock.now() - timedelta(days=7))
-    )
-    week_later = await gql(QUERY_REPORT, report, token=emaintenance_token)
-    # then: the week until the next report counts as notice
-    assert soon.data["reportTonerLevels"]["replenishmentOrders"] == []
-    [order] = week_later.data["reportTonerLevels"]["replenishmentOrders"]
-    assert order["consumable"]["id"] == global_id("Consumable", toner.id)

@@ -12,12 +12,12 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app import create_app
-from core import clock
 from core.ids import global_id
-from demo.fleet import DEMO_CLIENT_ID
+from demo.fleet import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from models import (
     ApiClient,
     AuditLogEntry,
+    CartridgeReplacement,
     Consumable,
     Device,
     ReplenishmentOrder,
@@ -31,7 +31,7 @@ from models.session import create_sessionmaker
 from settings import Settings
 from tests.audiences import fields_of
 from tests.graphql import NOT_IN_SCHEMA, GraphQLClient
-from tests.stock.conftest import supplied_device
+from tests.stock.conftest import client_token, supplied_device
 
 QUERY_REPORT = """
 mutation Report($input: ReportTonerLevelsInput!) {
@@ -91,10 +91,19 @@ def _report(device_id: int, **level: Any) -> dict[str, Any]:
 async def test_low_level_orders_toner_once(
     gql: GraphQLClient, connection: AsyncConnection, emaintenance_token: str
 ) -> None:
-    # given
+    # given: a location that needs no notice (no lead time, no safety days) and a device with
+    # no reporting cadence yet: the threshold alone orders, one cartridge
     device = await supplied_device(connection)
     toner = await _black_toner(connection, device)
     assert await _open_orders(connection, device.id, toner.id) == 0
+    await connection.execute(
+        update(StockLocation)
+        .where(StockLocation.id == device.stock_location_id)
+        .values(lead_time_days=0, safety_days=0)
+    )
+    await connection.execute(
+        delete(TonerLevelReport).where(TonerLevelReport.device_id == device.id)
+    )
     # when
     first = await gql(
         QUERY_REPORT, _report(device.id, colour="BLACK", percent=4), token=emaintenance_token
@@ -129,8 +138,8 @@ async def test_low_level_orders_toner_once(
 async def test_level_above_threshold_orders_nothing(
     gql: GraphQLClient, connection: AsyncConnection, emaintenance_token: str
 ) -> None:
-    # given: a location that needs no notice (no lead time, no safety days), a device that
-    # reported a moment ago (its next report will not be late)
+    # given: a location that needs no notice (no lead time, no safety days), a device with no
+    # reporting cadence yet (its next report is not taken to be late)
     device = await supplied_device(connection)
     toner = await _black_toner(connection, device)
     await connection.execute(
@@ -139,7 +148,7 @@ async def test_level_above_threshold_orders_nothing(
         .values(lead_time_days=0, safety_days=0)
     )
     await connection.execute(
-        update(TonerLevel).where(TonerLevel.device_id == device.id).values(reported_at=clock.now())
+        delete(TonerLevelReport).where(TonerLevelReport.device_id == device.id)
     )
     # when
     result = await gql(
@@ -232,21 +241,23 @@ async def test_report_toner_levels_requires_permission(
     assert await _open_orders(connection, device.id, toner.id) == 0
 
 
-@pytest.mark.postgres
 @pytest.mark.parametrize(
-    ("percent", "planning_days"),
+    ("percent", "planning_days", "level_before"),
     [
-        (3, None),  # at or under the threshold
-        (60, (365, 365)),  # above it, but forecast to run out within lead time + safety days
+        (3, None, None),  # at or under the threshold
+        # above it, but forecast to run out within lead time + safety days
+        (60, (365, 365), None),
+        # a new cartridge that will not last the lead time: the next ones ordered at once
+        (100, (365, 365), 4),
     ],
-    ids=["threshold", "just_in_time"],
+    ids=["threshold", "just_in_time", "replacement"],
 )
 async def test_concurrent_reports_create_one_order(
     engine: AsyncEngine,
     settings: Settings,
-    emaintenance_token: str,
     percent: int,
     planning_days: tuple[int, int] | None,
+    level_before: int | None,
 ) -> None:
     # given: an app on real, separate connections (not the test's rolled-back transaction)
     async with engine.connect() as conn:
@@ -269,6 +280,14 @@ async def test_concurrent_reports_create_one_order(
                 )
             )
         ).one()
+        last_replacement = await conn.scalar(select(func.max(CartridgeReplacement.id))) or 0
+    if level_before is not None:
+        async with engine.begin() as conn:
+            await conn.execute(
+                update(TonerLevel)
+                .where(TonerLevel.device_id == device.id, TonerLevel.consumable_id == toner.id)
+                .values(percent=level_before)
+            )
     if planning_days is not None:
         async with engine.begin() as conn:
             await conn.execute(
@@ -281,13 +300,14 @@ async def test_concurrent_reports_create_one_order(
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             gql = GraphQLClient(http)
+            token = await client_token(gql, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET)
             # when
             results = await asyncio.gather(
                 *[
                     gql(
                         QUERY_REPORT,
                         _report(device.id, colour="BLACK", percent=percent),
-                        token=emaintenance_token,
+                        token=token,
                     )
                     for _ in range(12)
                 ]
@@ -299,7 +319,9 @@ async def test_concurrent_reports_create_one_order(
             for order in result.data["reportTonerLevels"]["replenishmentOrders"]
         ]
         assert all(r.data["reportTonerLevels"]["userErrors"] == [] for r in results)
-        assert len(created) == 1
+        assert len(created) == 1 and created[0]["quantity"] >= 1
+        if level_before is not None:
+            assert created[0]["quantity"] > 1
         async with engine.connect() as conn:
             assert await _open_orders(conn, device.id, toner.id) == 1
     finally:
@@ -321,6 +343,9 @@ async def test_concurrent_reports_create_one_order(
                 )
             )
             await conn.execute(delete(TonerLevelReport).where(TonerLevelReport.id > last_report))
+            await conn.execute(
+                delete(CartridgeReplacement).where(CartridgeReplacement.id > last_replacement)
+            )
             await conn.execute(
                 update(StockLocation)
                 .where(StockLocation.id == device.stock_location_id)
