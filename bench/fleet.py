@@ -121,9 +121,7 @@ async def ensure_pg_database() -> None:
         await conn.close()
 
 
-async def ensure_loaded(
-    settings: Any, scale: str = "large", usage: str = "independent"
-) -> None:
+async def ensure_loaded(settings: Any, scale: str = "large", usage: str = "independent") -> None:
     """Migrates, and loads the `scale` fleet when the database is empty (`usage`: the generator
     of the pages printed, demo/usage.py); fresh planner statistics."""
     from sqlalchemy import text
