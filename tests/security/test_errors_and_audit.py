@@ -12,8 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from strawberry import relay
 
-import resolvers.context
 import resolvers.identity
+import resolvers.scoping
 import schema.identity
 from core.errors import Forbidden
 from models import AuditLogEntry
@@ -55,7 +55,7 @@ async def test_unexpected_exception_is_masked_with_a_request_id_in_the_log(
 ) -> None:
     # given
     token = await gql.token_for(ADMIN)
-    monkeypatch.setattr(resolvers.context, "build_scope", _boom)
+    monkeypatch.setattr(resolvers.scoping.ScopeCache, "scope", _boom)
     # when
     with caplog.at_level(logging.ERROR, logger="portal.errors"):
         result = await gql(QUERY_ACCOUNTS, token=token, headers={"X-Request-Id": "req-mask-1"})
