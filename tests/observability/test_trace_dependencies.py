@@ -63,7 +63,7 @@ async def test_redis_commands_are_spans_of_the_operation(
         s for s in _below(finished, operation) if (s.attributes or {}).get("db.system") == "redis"
     ]
     assert [s.name for s in redis_spans] == ["EVALSHA"], [s.name for s in finished]
-    statement = str(redis_spans[0].attributes.get("db.statement", ""))
+    statement = _statement(redis_spans[0])
     command, *arguments = statement.split(" ")
     assert command == "EVALSHA" and arguments, statement
     assert all(argument == "?" for argument in arguments), statement
