@@ -66,12 +66,12 @@ async def sqlite_office(
 async def office(
     request: pytest.FixtureRequest,
     settings: Settings,
+    engine: AsyncEngine,
     sqlite_office: tuple[Settings, AsyncEngine],
 ) -> AsyncIterator[tuple[Settings, AsyncEngine]]:
-    if request.param == "sqlite":
-        office_settings, engine = sqlite_office
-    else:
-        office_settings, engine = settings, request.getfixturevalue("engine")
+    # `engine` is asked for here, not with getfixturevalue: a session fixture not yet set up
+    # cannot be from inside this (running) one, as when the test runs alone
+    office_settings, engine = sqlite_office if request.param == "sqlite" else (settings, engine)
     async with office_writes_removed(engine):
         yield office_settings, engine
 
