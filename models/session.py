@@ -84,9 +84,15 @@ async def begin_writing(session: AsyncSession) -> None:
         queue = _writer_queue(bind)
         try:
             await asyncio.wait_for(queue.acquire(), SQLITE_BUSY_TIMEOUT_MS / 1000)
-        except TimeoutError:  # as SQLite would say after its busy timeout
+        except TimeoutError:
+            waited_too_long = True
+        else:
+            waited_too_long = False
+        # As SQLite says after its busy timeout. Raised outside the `except`: the TimeoutError
+        # must not be this error's context, or it would be taken for an outage (Retry-After 5).
+        if waited_too_long:
             locked = sqlite3.OperationalError("database is locked")
-            raise OperationalError("BEGIN IMMEDIATE", None, locked) from None
+            raise OperationalError("BEGIN IMMEDIATE", None, locked)
         session.info[_HELD_WRITER_QUEUE] = queue
     try:
         await session.connection(execution_options={SQLITE_BEGIN: "IMMEDIATE"})

@@ -40,6 +40,13 @@ SIGN_INS = 50
 TICKETS = 50
 # The only refusal a busy database may give: retry later, nothing was done.
 BUSY = "SERVICE_UNAVAILABLE"
+# How long the office's writers may wait for their turn (SQLite), or for a connection
+# (PostgreSQL): as long as the client waits for its answer (run_office), so that a slow machine
+# (the suite on two busy cores takes 30 s and more where an idle one takes 10) answers late
+# rather than BUSY. What a writer waiting past the busy timeout is answered is the business of
+# the tests at the end of this module.
+OFFICE_WAIT_SECONDS = 120
+OFFICE_BUSY_TIMEOUT_MS = OFFICE_WAIT_SECONDS * 1000
 
 ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith("postgresql")
 
@@ -61,42 +68,44 @@ async def sqlite_office(
 async def office(
     request: pytest.FixtureRequest,
     settings: Settings,
+    engine: AsyncEngine,
     sqlite_office: tuple[Settings, AsyncEngine],
 ) -> AsyncIterator[tuple[Settings, AsyncEngine]]:
+    # `engine` is asked for here, not with getfixturevalue: a session fixture not yet set up
+    # cannot be from inside this (running) one, as when the test runs alone
     if request.param == "sqlite":
-        office_settings, engine = sqlite_office
-    else:
-        office_settings, engine = settings, request.getfixturevalue("engine")
-    async with office_writes_removed(engine):
-        yield office_settings, engine
+        office_settings, office_engine = sqlite_office
+        async with office_writes_removed(office_engine):
+            yield office_settings, office_engine
+        return
+    # PostgreSQL: the session's database, through an engine whose connections may take as long
+    # to open (and to be had from the pool) as the client waits: on two busy cores the 5 s
+    # meant for a server that accepts and never answers go by while our own event loop serves
+    # the other 99 requests.
+    office_settings = replace(settings, database_connect_timeout_seconds=OFFICE_WAIT_SECONDS)
+    office_engine = create_engine(office_settings, pool_timeout=OFFICE_WAIT_SECONDS)
+    try:
+        async with office_writes_removed(office_engine):
+            yield office_settings, office_engine
+    finally:
+        await office_engine.dispose()
 
 
 async def test_fifty_sign_ins_and_fifty_new_tickets_at_once(
-    office: tuple[Settings, AsyncEngine],
+    office: tuple[Settings, AsyncEngine], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # given
+    # given: writers wait their turn for as long as the client waits
     settings, engine = office
+    monkeypatch.setattr(models.session, "SQLITE_BUSY_TIMEOUT_MS", OFFICE_BUSY_TIMEOUT_MS)
     # when
     report = await run_office(settings, engine, sign_ins=SIGN_INS, tickets=TICKETS)
-    # then: nothing failed unexpectedly; what was not done was refused with a code to retry
+    # then: everyone signed in, every ticket was created
     print(report.summary())
-    for response in report.responses:
-        assert "INTERNAL" not in response.error_codes, response.body
-        if BUSY in response.error_codes:
-            assert response.status == 503
-            assert response.headers["retry-after"] == "1"
-    for name in ("login", "createTicket"):
-        assert set(report.answers[name]) <= {"ok", BUSY}, report.answers
-    signed_in = report.count("login", "ok")
-    created = report.count("createTicket", "ok")
-    assert signed_in > 0 and created > 0
-    # and every write done is in the audit log, every refusal too, nothing else
-    assert report.tickets == created
-    assert report.audit[LOGIN_ACTION] == signed_in
-    assert report.audit[TICKET_ACTION] == created
-    assert report.audit["mutation:login"] == report.count("login", BUSY)
-    assert report.audit["mutation:createTicket"] == report.count("createTicket", BUSY)
-    assert sum(report.audit.values()) == SIGN_INS + TICKETS
+    assert [r.body for r in report.responses if r.errors] == []
+    assert report.answers == {"login": {"ok": SIGN_INS}, "createTicket": {"ok": TICKETS}}
+    # and every write done is in the audit log, once, and nothing else
+    assert report.tickets == TICKETS
+    assert report.audit == {LOGIN_ACTION: SIGN_INS, TICKET_ACTION: TICKETS}
 
 
 async def test_concurrent_wrong_passwords_are_all_counted(
@@ -210,6 +219,7 @@ async def test_write_lock_held_past_the_busy_timeout_is_a_coded_refusal(
                 other.execute("ROLLBACK")
                 other.close()
         await engine.dispose()
+        counts_after = await _counts(office_engine)  # before the cleanup removes the sign-in's
     # then
     assert created.status == 503
     assert created.headers["retry-after"] == "1"
@@ -217,7 +227,54 @@ async def test_write_lock_held_past_the_busy_timeout_is_a_coded_refusal(
     error = created.errors[0]
     assert error["extensions"]["retryAfter"] == 1
     assert error["message"].startswith("Le service est occupé")
-    assert await _counts(office_engine) == counts_before
+    assert counts_after == counts_before
+
+
+async def test_turn_waited_for_past_the_busy_timeout_is_the_same_coded_refusal(
+    sqlite_office: tuple[Settings, AsyncEngine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer of this process queued behind another one (its turn not given within the busy
+    timeout) is answered as SQLite's own lock is: busy, retry in a second; not an outage."""
+    # given: this process's writer queue is held longer than our (short) busy timeout
+    settings, office_engine = sqlite_office
+    monkeypatch.setattr(models.session, "SQLITE_BUSY_TIMEOUT_MS", 200)
+    engine = create_engine(settings)
+    async with office_writes_removed(office_engine):
+        app = create_app(settings, sessionmaker=create_sessionmaker(engine))
+        async with (
+            serving(app) as address,
+            httpx.AsyncClient(base_url=f"http://{address}", timeout=60) as http,
+        ):
+            gql = GraphQLClient(http)
+            device = await covered_device(gql, TICKET_CREATOR)
+            token = await gql.token_for(TICKET_CREATOR)
+            counts_before = await _counts(office_engine)
+            queue = models.session._writer_queue(engine)
+            await queue.acquire()
+            try:
+                # when
+                created = await gql(
+                    CREATE_TICKET,
+                    {
+                        "input": {
+                            "type": "INCIDENT",
+                            "deviceId": device["id"],
+                            "summary": "Queued too long",
+                            "symptomCategory": "OTHER",
+                        }
+                    },
+                    token=token,
+                )
+            finally:
+                queue.release()
+        await engine.dispose()
+        counts_after = await _counts(office_engine)  # before the cleanup removes the sign-in's
+    # then
+    assert created.status == 503
+    assert created.headers["retry-after"] == "1"
+    assert created.error_codes == [BUSY]
+    assert created.errors[0]["extensions"]["retryAfter"] == 1
+    assert counts_after == counts_before
 
 
 QUERY_REFRESH = """
