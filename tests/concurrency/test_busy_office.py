@@ -6,7 +6,6 @@ done, or refused with a code and not done; every write done has its audit entry.
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator
@@ -47,8 +46,6 @@ BUSY = "SERVICE_UNAVAILABLE"
 # the tests at the end of this module.
 OFFICE_WAIT_SECONDS = 120
 OFFICE_BUSY_TIMEOUT_MS = OFFICE_WAIT_SECONDS * 1000
-
-ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith("postgresql")
 
 
 @pytest.fixture(scope="module")
