@@ -9,17 +9,22 @@ own scope clause would return it, and only relations the query selects are joine
 
 The joins wrap the page (`SELECT ... FROM (the page, limited) LEFT JOIN ...`), so they run for
 the rows of the page only, whatever the planner thinks of the filter's selectivity.
+
+A per-parent list (a device's latest readings) would multiply the page's rows if joined: it is
+`Preloaded` instead, its loader's one batch for the page's parents run as soon as the page is
+in, so that its field resolvers too find their values at hand rather than an awaitable each.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Select, and_
 
 if TYPE_CHECKING:
+    from auth.policy import Permission
     from resolvers.loaders import Loaders
     from resolvers.loaders.base import ByIdLoader
     from resolvers.scoping import Scope
@@ -107,14 +112,39 @@ class Computed:
         loaders[self.loader].prime(parent.id, value)
 
 
+@dataclass(frozen=True)
+class Preloaded:
+    """A per-parent value its own loader reads by the parent's id in a statement of its own:
+    loaded for the page's parents once the page is in (the one batch the field resolvers would
+    have made, no more statements), for the parents on which `granted(scope, parent)` holds
+    `requiring`, the permission the field's guard asks. The guard still decides what is shown:
+    a parent left out here is only left to its resolver."""
+
+    loader: type[Any]
+    requiring: Permission | None = None
+    granted: Callable[[Scope, Any], frozenset[Permission]] | None = None
+
+    async def load(self, loaders: Loaders, scope: Scope, parents: Sequence[Any]) -> None:
+        requiring, granted = self.requiring, self.granted
+        keys = [
+            parent.id
+            for parent in parents
+            if requiring is None or granted is None or requiring in granted(scope, parent)
+        ]
+        if keys:
+            await loaders[self.loader].load_many(keys)
+
+
 @dataclass
 class Ride:
     """The relations joined to one page: `extend` adds them to the statement that wraps the
-    page, `prime` hands their values to the loaders once the page's rows are in."""
+    page, `prime` hands their values to the loaders once the page's rows are in; `preload`
+    then runs the batches of the `preloaded` ones."""
 
     relations: list[Joined]
     scope: Scope
     loaders: Loaders
+    preloaded: list[Preloaded] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.relations)
@@ -134,10 +164,19 @@ class Ride:
             for relation, value in zip(self.relations, row[-n:], strict=True):
                 relation.prime(self.loaders, parent, value)
 
+    async def preload(self, parents: Sequence[Any]) -> None:
+        for preloaded in self.preloaded:
+            await preloaded.load(self.loaders, self.scope, parents)
+
 
 def selected_joins(
-    relations: Mapping[str, Joined], selected: frozenset[str], scope: Scope, loaders: Loaders
+    relations: Mapping[str, Joined],
+    selected: frozenset[str],
+    scope: Scope,
+    loaders: Loaders,
+    preloaded: Mapping[str, Preloaded] | None = None,
 ) -> Ride:
     """The relations (by GraphQL field name) that the query selects."""
     chosen = [relation for name, relation in relations.items() if name in selected]
-    return Ride(relations=chosen, scope=scope, loaders=loaders)
+    loads = [load for name, load in (preloaded or {}).items() if name in selected]
+    return Ride(relations=chosen, scope=scope, loaders=loaders, preloaded=loads)

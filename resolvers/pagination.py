@@ -209,6 +209,8 @@ async def paginate(
     rows = rows[:limit]
     if ride:
         ride.prime(rows)
+    if ride is not None and ride.preloaded and rows:
+        await ride.preload([row[0] for row in rows])
     if backwards:
         rows.reverse()
     return build_page(
