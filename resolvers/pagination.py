@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from core.errors import BadUserInput
-from resolvers.joined import Ride
+from models.session import execute_core
+from resolvers.joined import PlainRows, Ride
 
 Kind = Literal["str", "int", "date", "datetime"]
 
@@ -40,7 +41,9 @@ class SortField:
     kind: Kind
 
     def encode(self, value: Any) -> Any:
-        if isinstance(value, datetime | date):
+        # `date` covers `datetime`; a `datetime | date` union here would be built at each call
+        # (three per row of every page)
+        if isinstance(value, date):
             return value.isoformat()
         return value
 
@@ -195,16 +198,26 @@ async def paginate(
         first = literal(values[0], type_=keys[0].type)
         page = page.where(keys[0] >= first if forward else keys[0] <= first)
     page = page.order_by(*_ordered(keys, backwards != descending)).limit(limit + 1)
+    plain: PlainRows | None = None
     if ride:
-        # the page first, then the joins, for its rows only
+        # the page first, then the joins, for its rows only; plain rows (`resolvers.joined`)
         inner = page.subquery("page")
-        parent = aliased(stmt.column_descriptions[0]["entity"], inner)
+        plain = PlainRows()
+        plain.add(stmt.column_descriptions[0]["entity"], inner)
         sort_columns = [inner.c[f"_sort{i}"] for i in range(len(keys))]
-        page = ride.extend(select(parent, *sort_columns), inner).order_by(
+        for column in sort_columns:
+            plain.add(column)
+        joined = ride.extend(select().select_from(inner), inner, plain)
+        page = joined.add_columns(*plain.columns).order_by(
             *_ordered(sort_columns, backwards != descending)
         )
 
-    rows = list((await session.execute(page)).all()) if limit > 0 else []
+    if limit <= 0:
+        rows: list[Any] = []
+    elif plain is not None:
+        rows = plain.rows((await execute_core(session, page)).all())
+    else:
+        rows = list((await session.execute(page)).all())
     has_more = len(rows) > limit
     rows = rows[:limit]
     if ride:
