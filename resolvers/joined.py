@@ -178,9 +178,7 @@ class PlainRows:
         parts = self._parts
         return [
             tuple(
-                row[start]
-                if make is None
-                else (None if row[pk] is None else make(row[start:end]))
+                row[start] if make is None else (None if row[pk] is None else make(row[start:end]))
                 for start, end, make, pk in parts
             )
             for row in flat

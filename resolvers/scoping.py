@@ -82,6 +82,10 @@ class Scope:
     grants: tuple[Grant, ...] = ()
     # Per account (sub-accounts included where the role reaches them): the permissions held.
     account_permissions: Mapping[int, frozenset[Permission]] = field(default_factory=dict)
+    # Statements built from this scope's clauses, kept with it by their builders (a cached
+    # scope serves many requests: `resolvers.pagination.paginate(plans=...)`); shared by the
+    # copies `replace` makes, which have the same clauses.
+    plans: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     # --- who -------------------------------------------------------------------------------
 

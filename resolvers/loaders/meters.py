@@ -81,9 +81,7 @@ class LatestReadingsByDeviceIdLoader(ContextLoader):
         self, keys: Sequence[int]
     ) -> list[list[tuple[MeterType, MeterReading | None]]]:
         groups: dict[int, list[tuple[MeterType, Any]]] = defaultdict(list)
-        result = await execute_core(
-            self.context.session, _LATEST_ROWS, {"device_ids": list(keys)}
-        )
+        result = await execute_core(self.context.session, _LATEST_ROWS, {"device_ids": list(keys)})
         for row in result.all():
             # a row has the reading's columns by name, as a MeterReading has its attributes
             reading = row if row.id is not None else None
