@@ -11,7 +11,7 @@ The joins wrap the page (`SELECT ... FROM (the page, limited) LEFT JOIN ...`), s
 the rows of the page only, whatever the planner thinks of the filter's selectivity.
 
 The page comes back as plain rows (`PlainRows`): each entity of a row (the parent, each joined
-relation) is a `Row` of its table's columns, read by attribute as the ORM's object would be,
+relation) is a named tuple of its table's columns, read by attribute as the ORM's object would be,
 without the ORM's per-object work (identity map, instance state); nothing writes them.
 
 A per-parent list (a device's latest readings) would multiply the page's rows if joined: it is
@@ -21,15 +21,14 @@ in, so that its field resolvers too find their values at hand rather than an awa
 
 from __future__ import annotations
 
-import functools
+import collections
+import contextlib
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Select, and_
-from sqlalchemy.engine.result import result_tuple
-from sqlalchemy.engine.row import Row
 
 if TYPE_CHECKING:
     from auth.policy import Permission
@@ -121,7 +120,7 @@ class Computed:
 
 
 # Per mapped class: its table's column keys, the index of its primary key among them, and what
-# makes a row of those keys from a tuple of values.
+# makes a row of those keys from a sequence of values.
 _ROW_SHAPES: dict[Any, tuple[list[str], int, Callable[[Sequence[Any]], Any]]] = {}
 
 
@@ -136,8 +135,9 @@ def _row_shape(entity: Any) -> tuple[list[str], int, Callable[[Sequence[Any]], A
 
 
 def _row_maker(entity: Any, keys: list[str]) -> Callable[[Sequence[Any]], Any]:
-    """A `Row` of `keys` that also has the model's own public methods (`Contract.is_active_on`),
-    which read its columns as attributes."""
+    """A named tuple of `keys` that also has the model's own public methods
+    (`Contract.is_active_on`), which read its columns as attributes (a named tuple's attributes
+    are read in C, about ten times faster than a `Row`'s)."""
     methods = {
         name: value
         for klass in reversed(entity.__mro__)
@@ -145,15 +145,16 @@ def _row_maker(entity: Any, keys: list[str]) -> Callable[[Sequence[Any]], Any]:
         for name, value in vars(klass).items()
         if inspect.isfunction(value) and not name.startswith("_")
     }
-    plain = result_tuple(keys)
-    row_class = type(f"{entity.__name__}Row", (Row,), {"__slots__": (), **methods})
-    return functools.partial(row_class, *plain.args)  # type: ignore[attr-defined]
+    fields = collections.namedtuple(f"{entity.__name__}Fields", keys)  # type: ignore[misc]
+    row_class = type(f"{entity.__name__}Row", (fields,), {"__slots__": (), **methods})
+    make: Callable[[Sequence[Any]], Any] = row_class._make  # type: ignore[attr-defined]
+    return make
 
 
 class PlainRows:
     """What a statement selects, entities as their tables' columns: `columns` to select, and
-    `rows` turns the flat rows back into one value per selected thing (an entity as a `Row` of
-    its columns, None where an outer join found none; an expression as its value)."""
+    `rows` turns the flat rows back into one value per selected thing (an entity as a named
+    tuple of its columns, None where an outer join found none; an expression as its value)."""
 
     def __init__(self) -> None:
         self.columns: list[Any] = []
@@ -205,7 +206,10 @@ class Preloaded:
             if requiring is None or granted is None or requiring in granted(scope, parent)
         ]
         if keys:
-            await loaders[self.loader].load_many(keys)
+            # The loader forgets keys whose batch failed: each field then loads again and
+            # reports its own error, as it would have without this preload.
+            with contextlib.suppress(Exception):
+                await loaders[self.loader].load_many(keys)
 
 
 @dataclass
