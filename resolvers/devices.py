@@ -312,10 +312,11 @@ async def device_connection(
         count=count,
         count_stmt=stmt,
         ride=selected_joins(DEVICE_JOINS, node_fields, scope, context.loaders, DEVICE_PRELOADS),
-        # the whole list's statements depend on the scope and the order alone: kept with the
-        # scope (a filter or a parent brings values of its own)
-        plans=scope.plans,
-        shape=("devices", sort) if filter is None and parent is None else None,
+        # the whole list's statements depend on the scope and the order alone (a filter or a
+        # parent brings values of its own)
+        shape=(scope.statements_key, "devices", sort)
+        if filter is None and parent is None
+        else None,
     )
 
 

@@ -10,8 +10,8 @@ Two shapes:
 from __future__ import annotations
 
 import base64
-from collections import defaultdict
-from collections.abc import Awaitable, Callable, Hashable, MutableMapping, Sequence
+from collections import OrderedDict, defaultdict
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
@@ -164,7 +164,7 @@ def counter(session: AsyncSession, stmt: Select[Any]) -> Callable[[], Awaitable[
 class PagePlan:
     """A page's statement with its values bound (`page_limit`, `after_<i>`, `before_<i>`), the
     shape of its plain rows, and its count statement once one was asked for: built once per
-    shape (`paginate(plans=...)`), then only executed, the statement's cache key memoized with
+    shape (`paginate(shape=...)`), then only executed, the statement's cache key memoized with
     it."""
 
     statement: Select[Any]
@@ -172,8 +172,10 @@ class PagePlan:
     count: Select[Any] | None = None
 
 
-# A cache of plans (`paginate(plans=...)`) holds at most this many; full, it starts over.
-MAX_PLANS = 64
+# The plans of this process, least recently used first. A plan of the dashboard's page holds
+# ~115 KB of statement objects: bounded for the whole process (~30 MB), not per viewer.
+MAX_PLANS = 256
+_PLANS: OrderedDict[Hashable, PagePlan] = OrderedDict()
 
 
 def _page_plan(
@@ -241,7 +243,6 @@ async def paginate(
     count: Callable[[], Awaitable[int]] | None = None,
     count_stmt: Select[Any] | None = None,
     ride: Ride | None = None,
-    plans: MutableMapping[Hashable, PagePlan] | None = None,
     shape: Hashable = None,
 ) -> Page:
     """One statement for the page (plus one for `totalCount` when it is asked for, unless
@@ -252,9 +253,10 @@ async def paginate(
     (default `stmt`) is what `totalCount` counts: it may leave out joins used only to sort.
     `ride` joins related rows to the page's rows and primes their loaders (`resolvers.joined`).
 
-    With `plans` and a `shape` (what, besides the request's cursors, page size and the ride's
-    relations, makes `stmt` and `count_stmt` what they are: the caller vouches that one shape
-    always gives the same statements), the statements are built once and kept in `plans`."""
+    With a `shape` (what, besides the request's cursors, page size and the ride's relations,
+    makes `stmt` and `count_stmt` what they are: the caller vouches that one shape always
+    gives the same statements), the statements are built once and kept in this process's
+    plans."""
     request = request.validated()
     keys = [field.expression for field in sort]
     backwards = request.backwards
@@ -262,7 +264,7 @@ async def paginate(
 
     plan: PagePlan | None = None
     key: Hashable = None
-    if plans is not None and shape is not None:
+    if shape is not None:
         key = (
             shape,
             backwards,
@@ -271,13 +273,15 @@ async def paginate(
             descending,
             tuple(id(relation) for relation in ride.relations) if ride else (),
         )
-        plan = plans.get(key)
+        plan = _PLANS.get(key)
+        if plan is not None:
+            _PLANS.move_to_end(key)
     if plan is None:
         plan = _page_plan(stmt, keys, request, descending, ride)
-        if key is not None and plans is not None:
-            if len(plans) >= MAX_PLANS:
-                plans.clear()
-            plans[key] = plan
+        if key is not None:
+            _PLANS[key] = plan
+            while len(_PLANS) > MAX_PLANS:
+                _PLANS.popitem(last=False)
     params: dict[str, Any] = {"page_limit": limit + 1}
     for cursor, side in ((request.after, "after"), (request.before, "before")):
         if cursor is not None:

@@ -82,10 +82,10 @@ class Scope:
     grants: tuple[Grant, ...] = ()
     # Per account (sub-accounts included where the role reaches them): the permissions held.
     account_permissions: Mapping[int, frozenset[Permission]] = field(default_factory=dict)
-    # Statements built from this scope's clauses, kept with it by their builders (a cached
-    # scope serves many requests: `resolvers.pagination.paginate(plans=...)`); shared by the
-    # copies `replace` makes, which have the same clauses.
-    plans: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+    # Names this scope's clauses in caches of statements built from them (a cached scope serves
+    # many requests: `resolvers.pagination.paginate(shape=...)`); shared by the copies
+    # `replace` makes, which have the same clauses.
+    statements_key: object = field(default_factory=object, compare=False, repr=False)
 
     # --- who -------------------------------------------------------------------------------
 
