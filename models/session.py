@@ -194,6 +194,13 @@ class SerializedSession(AsyncSession):
         async with self._guard():
             return await super().scalar(*args, **kwargs)
 
+    async def execute_core(self, statement: Any, parameters: Any = None) -> Any:
+        """A Core statement of plain rows on the session's connection, in its transaction and
+        its queue: no ORM result processing, for rows that are only read."""
+        async with self._guard():
+            connection = await self.connection()
+            return await connection.execute(statement, parameters)
+
     async def get(self, *args: Any, **kwargs: Any) -> Any:
         async with self._guard():
             return await super().get(*args, **kwargs)
@@ -229,6 +236,15 @@ class SerializedSession(AsyncSession):
     async def run_sync(self, *args: Any, **kwargs: Any) -> Any:
         async with self._guard():
             return await super().run_sync(*args, **kwargs)
+
+
+async def execute_core(session: AsyncSession, statement: Any, parameters: Any = None) -> Any:
+    """`statement` (Core, plain rows) on the session's connection and in its transaction,
+    without the ORM's result processing: for rows that are only read."""
+    if isinstance(session, SerializedSession):
+        return await session.execute_core(statement, parameters)
+    connection = await session.connection()
+    return await connection.execute(statement, parameters)
 
 
 def create_sessionmaker(bind: Any, **kwargs: Any) -> async_sessionmaker[AsyncSession]:

@@ -26,7 +26,7 @@ from core.errors import BadUserInput, UserError
 from core.ids import decode_id, decode_id_or_none
 from models import Contract, Device, ProductModel, Site
 from resolvers.accounts import account_tree
-from resolvers.joined import Computed, Joined, ToOne, selected_joins
+from resolvers.joined import Computed, Joined, Preloaded, ToOne, selected_joins
 from resolvers.loaders.accounts import AccountByIdLoader, ContractByIdLoader, SiteByIdLoader
 from resolvers.loaders.devices import (
     DeviceCountByAccountIdLoader,
@@ -36,6 +36,7 @@ from resolvers.loaders.devices import (
     ProductModelByIdLoader,
     scoped_devices,
 )
+from resolvers.loaders.meters import LatestReadingsByDeviceIdLoader
 from resolvers.loaders.stock import StockLocationByIdLoader
 from resolvers.loaders.tickets import OpenTicketCountByDeviceIdLoader, open_ticket_count
 from resolvers.pagination import Page, PageRequest, SortField, build_page, paginate
@@ -247,6 +248,16 @@ DEVICE_JOINS: dict[str, Joined] = {
     "openTicketCount": Computed(OpenTicketCountByDeviceIdLoader, open_ticket_count),
 }
 
+# Device fields whose loaders run for the whole page as soon as it is in (`Preloaded`), with
+# the permission their field's guard asks (`schema.meters`).
+DEVICE_PRELOADS: dict[str, Preloaded] = {
+    "latestReadings": Preloaded(
+        LatestReadingsByDeviceIdLoader,
+        Permission.VIEW_METER_READINGS,
+        Scope.permissions_on_device,
+    ),
+}
+
 
 async def device_connection(
     context: Context,
@@ -300,7 +311,12 @@ async def device_connection(
         descending=sort.descending,
         count=count,
         count_stmt=stmt,
-        ride=selected_joins(DEVICE_JOINS, node_fields, scope, context.loaders),
+        ride=selected_joins(DEVICE_JOINS, node_fields, scope, context.loaders, DEVICE_PRELOADS),
+        # the whole list's statements depend on the scope and the order alone (a filter or a
+        # parent brings values of its own)
+        shape=(scope.statements_key, "devices", sort)
+        if filter is None and parent is None
+        else None,
     )
 
 

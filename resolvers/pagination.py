@@ -10,19 +10,20 @@ Two shapes:
 from __future__ import annotations
 
 import base64
-from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections import OrderedDict, defaultdict
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
 import orjson
-from sqlalchemy import ColumnElement, Select, func, literal, select, tuple_
+from sqlalchemy import ColumnElement, Select, bindparam, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from core.errors import BadUserInput
-from resolvers.joined import Ride
+from models.session import execute_core
+from resolvers.joined import PlainRows, Ride
 
 Kind = Literal["str", "int", "date", "datetime"]
 
@@ -40,7 +41,9 @@ class SortField:
     kind: Kind
 
     def encode(self, value: Any) -> Any:
-        if isinstance(value, datetime | date):
+        # `date` covers `datetime`; a `datetime | date` union here would be built at each call
+        # (three per row of every page)
+        if isinstance(value, date):
             return value.isoformat()
         return value
 
@@ -151,10 +154,81 @@ def counter(session: AsyncSession, stmt: Select[Any]) -> Callable[[], Awaitable[
     """`totalCount` of a list: one statement, run only when the field is asked for."""
 
     async def count() -> int:
-        total = await session.scalar(
-            select(func.count()).select_from(stmt.order_by(None).subquery())
-        )
+        total = await session.scalar(_count_statement(stmt))
         return int(total or 0)
+
+    return count
+
+
+@dataclass
+class PagePlan:
+    """A page's statement with its values bound (`page_limit`, `after_<i>`, `before_<i>`), the
+    shape of its plain rows, and its count statement once one was asked for: built once per
+    shape (`paginate(shape=...)`), then only executed, the statement's cache key memoized with
+    it."""
+
+    statement: Select[Any]
+    plain: PlainRows | None
+    count: Select[Any] | None = None
+
+
+# The plans of this process, least recently used first. A plan of the dashboard's page holds
+# ~115 KB of statement objects: bounded for the whole process (~30 MB), not per viewer.
+MAX_PLANS = 256
+_PLANS: OrderedDict[Hashable, PagePlan] = OrderedDict()
+
+
+def _page_plan(
+    stmt: Select[Any],
+    keys: Sequence[Any],
+    request: PageRequest,
+    descending: bool,
+    ride: Ride | None,
+) -> PagePlan:
+    backwards = request.backwards
+    page = stmt.add_columns(*[k.label(f"_sort{i}") for i, k in enumerate(keys)])
+    for cursor, side, after_side in (
+        (request.after, "after", True),
+        (request.before, "before", False),
+    ):
+        if cursor is None:
+            continue
+        bound = [bindparam(f"{side}_{i}", type_=k.type) for i, k in enumerate(keys)]
+        forward = after_side != descending
+        page = page.where(
+            tuple_(*keys) > tuple_(*bound) if forward else tuple_(*keys) < tuple_(*bound)
+        )
+        # Implied by the row comparison, but usable by an index on the first key alone (e.g.
+        # sites by name when devices are sorted by site).
+        page = page.where(keys[0] >= bound[0] if forward else keys[0] <= bound[0])
+    page = page.order_by(*_ordered(keys, backwards != descending)).limit(bindparam("page_limit"))
+    if not ride:
+        return PagePlan(page, None)
+    # the page first, then the joins, for its rows only; plain rows (`resolvers.joined`)
+    inner = page.subquery("page")
+    plain = PlainRows()
+    plain.add(stmt.column_descriptions[0]["entity"], inner)
+    sort_columns = [inner.c[f"_sort{i}"] for i in range(len(keys))]
+    for column in sort_columns:
+        plain.add(column)
+    joined = ride.extend(select().select_from(inner), inner, plain)
+    page = joined.add_columns(*plain.columns).order_by(
+        *_ordered(sort_columns, backwards != descending)
+    )
+    return PagePlan(page, plain)
+
+
+def _count_statement(stmt: Select[Any]) -> Select[Any]:
+    return select(func.count()).select_from(stmt.order_by(None).subquery())
+
+
+def _planned_counter(
+    session: AsyncSession, plan: PagePlan, stmt: Select[Any]
+) -> Callable[[], Awaitable[int]]:
+    async def count() -> int:
+        if plan.count is None:
+            plan.count = _count_statement(stmt)
+        return int(await session.scalar(plan.count) or 0)
 
     return count
 
@@ -169,6 +243,7 @@ async def paginate(
     count: Callable[[], Awaitable[int]] | None = None,
     count_stmt: Select[Any] | None = None,
     ride: Ride | None = None,
+    shape: Hashable = None,
 ) -> Page:
     """One statement for the page (plus one for `totalCount` when it is asked for, unless
     `count` comes from a batching loader).
@@ -176,39 +251,55 @@ async def paginate(
     `stmt` selects one entity (joins for the sort keys may be part of it); `sort` must end with
     a unique key (the primary key); `descending` orders every key the other way. `count_stmt`
     (default `stmt`) is what `totalCount` counts: it may leave out joins used only to sort.
-    `ride` joins related rows to the page's rows and primes their loaders (`resolvers.joined`)."""
+    `ride` joins related rows to the page's rows and primes their loaders (`resolvers.joined`).
+
+    With a `shape` (what, besides the request's cursors, page size and the ride's relations,
+    makes `stmt` and `count_stmt` what they are: the caller vouches that one shape always
+    gives the same statements), the statements are built once and kept in this process's
+    plans."""
     request = request.validated()
     keys = [field.expression for field in sort]
     backwards = request.backwards
     limit = request.limit
 
-    page = stmt.add_columns(*[k.label(f"_sort{i}") for i, k in enumerate(keys)])
-    for cursor, after_side in ((request.after, True), (request.before, False)):
-        if cursor is None:
-            continue
-        values = decode_cursor(cursor, sort)
-        bound = tuple_(*[literal(v, type_=k.type) for k, v in zip(keys, values, strict=True)])
-        forward = after_side != descending
-        page = page.where(tuple_(*keys) > bound if forward else tuple_(*keys) < bound)
-        # Implied by the row comparison, but usable by an index on the first key alone (e.g.
-        # sites by name when devices are sorted by site).
-        first = literal(values[0], type_=keys[0].type)
-        page = page.where(keys[0] >= first if forward else keys[0] <= first)
-    page = page.order_by(*_ordered(keys, backwards != descending)).limit(limit + 1)
-    if ride:
-        # the page first, then the joins, for its rows only
-        inner = page.subquery("page")
-        parent = aliased(stmt.column_descriptions[0]["entity"], inner)
-        sort_columns = [inner.c[f"_sort{i}"] for i in range(len(keys))]
-        page = ride.extend(select(parent, *sort_columns), inner).order_by(
-            *_ordered(sort_columns, backwards != descending)
+    plan: PagePlan | None = None
+    key: Hashable = None
+    if shape is not None:
+        key = (
+            shape,
+            backwards,
+            request.after is not None,
+            request.before is not None,
+            descending,
+            tuple(id(relation) for relation in ride.relations) if ride else (),
         )
+        plan = _PLANS.get(key)
+        if plan is not None:
+            _PLANS.move_to_end(key)
+    if plan is None:
+        plan = _page_plan(stmt, keys, request, descending, ride)
+        if key is not None:
+            _PLANS[key] = plan
+            while len(_PLANS) > MAX_PLANS:
+                _PLANS.popitem(last=False)
+    params: dict[str, Any] = {"page_limit": limit + 1}
+    for cursor, side in ((request.after, "after"), (request.before, "before")):
+        if cursor is not None:
+            for i, value in enumerate(decode_cursor(cursor, sort)):
+                params[f"{side}_{i}"] = value
 
-    rows = list((await session.execute(page)).all()) if limit > 0 else []
+    if limit <= 0:
+        rows: list[Any] = []
+    elif plan.plain is not None:
+        rows = plan.plain.rows((await execute_core(session, plan.statement, params)).all())
+    else:
+        rows = list((await session.execute(plan.statement, params)).all())
     has_more = len(rows) > limit
     rows = rows[:limit]
     if ride:
         ride.prime(rows)
+    if ride is not None and ride.preloaded and rows:
+        await ride.preload([row[0] for row in rows])
     if backwards:
         rows.reverse()
     return build_page(
@@ -216,7 +307,7 @@ async def paginate(
         sort,
         request,
         has_more,
-        count or counter(session, count_stmt if count_stmt is not None else stmt),
+        count or _planned_counter(session, plan, count_stmt if count_stmt is not None else stmt),
     )
 
 

@@ -82,6 +82,10 @@ class Scope:
     grants: tuple[Grant, ...] = ()
     # Per account (sub-accounts included where the role reaches them): the permissions held.
     account_permissions: Mapping[int, frozenset[Permission]] = field(default_factory=dict)
+    # Names this scope's clauses in caches of statements built from them (a cached scope serves
+    # many requests: `resolvers.pagination.paginate(shape=...)`); shared by the copies
+    # `replace` makes, which have the same clauses.
+    statements_key: object = field(default_factory=object, compare=False, repr=False)
 
     # --- who -------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from forecasting.meters import Estimate, estimate_on
 from forecasting.usage import Reading
 from models import ApiClient, Device, MeterReading, ProductModelMeter, User
 from models.enums import MeterType
+from models.session import execute_core
 from resolvers.loaders.base import ContextLoader
 
 METER_ORDER = {meter: position for position, meter in enumerate(MeterType)}
@@ -80,7 +81,7 @@ class LatestReadingsByDeviceIdLoader(ContextLoader):
         self, keys: Sequence[int]
     ) -> list[list[tuple[MeterType, MeterReading | None]]]:
         groups: dict[int, list[tuple[MeterType, Any]]] = defaultdict(list)
-        result = await self.context.session.execute(_LATEST_ROWS, {"device_ids": list(keys)})
+        result = await execute_core(self.context.session, _LATEST_ROWS, {"device_ids": list(keys)})
         for row in result.all():
             # a row has the reading's columns by name, as a MeterReading has its attributes
             reading = row if row.id is not None else None
