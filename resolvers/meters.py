@@ -598,6 +598,66 @@ READING_TABLE = cast(Table, MeterReading.__table__)
 AUDIT_TABLE = cast(Table, AuditLogEntry.__table__)
 
 
+def _newest_days(readings: Iterable[tuple[int, date]]) -> dict[int, date]:
+    newest: dict[int, date] = {}
+    for device_id, day in readings:
+        if device_id not in newest or day > newest[device_id]:
+            newest[device_id] = day
+    return newest
+
+
+def _bound(prefix: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {f"sub_{prefix}_{c}_{i}": v for i, row in enumerate(rows) for c, v in row.items()}
+
+
+def _bound_rows(table: Table, prefix: str, columns: tuple[str, ...], rows: int) -> Any:
+    return [
+        {c: bindparam(f"sub_{prefix}_{c}_{i}", type_=table.c[c].type) for c in columns}
+        for i in range(rows)
+    ]
+
+
+@lru_cache(maxsize=64)
+def _one_statement(
+    columns: tuple[str, ...],
+    rows: int,
+    devices: int,
+    month_columns: tuple[str, ...],
+    months: int,
+    audit_columns: tuple[str, ...] | None,
+) -> Any:
+    """PostgreSQL: the readings' INSERT ... RETURNING with, as data-modifying CTEs, the
+    devices' newest reading day, the usage rollup's upsert and the audit entry; every value a
+    bound parameter (`_bound`), so the statement is built and compiled once per shape."""
+    table = cast(Table, Device.__table__)
+    ids = [bindparam(f"sub_nd_id_{j}", type_=table.c.id.type) for j in range(devices)]
+    days = [bindparam(f"sub_nd_day_{j}", type_=Date()) for j in range(devices)]
+    newest_day = case(*((table.c.id == i, d) for i, d in zip(ids, days, strict=True)))
+    newest = (
+        update(table)
+        .where(
+            table.c.id.in_(ids),
+            or_(table.c.last_reading_date.is_(None), table.c.last_reading_date < newest_day),
+        )
+        .values(last_reading_date=newest_day)
+    )
+    month_table = cast(Table, MeterUsageMonth.__table__)
+    upsert = upsert_months_statement(
+        "postgresql", month_columns, _bound_rows(month_table, "m", month_columns, months)
+    )
+    stmt = (
+        insert(READING_TABLE)
+        .values(_bound_rows(READING_TABLE, "r", columns, rows))
+        .returning(*READING_TABLE.c)
+        .add_cte(newest.cte("newest_day"))
+        .add_cte(upsert.cte("usage_months"))
+    )
+    if audit_columns is not None:
+        audit_insert = insert(AUDIT_TABLE).values(_bound_rows(AUDIT_TABLE, "a", audit_columns, 1))
+        stmt = stmt.add_cte(audit_insert.cte("audit_entry"))
+    return stmt
+
+
 def _with_new_points(points: Points, rows: list[dict[str, Any]]) -> Points:
     """The window's readings with the rows about to be stored, in day order."""
     merged = {key: list(found) for key, found in points.items()}
@@ -629,23 +689,29 @@ async def _insert(
         else None
     )
     returned = READING_TABLE.c
-    if session.get_bind().dialect.name == "postgresql":
-        # One statement: the insert and, in data-modifying CTEs, the devices' newest day (and
-        # the rollup months and the audit entry when known).
+    if session.get_bind().dialect.name == "postgresql" and months:
+        # One statement, built and compiled once per shape: the insert and, in data-modifying
+        # CTEs, the devices' newest day, the rollup months and the audit entry.
+        newest = _newest_days(dated)
+        audit_columns = tuple(audit_entry) if audit_entry is not None else None
+        stmt = _one_statement(
+            tuple(rows[0]), len(rows), len(newest), tuple(months[0]), len(months), audit_columns
+        )
+        params = _bound("r", rows) | _bound("m", months) | _bound("a", [audit_entry or {}])
+        for j, (device_id, day) in enumerate(newest.items()):
+            params[f"sub_nd_id_{j}"] = device_id
+            params[f"sub_nd_day_{j}"] = day
+        found = (await session.execute(stmt, params)).all()
+        if audit_entry is not None:
+            count_written(context)
+    elif session.get_bind().dialect.name == "postgresql":
         stmt = (
             insert(READING_TABLE)
             .values(rows)
             .returning(*returned)
             .add_cte(_newest_day_update(dated).cte("newest_day"))
         )
-        if months:
-            upsert = upsert_months_statement("postgresql", months[0], months)
-            stmt = stmt.add_cte(upsert.cte("usage_months"))
-        if audit_entry is not None and months is not None:
-            stmt = stmt.add_cte(insert(AUDIT_TABLE).values(audit_entry).cte("audit_entry"))
         found = (await session.execute(stmt)).all()
-        if audit_entry is not None and months is not None:
-            count_written(context)
     else:
         found = (await session.execute(insert(READING_TABLE).returning(*returned), rows)).all()
         await record_reading_dates(session, dated)
