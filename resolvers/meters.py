@@ -29,6 +29,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -611,10 +612,15 @@ def _bound(prefix: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _bound_rows(table: Table, prefix: str, columns: tuple[str, ...], rows: int) -> Any:
-    return [
-        {c: bindparam(f"sub_{prefix}_{c}_{i}", type_=table.c[c].type) for c in columns}
+    """A SELECT of `rows` rows of bound values for an INSERT ... SELECT (SQLAlchemy does not
+    cache a multi-row VALUES; one-row SELECTs under UNION ALL it does)."""
+    selects = [
+        select(
+            *(bindparam(f"sub_{prefix}_{c}_{i}", type_=table.c[c].type).label(c) for c in columns)
+        )
         for i in range(rows)
     ]
+    return selects[0] if rows == 1 else union_all(*selects)
 
 
 @lru_cache(maxsize=64)
@@ -647,13 +653,15 @@ def _one_statement(
     )
     stmt = (
         insert(READING_TABLE)
-        .values(_bound_rows(READING_TABLE, "r", columns, rows))
+        .from_select(list(columns), _bound_rows(READING_TABLE, "r", columns, rows))
         .returning(*READING_TABLE.c)
         .add_cte(newest.cte("newest_day"))
         .add_cte(upsert.cte("usage_months"))
     )
     if audit_columns is not None:
-        audit_insert = insert(AUDIT_TABLE).values(_bound_rows(AUDIT_TABLE, "a", audit_columns, 1))
+        audit_insert = insert(AUDIT_TABLE).values(
+            {c: bindparam(f"sub_a_{c}_0", type_=AUDIT_TABLE.c[c].type) for c in audit_columns}
+        )
         stmt = stmt.add_cte(audit_insert.cte("audit_entry"))
     return stmt
 

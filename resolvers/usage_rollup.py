@@ -323,15 +323,13 @@ async def upsert_months(session: Executor, rows: list[dict[str, Any]]) -> None:
     await session.execute(upsert_months_statement(_dialect(session), rows[0]), rows)
 
 
-def upsert_months_statement(
-    dialect: str, columns: Iterable[str], rows: list[dict[str, Any]] | None = None
-) -> Any:
-    """The upsert of rollup rows with these columns: the rows given with its execution, or in
-    its VALUES (`rows`: for a data-modifying CTE on PostgreSQL)."""
+def upsert_months_statement(dialect: str, columns: Iterable[str], rows: Any = None) -> Any:
+    """The upsert of rollup rows with these columns: the rows given with its execution, or
+    those `rows` selects (for a data-modifying CTE on PostgreSQL)."""
     table = type_cast(Table, MeterUsageMonth.__table__)
     stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
     if rows is not None:
-        stmt = stmt.values(rows)
+        stmt = stmt.from_select(list(columns), rows)
     keys = ("device_id", "meter", "month")
     return stmt.on_conflict_do_update(
         index_elements=list(keys),
