@@ -139,10 +139,7 @@ class Neighbours:
 
 def _newest_day_update(readings: Iterable[tuple[int, date]]) -> Any:
     """`record_reading_dates` as one UPDATE (for a data-modifying CTE on PostgreSQL)."""
-    newest: dict[int, date] = {}
-    for device_id, day in readings:
-        if device_id not in newest or day > newest[device_id]:
-            newest[device_id] = day
+    newest = _newest_days(readings)
     devices = cast(Table, Device.__table__)
     newest_day = case(newest, value=devices.c.id)
     return (
@@ -158,10 +155,7 @@ def _newest_day_update(readings: Iterable[tuple[int, date]]) -> Any:
 async def record_reading_dates(session: AsyncSession, readings: Iterable[tuple[int, date]]) -> None:
     """Keeps `devices.last_reading_date` current: call it in the transaction that stores
     readings, with their (device id, reading day). One statement; never moves a date back."""
-    newest: dict[int, date] = {}
-    for device_id, day in readings:
-        if device_id not in newest or day > newest[device_id]:
-            newest[device_id] = day
+    newest = _newest_days(readings)
     if not newest:
         return
     # Core executemany: the ORM would read this as a bulk update by primary key.
@@ -600,6 +594,7 @@ AUDIT_TABLE = cast(Table, AuditLogEntry.__table__)
 
 
 def _newest_days(readings: Iterable[tuple[int, date]]) -> dict[int, date]:
+    """Per device, the newest of the days given."""
     newest: dict[int, date] = {}
     for device_id, day in readings:
         if device_id not in newest or day > newest[device_id]:
