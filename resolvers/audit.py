@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from core import clock
 from models import AuditLogEntry
 
 if TYPE_CHECKING:
@@ -31,3 +32,31 @@ def audit(
             details=details or {},
         )
     )
+
+
+# session.info key: audit entries written in the operation's session so far (an ORM entry counts
+# when added, see schema/extensions.py; one written by a statement, with `count_written`).
+AUDIT_ENTRIES = "audit_entries"
+
+
+def mutation_entry(
+    context: Context, mutation: str, outcome: str, details: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The audit entry of a mutation whose resolver wrote none, as column values."""
+    principal = context.principal
+    return {
+        "actor_user_id": principal.user_id,
+        "actor_client_id": principal.api_client_id,
+        "action": f"mutation:{mutation}",
+        "object_type": "Mutation",
+        "object_id": None,
+        "request_id": context.request_id,
+        "details": {"outcome": outcome, **(details or {})},
+        "created_at": clock.now(),
+    }
+
+
+def count_written(context: Context) -> None:
+    """Counts an audit entry a statement wrote (not added through the ORM)."""
+    info = context.session.info
+    info[AUDIT_ENTRIES] = info.get(AUDIT_ENTRIES, 0) + 1

@@ -10,6 +10,7 @@ READING_ALREADY_TODAY, never a second row nor a 500."""
 
 from __future__ import annotations
 
+from bisect import insort
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -39,12 +41,33 @@ from core import clock
 from core.errors import Forbidden, UserError
 from core.ids import decode_id_or_none
 from forecasting.meters import Flag, flags_to_bits, reading_flags
-from models import Device, MeterReading, MeterUsageMonth, ProductModel, ProductModelMeter, Site
+from models import (
+    AuditLogEntry,
+    Device,
+    MeterReading,
+    MeterUsageMonth,
+    ProductModel,
+    ProductModelMeter,
+    Site,
+)
 from models.enums import MeterType, ReadingSource
-from resolvers.audit import audit
+from resolvers.audit import audit, count_written
 from resolvers.loaders.meters import MeterReadingByIdLoader
 from resolvers.pagination import Page, PageRequest, SortField, paginate
-from resolvers.usage_rollup import Span, asked_data, asked_days, lock_devices, respread
+from resolvers.usage_rollup import (
+    Points,
+    Span,
+    asked_data,
+    asked_days,
+    lock_devices,
+    month_rows,
+    respread,
+    span_windows,
+    upsert_months,
+    upsert_months_statement,
+    window_and_usual_data,
+    window_and_usual_statement,
+)
 from webhooks.events import WebhookEvent, emit
 
 if TYPE_CHECKING:
@@ -83,12 +106,16 @@ class RowOutcome:
     device: Device | None = None
     reading_date: date | None = None
     errors: list[UserError] = field(default_factory=list)
-    readings: list[MeterReading] = field(default_factory=list)
+    # The stored readings: rows of `meter_readings` (Core rows, not entities).
+    readings: list[Any] = field(default_factory=list)
     # Per reading: the days from its previous to its next reading, whose months the usage
     # rollup recomputes once it is stored.
     spans: list[Span] = field(default_factory=list)
     # Per reading: its flags (forecasting.meters.FLAG_BITS), stored with it.
     flags: list[int] = field(default_factory=list)
+    # When read with the rules (`check_rows(..., window=True)`): per (device, meter), the
+    # readings the usage rollup of the spans needs, as they were before this row's.
+    points: Points | None = None
 
     @property
     def accepted(self) -> bool:
@@ -112,10 +139,7 @@ class Neighbours:
 
 def _newest_day_update(readings: Iterable[tuple[int, date]]) -> Any:
     """`record_reading_dates` as one UPDATE (for a data-modifying CTE on PostgreSQL)."""
-    newest: dict[int, date] = {}
-    for device_id, day in readings:
-        if device_id not in newest or day > newest[device_id]:
-            newest[device_id] = day
+    newest = _newest_days(readings)
     devices = cast(Table, Device.__table__)
     newest_day = case(newest, value=devices.c.id)
     return (
@@ -131,10 +155,7 @@ def _newest_day_update(readings: Iterable[tuple[int, date]]) -> Any:
 async def record_reading_dates(session: AsyncSession, readings: Iterable[tuple[int, date]]) -> None:
     """Keeps `devices.last_reading_date` current: call it in the transaction that stores
     readings, with their (device id, reading day). One statement; never moves a date back."""
-    newest: dict[int, date] = {}
-    for device_id, day in readings:
-        if device_id not in newest or day > newest[device_id]:
-            newest[device_id] = day
+    newest = _newest_days(readings)
     if not newest:
         return
     # Core executemany: the ORM would read this as a bulk update by primary key.
@@ -333,8 +354,11 @@ async def check_rows(
     permission: Permission,
     remote: bool,
     prefixes: list[list[str]],
+    window: bool = False,
 ) -> list[RowOutcome]:
-    """Applies every rule to every row; a row with any error stores nothing."""
+    """Applies every rule to every row; a row with any error stores nothing. `window`: also
+    read the readings the usage rollup will need (`RowOutcome.points`), with the usual rates
+    (one statement instead of one here and one once the readings are stored)."""
     scope = await context.require_scope()
     if not scope.holds_anywhere(permission):
         raise Forbidden(language=context.language, required=permission.value)
@@ -412,10 +436,17 @@ async def check_rows(
         (d, m, n.previous[0] if n.previous is not None else day)
         for (d, m, day), n in zip(keys, found_neighbours, strict=True)
     ]
-    usual = await load_usual_rates(context, usual_keys)
+    spans = [_span(key, n) for key, n in zip(keys, found_neighbours, strict=True)]
+    if window and len({(d, m) for d, m, _ in keys}) == len(keys):
+        # One row: the rollup's readings around its spans are read with the usual rates.
+        usual, points = await load_window_and_usual_rates(context, usual_keys, spans)
+        for row_index in {owner for owner, _ in key_owner}:
+            outcomes[row_index].points = points
+    else:
+        usual = await load_usual_rates(context, usual_keys)
     stale_after = context.settings.stale_device_days
-    for key, usual_key, (row_index, i), neighbours in zip(
-        keys, usual_keys, key_owner, found_neighbours, strict=True
+    for key, usual_key, (row_index, i), neighbours, span in zip(
+        keys, usual_keys, key_owner, found_neighbours, spans, strict=True
     ):
         outcome = outcomes[row_index]
         assert outcome.device_id is not None and outcome.reading_date is not None
@@ -427,7 +458,7 @@ async def check_rows(
             neighbours,
             [*prefixes[row_index], "readings", str(i), "value"],
         )
-        outcome.spans.append(_span(key, neighbours))
+        outcome.spans.append(span)
         flags = reading_flags(
             previous=neighbours.previous,
             day=key[2],
@@ -492,6 +523,35 @@ async def load_usual_rates(
     return usual
 
 
+async def load_window_and_usual_rates(
+    context: Context, usual_keys: list[tuple[int, MeterType, date]], spans: list[Span]
+) -> tuple[dict[tuple[int, MeterType, date], float], Points]:
+    """`load_usual_rates` for keys of distinct (device, meter), and in the same statement the
+    readings the usage rollup of their spans reads (`respread`), before the new ones."""
+    if not usual_keys:
+        return {}, {}
+    asked = [
+        (d, m, lo, hi, _month_back(usual_day, USUAL_RATE_MONTHS), usual_day.replace(day=1))
+        for (d, m, usual_day), (_, _, lo, hi) in zip(usual_keys, spans, strict=True)
+    ]
+    stmt = window_and_usual_statement(len(asked))
+    points: Points = {(d, m): [] for d, m, *_ in asked}
+    months: dict[tuple[int, MeterType], dict[date, float]] = defaultdict(dict)
+    for kind, device_id, meter, day, value, pages in (
+        await context.session.execute(stmt, window_and_usual_data(asked))
+    ).all():
+        if kind:
+            points[(device_id, MeterType(meter))].append((day, value))
+        else:
+            months[(device_id, MeterType(meter))][day] = pages
+    usual: dict[tuple[int, MeterType, date], float] = {}
+    for key in usual_keys:
+        found = months.get(key[:2])
+        if found:
+            usual[key] = sum(found.values()) / sum(_month_days(m) for m in found)
+    return usual, points
+
+
 def _month_days(month: date) -> int:
     return (_month_back(month, -1) - month).days
 
@@ -529,28 +589,140 @@ def _reading_rows(
     ]
 
 
+READING_TABLE = cast(Table, MeterReading.__table__)
+AUDIT_TABLE = cast(Table, AuditLogEntry.__table__)
+
+
+def _newest_days(readings: Iterable[tuple[int, date]]) -> dict[int, date]:
+    """Per device, the newest of the days given."""
+    newest: dict[int, date] = {}
+    for device_id, day in readings:
+        if device_id not in newest or day > newest[device_id]:
+            newest[device_id] = day
+    return newest
+
+
+def _bound(prefix: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {f"sub_{prefix}_{c}_{i}": v for i, row in enumerate(rows) for c, v in row.items()}
+
+
+def _bound_rows(table: Table, prefix: str, columns: tuple[str, ...], rows: int) -> Any:
+    """A SELECT of `rows` rows of bound values for an INSERT ... SELECT (SQLAlchemy does not
+    cache a multi-row VALUES; one-row SELECTs under UNION ALL it does)."""
+    selects = [
+        select(
+            *(bindparam(f"sub_{prefix}_{c}_{i}", type_=table.c[c].type).label(c) for c in columns)
+        )
+        for i in range(rows)
+    ]
+    return selects[0] if rows == 1 else union_all(*selects)
+
+
+@lru_cache(maxsize=64)
+def _one_statement(
+    columns: tuple[str, ...],
+    rows: int,
+    devices: int,
+    month_columns: tuple[str, ...],
+    months: int,
+    audit_columns: tuple[str, ...] | None,
+) -> Any:
+    """PostgreSQL: the readings' INSERT ... RETURNING with, as data-modifying CTEs, the
+    devices' newest reading day, the usage rollup's upsert and the audit entry; every value a
+    bound parameter (`_bound`), so the statement is built and compiled once per shape."""
+    table = cast(Table, Device.__table__)
+    ids = [bindparam(f"sub_nd_id_{j}", type_=table.c.id.type) for j in range(devices)]
+    days = [bindparam(f"sub_nd_day_{j}", type_=Date()) for j in range(devices)]
+    newest_day = case(*((table.c.id == i, d) for i, d in zip(ids, days, strict=True)))
+    newest = (
+        update(table)
+        .where(
+            table.c.id.in_(ids),
+            or_(table.c.last_reading_date.is_(None), table.c.last_reading_date < newest_day),
+        )
+        .values(last_reading_date=newest_day)
+    )
+    month_table = cast(Table, MeterUsageMonth.__table__)
+    upsert = upsert_months_statement(
+        "postgresql", month_columns, _bound_rows(month_table, "m", month_columns, months)
+    )
+    stmt = (
+        insert(READING_TABLE)
+        .from_select(list(columns), _bound_rows(READING_TABLE, "r", columns, rows))
+        .returning(*READING_TABLE.c)
+        .add_cte(newest.cte("newest_day"))
+        .add_cte(upsert.cte("usage_months"))
+    )
+    if audit_columns is not None:
+        audit_insert = insert(AUDIT_TABLE).values(
+            {c: bindparam(f"sub_a_{c}_0", type_=AUDIT_TABLE.c[c].type) for c in audit_columns}
+        )
+        stmt = stmt.add_cte(audit_insert.cte("audit_entry"))
+    return stmt
+
+
+def _with_new_points(points: Points, rows: list[dict[str, Any]]) -> Points:
+    """The window's readings with the rows about to be stored, in day order."""
+    merged = {key: list(found) for key, found in points.items()}
+    for row in rows:
+        insort(merged[(row["device_id"], row["meter"])], (row["reading_date"], row["value"]))
+    return merged
+
+
 async def _insert(
-    context: Context, rows: list[dict[str, Any]], spans: list[Span]
-) -> list[MeterReading]:
-    """One INSERT ... RETURNING for all rows, in input order (not `sort_by_parameter_order`:
-    SQLite would then insert row by row; the rows' own key gives the order back); then the
-    devices' newest reading day and the usage rollup of the months around the readings."""
+    context: Context,
+    rows: list[dict[str, Any]],
+    spans: list[Span],
+    points: Points | None = None,
+    audit_entry: dict[str, Any] | None = None,
+) -> list[Any]:
+    """One INSERT ... RETURNING for all rows (Core rows of `meter_readings`, in input order:
+    not `sort_by_parameter_order`, SQLite would then insert row by row; the rows' own key gives
+    the order back); then the devices' newest reading day and the usage rollup of the months
+    around the readings. `points` (from `check_rows(..., window=True)`): the rollup's readings
+    as read with the rules, so the rollup is computed without reading them again. On
+    PostgreSQL with `points`, one statement writes it all (data-modifying CTEs), with
+    `audit_entry` if given (then counted as written); elsewhere the entry is left to the
+    caller."""
     session = context.session
     dated = [(r["device_id"], r["reading_date"]) for r in rows]
-    if session.get_bind().dialect.name == "postgresql":
-        # One statement: the insert and, in a data-modifying CTE, the devices' newest day.
+    months = (
+        month_rows(span_windows(spans), _with_new_points(points, rows))
+        if points is not None
+        else None
+    )
+    returned = READING_TABLE.c
+    if session.get_bind().dialect.name == "postgresql" and months:
+        # One statement, built and compiled once per shape: the insert and, in data-modifying
+        # CTEs, the devices' newest day, the rollup months and the audit entry.
+        newest = _newest_days(dated)
+        audit_columns = tuple(audit_entry) if audit_entry is not None else None
+        stmt = _one_statement(
+            tuple(rows[0]), len(rows), len(newest), tuple(months[0]), len(months), audit_columns
+        )
+        params = _bound("r", rows) | _bound("m", months) | _bound("a", [audit_entry or {}])
+        for j, (device_id, day) in enumerate(newest.items()):
+            params[f"sub_nd_id_{j}"] = device_id
+            params[f"sub_nd_day_{j}"] = day
+        found = (await session.execute(stmt, params)).all()
+        if audit_entry is not None:
+            count_written(context)
+    elif session.get_bind().dialect.name == "postgresql":
         stmt = (
-            insert(MeterReading)
+            insert(READING_TABLE)
             .values(rows)
-            .returning(MeterReading)
+            .returning(*returned)
             .add_cte(_newest_day_update(dated).cte("newest_day"))
         )
-        found = await session.scalars(stmt)
+        found = (await session.execute(stmt)).all()
     else:
-        found = await session.scalars(insert(MeterReading).returning(MeterReading), rows)
+        found = (await session.execute(insert(READING_TABLE).returning(*returned), rows)).all()
         await record_reading_dates(session, dated)
     stored = {(r.device_id, r.meter, r.reading_date): r for r in found}
-    await respread(session, spans)
+    if months is None:
+        await respread(session, spans)
+    elif session.get_bind().dialect.name != "postgresql":
+        await upsert_months(session, months)
     return [stored[(row["device_id"], row["meter"], row["reading_date"])] for row in rows]
 
 
@@ -570,11 +742,23 @@ async def announce_refused(context: Context, outcomes: list[RowOutcome]) -> None
         )
 
 
-async def submit_one(context: Context, row: RowIn, source: ReadingSource) -> RowOutcome:
+async def submit_one(
+    context: Context,
+    row: RowIn,
+    source: ReadingSource,
+    audit_entry: dict[str, Any] | None = None,
+) -> RowOutcome:
     """All readings of one device, accepted together or refused together: with any error the
-    outcome carries every error found and nothing is written."""
+    outcome carries every error found and nothing is written. `audit_entry`: the operation's
+    audit entry, written with the readings when the database allows it in one statement
+    (counted as written then, see `resolvers.audit.count_written`)."""
     [outcome] = await check_rows(
-        context, [row], permission=P.SUBMIT_METER_READINGS, remote=False, prefixes=[[]]
+        context,
+        [row],
+        permission=P.SUBMIT_METER_READINGS,
+        remote=False,
+        prefixes=[[]],
+        window=True,
     )
     if any(e.code == "FORBIDDEN" for e in outcome.errors):
         raise Forbidden(language=context.language, required=P.SUBMIT_METER_READINGS.value)
@@ -584,7 +768,11 @@ async def submit_one(context: Context, row: RowIn, source: ReadingSource) -> Row
     scope = await context.require_scope()
     try:
         outcome.readings = await _insert(
-            context, _reading_rows(scope, row, outcome, source), outcome.spans
+            context,
+            _reading_rows(scope, row, outcome, source),
+            outcome.spans,
+            outcome.points,
+            audit_entry,
         )
     except IntegrityError as error:
         if not is_unique_day_violation(error):

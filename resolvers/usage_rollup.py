@@ -17,17 +17,22 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
-from typing import Any, cast
+from typing import Any
+from typing import cast as type_cast
 
 from sqlalchemy import (
     Date,
+    Float,
     Integer,
     String,
     Table,
     and_,
     bindparam,
+    cast,
     column,
     func,
+    literal,
+    null,
     select,
     union_all,
     values,
@@ -192,15 +197,34 @@ def _window_readings(rows: int) -> Any:
     )
 
 
-async def respread(session: Executor, spans: Iterable[Span]) -> None:
-    """Recomputes the months of the given spans from the readings: one statement reads the
-    readings they need, one upserts a row per month."""
-    windows: dict[tuple[int, MeterType], tuple[date, date]] = {}
+Windows = dict[tuple[int, MeterType], tuple[date, date]]
+Points = dict[tuple[int, MeterType], list[tuple[date, int]]]
+
+
+def span_windows(spans: Iterable[Span]) -> Windows:
+    """The spans merged per (device, meter): first and last day whose months are recomputed."""
+    windows: Windows = {}
     for device_id, meter, low, high in spans:
         key = (device_id, meter)
         if key in windows:
             low, high = min(low, windows[key][0]), max(high, windows[key][1])
         windows[key] = (low, high)
+    return windows
+
+
+def month_rows(windows: Windows, points: Points) -> list[dict[str, Any]]:
+    """The rollup rows of the windows' months, from the readings `_window_readings` finds."""
+    return [
+        row_values(device_id, meter, row)
+        for (device_id, meter), (lo, hi) in windows.items()
+        for row in spread(points[(device_id, meter)], month_start(lo), month_start(hi))
+    ]
+
+
+async def respread(session: Executor, spans: Iterable[Span]) -> None:
+    """Recomputes the months of the given spans from the readings: one statement reads the
+    readings they need, one upserts a row per month."""
+    windows = span_windows(spans)
     if not windows:
         return
     stmt = _window_readings(len(windows))
@@ -212,15 +236,83 @@ async def respread(session: Executor, spans: Iterable[Span]) -> None:
             for (d, m), (lo, hi) in windows.items()
         ),
     )
-    points: dict[tuple[int, MeterType], list[tuple[date, int]]] = {key: [] for key in windows}
+    points: Points = {key: [] for key in windows}
     for device_id, meter, day, value in (await session.execute(stmt, params)).all():
         points[(device_id, MeterType(meter))].append((day, value))
-    rows = [
-        row_values(device_id, meter, row)
-        for (device_id, meter), (lo, hi) in windows.items()
-        for row in spread(points[(device_id, meter)], month_start(lo), month_start(hi))
-    ]
-    await upsert_months(session, rows)
+    await upsert_months(session, month_rows(windows, points))
+
+
+WINDOW_USUAL_COLUMNS = (*WINDOW_COLUMNS, ("ulo", Date()), ("uhi", Date()))
+
+
+@lru_cache(maxsize=64)
+def window_and_usual_statement(rows: int) -> Any:
+    """For `rows` (device, meter, lo, hi, ulo, uhi): the readings `respread` would read for
+    the months lo..hi (kind 1: day, value) and the rollup months from ulo up to (not
+    including) uhi (kind 0: month, pages), in one statement, ordered by device, meter and day.
+    Built and compiled once per size; `window_and_usual_data` gives its parameters."""
+    asked = bound_values("asked", WINDOW_USUAL_COLUMNS, rows)
+    r, x, u = MeterReading, aliased(MeterReading, name="x"), MeterUsageMonth
+    pair = (x.device_id == asked.c.device_id, x.meter == asked.c.meter)
+    before = select(func.max(x.reading_date)).where(*pair, x.reading_date < asked.c.lo)
+    after = select(func.min(x.reading_date)).where(*pair, x.reading_date > asked.c.hi)
+    readings = (
+        select(
+            literal(1, Integer()).label("kind"),
+            r.device_id,
+            r.meter,
+            r.reading_date.label("day"),
+            r.value,
+            cast(null(), Float()).label("pages"),
+        )
+        .select_from(asked)
+        .join(
+            r,
+            and_(
+                r.device_id == asked.c.device_id,
+                r.meter == asked.c.meter,
+                r.reading_date >= func.coalesce(before.scalar_subquery(), asked.c.lo),
+                r.reading_date <= func.coalesce(after.scalar_subquery(), asked.c.hi),
+            ),
+        )
+    )
+    months = (
+        select(
+            literal(0, Integer()).label("kind"),
+            u.device_id,
+            u.meter,
+            u.month,
+            cast(null(), Integer()).label("value"),
+            u.pages,
+        )
+        .select_from(asked)
+        .join(
+            u,
+            and_(
+                u.device_id == asked.c.device_id,
+                u.meter == asked.c.meter,
+                u.month >= asked.c.ulo,
+                u.month < asked.c.uhi,
+            ),
+        )
+    )
+    both = union_all(readings, months).subquery("both")
+    return select(both).order_by(both.c.kind, both.c.device_id, both.c.meter, both.c.day)
+
+
+def window_and_usual_data(
+    asked: Sequence[tuple[int, MeterType, date, date, date, date]],
+) -> dict[str, Any]:
+    """Parameters of `window_and_usual_statement`: per (device, meter), the first and last
+    day of the span (their months are recomputed) and the usual rate's months [ulo, uhi)."""
+    return bound_data(
+        "asked",
+        WINDOW_USUAL_COLUMNS,
+        (
+            (d, m.value, month_start(lo), month_end(month_start(hi)), ulo, uhi)
+            for d, m, lo, hi, ulo, uhi in asked
+        ),
+    )
 
 
 async def upsert_months(session: Executor, rows: list[dict[str, Any]]) -> None:
@@ -228,16 +320,20 @@ async def upsert_months(session: Executor, rows: list[dict[str, Any]]) -> None:
     insert would split the rows into one statement per pattern of null columns."""
     if not rows:
         return
-    dialect = _dialect(session)
-    table = cast(Table, MeterUsageMonth.__table__)
+    await session.execute(upsert_months_statement(_dialect(session), rows[0]), rows)
+
+
+def upsert_months_statement(dialect: str, columns: Iterable[str], rows: Any = None) -> Any:
+    """The upsert of rollup rows with these columns: the rows given with its execution, or
+    those `rows` selects (for a data-modifying CTE on PostgreSQL)."""
+    table = type_cast(Table, MeterUsageMonth.__table__)
     stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    if rows is not None:
+        stmt = stmt.from_select(list(columns), rows)
     keys = ("device_id", "meter", "month")
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=list(keys),
-            set_={c: stmt.excluded[c] for c in rows[0] if c not in keys},
-        ),
-        rows,
+    return stmt.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={c: stmt.excluded[c] for c in columns if c not in keys},
     )
 
 

@@ -19,6 +19,7 @@ from api import rule_messages
 from core.errors import CodedError
 from models import AuditLogEntry
 from models.session import begin_writing
+from resolvers.audit import AUDIT_ENTRIES, mutation_entry
 from schema import unavailable
 
 if TYPE_CHECKING:
@@ -165,7 +166,6 @@ def label_request_errors(errors: list[GraphQLError]) -> list[GraphQLError]:
 # --- audit of mutations ------------------------------------------------------------------
 
 AUDITED_FIELDS = "audited_mutations"
-AUDIT_ENTRIES = "audit_entries"
 
 
 @event.listens_for(Session, "after_attach")
@@ -187,18 +187,7 @@ def add_mutation_entry(
     context: Context, mutation: str, outcome: str, details: dict[str, Any] | None = None
 ) -> None:
     """Adds the audit entry of a mutation whose resolver wrote none to the open transaction."""
-    principal = context.principal
-    context.session.add(
-        AuditLogEntry(
-            actor_user_id=principal.user_id,
-            actor_client_id=principal.api_client_id,
-            action=f"mutation:{mutation}",
-            object_type="Mutation",
-            object_id=None,
-            request_id=context.request_id,
-            details={"outcome": outcome, **(details or {})},
-        )
-    )
+    context.session.add(AuditLogEntry(**mutation_entry(context, mutation, outcome, details)))
 
 
 async def record_mutation(

@@ -17,6 +17,7 @@ from models import MeterReading as MeterReadingRow
 from models.enums import MeterType, ReadingSource
 from resolvers import meters as rules
 from resolvers import usage
+from resolvers.audit import mutation_entry
 from resolvers.loaders.accounts import SiteByIdLoader
 from resolvers.loaders.meters import (
     EstimatedReadingsByDeviceIdLoader,
@@ -508,7 +509,9 @@ class MeterMutation:
     ) -> SubmitMeterReadingsPayload:
         async def work() -> SubmitMeterReadingsPayload:
             [row] = _rows([input])
-            outcome = await rules.submit_one(info.context, row, ReadingSource.PORTAL)
+            # The mutation's audit entry, stored with the readings when one statement can.
+            entry = mutation_entry(info.context, info.field_name, "ok")
+            outcome = await rules.submit_one(info.context, row, ReadingSource.PORTAL, entry)
             if outcome.errors:
                 return SubmitMeterReadingsPayload(user_errors=payload_errors(info, outcome.errors))
             return SubmitMeterReadingsPayload(

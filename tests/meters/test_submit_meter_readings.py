@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from models import AuditLogEntry
 from tests.audiences import fields_of
 from tests.graphql import NOT_IN_SCHEMA, GraphQLClient
 from tests.meters.helpers import devices_of, latest_of
@@ -54,6 +57,42 @@ async def test_device_manager_submits_todays_readings(gql: GraphQLClient) -> Non
     assert {m: v[1] for m, v in latest.items() if v} == {
         r["meter"]: r["value"] for r in device.next_values()
     }
+
+
+async def _audit_entries(connection: AsyncConnection, request_id: str) -> list[tuple]:
+    rows = await connection.execute(
+        select(
+            AuditLogEntry.action,
+            AuditLogEntry.object_type,
+            AuditLogEntry.details,
+            AuditLogEntry.actor_user_id.is_not(None),
+        )
+        .where(AuditLogEntry.request_id == request_id)
+        .order_by(AuditLogEntry.id)
+    )
+    return [tuple(r) for r in rows.all()]
+
+
+async def test_a_submission_leaves_one_audit_entry_accepted_or_refused(
+    gql: GraphQLClient, connection: AsyncConnection
+) -> None:
+    # given (on PostgreSQL the entry of an accepted submission is written by the readings'
+    # statement, elsewhere by the mutation's transaction)
+    [device, *_] = await devices_of(gql, MANAGER, first=1)
+    submit = {"input": {"deviceId": device.id, "readings": device.next_values()}}
+    # when
+    accepted = await gql(QUERY_SUBMIT, submit, as_user=MANAGER, headers={"X-Request-Id": "sub-1"})
+    again = await gql(QUERY_SUBMIT, submit, as_user=MANAGER, headers={"X-Request-Id": "sub-2"})
+    # then
+    assert accepted.data["submitMeterReadings"]["userErrors"] == []
+    assert _codes(again.data["submitMeterReadings"])[0] == "READING_ALREADY_TODAY"
+    assert await _audit_entries(connection, "sub-1") == [
+        ("mutation:submitMeterReadings", "Mutation", {"outcome": "ok"}, True)
+    ]
+    # a refusal by the rules is the mutation's answer (committed with its webhook event)
+    assert await _audit_entries(connection, "sub-2") == [
+        ("mutation:submitMeterReadings", "Mutation", {"outcome": "ok"}, True)
+    ]
 
 
 async def test_submit_meter_readings_requires_permission(gql: GraphQLClient) -> None:
