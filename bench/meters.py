@@ -22,11 +22,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -48,7 +51,7 @@ from resolvers import usage  # noqa: E402
 from resolvers.loaders.meters import latest_readings_statement  # noqa: E402
 from resolvers.usage_rollup import respread_around  # noqa: E402
 from settings import Settings  # noqa: E402
-from tests.servers import uvicorn_command, wait_healthy  # noqa: E402
+from tests.servers import free_port, uvicorn_command, wait_healthy  # noqa: E402
 
 ADMIN = "admin@acme.example"
 SERVER_ENV = {
@@ -263,6 +266,44 @@ def start_server(settings: Settings, port: int, workers: int) -> subprocess.Pope
     return subprocess.Popen(uvicorn_command(port, "--workers", str(workers)), cwd=ROOT, env=env)
 
 
+@contextlib.asynccontextmanager
+async def signed_in_server(
+    settings: Settings, port: int, workers: int, concurrency: int
+) -> AsyncIterator[Client]:
+    """The app under uvicorn with `workers` processes, and a client signed in as ADMIN."""
+    server = start_server(settings, port, workers)
+    try:
+        limits = httpx.Limits(max_connections=concurrency + 4)
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", timeout=300, limits=limits
+        ) as http:
+            await wait_healthy(f"http://127.0.0.1:{port}", lambda: server.poll() is not None)
+            client = Client(http)
+            await client.sign_in()
+            yield client
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+async def submissions_per_second(
+    database_url: str, seconds: float, concurrency: int = 16
+) -> tuple[float, int]:
+    """Accepted submissions per second on ONE uvicorn worker, and how many were accepted (for
+    `bench/summary.py`; the fleet is loaded already). The readings are deleted afterwards."""
+    os.environ.update(SERVER_ENV)
+    settings = replace(Settings.from_env(), database_url=database_url)
+    plans = await submissions_plan(settings, 6000)
+    stored: list[int] = []
+    try:
+        async with signed_in_server(settings, free_port(), 1, concurrency) as client:
+            await client(QUERY_LATEST)  # warm-up
+            accepted, _, took, stored = await sustained(client, plans, seconds, concurrency)
+    finally:
+        await delete_readings(settings, stored)
+    return accepted / took, accepted
+
+
 async def timed(client: Client, query: str, variables: Any, runs: int) -> list[float]:
     times = []
     for _ in range(runs):
@@ -327,16 +368,9 @@ async def main() -> None:
     plans = await submissions_plan(settings, 6000)
     statements, notes = await statements_per_request(settings, plans.pop(), args.submissions_only)
 
-    server = start_server(settings, args.port, args.workers)
     stored: list[int] = []
     try:
-        limits = httpx.Limits(max_connections=args.concurrency + 4)
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{args.port}", timeout=300, limits=limits
-        ) as http:
-            await wait_healthy(f"http://127.0.0.1:{args.port}", lambda: server.poll() is not None)
-            client = Client(http)
-            await client.sign_in()
+        async with signed_in_server(settings, args.port, args.workers, args.concurrency) as client:
             await client(QUERY_LATEST)  # warm-up
             latest = usage_days = usage_months = []
             if not args.submissions_only:
@@ -353,8 +387,6 @@ async def main() -> None:
             )
             load_after = [f"{x:.2f}" for x in os.getloadavg()]
     finally:
-        server.terminate()
-        server.wait(timeout=30)
         await delete_readings(settings, stored)
 
     print(f"database: {settings.database_url.split('@')[-1]}, uvicorn workers: {args.workers}")
