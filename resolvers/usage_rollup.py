@@ -21,6 +21,7 @@ from typing import Any
 from typing import cast as type_cast
 
 from sqlalchemy import (
+    ColumnElement,
     Date,
     Float,
     Integer,
@@ -177,23 +178,27 @@ WINDOW_COLUMNS = (("device_id", Integer()), ("meter", String(32)), ("lo", Date()
 def _window_readings(rows: int) -> Any:
     """The readings `respread` needs for `rows` (device, meter, first month, last month)."""
     asked = bound_values("asked", WINDOW_COLUMNS, rows)
+    r = MeterReading
+    return (
+        select(r.device_id, r.meter, r.reading_date, r.value)
+        .select_from(asked)
+        .join(r, _in_window(asked))
+        .order_by(r.device_id, r.meter, r.reading_date)
+    )
+
+
+def _in_window(asked: Any) -> ColumnElement[bool]:
+    """A reading of the asked (device, meter) from the reading before `lo` to the reading
+    after `hi` (or from lo to hi where there is none): what respreading those months reads."""
     r, x = MeterReading, aliased(MeterReading, name="x")
     pair = (x.device_id == asked.c.device_id, x.meter == asked.c.meter)
     before = select(func.max(x.reading_date)).where(*pair, x.reading_date < asked.c.lo)
     after = select(func.min(x.reading_date)).where(*pair, x.reading_date > asked.c.hi)
-    return (
-        select(r.device_id, r.meter, r.reading_date, r.value)
-        .select_from(asked)
-        .join(
-            r,
-            and_(
-                r.device_id == asked.c.device_id,
-                r.meter == asked.c.meter,
-                r.reading_date >= func.coalesce(before.scalar_subquery(), asked.c.lo),
-                r.reading_date <= func.coalesce(after.scalar_subquery(), asked.c.hi),
-            ),
-        )
-        .order_by(r.device_id, r.meter, r.reading_date)
+    return and_(
+        r.device_id == asked.c.device_id,
+        r.meter == asked.c.meter,
+        r.reading_date >= func.coalesce(before.scalar_subquery(), asked.c.lo),
+        r.reading_date <= func.coalesce(after.scalar_subquery(), asked.c.hi),
     )
 
 
@@ -252,10 +257,7 @@ def window_and_usual_statement(rows: int) -> Any:
     including) uhi (kind 0: month, pages), in one statement, ordered by device, meter and day.
     Built and compiled once per size; `window_and_usual_data` gives its parameters."""
     asked = bound_values("asked", WINDOW_USUAL_COLUMNS, rows)
-    r, x, u = MeterReading, aliased(MeterReading, name="x"), MeterUsageMonth
-    pair = (x.device_id == asked.c.device_id, x.meter == asked.c.meter)
-    before = select(func.max(x.reading_date)).where(*pair, x.reading_date < asked.c.lo)
-    after = select(func.min(x.reading_date)).where(*pair, x.reading_date > asked.c.hi)
+    r, u = MeterReading, MeterUsageMonth
     readings = (
         select(
             literal(1, Integer()).label("kind"),
@@ -266,15 +268,7 @@ def window_and_usual_statement(rows: int) -> Any:
             cast(null(), Float()).label("pages"),
         )
         .select_from(asked)
-        .join(
-            r,
-            and_(
-                r.device_id == asked.c.device_id,
-                r.meter == asked.c.meter,
-                r.reading_date >= func.coalesce(before.scalar_subquery(), asked.c.lo),
-                r.reading_date <= func.coalesce(after.scalar_subquery(), asked.c.hi),
-            ),
-        )
+        .join(r, _in_window(asked))
     )
     months = (
         select(

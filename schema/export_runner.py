@@ -159,12 +159,7 @@ class ExportRunner(PollingLoop):
                     # The owner's scope is read again from here on (a membership taken away
                     # stops what the next pages show).
                     context = self._context(export_id, user_id)
-                    async with self.services.sessionmaker() as session:
-                        await begin_writing(session)
-                        going = await records.heartbeat(session, export_id, rows, total, errors)
-                        await session.commit()
-                    if not going:
-                        raise Cancelled
+                    await self._beat(export_id, rows, total, errors)
                 if last_page:
                     return rows, errors
                 cursor = info["endCursor"]
@@ -199,12 +194,7 @@ class ExportRunner(PollingLoop):
                 if last_chunk or time.monotonic() - beat >= HEARTBEAT:
                     beat = time.monotonic()
                     context = self._context(export_id, user_id)  # the owner's scope read again
-                    async with self.services.sessionmaker() as session:
-                        await begin_writing(session)
-                        going = await records.heartbeat(session, export_id, rows, total, errors)
-                        await session.commit()
-                    if not going:
-                        raise Cancelled
+                    await self._beat(export_id, rows, total, errors)
                 if last_chunk:
                     return rows, errors
                 try:
@@ -215,6 +205,15 @@ class ExportRunner(PollingLoop):
                     return None
                 finally:
                     await context.close_operation()
+
+    async def _beat(self, export_id: int, rows: int, total: int | None, errors: list[Any]) -> None:
+        """Records progress; raises Cancelled when the export was cancelled meanwhile."""
+        async with self.services.sessionmaker() as session:
+            await begin_writing(session)
+            going = await records.heartbeat(session, export_id, rows, total, errors)
+            await session.commit()
+        if not going:
+            raise Cancelled
 
     def _context(self, export_id: int, user_id: int) -> Context:
         """The context of the export's pages: one per heartbeat, so the owner's scope is built
