@@ -6,9 +6,10 @@ done, or refused with a code and not done; every write done has its audit entry.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from tests.concurrency.office import (
     office_writes_removed,
     run_office,
 )
-from tests.graphql import QUERY_LOGIN, GraphQLClient
+from tests.graphql import QUERY_LOGIN, GraphQLClient, Response
 from tests.servers import serving
 from tests.tickets.support import CREATE_TICKET, covered_device
 
@@ -183,40 +184,22 @@ async def test_write_lock_held_past_the_busy_timeout_is_a_coded_refusal(
     # given: another process holds SQLite's write lock longer than our (short) busy timeout
     settings, office_engine = sqlite_office
     monkeypatch.setattr(models.session, "SQLITE_BUSY_TIMEOUT_MS", 200)
-    engine = create_engine(settings)
     path = Path(settings.database_url.split("///", 1)[1])
-    async with office_writes_removed(office_engine):
-        app = create_app(settings, sessionmaker=create_sessionmaker(engine))
-        async with (
-            serving(app) as address,
-            httpx.AsyncClient(base_url=f"http://{address}", timeout=60) as http,
-        ):
-            gql = GraphQLClient(http)
-            device = await covered_device(gql, TICKET_CREATOR)
-            token = await gql.token_for(TICKET_CREATOR)
-            counts_before = await _counts(office_engine)
-            other = sqlite3.connect(path, isolation_level=None)
-            try:
-                other.execute("BEGIN IMMEDIATE")
-                # when
-                created = await gql(
-                    CREATE_TICKET,
-                    {
-                        "input": {
-                            "type": "INCIDENT",
-                            "deviceId": device["id"],
-                            "summary": "Busy",
-                            "symptomCategory": "OTHER",
-                        }
-                    },
-                    token=token,
-                    headers={"Accept-Language": "fr"},
-                )
-            finally:
-                other.execute("ROLLBACK")
-                other.close()
-        await engine.dispose()
-        counts_after = await _counts(office_engine)  # before the cleanup removes the sign-in's
+
+    @contextlib.asynccontextmanager
+    async def other_process_writing(_: AsyncEngine) -> AsyncIterator[None]:
+        other = sqlite3.connect(path, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            yield
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+
+    # when
+    created, counts_before, counts_after = await _ticket_held_back(
+        settings, office_engine, other_process_writing, {"Accept-Language": "fr"}
+    )
     # then
     assert created.status == 503
     assert created.headers["retry-after"] == "1"
@@ -235,6 +218,37 @@ async def test_turn_waited_for_past_the_busy_timeout_is_the_same_coded_refusal(
     # given: this process's writer queue is held longer than our (short) busy timeout
     settings, office_engine = sqlite_office
     monkeypatch.setattr(models.session, "SQLITE_BUSY_TIMEOUT_MS", 200)
+
+    @contextlib.asynccontextmanager
+    async def queue_held(engine: AsyncEngine) -> AsyncIterator[None]:
+        queue = models.session._writer_queue(engine)
+        await queue.acquire()
+        try:
+            yield
+        finally:
+            queue.release()
+
+    # when
+    created, counts_before, counts_after = await _ticket_held_back(
+        settings, office_engine, queue_held
+    )
+    # then
+    assert created.status == 503
+    assert created.headers["retry-after"] == "1"
+    assert created.error_codes == [BUSY]
+    assert created.errors[0]["extensions"]["retryAfter"] == 1
+    assert counts_after == counts_before
+
+
+async def _ticket_held_back(
+    settings: Settings,
+    office_engine: AsyncEngine,
+    held: Callable[[AsyncEngine], contextlib.AbstractAsyncContextManager[None]],
+    headers: dict[str, str] | None = None,
+) -> tuple[Response, tuple[int, int], tuple[int, int]]:
+    """createTicket sent by the ticket creator while `held(engine)` keeps the app's writes
+    waiting; the answer, and the tickets and audit entries counted before and after (the
+    after before the cleanup removes the sign-in's entry)."""
     engine = create_engine(settings)
     async with office_writes_removed(office_engine):
         app = create_app(settings, sessionmaker=create_sessionmaker(engine))
@@ -246,32 +260,23 @@ async def test_turn_waited_for_past_the_busy_timeout_is_the_same_coded_refusal(
             device = await covered_device(gql, TICKET_CREATOR)
             token = await gql.token_for(TICKET_CREATOR)
             counts_before = await _counts(office_engine)
-            queue = models.session._writer_queue(engine)
-            await queue.acquire()
-            try:
-                # when
+            async with held(engine):
                 created = await gql(
                     CREATE_TICKET,
                     {
                         "input": {
                             "type": "INCIDENT",
                             "deviceId": device["id"],
-                            "summary": "Queued too long",
+                            "summary": "Held back",
                             "symptomCategory": "OTHER",
                         }
                     },
                     token=token,
+                    headers=headers,
                 )
-            finally:
-                queue.release()
         await engine.dispose()
-        counts_after = await _counts(office_engine)  # before the cleanup removes the sign-in's
-    # then
-    assert created.status == 503
-    assert created.headers["retry-after"] == "1"
-    assert created.error_codes == [BUSY]
-    assert created.errors[0]["extensions"]["retryAfter"] == 1
-    assert counts_after == counts_before
+        counts_after = await _counts(office_engine)
+    return created, counts_before, counts_after
 
 
 QUERY_REFRESH = """
