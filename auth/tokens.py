@@ -8,6 +8,7 @@ import logging
 import secrets
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,9 @@ log = logging.getLogger(__name__)
 ALGORITHM = "RS256"
 ACCESS_TOKEN_TYPE = "at+jwt"
 CLOCK_LEEWAY_SECONDS = 30
+# Our own access tokens already verified, kept per process: a signature check costs more than
+# the rest of a small signed-in request.
+VERIFIED_TOKENS = 10_000
 
 
 # Why a token was refused, as told to the client (`extensions.reason`): coarse on purpose, so
@@ -93,6 +97,7 @@ class TokenService:
         self._oidc_keys_fetched_at = 0.0
         # Shortest time between two JWKS fetches triggered by an unknown key id.
         self.jwks_refetch_interval = 30.0
+        self._verified: OrderedDict[str, AccessClaims] = OrderedDict()
 
     def public_jwks(self) -> dict[str, Any]:
         return {"keys": [self._key.as_dict(private=False) | {"use": "sig", "alg": ALGORITHM}]}
@@ -116,7 +121,24 @@ class TokenService:
     async def verify(self, token: str) -> AccessClaims:
         """Our own tokens (recognised by our key id), else the external provider's if one is
         configured. Only asymmetric algorithms are accepted, so `alg: none` and HS256 signed
-        with a public key never verify."""
+        with a public key never verify.
+
+        One of our tokens that verified is remembered: the same text has the same signature and
+        the same claims, and of the claims only the expiry changes its answer over time, so a
+        remembered token near or past its expiry is verified afresh (which says why it fails)."""
+        known = self._verified.get(token)
+        if known is not None:
+            if clock.timestamp() < known.expires_at + CLOCK_LEEWAY_SECONDS - 1:
+                return known
+            del self._verified[token]
+        claims = await self._verify(token)
+        if not claims.external:
+            self._verified[token] = claims
+            while len(self._verified) > VERIFIED_TOKENS:
+                self._verified.popitem(last=False)
+        return claims
+
+    async def _verify(self, token: str) -> AccessClaims:
         try:
             header = jws.extract_compact(token.encode()).headers()
         except Exception as error:  # malformed base64, JSON or structure

@@ -247,6 +247,27 @@ async def execute_core(session: AsyncSession, statement: Any, parameters: Any = 
     return await connection.execute(statement, parameters)
 
 
+_AUTOCOMMIT: weakref.WeakKeyDictionary[Any, AsyncEngine] = weakref.WeakKeyDictionary()
+
+
+async def read_outside_transaction(
+    engine: AsyncEngine, statement: Any, parameters: dict[str, Any]
+) -> Any:
+    """The first row of a small read that needs no snapshot shared with other statements, in
+    the fewest round trips: on PostgreSQL without a transaction (each statement reads what was
+    committed when it starts anyway, and BEGIN and ROLLBACK around it would be two round trips
+    more than the read); on SQLite in a transaction of its own, which costs no round trip."""
+    if engine.dialect.name != "sqlite":
+        reader = _AUTOCOMMIT.get(engine.sync_engine)
+        if reader is None:
+            reader = _AUTOCOMMIT[engine.sync_engine] = engine.execution_options(
+                isolation_level="AUTOCOMMIT"
+            )
+        engine = reader
+    async with engine.connect() as connection:
+        return (await connection.execute(statement, parameters)).first()
+
+
 def create_sessionmaker(bind: Any, **kwargs: Any) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(
         bind=bind, class_=SerializedSession, expire_on_commit=False, autoflush=False, **kwargs

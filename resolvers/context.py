@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
@@ -38,6 +38,13 @@ class AppServices:
     extras: dict[str, Any] = field(default_factory=dict)
     # People's scopes, used again while their versions hold (see resolvers.scoping).
     scopes: ScopeCache = field(default_factory=ScopeCache)
+
+    @property
+    def engine(self) -> AsyncEngine | None:
+        """The engine sessions are made from; None when they are bound to one connection (the
+        tests' rolled-back transaction: what is written is only seen on that connection)."""
+        bind = self.sessionmaker.kw.get("bind")
+        return bind if isinstance(bind, AsyncEngine) else None
 
 
 @dataclass
@@ -87,7 +94,9 @@ class Context:
                 self._scope_task = settled
             else:
                 self._scope_task = asyncio.ensure_future(
-                    self.services.scopes.scope(self.principal, self.session)
+                    self.services.scopes.scope(
+                        self.principal, lambda: self.session, self.services.engine
+                    )
                 )
             self._user_language = None
         scope = await self._scope_task

@@ -10,7 +10,7 @@ request instead of one or two and the building).
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
@@ -30,7 +30,7 @@ from sqlalchemy import (
     true,
     union_all,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from auth.policy import (
     AGENT_PERMISSIONS,
@@ -57,6 +57,7 @@ from models import (
     Webhook,
 )
 from models.enums import MembershipStatus, Role
+from models.session import read_outside_transaction
 
 P = Permission
 
@@ -481,13 +482,23 @@ class ScopeCache:
         self.size = size
         self._entries: OrderedDict[int, tuple[tuple[int, int], Scope]] = OrderedDict()
 
-    async def scope(self, principal: Principal, session: AsyncSession) -> Scope:
+    async def scope(
+        self, principal: Principal, session: Callable[[], AsyncSession], engine: AsyncEngine | None
+    ) -> Scope:
+        """`session`: the operation's session, opened only when it is needed: a known viewer's
+        versions are read on a connection of `engine` outside any transaction (in the session
+        when there is no engine)."""
         user_id = principal.user_id
         if user_id is None or principal.api_client_id is not None:
-            return await build_scope(principal, session)
+            return await build_scope(principal, session())
         entry = self._entries.get(user_id)
         if entry is not None:
-            row = (await session.execute(_VERSIONS, {"user_id": user_id})).first()
+            parameters = {"user_id": user_id}
+            row = (
+                await read_outside_transaction(engine, _VERSIONS, parameters)
+                if engine is not None
+                else (await session().execute(_VERSIONS, parameters)).first()
+            )
             if row is not None and (row[0], row[1]) == entry[0]:
                 self._entries.move_to_end(user_id)
                 cached = entry[1]
@@ -495,7 +506,7 @@ class ScopeCache:
                     return cached
                 return replace(cached, principal=principal)
             del self._entries[user_id]
-        scope, versions = await _build_scope(principal, session)
+        scope, versions = await _build_scope(principal, session())
         if versions is None or scope.user is None:
             return scope
         # Later requests share a copy of the user's row in no session (no rollback expires it;

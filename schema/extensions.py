@@ -99,6 +99,12 @@ class MaskUnexpectedErrors(MaskErrors):
             getattr(context, "language", i18n.DEFAULT),
         )
 
+    def _process_result(self, result: object) -> None:
+        # strawberry's asks a runtime-checkable Protocol, which costs more than the rest
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = self._process_errors(errors)  # type: ignore[attr-defined]
+
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         language = getattr(self.execution_context.context, "language", i18n.DEFAULT)
         return label_request_errors(reworded(super()._process_errors(errors), language))
@@ -217,10 +223,10 @@ class MutationAudit(SchemaExtension):
         ctx = self.execution_context
         context = ctx.context
         result = ctx.result
-        if (
-            not isinstance(result, ExecutionResult)
+        if (  # the operation type first: reading `context.session` opens a session
+            ctx.operation_type != OperationType.MUTATION
+            or not isinstance(result, ExecutionResult)
             or not hasattr(context, "session")
-            or ctx.operation_type != OperationType.MUTATION
         ):
             return
         errors = result.errors or []

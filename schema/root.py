@@ -15,6 +15,7 @@ from schema.accounts import AccountMutation, AccountQuery
 from schema.audiences import PortalSchema
 from schema.bulk_exports import BulkExportMutation, BulkExportQuery
 from schema.devices import DeviceMutation, DeviceQuery
+from schema.extension_chain import chain
 from schema.extensions import MaskUnexpectedErrors, MutationAudit, OperationSession
 from schema.identity import IdentityMutation
 from schema.knowledge import KnowledgeMutation, KnowledgeQuery
@@ -90,17 +91,21 @@ schema = PortalSchema(
     query=Query,
     mutation=Mutation,
     subscription=Subscription,
+    # One extension running them all in this order (`schema.extension_chain`: strawberry's
+    # per-hook wrapping cost more than a small operation). Factories, not instances: an
+    # extension instance holds its request's execution context, so one shared by concurrent
+    # requests would read another's. The parser and validation caches live at module level
+    # (keyed by size), shared by every request.
     extensions=[
-        PersistedQueries,  # first: fills in the query text before anything reads it
-        OperationSession,
-        RequestObserver,  # names the operation in the request's log line and metrics
-        ApiProtection,
-        MutationAudit,
-        MaskUnexpectedErrors,
-        # Factories, not instances: an extension instance holds its request's execution
-        # context, so one shared by concurrent requests would read another's. The caches
-        # themselves live at module level (keyed by size), shared by every request.
-        lambda: ParserCache(maxsize=256),
-        lambda: ValidationCache(maxsize=256),
+        chain(
+            PersistedQueries,  # first: fills in the query text before anything reads it
+            OperationSession,
+            RequestObserver,  # names the operation in the request's log line and metrics
+            ApiProtection,
+            MutationAudit,
+            MaskUnexpectedErrors,
+            lambda: ParserCache(maxsize=256),
+            lambda: ValidationCache(maxsize=256),
+        )
     ],
 )

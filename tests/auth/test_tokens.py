@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import time_machine
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 from sqlalchemy import func, select, update
@@ -144,6 +145,28 @@ async def test_token_with_bad_claims_is_anonymous(
     token = _sign(tokens._key, claims, tokens.kid)
     # when / then
     await _assert_anonymous(gql, token, reason)
+
+
+@pytest.mark.parametrize("seconds_past_expiry", [0, 31, 3600])
+async def test_a_token_accepted_before_is_refused_once_expired(
+    gql: GraphQLClient, settings: Settings, tokens: TokenService, seconds_past_expiry: int
+) -> None:
+    """Verified tokens are remembered per process: the expiry must still be read every time
+    (the clock's leeway is 30 s: at expiry and at +30 s the token still holds)."""
+    # given: a token that worked, so is remembered
+    user_id = await _user_id(gql, USER)
+    claims = _claims(settings, tokens, sub=f"user:{user_id}")
+    token = _sign(tokens._key, claims, tokens.kid)
+    assert (await gql(QUERY_VIEWER, token=token)).data["viewer"]["authenticated"] is True
+    # when: presented again once its expiry (and the leeway) has passed
+    later = datetime.fromtimestamp(claims["exp"] + seconds_past_expiry, UTC)
+    with time_machine.travel(later, tick=False):
+        viewer = await gql(QUERY_VIEWER, token=token)
+        # then
+        if seconds_past_expiry <= 30:
+            assert viewer.data["viewer"]["authenticated"] is True
+        else:
+            await _assert_anonymous(gql, token, "TOKEN_EXPIRED")
 
 
 async def test_token_without_access_token_type_is_anonymous(
