@@ -36,7 +36,7 @@ from schema.meters import (
     device_reading_due,
 )
 from schema.mutations import Payload, transactional
-from schema.node import LoadedNode, then
+from schema.node import LoadedNode, converted, then
 from schema.pagination import FILTER, ORDER_BY, After, Before, Connection, Direction, First, Last
 from schema.permissions import mutation, permission_field, shown_to
 
@@ -127,7 +127,7 @@ class Device(LoadedNode):
 
     def _model(self, context: Context) -> Any:
         loader = context.loaders[ProductModelByIdLoader]
-        return then(loader.load(self.row.product_model_id), ProductModel.from_row)
+        return converted(loader, self.row.product_model_id, ProductModel.from_row)
 
     @strawberry.field(description="The product model.")
     @direct(_model)

@@ -58,11 +58,31 @@ class LoadedNode(relay.Node):
         already, else an awaitable of it (for field resolvers declared with `def`)."""
         if pk is None:
             return None
-        return then(context.loaders[cls.by_id_loader].load(pk), cls._from_found)
+        return converted(context.loaders[cls.by_id_loader], pk, cls._from_found)
 
     @classmethod
     def _from_found(cls, found: Any) -> Self | None:
         return cls.from_loaded(found) if found is not None else None
+
+
+def converted(loader: Any, key: Any, convert: Callable[[Any], Any]) -> Any:
+    """`then(loader.load(key), convert)`, converting each loaded value once per operation: a
+    page's devices share a few models, sites and accounts, each then one object (an object is
+    only read, and a loader's values do not change within an operation)."""
+    made: dict[tuple[Any, Any], Any] | None = getattr(loader, "_converted", None)
+    if made is None:
+        made = loader._converted = {}
+    found = made.get((convert, key), _NOT_YET)
+    if found is not _NOT_YET:
+        return found
+    future = loader.load(key)
+    if not future.done():
+        return then(future, convert)
+    value = made[(convert, key)] = convert(future.result())
+    return value
+
+
+_NOT_YET: Any = object()
 
 
 def then(future: Future[Any], convert: Callable[[Any], Any]) -> Any:
