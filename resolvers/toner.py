@@ -307,8 +307,6 @@ async def cartridges_held(
     ).tuples():
         if (d, c) in since and at >= since[(d, c)]:
             orders[(d, c)].append((at, quantity))
-    if not orders:
-        return {}
     fitted: dict[tuple[int, int], list[datetime]] = defaultdict(list)
     for d, c, at in (
         await session.execute(
