@@ -4,7 +4,9 @@ many cartridges: a level at or under the consumable's threshold, or just in time
 the device will start within the stock location's lead time plus safety days plus its reporting
 cadence, less those ordered and not yet fitted): at most one open order per device and
 consumable, however often and however concurrently the device reports (the partial unique index
-`uq_replenishment_orders_open` decides, with INSERT ... ON CONFLICT DO NOTHING).
+`uq_replenishment_orders_open` decides, with INSERT ... ON CONFLICT DO NOTHING). The ledger of
+cartridges in hand, the report days and the insert (`cartridges_held`, `report_days`,
+`place_orders`) are shared with the silent-device pass (resolvers/silent_replenishment.py).
 
 A level is a percentage or one of the Printer MIB's special values (prtMarkerSuppliesLevel -2
 "unknown", -3 "some remaining"; -1 "other" is taken as unknown): those are stored as a state,

@@ -32,7 +32,13 @@ from models import (
 )
 from models.enums import MeterType, ReadingSource, ReplenishmentStatus, TonerLevelState
 from models.session import create_sessionmaker
-from resolvers.silent_replenishment import AUDIT_ACTION, run_once, silent_orders_due
+from resolvers.silent_replenishment import (
+    AUDIT_ACTION,
+    SilentReplenishmentTask,
+    run_once,
+    silent_orders_due,
+)
+from settings import Settings
 from tests.conftest import StatementCounter
 from tests.graphql import GraphQLClient
 from tests.stock.conftest import supplied_device
@@ -266,6 +272,36 @@ async def test_a_silent_device_with_an_open_order_gets_no_second(
     assert await _open_orders(connection, device.id, toner.id) == 1
     count = select(func.count()).select_from(ReplenishmentOrder)
     assert await connection.scalar(count.where(ReplenishmentOrder.device_id == device.id)) == 1
+
+
+async def test_the_periodic_task_orders_for_silent_devices(
+    connection: AsyncConnection, settings: Settings
+) -> None:
+    # given: a silent device whose toner is due, and the task the app's lifespan starts
+    device = await supplied_device(connection)
+    toner = await _black_toner(connection, device)
+    await plant_silent_history(
+        connection,
+        device,
+        toner,
+        percent=40,
+        reported_at=clock.now() - timedelta(days=20),
+        lead_days=60,
+        safety_days=30,
+    )
+    task = SilentReplenishmentTask(pass_sessionmaker(connection), settings)
+    # when: its first pass runs at once
+    task.start()
+    try:
+        for _ in range(200):
+            if task.passes:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await task.stop()
+    # then
+    assert task.passes >= 1
+    assert await _open_orders(connection, device.id, toner.id) == 1
 
 
 async def test_the_pass_costs_the_same_statements_for_one_silent_device_or_many(
