@@ -50,6 +50,7 @@ from observability import requests as observed
 from resolvers.bulk_exports import downloadable
 from resolvers.context import AppServices, Context
 from resolvers.reading_reminders import ReadingReminderTask
+from resolvers.silent_replenishment import SilentReplenishmentTask
 from schema import unavailable
 from schema.export_runner import ExportRunner
 from schema.extensions import label_request_errors, mask_unexpected
@@ -485,6 +486,13 @@ def create_app(
         )
         if reminders is not None:
             reminders.start()
+        silent = (
+            SilentReplenishmentTask(services.sessionmaker, settings)
+            if settings.silent_replenishment_enabled
+            else None
+        )
+        if silent is not None:
+            silent.start()
         hooks = (
             WebhookSender(services.sessionmaker, settings, SchemaRenderer(services))
             if settings.webhook_sender_enabled
@@ -509,6 +517,8 @@ def create_app(
                 await broker.stop()
             if reminders is not None:
                 await reminders.stop()
+            if silent is not None:
+                await silent.stop()
             if sender is not None:
                 await sender.stop()
             if hooks is not None:

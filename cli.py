@@ -23,6 +23,7 @@ from demo.fleet import is_empty, seed_demo
 from demo.usage import USAGE_GENERATORS
 from models.session import create_engine, create_sessionmaker
 from resolvers.reading_reminders import run_once as run_reading_reminders
+from resolvers.silent_replenishment import run_once as order_for_silent_devices
 from settings import ROOT, Settings, get_settings
 
 
@@ -66,6 +67,15 @@ async def _send_reading_reminders(settings: Settings) -> None:
     try:
         sent = await run_reading_reminders(create_sessionmaker(engine), settings)
         print(f"reading reminders queued: {sent}")
+    finally:
+        await engine.dispose()
+
+
+async def _order_for_silent_devices(settings: Settings) -> None:
+    engine = create_engine(settings)
+    try:
+        raised = await order_for_silent_devices(create_sessionmaker(engine))
+        print(f"replenishment orders raised for silent devices: {raised}")
     finally:
         await engine.dispose()
 
@@ -147,6 +157,10 @@ def main(argv: list[str] | None = None) -> None:
         "send-reading-reminders",
         help="queue the reading-due reminders due now (once per person and period)",
     )
+    commands.add_parser(
+        "order-for-silent-devices",
+        help="raise the toner orders due for e-Maintenance devices whose reports are overdue",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -165,6 +179,8 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(_seed(settings, args.scale, args.if_empty, args.usage))
     elif args.command == "send-reading-reminders":
         asyncio.run(_send_reading_reminders(settings))
+    elif args.command == "order-for-silent-devices":
+        asyncio.run(_order_for_silent_devices(settings))
     elif args.command == "serve":
         _fresh_metrics_dir()
         uvicorn.run(

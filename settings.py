@@ -83,6 +83,10 @@ class Settings:
     reading_reminder_days: int = 5  # reminders go out this many days before the period closes
     reading_reminders_enabled: bool = True
     reading_reminder_poll_seconds: float = 3600.0
+    # Replenishment for devices gone silent (resolvers/silent_replenishment.py): at most a day
+    # apart (forecasting.replenishment.PASS_DAYS)
+    silent_replenishment_enabled: bool = True
+    silent_replenishment_poll_seconds: float = 3600.0
     # Webhooks (webhooks/): the sender each worker runs, target rules, retries
     webhook_sender_enabled: bool = True
     webhook_poll_seconds: float = 1.0
@@ -182,6 +186,10 @@ class Settings:
             reading_reminder_days=_env_int("READING_REMINDER_DAYS", 5),
             reading_reminders_enabled=_env_bool("READING_REMINDERS_ENABLED", True),
             reading_reminder_poll_seconds=float(_env("READING_REMINDER_POLL_SECONDS", "3600")),
+            silent_replenishment_enabled=_env_bool("SILENT_REPLENISHMENT_ENABLED", True),
+            silent_replenishment_poll_seconds=float(
+                _env("SILENT_REPLENISHMENT_POLL_SECONDS", "3600")
+            ),
             webhook_sender_enabled=_env_bool("WEBHOOK_SENDER_ENABLED", True),
             webhook_poll_seconds=float(_env("WEBHOOK_POLL_SECONDS", "1.0")),
             webhook_allow_private_targets=(

@@ -23,7 +23,10 @@ functions the API calls (resolvers/forecasts.py gathers the same inputs):
   the oldest one not yet used fitted at each replacement; a stock-out when it has not arrived
   (or none was raised), with its cause (a planted silent gap or runaway week, a cartridge
   shorter than the lead time with nothing ordered before it, or an order raised too late).
-  The rule before (each cartridge on its own, one order) is replayed beside it.
+  Replayed twice: from reports only, then with the silent-device pass too (daily, for a device
+  whose last report is overdue: `is_silent`, `silent_order_quantity`, what
+  resolvers/silent_replenishment.py decides with). The rule before (each cartridge on its own,
+  one order) is replayed beside them.
 - Anomalies: every reading day of the first devices (and every planted one among them) flagged
   again with `forecasting.meters.reading_flags` (the usual rate from the three whole months
   before, as the rollup gives it); compared with the anomalies the demo planted (stored flags):
@@ -56,8 +59,10 @@ from forecasting.replenishment import (  # noqa: E402
     LEDGER_DAYS,
     MAX_CADENCE_DAYS,
     cartridges_in_hand,
+    is_silent,
     order_quantity,
     reporting_cadence,
+    silent_order_quantity,
 )
 from forecasting.toner import Replacement, days_to_print, meter_for, toner_forecast  # noqa: E402
 from forecasting.usage import OFFICE_WEEK, Reading, usage_rate, week_weight  # noqa: E402
@@ -320,6 +325,7 @@ class Replay:
     # it was fitted), "late" (the rest: ordered, too late)
     causes: Counter[str] = field(default_factory=Counter)
     orders: int = 0  # orders raised over the whole replay
+    pass_orders: int = 0  # of which by the silent-device pass
     ordered: int = 0  # cartridges they asked for
     fitted: int = 0  # cartridges fitted from an order that had arrived
     shelf_days: int = 0  # days those waited between arrival and fitting
@@ -364,6 +370,8 @@ def replenishment(
     spikes: dict[int, set[date]],
     lead: int,
     safety: int,
+    *,
+    silent_pass: bool = False,
 ) -> Replay:
     """Each toner's history replayed event by event through `forecasting.replenishment` (what
     `reportTonerLevels` decides with): at each report the cartridges in hand (orders less
@@ -371,7 +379,12 @@ def replenishment(
     far) and the forecast give the quantity to order; an order can only be raised when none is
     open (the unique index), and is delivered lead time days later. At each replacement the
     oldest order not yet used provides the cartridge: a stock-out when there is none or it has
-    not arrived by then."""
+    not arrived by then.
+
+    With `silent_pass`, the silent-device pass (resolvers/silent_replenishment.py) also runs
+    every day at midnight UTC: when the last report measured the level and is overdue
+    (`is_silent`), the forecast made at that report, counted down to the day
+    (`silent_order_quantity`), against the cartridges in hand as of that report."""
     result = Replay()
     ledger = timedelta(days=LEDGER_DAYS)
     for (device, consumable), toner in histories.items():
@@ -388,7 +401,38 @@ def replenishment(
         report_days: list[date] = []
         start = toner.reports[0][0]
         threshold = toner.threshold
+        # the last report when it measured the level: when, the level, its forecast
+        last: tuple[datetime, int, Any] | None = None
+        previous_at = events[0][0]
         for at, kind, i in events:
+            if silent_pass and last is not None:
+                cadence = reporting_cadence(report_days)
+                for now in _midnights(previous_at, at):
+                    if not is_silent(last[0], now, cadence) or any(
+                        o[2] > now.date() for o in orders
+                    ):
+                        continue
+                    since = last[0] - ledger
+                    found = last[2]
+                    quantity = silent_order_quantity(
+                        order_days=found.order_days if found is not None else None,
+                        order_cycle_days=found.order_cycle_days if found is not None else None,
+                        reported_on=last[0].date(),
+                        today=now.date(),
+                        at_threshold=last[1] <= threshold,
+                        lead_days=lead,
+                        safety_days=safety,
+                        in_hand=cartridges_in_hand(
+                            [(o[0], o[1]) for o in orders if o[0] >= since],
+                            [r for r in fitted_at if r >= since],
+                        ),
+                    )
+                    if quantity:
+                        orders.append([now, quantity, now.date() + timedelta(days=lead), quantity])
+                        result.orders += 1
+                        result.ordered += quantity
+                        result.pass_orders += 1
+            previous_at = at
             day = at.date()
             if kind == 0:
                 source = next((o for o in orders if o[3] > 0), None)
@@ -413,6 +457,7 @@ def replenishment(
             report_days.append(day)
             percent = toner.reports[i][1]
             if percent is None:
+                last = None
                 continue
             since = at - ledger
             in_hand = cartridges_in_hand(
@@ -421,6 +466,7 @@ def replenishment(
             )
             found = _forecast(s, toner, day)
             ok = found is not None and found.reason is None
+            last = (at, percent, found if ok else None)
             quantity = order_quantity(
                 order_days=found.order_days if ok else None,
                 order_cycle_days=found.order_cycle_days if ok else None,
@@ -436,6 +482,16 @@ def replenishment(
                 result.ordered += quantity
         result.left_over += sum(o[3] for o in orders)
     return result
+
+
+def _midnights(after: datetime, before: datetime) -> list[datetime]:
+    """The midnights (UTC) strictly between two instants: when the replayed pass runs."""
+    found = []
+    day = datetime.combine(after.date() + timedelta(days=1), datetime.min.time(), after.tzinfo)
+    while day < before:
+        found.append(day)
+        day += timedelta(days=1)
+    return found
 
 
 def replenishment_previous(
@@ -642,19 +698,25 @@ async def main() -> None:
             f"{causes['late']} late; a delivered cartridge waited {causes['wait_days'] / 10:.1f} "
             f"days on average, in {time.perf_counter() - started:.1f} s"
         )
-        started = time.perf_counter()
-        r = replenishment(histories, series, extra["spikes"], lead, safety)
-        print(
-            f"just in time, lead {lead} + safety {safety} days: {r.cartridges} cartridges, "
-            f"{r.outs} stock-outs ({100 * r.outs / max(r.cartridges, 1):.2f} %), of which "
-            f"{r.causes['silent']} on a device silent > 14 days before (planted gap), "
-            f"{r.causes['spiked']} in or just before a planted runaway week, "
-            f"{r.causes['short']} lasting less than the lead time with nothing ordered before "
-            f"it was fitted, {r.causes['late']} ordered too late; "
-            f"{r.orders} orders for {r.ordered} cartridges, a delivered cartridge waited "
-            f"{r.shelf_days / max(r.fitted, 1):.1f} days on average, {r.left_over} in hand at "
-            f"the end, in {time.perf_counter() - started:.1f} s"
-        )
+        for silent_pass in (False, True):
+            started = time.perf_counter()
+            r = replenishment(
+                histories, series, extra["spikes"], lead, safety, silent_pass=silent_pass
+            )
+            rule = "just in time + silent pass" if silent_pass else "just in time (reports only)"
+            print(
+                f"{rule}, lead {lead} + safety {safety} days: {r.cartridges} cartridges, "
+                f"{r.outs} stock-outs ({100 * r.outs / max(r.cartridges, 1):.2f} %), of which "
+                f"{r.causes['silent']} on a device silent > 14 days before (planted gap), "
+                f"{r.causes['spiked']} in or just before a planted runaway week, "
+                f"{r.causes['short']} lasting less than the lead time with nothing ordered "
+                f"before it was fitted, {r.causes['late']} ordered too late; "
+                f"{r.orders} orders for {r.ordered} cartridges ({r.pass_orders} orders by the "
+                f"silent pass), a delivered cartridge waited "
+                f"{r.shelf_days / max(r.fitted, 1):.2f} days on average ({r.shelf_days} days in "
+                f"all, {r.fitted} fitted in time), {r.left_over} in hand at the end, in "
+                f"{time.perf_counter() - started:.1f} s"
+            )
     started = time.perf_counter()
     result = await anomalies(settings, args.anomaly_devices, extra["max_pages"])
     print(f"anomalies on {result['reading_days']} device reading days:")

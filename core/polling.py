@@ -1,5 +1,5 @@
 """The background loop every worker runs for each of its outboxes and periodic jobs (mail,
-webhook deliveries, bulk exports, reading reminders): a pass, then a pause unless the pass says
+webhook deliveries, bulk exports, reading reminders, orders for silent devices): a pass, then a pause unless the pass says
 more work is waiting, until stopped. A failing pass is logged and the loop goes on."""
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from core import clock
 from models import AuditLogEntry
 
@@ -30,6 +32,21 @@ def audit(
             object_id=object_id,
             request_id=context.request_id,
             details=details or {},
+        )
+    )
+
+
+def system_audit(
+    session: AsyncSession,
+    action: str,
+    object_type: str,
+    object_id: int | None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """An audit entry of what a periodic task did on its own (no actor, no request)."""
+    session.add(
+        AuditLogEntry(
+            action=action, object_type=object_type, object_id=object_id, details=details or {}
         )
     )
 

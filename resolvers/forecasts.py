@@ -42,18 +42,21 @@ TONER_METERS = (
 
 @dataclass(frozen=True)
 class DeviceForecasts:
-    """A device's toner forecasts by consumable id, the day they start from (the site's
-    today) and the site's time zone."""
+    """A device's toner forecasts by consumable id, the site's today, and the day (site time)
+    each level was reported."""
 
     today: date
     by_consumable: dict[int, TonerForecast]
     consumables: dict[int, Consumable]
+    reported_on: dict[int, date]
 
 
 async def toner_forecasts(
-    session: AsyncSession, device_ids: Sequence[int]
+    session: AsyncSession, device_ids: Sequence[int], *, at_report: bool = False
 ) -> dict[int, DeviceForecasts]:
-    """Forecasts of every toner the devices report a level of (four statements)."""
+    """Forecasts of every toner the devices report a level of (four statements): from the
+    site's today, or with `at_report` as made on the day each level was reported (what the
+    device's last report was told; the silent-device pass counts it down itself)."""
     if not device_ids:
         return {}
     keys = sorted(set(device_ids))
@@ -91,7 +94,16 @@ async def toner_forecasts(
             Replacement(r.from_percent, r.to_percent, r.meter_value)
         )
 
-    since = min(today.values(), default=clock.utc_today()) - timedelta(days=HISTORY_DAYS)
+    # The readings of the HISTORY_DAYS before the forecasts' day (at_report: the device's
+    # oldest level), and any since.
+    start = dict(today)
+    if at_report:
+        for device_id, found_levels in levels.items():
+            start[device_id] = min(
+                [start[device_id]]
+                + [clock.today_in(zones[device_id], lv.reported_at) for lv, _ in found_levels]
+            )
+    since = min(start.values(), default=clock.utc_today()) - timedelta(days=HISTORY_DAYS)
     readings: dict[tuple[int, str], list[Reading]] = defaultdict(list)
     reading_rows = await session.execute(
         select(
@@ -106,7 +118,7 @@ async def toner_forecasts(
         )
     )
     for device_id, meter, day, value in reading_rows.tuples():
-        if day >= today[device_id] - timedelta(days=HISTORY_DAYS):
+        if day >= start[device_id] - timedelta(days=HISTORY_DAYS):
             readings[(device_id, MeterType(meter).value)].append(Reading(day, value))
 
     result: dict[int, DeviceForecasts] = {}
@@ -115,18 +127,21 @@ async def toner_forecasts(
             continue
         found: dict[int, TonerForecast] = {}
         consumables: dict[int, Consumable] = {}
+        reported_on: dict[int, date] = {}
         for level, consumable in levels.get(device_id, []):
             consumables[consumable.id] = consumable
+            level_on = clock.today_in(zones[device_id], level.reported_at)
+            reported_on[consumable.id] = level_on
             found[consumable.id] = consumable_forecast(
                 level,
                 consumable,
                 meters[device_id],
                 readings,
                 replacements.get((device_id, consumable.id), []),
-                today[device_id],
-                clock.today_in(zones[device_id], level.reported_at),
+                level_on if at_report else today[device_id],
+                level_on,
             )
-        result[device_id] = DeviceForecasts(today[device_id], found, consumables)
+        result[device_id] = DeviceForecasts(today[device_id], found, consumables, reported_on)
     return result
 
 

@@ -4,7 +4,9 @@ many cartridges: a level at or under the consumable's threshold, or just in time
 the device will start within the stock location's lead time plus safety days plus its reporting
 cadence, less those ordered and not yet fitted): at most one open order per device and
 consumable, however often and however concurrently the device reports (the partial unique index
-`uq_replenishment_orders_open` decides, with INSERT ... ON CONFLICT DO NOTHING).
+`uq_replenishment_orders_open` decides, with INSERT ... ON CONFLICT DO NOTHING). The ledger of
+cartridges in hand, the report days and the insert (`cartridges_held`, `report_days`,
+`place_orders`) are shared with the silent-device pass (resolvers/silent_replenishment.py).
 
 A level is a percentage or one of the Printer MIB's special values (prtMarkerSuppliesLevel -2
 "unknown", -3 "some remaining"; -1 "other" is taken as unknown): those are stored as a state,
@@ -13,7 +15,7 @@ never as a number, and neither orders toner nor teaches anything about cartridge
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -210,33 +212,12 @@ async def report_toner_levels(
         if device.stock_location_id is not None
         else {}
     )
-    orders: list[ReplenishmentOrder] = []
-    if wanted:
-        # Racing reports of the same low level: the index lets one insert through, the
-        # others do nothing (on PostgreSQL they wait for the first to commit, then skip).
-        order_stmt = insert(ReplenishmentOrder).values(
-            [
-                {
-                    "stock_location_id": device.stock_location_id,
-                    "device_id": device.id,
-                    "consumable_id": c,
-                    "quantity": quantity,
-                    "status": ReplenishmentStatus.PENDING,
-                    "created_at": now,
-                }
-                for c, quantity in sorted(wanted.items())
-            ]
-        )
-        orders = list(
-            await session.scalars(
-                order_stmt.on_conflict_do_nothing(
-                    index_elements=[ReplenishmentOrder.device_id, ReplenishmentOrder.consumable_id],
-                    index_where=OPEN_ORDER,
-                ).returning(ReplenishmentOrder)
-            )
-        )
-    for order in orders:
-        await announce_order(session, WebhookEvent.REPLENISHMENT_ORDER_CREATED, order)
+    # Racing reports of the same low level: the index lets one insert through.
+    orders = await place_orders(
+        session,
+        [(device.id, device.stock_location_id, c, q) for c, q in sorted(wanted.items())],
+        now,
+    )
     audit(
         context,
         "toner_levels.report",
@@ -264,7 +245,7 @@ async def replenishment_due(
     + its reporting cadence, at the forecast's early end, against those ordered and not yet
     fitted), from the levels and replacements just stored. Four statements, and the forecast's
     four when a toner is reported."""
-    measured = {c for c, (percent, _, _) in reported.items() if percent is not None}
+    measured = sorted(c for c, (percent, _, _) in reported.items() if percent is not None)
     if not measured:
         return {}
     lead, safety = (
@@ -274,50 +255,12 @@ async def replenishment_due(
             )
         )
     ).one()
-    since = now - timedelta(days=LEDGER_DAYS)
-    orders: dict[int, list[tuple[datetime, int]]] = defaultdict(list)
-    for c, at, quantity in (
-        await session.execute(
-            select(
-                ReplenishmentOrder.consumable_id,
-                ReplenishmentOrder.created_at,
-                ReplenishmentOrder.quantity,
-            ).where(
-                ReplenishmentOrder.device_id == device.id,
-                ReplenishmentOrder.consumable_id.in_(measured),
-                ReplenishmentOrder.status != ReplenishmentStatus.CANCELLED,
-                ReplenishmentOrder.created_at >= since,
-            )
-        )
-    ).tuples():
-        orders[c].append((at, quantity))
-    fitted: dict[int, list[datetime]] = defaultdict(list)
-    for c, at in (
-        await session.execute(
-            select(CartridgeReplacement.consumable_id, CartridgeReplacement.replaced_at).where(
-                CartridgeReplacement.device_id == device.id,
-                CartridgeReplacement.consumable_id.in_(measured),
-                CartridgeReplacement.replaced_at >= since,
-            )
-        )
-    ).tuples():
-        fitted[c].append(at)
-    report_days: dict[int, list[date]] = defaultdict(list)
-    for c, at in (
-        await session.execute(
-            select(TonerLevelReport.consumable_id, TonerLevelReport.reported_at).where(
-                TonerLevelReport.device_id == device.id,
-                TonerLevelReport.consumable_id.in_(measured),
-                TonerLevelReport.reported_at
-                >= now - timedelta(days=CADENCE_REPORTS * MAX_CADENCE_DAYS),
-            )
-        )
-    ).tuples():
-        report_days[c].append(at.date())
+    in_hand = await cartridges_held(session, {(device.id, c): now for c in measured})
+    days = await report_days(session, [device.id], measured, now)
     toners = {c for c in measured if reported[c][2].kind is ConsumableKind.TONER}
     found = (await toner_forecasts(session, [device.id])).get(device.id) if toners else None
     wanted: dict[int, int] = {}
-    for c in sorted(measured):
+    for c in measured:
         percent, _, consumable = reported[c]
         assert percent is not None
         f = found.by_consumable.get(c) if found is not None and c in toners else None
@@ -327,12 +270,123 @@ async def replenishment_due(
             at_threshold=percent <= consumable.reorder_threshold_percent,
             lead_days=lead,
             safety_days=safety,
-            cadence_days=reporting_cadence(report_days[c]),
-            in_hand=cartridges_in_hand(orders[c], fitted[c]),
+            cadence_days=reporting_cadence(days.get((device.id, c), [])),
+            in_hand=in_hand.get((device.id, c), 0),
         )
         if quantity:
             wanted[c] = quantity
     return wanted
+
+
+async def cartridges_held(
+    session: AsyncSession, ledgers: Mapping[tuple[int, int], datetime]
+) -> dict[tuple[int, int], int]:
+    """Cartridges in hand per (device, consumable) (`forecasting.replenishment.
+    cartridges_in_hand`): the orders not cancelled and the replacements since LEDGER_DAYS
+    before the instant given for each (now, or a silent device's last report); two statements
+    whatever the batch."""
+    if not ledgers:
+        return {}
+    since = {key: at - timedelta(days=LEDGER_DAYS) for key, at in ledgers.items()}
+    earliest = min(since.values())
+    device_ids = sorted({d for d, _ in ledgers})
+    consumable_ids = sorted({c for _, c in ledgers})
+    orders: dict[tuple[int, int], list[tuple[datetime, int]]] = defaultdict(list)
+    for d, c, at, quantity in (
+        await session.execute(
+            select(
+                ReplenishmentOrder.device_id,
+                ReplenishmentOrder.consumable_id,
+                ReplenishmentOrder.created_at,
+                ReplenishmentOrder.quantity,
+            ).where(
+                ReplenishmentOrder.device_id.in_(device_ids),
+                ReplenishmentOrder.consumable_id.in_(consumable_ids),
+                ReplenishmentOrder.status != ReplenishmentStatus.CANCELLED,
+                ReplenishmentOrder.created_at >= earliest,
+            )
+        )
+    ).tuples():
+        if (d, c) in since and at >= since[(d, c)]:
+            orders[(d, c)].append((at, quantity))
+    fitted: dict[tuple[int, int], list[datetime]] = defaultdict(list)
+    for d, c, at in (
+        await session.execute(
+            select(
+                CartridgeReplacement.device_id,
+                CartridgeReplacement.consumable_id,
+                CartridgeReplacement.replaced_at,
+            ).where(
+                CartridgeReplacement.device_id.in_(device_ids),
+                CartridgeReplacement.consumable_id.in_(consumable_ids),
+                CartridgeReplacement.replaced_at >= earliest,
+            )
+        )
+    ).tuples():
+        if (d, c) in since and at >= since[(d, c)]:
+            fitted[(d, c)].append(at)
+    return {key: cartridges_in_hand(placed, fitted[key]) for key, placed in orders.items()}
+
+
+async def report_days(
+    session: AsyncSession, device_ids: Sequence[int], consumable_ids: Sequence[int], now: datetime
+) -> dict[tuple[int, int], list[date]]:
+    """The days (UTC) each (device, consumable) reported a level in the window its reporting
+    cadence is read from (`forecasting.replenishment.reporting_cadence`); one statement."""
+    days: dict[tuple[int, int], list[date]] = defaultdict(list)
+    for d, c, at in (
+        await session.execute(
+            select(
+                TonerLevelReport.device_id,
+                TonerLevelReport.consumable_id,
+                TonerLevelReport.reported_at,
+            ).where(
+                TonerLevelReport.device_id.in_(device_ids),
+                TonerLevelReport.consumable_id.in_(consumable_ids),
+                TonerLevelReport.reported_at
+                >= now - timedelta(days=CADENCE_REPORTS * MAX_CADENCE_DAYS),
+            )
+        )
+    ).tuples():
+        days[(d, c)].append(at.date())
+    return days
+
+
+async def place_orders(
+    session: AsyncSession, wanted: Sequence[tuple[int, int | None, int, int]], now: datetime
+) -> list[ReplenishmentOrder]:
+    """Raises the orders wanted (device, its stock location, consumable, quantity) and
+    announces those raised to the location's account's webhooks. At most one open order per
+    device and consumable: the partial unique index lets one insert through and the others do
+    nothing (on PostgreSQL a racing insert waits for the first to commit, then skips), so
+    concurrent reports and passes raise one order. One statement, and the announcements'."""
+    if not wanted:
+        return []
+    insert = _dialect_insert(session)
+    stmt = insert(ReplenishmentOrder).values(
+        [
+            {
+                "stock_location_id": location_id,
+                "device_id": device_id,
+                "consumable_id": consumable_id,
+                "quantity": quantity,
+                "status": ReplenishmentStatus.PENDING,
+                "created_at": now,
+            }
+            for device_id, location_id, consumable_id, quantity in wanted
+        ]
+    )
+    orders = list(
+        await session.scalars(
+            stmt.on_conflict_do_nothing(
+                index_elements=[ReplenishmentOrder.device_id, ReplenishmentOrder.consumable_id],
+                index_where=OPEN_ORDER,
+            ).returning(ReplenishmentOrder)
+        )
+    )
+    for order in orders:
+        await announce_order(session, WebhookEvent.REPLENISHMENT_ORDER_CREATED, order)
+    return orders
 
 
 async def last_measured_levels(

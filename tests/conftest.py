@@ -44,6 +44,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         oidc_issuer=None,
         login_max_failures=5,
         reading_reminders_enabled=False,  # tests run the reminders themselves
+        silent_replenishment_enabled=False,  # and the silent-device pass
     )
 
 

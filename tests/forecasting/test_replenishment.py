@@ -6,9 +6,13 @@ from datetime import UTC, date, datetime, timedelta
 
 from forecasting.replenishment import (
     MAX_CADENCE_DAYS,
+    MAX_SILENT_DAYS,
     cartridges_in_hand,
+    is_silent,
     order_quantity,
+    projected_order_days,
     reporting_cadence,
+    silent_order_quantity,
 )
 
 MONDAY = date(2027, 3, 1)
@@ -76,4 +80,79 @@ def test_order_quantity() -> None:
             order_days=None, order_cycle_days=None, at_threshold=False, in_hand=0, **plan
         )
         == 0
+    )
+
+
+def test_a_device_is_silent_once_its_next_report_is_overdue() -> None:
+    # a weekly reporter: a week to the minute is on time, a minute more is overdue
+    week = timedelta(days=7)
+    assert not is_silent(AT, AT + week, 7)
+    assert is_silent(AT, AT + week + timedelta(minutes=1), 7)
+    # no cadence yet (one report day): a day at least
+    assert not is_silent(AT, AT + timedelta(hours=23), 0)
+    assert is_silent(AT, AT + timedelta(hours=25), 0)
+    # a device silent for longer than a forecast's history is left to people
+    assert is_silent(AT, AT + timedelta(days=MAX_SILENT_DAYS), 7)
+    assert not is_silent(AT, AT + timedelta(days=MAX_SILENT_DAYS, minutes=1), 7)
+
+
+def test_projected_order_days_count_down_from_the_report() -> None:
+    assert projected_order_days(20, MONDAY, MONDAY + timedelta(days=8)) == 12
+    # passed: the cartridge needed since counts as a need
+    assert projected_order_days(5, MONDAY, MONDAY + timedelta(days=8)) == -3
+    assert projected_order_days(None, MONDAY, MONDAY) is None
+
+
+def test_silent_order_quantity() -> None:
+    plan = {"lead_days": 5, "safety_days": 3, "at_threshold": False}
+    # the forecast made on Monday ran out on day 30; 20 days on it is 10 days away: the window
+    # is lead + safety + the pass's next day (9), so it waits one more day
+    assert (
+        silent_order_quantity(
+            order_days=30,
+            order_cycle_days=60,
+            reported_on=MONDAY,
+            today=MONDAY + timedelta(days=20),
+            in_hand=0,
+            **plan,
+        )
+        == 0
+    )
+    assert (
+        silent_order_quantity(
+            order_days=30,
+            order_cycle_days=60,
+            reported_on=MONDAY,
+            today=MONDAY + timedelta(days=21),
+            in_hand=0,
+            **plan,
+        )
+        == 1
+    )
+    # two cartridges ran out since the report (days 10 and 40) and a third is due: one in hand
+    # (ordered since) leaves two to order
+    assert (
+        silent_order_quantity(
+            order_days=10,
+            order_cycle_days=30,
+            reported_on=MONDAY,
+            today=MONDAY + timedelta(days=65),
+            in_hand=1,
+            **plan,
+        )
+        == 2
+    )
+    # no forecast: the last level at the threshold, nothing in hand
+    assert (
+        silent_order_quantity(
+            order_days=None,
+            order_cycle_days=None,
+            reported_on=MONDAY,
+            today=MONDAY + timedelta(days=3),
+            in_hand=0,
+            lead_days=5,
+            safety_days=3,
+            at_threshold=True,
+        )
+        == 1
     )

@@ -3,16 +3,23 @@ shipped and delivered (each with the object its payload query receives as `$id`)
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core import clock
 from core.ids import global_id
 from demo.fleet import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+from models import ReplenishmentOrder
+from resolvers.silent_replenishment import run_once as order_for_silent_devices
 from tests.integrations.conftest import Hooks, Served
 from tests.integrations.support import CREATE_WEBHOOK
 from tests.meters.helpers import devices_of
 from tests.stock.conftest import client_token, supplied_device
+from tests.stock.test_report_toner_levels import _black_toner
+from tests.stock.test_silent_replenishment import plant_silent_history
 
 AGENT = "agent@vendor.example"
 ADMIN = "admin@acme.example"
@@ -118,3 +125,40 @@ async def test_replenishment_orders_are_announced_as_they_move(
     ]
     assert {r.payload["data"]["node"]["id"] for r in served.receiver.received} == {order["id"]}
     assert all(r.verified for r in served.receiver.received)
+
+
+async def test_orders_for_silent_devices_are_announced(
+    hooks: Hooks, served: Served, connection: AsyncConnection
+) -> None:
+    # given: a device silent for 20 days whose toner is due (its location orders months ahead)
+    await agent_hook(hooks, served, ["REPLENISHMENT_ORDER_CREATED"])
+    device = await supplied_device(connection)
+    toner = await _black_toner(connection, device)
+    await plant_silent_history(
+        connection,
+        device,
+        toner,
+        percent=40,
+        reported_at=clock.now() - timedelta(days=20),
+        lead_days=60,
+        safety_days=30,
+    )
+    # when the periodic pass runs
+    raised = await order_for_silent_devices(hooks.services.sessionmaker)
+    while await hooks.deliver():
+        pass
+    # then the order is announced like one a report raises
+    order_id = await connection.scalar(
+        select(ReplenishmentOrder.id).where(
+            ReplenishmentOrder.device_id == device.id,
+            ReplenishmentOrder.consumable_id == toner.id,
+        )
+    )
+    assert raised >= 1 and order_id is not None
+    announced = {
+        r.payload["data"]["node"]["id"]
+        for r in served.receiver.received
+        if r.payload["type"] == "replenishment_order.created" and r.verified
+    }
+    assert global_id("ReplenishmentOrder", order_id) in announced
+    assert len(served.receiver.received) == raised
