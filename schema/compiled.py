@@ -33,6 +33,7 @@ paths to the same answers.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any, NamedTuple, TypeVar
 
@@ -52,6 +53,7 @@ from graphql import (
 from graphql.execution.collect_fields import FieldDetails
 from graphql.execution.executor import to_nodes
 from graphql.pyutils import AwaitableOrValue, Path, gather_with_cancel
+from strawberry.relay import GlobalID, Node
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import CustomGraphQLEnumType
 
@@ -479,7 +481,7 @@ def _plain(parent_type: GraphQLObjectType, field_details_list: list[FieldDetails
     definition = (field.extensions or {}).get("strawberry-definition")
     if definition is None or field.resolve is None:
         return None
-    read, guard = _reader(definition, field.resolve)
+    read, guard = _reader(definition, field.resolve, parent_type.name)
     if read is None:
         return None
     non_null = is_non_null_type(field.type)
@@ -500,9 +502,10 @@ def _plain(parent_type: GraphQLObjectType, field_details_list: list[FieldDetails
     return None
 
 
-def _reader(definition: Any, resolve: Any) -> tuple[Any, Any]:
+def _reader(definition: Any, resolve: Any, type_name: str) -> tuple[Any, Any]:
     """(source, context) -> the field's value, and its guard: for an attribute strawberry
-    reads itself, and for a resolver declared `direct` whose only extension is a `Guard`."""
+    reads itself, a Relay node's `id`, and a resolver declared `direct` whose only extension
+    is a `Guard`."""
     resolve_name = getattr(resolve, "__name__", None)
     if resolve_name == _BASIC_RESOLVER and definition.is_basic_field:
         # what strawberry's basic resolver calls: the config's default resolver (getattr)
@@ -511,6 +514,8 @@ def _reader(definition: Any, resolve: Any) -> tuple[Any, Any]:
     resolver = definition.base_resolver
     if resolver is None or resolve_name != _STRAWBERRY_RESOLVER or definition.is_async:
         return None, None
+    if getattr(resolver.wrapped_func, "__func__", None) is _RELAY_ID and not definition.extensions:
+        return _relay_id(type_name), None
     read = getattr(resolver.wrapped_func, _DIRECT, None)
     if read is None or definition.arguments:
         return None, None
@@ -518,6 +523,39 @@ def _reader(definition: Any, resolve: Any) -> tuple[Any, Any]:
     if len(guards) != len(definition.extensions) or len(guards) > 1:
         return None, None
     return read, (guards[0].requires if guards else None)
+
+
+# strawberry's resolver of a Relay node's `id` (`Node._id`, a classmethod).
+_RELAY_ID = Node.__dict__["_id"].__func__
+
+
+class _NotPlain(Exception):
+    """Raised by a reader for a value only the standard path may produce."""
+
+
+def _relay_id(type_name: str) -> Callable[[Any, Any], Any]:
+    """What `Node._id` returns for a node of the type `type_name`, when the node's class keeps
+    strawberry's `resolve_id` and `resolve_typename` (the typename is then the parent type's
+    name, and the id its `NodeID` attribute)."""
+
+    def read(source: Any, _context: Any) -> GlobalID:
+        cls = type(source)
+        if (
+            not isinstance(source, Node)
+            or cls.resolve_id.__func__ is not _RESOLVE_ID
+            or cls.resolve_typename.__func__ is not _RESOLVE_TYPENAME
+        ):
+            raise _NotPlain
+        node_id = getattr(source, cls.resolve_id_attr())
+        if node_id is None or inspect.isawaitable(node_id):
+            raise _NotPlain
+        return GlobalID(type_name=type_name, node_id=str(node_id))
+
+    return read
+
+
+_RESOLVE_ID = Node.__dict__["resolve_id"].__func__
+_RESOLVE_TYPENAME = Node.__dict__["resolve_typename"].__func__
 
 
 def _plain_is_type_of(object_type: GraphQLObjectType) -> bool:
