@@ -4,7 +4,8 @@ history and latest readings of a device, and usage analytics."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from operator import itemgetter
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import strawberry
 from strawberry import relay
@@ -144,15 +145,27 @@ class MeterReading(relay.Node):
 
     @classmethod
     def from_row(cls, row: MeterReadingRow) -> MeterReading:
+        """From an ORM row or a Core row with the same columns (a page's latest readings:
+        a few hundred rows, whose values are then taken by position at once)."""
+        fields = getattr(row, "_fields", None)
+        if fields is not None:
+            getter = _VALUES.get(fields)
+            if getter is None:
+                getter = _VALUES[fields] = itemgetter(*(fields.index(n) for n in _COLUMNS))
+            id_, meter, day, value, source, reason, flags, created_at = getter(cast(Any, row))
+        else:
+            id_, meter, day, value = row.id, row.meter, row.reading_date, row.value
+            source, reason, flags = row.source, row.correction_reason, row.flags
+            created_at = row.created_at
         return cls(
-            id=row.id,
-            meter=row.meter,
-            reading_date=row.reading_date,
-            value=row.value,
-            source=row.source,
-            correction_reason=row.correction_reason,
-            flags=bits_to_flags(row.flags),
-            created_at=row.created_at,
+            id=id_,
+            meter=meter,
+            reading_date=day,
+            value=value,
+            source=source,
+            correction_reason=reason,
+            flags=bits_to_flags(flags) if flags else [],
+            created_at=created_at,
             row=row,
         )
 
@@ -190,6 +203,21 @@ class MeterReading(relay.Node):
         from schema.devices import Device  # devices carry their meter readings
 
         return await Device.load(info, self.row.device_id)
+
+
+# The columns `MeterReading.from_row` reads, in its order, and a getter of their values per
+# Core row shape (its field names).
+_COLUMNS = (
+    "id",
+    "meter",
+    "reading_date",
+    "value",
+    "source",
+    "correction_reason",
+    "flags",
+    "created_at",
+)
+_VALUES: dict[tuple[str, ...], Any] = {}
 
 
 @strawberry.type(description="A page of meter readings (in the order its list says).")
