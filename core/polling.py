@@ -57,3 +57,22 @@ class PollingLoop:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self.poll_seconds)
+
+
+class PeriodicJob(PollingLoop):
+    """A job every worker runs each `poll_seconds`, whatever it finds (`run_once`); `passes`
+    counts the passes done, for tests and logs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.passes = 0
+
+    async def run_once(self) -> None:
+        raise NotImplementedError
+
+    async def run_pass(self) -> bool:
+        try:
+            await self.run_once()
+        finally:
+            self.passes += 1
+        return False

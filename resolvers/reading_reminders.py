@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from auth.policy import ACCOUNT_MANAGER_ROLES, READING_ASSIGNEE_ROLES
 from core import clock
-from core.polling import PollingLoop
+from core.polling import PeriodicJob
 from mail import enqueue_mail
 from models import (
     Account,
@@ -201,7 +201,7 @@ async def run_once(sessionmaker: async_sessionmaker[AsyncSession], settings: Set
         return await send_reading_reminders(session, settings)
 
 
-class ReadingReminderTask(PollingLoop):
+class ReadingReminderTask(PeriodicJob):
     """The periodic task the app's lifespan starts (every `reading_reminder_poll_seconds`;
     safe with many workers: the unique constraint lets one reminder through)."""
 
@@ -211,17 +211,12 @@ class ReadingReminderTask(PollingLoop):
         super().__init__()
         self.sessionmaker = sessionmaker
         self.settings = settings
-        self.passes = 0  # passes done (for tests and logs)
 
     @property
     def poll_seconds(self) -> float:
         return self.settings.reading_reminder_poll_seconds
 
-    async def run_pass(self) -> bool:
-        try:
-            sent = await run_once(self.sessionmaker, self.settings)
-            if sent:
-                log.info("reading reminders queued: %s", sent)
-        finally:
-            self.passes += 1
-        return False
+    async def run_once(self) -> None:
+        sent = await run_once(self.sessionmaker, self.settings)
+        if sent:
+            log.info("reading reminders queued: %s", sent)

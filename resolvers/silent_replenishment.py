@@ -30,7 +30,7 @@ from sqlalchemy import and_, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core import clock
-from core.polling import PollingLoop
+from core.polling import PeriodicJob
 from forecasting.replenishment import (
     MAX_SILENT_DAYS,
     is_silent,
@@ -224,7 +224,7 @@ async def run_once(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
         return len(orders)
 
 
-class SilentReplenishmentTask(PollingLoop):
+class SilentReplenishmentTask(PeriodicJob):
     """The periodic task the app's lifespan starts (every `silent_replenishment_poll_seconds`,
     which must stay under a day: forecasting.replenishment.PASS_DAYS; safe with many workers:
     the unique index lets one order through)."""
@@ -235,17 +235,12 @@ class SilentReplenishmentTask(PollingLoop):
         super().__init__()
         self.sessionmaker = sessionmaker
         self.settings = settings
-        self.passes = 0  # passes done (for tests and logs)
 
     @property
     def poll_seconds(self) -> float:
         return self.settings.silent_replenishment_poll_seconds
 
-    async def run_pass(self) -> bool:
-        try:
-            raised = await run_once(self.sessionmaker)
-            if raised:
-                log.info("replenishment orders raised for silent devices: %s", raised)
-        finally:
-            self.passes += 1
-        return False
+    async def run_once(self) -> None:
+        raised = await run_once(self.sessionmaker)
+        if raised:
+            log.info("replenishment orders raised for silent devices: %s", raised)

@@ -41,6 +41,7 @@ from resolvers.silent_replenishment import (
 from settings import Settings
 from tests.conftest import StatementCounter
 from tests.graphql import GraphQLClient
+from tests.periodic import first_pass
 from tests.stock.conftest import supplied_device
 from tests.stock.test_report_toner_levels import _black_toner, _open_orders
 
@@ -291,16 +292,8 @@ async def test_the_periodic_task_orders_for_silent_devices(
     )
     task = SilentReplenishmentTask(pass_sessionmaker(connection), settings)
     # when: its first pass runs at once
-    task.start()
-    try:
-        for _ in range(200):
-            if task.passes:
-                break
-            await asyncio.sleep(0.05)
-    finally:
-        await task.stop()
+    await first_pass(task)
     # then
-    assert task.passes >= 1
     assert await _open_orders(connection, device.id, toner.id) == 1
 
 
