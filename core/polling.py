@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 log = logging.getLogger("portal.polling")
 
@@ -60,12 +61,20 @@ class PollingLoop:
 
 
 class PeriodicJob(PollingLoop):
-    """A job every worker runs each `poll_seconds`, whatever it finds (`run_once`); `passes`
-    counts the passes done, for tests and logs."""
+    """A job every worker runs every `poll_setting` seconds (a setting's name), whatever it
+    finds (`run_once`); `passes` counts the passes done, for tests and logs."""
 
-    def __init__(self) -> None:
+    poll_setting: str
+
+    def __init__(self, sessionmaker: Any, settings: Any) -> None:
         super().__init__()
+        self.sessionmaker = sessionmaker
+        self.settings = settings
         self.passes = 0
+
+    @property
+    def poll_seconds(self) -> float:
+        return float(getattr(self.settings, self.poll_setting))
 
     async def run_once(self) -> None:
         raise NotImplementedError

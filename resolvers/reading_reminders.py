@@ -206,15 +206,7 @@ class ReadingReminderTask(PeriodicJob):
     safe with many workers: the unique constraint lets one reminder through)."""
 
     name = "reading-reminders"
-
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
-        super().__init__()
-        self.sessionmaker = sessionmaker
-        self.settings = settings
-
-    @property
-    def poll_seconds(self) -> float:
-        return self.settings.reading_reminder_poll_seconds
+    poll_setting = "reading_reminder_poll_seconds"
 
     async def run_once(self) -> None:
         sent = await run_once(self.sessionmaker, self.settings)

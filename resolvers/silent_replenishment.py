@@ -45,7 +45,6 @@ from models.stock import OPEN_ORDER
 from resolvers.audit import system_audit
 from resolvers.forecasts import toner_forecasts
 from resolvers.toner import cartridges_held, place_orders, report_days
-from settings import Settings
 
 log = logging.getLogger("portal.replenishment")
 
@@ -230,15 +229,7 @@ class SilentReplenishmentTask(PeriodicJob):
     the unique index lets one order through)."""
 
     name = "silent-replenishment"
-
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
-        super().__init__()
-        self.sessionmaker = sessionmaker
-        self.settings = settings
-
-    @property
-    def poll_seconds(self) -> float:
-        return self.settings.silent_replenishment_poll_seconds
+    poll_setting = "silent_replenishment_poll_seconds"
 
     async def run_once(self) -> None:
         raised = await run_once(self.sessionmaker)
