@@ -3,13 +3,11 @@ shipped and delivered (each with the object its payload query receives as `$id`)
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core import clock
 from core.ids import global_id
 from demo.fleet import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from models import ReplenishmentOrder
@@ -18,8 +16,7 @@ from tests.integrations.conftest import Hooks, Served
 from tests.integrations.support import CREATE_WEBHOOK
 from tests.meters.helpers import devices_of
 from tests.stock.conftest import client_token, supplied_device
-from tests.stock.test_report_toner_levels import _black_toner
-from tests.stock.test_silent_replenishment import plant_silent_history
+from tests.stock.test_silent_replenishment import silent_due_toner
 
 AGENT = "agent@vendor.example"
 ADMIN = "admin@acme.example"
@@ -132,17 +129,7 @@ async def test_orders_for_silent_devices_are_announced(
 ) -> None:
     # given: a device silent for 20 days whose toner is due (its location orders months ahead)
     await agent_hook(hooks, served, ["REPLENISHMENT_ORDER_CREATED"])
-    device = await supplied_device(connection)
-    toner = await _black_toner(connection, device)
-    await plant_silent_history(
-        connection,
-        device,
-        toner,
-        percent=40,
-        reported_at=clock.now() - timedelta(days=20),
-        lead_days=60,
-        safety_days=30,
-    )
+    device, toner = await silent_due_toner(connection)
     # when the periodic pass runs
     raised = await order_for_silent_devices(hooks.services.sessionmaker)
     while await hooks.deliver():

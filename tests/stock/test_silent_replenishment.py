@@ -132,6 +132,25 @@ async def plant_silent_history(
     return zone
 
 
+async def silent_due_toner(
+    connection: AsyncConnection, *, lead_days: int = 60, safety_days: int = 30
+) -> tuple[Any, Any]:
+    """A supplied device whose black toner (40 %) last reported 20 days ago: with the default
+    location (ordering months ahead) its need is due now."""
+    device = await supplied_device(connection)
+    toner = await _black_toner(connection, device)
+    await plant_silent_history(
+        connection,
+        device,
+        toner,
+        percent=40,
+        reported_at=clock.now() - timedelta(days=20),
+        lead_days=lead_days,
+        safety_days=safety_days,
+    )
+    return device, toner
+
+
 def noon(day: Any, zone: str) -> datetime:
     """Midday of a site's day (the pass's instant in these tests)."""
     return datetime.combine(day, time(12), ZoneInfo(zone))
@@ -247,17 +266,7 @@ async def test_a_silent_device_with_an_open_order_gets_no_second(
     connection: AsyncConnection,
 ) -> None:
     # given: a silent device whose need is due, with an order already open
-    device = await supplied_device(connection)
-    toner = await _black_toner(connection, device)
-    await plant_silent_history(
-        connection,
-        device,
-        toner,
-        percent=40,
-        reported_at=clock.now() - timedelta(days=20),
-        lead_days=60,
-        safety_days=30,
-    )
+    device, toner = await silent_due_toner(connection)
     await connection.execute(
         insert(ReplenishmentOrder).values(
             stock_location_id=device.stock_location_id,
@@ -279,17 +288,7 @@ async def test_the_periodic_task_orders_for_silent_devices(
     connection: AsyncConnection, settings: Settings
 ) -> None:
     # given: a silent device whose toner is due, and the task the app's lifespan starts
-    device = await supplied_device(connection)
-    toner = await _black_toner(connection, device)
-    await plant_silent_history(
-        connection,
-        device,
-        toner,
-        percent=40,
-        reported_at=clock.now() - timedelta(days=20),
-        lead_days=60,
-        safety_days=30,
-    )
+    device, toner = await silent_due_toner(connection)
     task = SilentReplenishmentTask(pass_sessionmaker(connection), settings)
     # when: its first pass runs at once
     await first_pass(task)
@@ -302,17 +301,7 @@ async def test_the_pass_costs_the_same_statements_for_one_silent_device_or_many(
 ) -> None:
     # given: one silent device, then every measured toner silent for 20 days and every
     # location ordering a year ahead
-    device = await supplied_device(connection)
-    toner = await _black_toner(connection, device)
-    await plant_silent_history(
-        connection,
-        device,
-        toner,
-        percent=40,
-        reported_at=clock.now() - timedelta(days=20),
-        lead_days=5,
-        safety_days=3,
-    )
+    await silent_due_toner(connection, lead_days=5, safety_days=3)
     sessions = pass_sessionmaker(connection)
 
     async def due() -> int:
