@@ -25,8 +25,10 @@ functions the API calls (resolvers/forecasts.py gathers the same inputs):
   shorter than the lead time with nothing ordered before it, or an order raised too late).
   Replayed twice: from reports only, then with the silent-device pass too (daily, for a device
   whose last report is overdue: `is_silent`, `silent_order_quantity`, what
-  resolvers/silent_replenishment.py decides with). The rule before (each cartridge on its own,
-  one order) is replayed beside them.
+  resolvers/silent_replenishment.py decides with), then with the silent pass and a rule that
+  reacts to a runaway in progress (bench/runaway.py: the days left at the rate the levels show
+  when they fall much faster than the forecast's; measured, not what the API does). The rule
+  before (each cartridge on its own, one order) is replayed beside them.
 - Anomalies: every reading day of the first devices (and every planted one among them) flagged
   again with `forecasting.meters.reading_flags` (the usual rate from the three whole months
   before, as the rollup gives it); compared with the anomalies the demo planted (stored flags):
@@ -53,9 +55,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.fleet import ensure_loaded  # noqa: E402
+from bench.runaway import runaway_order_days  # noqa: E402
 from demo.usage import USAGE_GENERATORS  # noqa: E402
 from forecasting.meters import FLAG_BITS, Flag, reading_flags  # noqa: E402
 from forecasting.replenishment import (  # noqa: E402
+    CADENCE_REPORTS,
     LEDGER_DAYS,
     MAX_CADENCE_DAYS,
     cartridges_in_hand,
@@ -330,6 +334,10 @@ class Replay:
     fitted: int = 0  # cartridges fitted from an order that had arrived
     shelf_days: int = 0  # days those waited between arrival and fitting
     left_over: int = 0  # cartridges in hand at the end of the history
+    # reports at which the runaway rule ordered on an earlier day than the forecast, and of
+    # those, how many with no planted runaway week within 7 days (false alarms)
+    runaway_reports: int = 0
+    runaway_unplanted: int = 0
     details: list[Any] = field(default_factory=list)  # each stock-out's (toner, day, order)
 
 
@@ -372,6 +380,7 @@ def replenishment(
     safety: int,
     *,
     silent_pass: bool = False,
+    runaway: bool = False,
 ) -> Replay:
     """Each toner's history replayed event by event through `forecasting.replenishment` (what
     `reportTonerLevels` decides with): at each report the cartridges in hand (orders less
@@ -384,7 +393,11 @@ def replenishment(
     With `silent_pass`, the silent-device pass (resolvers/silent_replenishment.py) also runs
     every day at midnight UTC: when the last report measured the level and is overdue
     (`is_silent`), the forecast made at that report, counted down to the day
-    (`silent_order_quantity`), against the cartridges in hand as of that report."""
+    (`silent_order_quantity`), against the cartridges in hand as of that report.
+
+    With `runaway`, each report orders on `bench.runaway.runaway_order_days` (the days
+    left at the rate the measured levels of the cadence's window show, when they fall
+    RUNAWAY_FACTOR times faster than the forecast's) instead of the forecast's early end."""
     result = Replay()
     ledger = timedelta(days=LEDGER_DAYS)
     for (device, consumable), toner in histories.items():
@@ -467,8 +480,31 @@ def replenishment(
             found = _forecast(s, toner, day)
             ok = found is not None and found.reason is None
             last = (at, percent, found if ok else None)
+            order_days = found.order_days if ok else None
+            if runaway and ok:
+                window = at - timedelta(days=CADENCE_REPORTS * MAX_CADENCE_DAYS)
+                levels = [
+                    (t, p)
+                    for t, (_, p) in zip(
+                        toner.report_times[: i + 1], toner.reports[: i + 1], strict=True
+                    )
+                    if p is not None and t >= window
+                ]
+                earlier = runaway_order_days(
+                    percent=percent,
+                    levels=levels,
+                    order_days=order_days,
+                    pages_per_day=found.pages_per_day,
+                    effective_yield=found.effective_yield,
+                )
+                if earlier is not None and order_days is not None and earlier < order_days:
+                    result.runaway_reports += 1
+                    near = timedelta(days=7)
+                    if not any(day - near <= d <= day + near for d in spikes[device]):
+                        result.runaway_unplanted += 1
+                order_days = earlier
             quantity = order_quantity(
-                order_days=found.order_days if ok else None,
+                order_days=order_days,
                 order_cycle_days=found.order_cycle_days if ok else None,
                 at_threshold=percent <= threshold,
                 lead_days=lead,
@@ -698,12 +734,21 @@ async def main() -> None:
             f"{causes['late']} late; a delivered cartridge waited {causes['wait_days'] / 10:.1f} "
             f"days on average, in {time.perf_counter() - started:.1f} s"
         )
-        for silent_pass in (False, True):
+        for silent_pass, runaway in ((False, False), (True, False), (True, True)):
             started = time.perf_counter()
             r = replenishment(
-                histories, series, extra["spikes"], lead, safety, silent_pass=silent_pass
+                histories,
+                series,
+                extra["spikes"],
+                lead,
+                safety,
+                silent_pass=silent_pass,
+                runaway=runaway,
             )
             rule = "just in time + silent pass" if silent_pass else "just in time (reports only)"
+            if runaway:
+                rule += f" + runaway rule ({r.runaway_reports} reports ordered on the observed "
+                rule += f"rate, {r.runaway_unplanted} with no planted runaway week within 7 days)"
             print(
                 f"{rule}, lead {lead} + safety {safety} days: {r.cartridges} cartridges, "
                 f"{r.outs} stock-outs ({100 * r.outs / max(r.cartridges, 1):.2f} %), of which "
