@@ -55,6 +55,10 @@ BENCH_ENV = {
     "MAX_QUERY_COST": str(100_000),
     "ACCESS_TOKEN_TTL_SECONDS": str(6 * 3600),
     "PORTAL_ENV": "development",
+    # the periodic passes (reminders, orders for silent devices) run once at start-up and then
+    # hourly: not what the figures measure
+    "READING_REMINDERS_ENABLED": "false",
+    "SILENT_REPLENISHMENT_ENABLED": "false",
 }
 
 SEARCH_FILTER = {"search": "room 12", "eMaintenance": True, "contract": {"state": "ACTIVE"}}

@@ -59,6 +59,8 @@ SERVER_ENV = {
     "RATE_LIMIT_CAPACITY": "100000000",
     "RATE_LIMIT_RESTORE_RATE": "100000000",
     "MAX_LIST_INPUT": "250",
+    "READING_REMINDERS_ENABLED": "false",  # periodic passes: not what is measured
+    "SILENT_REPLENISHMENT_ENABLED": "false",
 }
 
 QUERY_LOGIN = """
