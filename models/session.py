@@ -247,9 +247,6 @@ async def execute_core(session: AsyncSession, statement: Any, parameters: Any = 
     return await connection.execute(statement, parameters)
 
 
-_AUTOCOMMIT: weakref.WeakKeyDictionary[Any, AsyncEngine] = weakref.WeakKeyDictionary()
-
-
 async def read_outside_transaction(
     engine: AsyncEngine, statement: Any, parameters: dict[str, Any]
 ) -> Any:
@@ -257,14 +254,9 @@ async def read_outside_transaction(
     the fewest round trips: on PostgreSQL without a transaction (each statement reads what was
     committed when it starts anyway, and BEGIN and ROLLBACK around it would be two round trips
     more than the read); on SQLite in a transaction of its own, which costs no round trip."""
-    if engine.dialect.name != "sqlite":
-        reader = _AUTOCOMMIT.get(engine.sync_engine)
-        if reader is None:
-            reader = _AUTOCOMMIT[engine.sync_engine] = engine.execution_options(
-                isolation_level="AUTOCOMMIT"
-            )
-        engine = reader
     async with engine.connect() as connection:
+        if engine.dialect.name != "sqlite":
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
         return (await connection.execute(statement, parameters)).first()
 
 
