@@ -18,7 +18,7 @@ from joserfc.jwk import RSAKey
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from auth.tokens import TokenService
+from auth.tokens import InvalidToken, TokenService
 from core import clock
 from models import AuditLogEntry, User
 from settings import Settings
@@ -162,11 +162,15 @@ async def test_a_token_accepted_before_is_refused_once_expired(
     later = datetime.fromtimestamp(claims["exp"] + seconds_past_expiry, UTC)
     with time_machine.travel(later, tick=False):
         viewer = await gql(QUERY_VIEWER, token=token)
-        # then
+        # then: the API, and the token service itself (the context checks expiry too)
         if seconds_past_expiry <= 30:
             assert viewer.data["viewer"]["authenticated"] is True
+            assert (await tokens.verify(token)).expires_at == claims["exp"]
         else:
             await _assert_anonymous(gql, token, "TOKEN_EXPIRED")
+            with pytest.raises(InvalidToken) as refused:
+                await tokens.verify(token)
+            assert refused.value.reason == "TOKEN_EXPIRED"
 
 
 async def test_token_without_access_token_type_is_anonymous(
