@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
+
 from forecasting.replenishment import (
     MAX_CADENCE_DAYS,
     MAX_SILENT_DAYS,
@@ -103,56 +105,37 @@ def test_projected_order_days_count_down_from_the_report() -> None:
     assert projected_order_days(None, MONDAY, MONDAY) is None
 
 
-def test_silent_order_quantity() -> None:
-    plan = {"lead_days": 5, "safety_days": 3, "at_threshold": False}
-    # the forecast made on Monday ran out on day 30; 20 days on it is 10 days away: the window
-    # is lead + safety + the pass's next day (9), so it waits one more day
-    assert (
-        silent_order_quantity(
-            order_days=30,
-            order_cycle_days=60,
-            reported_on=MONDAY,
-            today=MONDAY + timedelta(days=20),
-            in_hand=0,
-            **plan,
-        )
-        == 0
+@pytest.mark.parametrize(
+    ("order_days", "cycle_days", "days_since", "in_hand", "at_threshold", "expected"),
+    [
+        # the forecast made on Monday ran out on day 30; 20 days on it is 10 days away: the
+        # window is lead + safety + the pass's next day (9), so it waits one more day
+        (30, 60, 20, 0, False, 0),
+        (30, 60, 21, 0, False, 1),
+        # two cartridges ran out since the report (days 10 and 40) and a third is due: one in
+        # hand (ordered since) leaves two to order
+        (10, 30, 65, 1, False, 2),
+        # no forecast: the last level at the threshold, nothing in hand
+        (None, None, 3, 0, True, 1),
+    ],
+    ids=["not-yet", "due", "two-past-one-in-hand", "threshold-without-forecast"],
+)
+def test_silent_order_quantity(
+    order_days: int | None,
+    cycle_days: float | None,
+    days_since: int,
+    in_hand: int,
+    at_threshold: bool,
+    expected: int,
+) -> None:
+    found = silent_order_quantity(
+        order_days=order_days,
+        order_cycle_days=cycle_days,
+        reported_on=MONDAY,
+        today=MONDAY + timedelta(days=days_since),
+        in_hand=in_hand,
+        lead_days=5,
+        safety_days=3,
+        at_threshold=at_threshold,
     )
-    assert (
-        silent_order_quantity(
-            order_days=30,
-            order_cycle_days=60,
-            reported_on=MONDAY,
-            today=MONDAY + timedelta(days=21),
-            in_hand=0,
-            **plan,
-        )
-        == 1
-    )
-    # two cartridges ran out since the report (days 10 and 40) and a third is due: one in hand
-    # (ordered since) leaves two to order
-    assert (
-        silent_order_quantity(
-            order_days=10,
-            order_cycle_days=30,
-            reported_on=MONDAY,
-            today=MONDAY + timedelta(days=65),
-            in_hand=1,
-            **plan,
-        )
-        == 2
-    )
-    # no forecast: the last level at the threshold, nothing in hand
-    assert (
-        silent_order_quantity(
-            order_days=None,
-            order_cycle_days=None,
-            reported_on=MONDAY,
-            today=MONDAY + timedelta(days=3),
-            in_hand=0,
-            lead_days=5,
-            safety_days=3,
-            at_threshold=True,
-        )
-        == 1
-    )
+    assert found == expected
