@@ -145,6 +145,22 @@ async def _leave(opened: list[tuple[Any, bool]], error: BaseException | None) ->
         raise error
 
 
+def _around(name: str) -> Callable[[Any], AsyncIterator[None]]:
+    """The chain's async hook `name`: its members' hooks entered, the stage run, then left."""
+
+    async def hook(self: Any) -> AsyncIterator[None]:
+        opened = await _enter(self.members, name)
+        try:
+            yield
+        except BaseException as error:
+            await _leave(opened, error)
+            return  # a member swallowed it (else _leave raised)
+        await _leave(opened, None)
+
+    hook.__name__ = name
+    return hook
+
+
 class ExtensionChain(SchemaExtension):
     """One request's instances of the member extensions (`chain(...)` makes the factory)."""
 
@@ -163,23 +179,8 @@ class ExtensionChain(SchemaExtension):
         for member in self.members:
             member.execution_context = value
 
-    async def on_operation(self) -> AsyncIterator[None]:
-        opened = await _enter(self.members, "on_operation")
-        try:
-            yield
-        except BaseException as error:
-            await _leave(opened, error)
-            return  # a member swallowed it (else _leave raised)
-        await _leave(opened, None)
-
-    async def on_execute(self) -> AsyncIterator[None]:
-        opened = await _enter(self.members, "on_execute")
-        try:
-            yield
-        except BaseException as error:
-            await _leave(opened, error)
-            return
-        await _leave(opened, None)
+    on_operation = _around("on_operation")
+    on_execute = _around("on_execute")
 
     def on_parse(self) -> Iterator[None]:
         yield from self._around_sync("on_parse", ())
