@@ -18,7 +18,6 @@ from contextlib import aclosing
 from functools import lru_cache
 from typing import Any
 
-import strawberry
 from graphql import (
     BREAK,
     FieldNode,
@@ -46,6 +45,7 @@ from auth.requirements import FULL_AUDIENCE, Audience, Requirement, requires
 from core.errors import Unauthenticated
 from schema import unavailable
 from schema.compiled import CompiledExecutionContext
+from schema.extension_chain import ChainedSchema
 from schema.permissions import requirement_of
 
 log = logging.getLogger("portal.errors")
@@ -57,7 +57,7 @@ ENUM_VALUE_REQUIREMENTS: dict[str, Callable[[str], Requirement]] = {
 }
 
 
-class AudienceSchema(strawberry.Schema):
+class AudienceSchema(ChainedSchema):
     """The schema one audience sees (the full one for `FULL_AUDIENCE`)."""
 
     def __init__(self, audience: Audience, **kwargs: Any) -> None:

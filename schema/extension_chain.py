@@ -6,15 +6,21 @@ cost more than executing `{ __typename }` itself (bench/README.md). The chain is
 extension the schema holds; it enters its members' hooks directly, with strawberry's order and
 exception semantics: entered in list order, left in reverse, an exception raised inside thrown
 into each hook still open (which may let it through, replace it or swallow it).
+
+A schema made with `ChainedSchema` goes further: its stages enter the chain's members
+directly (`ChainRunner`), so not even the chain's own hooks are wrapped per request.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from types import TracebackType
 from typing import Any
 
+import strawberry
 from strawberry.extensions import SchemaExtension
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.types import ExecutionContext
 from strawberry.utils.await_maybe import await_maybe
 
@@ -221,3 +227,60 @@ def chain(*factories: Callable[[], SchemaExtension]) -> type[ExtensionChain]:
             if hook is not None and hook[1] in (_ASYNC_GENERATOR, _COROUTINE):
                 raise TypeError(f"{type(probe).__name__}.{name} must not be async in the chain")
     return type("PortalExtensions", (ExtensionChain,), {"factories": tuple(factories)})
+
+
+class _Stage:
+    """One stage (`name`) of one request: the members' hooks entered on entry, left on exit,
+    as strawberry's context managers would, without wrapping each hook. Asynchronous only:
+    so is the chain (its `on_operation`, `on_execute` and `get_results` are async)."""
+
+    __slots__ = ("members", "name", "opened")
+
+    def __init__(self, members: Sequence[SchemaExtension], name: str) -> None:
+        self.members = members
+        self.name = name
+
+    async def __aenter__(self) -> None:
+        self.opened = await _enter(self.members, self.name)
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, _: TracebackType | None
+    ) -> bool:
+        try:
+            await _leave(self.opened, error)
+        except BaseException as raised:
+            if raised is not error:
+                raise
+        return False  # the stage's own exception goes on, as with strawberry's (even swallowed)
+
+
+class ChainRunner(SchemaExtensionsRunner):
+    """Strawberry's runner for a schema whose one extension is a chain: each stage is a
+    `_Stage` over the chain's members (results and streamed results as strawberry does)."""
+
+    def __init__(self, execution_context: ExecutionContext, extension: ExtensionChain) -> None:
+        super().__init__(execution_context, [extension])
+        self.members = extension.members
+
+    def operation(self) -> Any:
+        return _Stage(self.members, "on_operation")
+
+    def validation(self) -> Any:
+        return _Stage(self.members, "on_validate")
+
+    def parsing(self) -> Any:
+        return _Stage(self.members, "on_parse")
+
+    def executing(self) -> Any:
+        return _Stage(self.members, "on_execute")
+
+
+class ChainedSchema(strawberry.Schema):
+    """A schema that runs a lone `ExtensionChain` with `ChainRunner`."""
+
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        if len(extensions) == 1 and isinstance(extensions[0], ExtensionChain):
+            return ChainRunner(execution_context, extensions[0])
+        return super().create_extensions_runner(execution_context, extensions)

@@ -17,7 +17,7 @@ import pytest
 import strawberry
 from strawberry.extensions import SchemaExtension
 
-from schema.extension_chain import chain
+from schema.extension_chain import ChainedSchema, chain
 
 
 @strawberry.type
@@ -91,6 +91,7 @@ CASES: dict[str, list[dict[str, str]]] = {
     "raise entering execution": [{}, {"on_execute": "raise-before"}, {}],
     "raise leaving execution": [{"on_execute-kind": "async"}, {}, {"on_execute": "raise-after"}],
     "swallowed": [{"on_execute": "swallow"}, {"on_execute": "raise-after"}, {}],
+    "swallowed by the operation": [{"on_operation": "swallow"}, {"on_execute": "raise-after"}, {}],
     "replaced": [
         {},
         {"on_execute": "replace", "on_execute-kind": "async"},
@@ -102,12 +103,16 @@ CASES: dict[str, list[dict[str, str]]] = {
 }
 
 
-async def outcome(behaviours: list[dict[str, str]], chained: bool, query: str) -> Any:
+async def outcome(behaviours: list[dict[str, str]], how: str, query: str) -> Any:
+    """`how`: "listed" (strawberry's runner, one extension each), "chained" (strawberry's
+    runner, the chain as its one extension) or "chain runner" (`ChainedSchema`)."""
     log: list[str] = []
     extensions = [recording(f"e{i}", log, **b) for i, b in enumerate(behaviours)]
-    schema = strawberry.Schema(
-        Query, extensions=[chain(*extensions)] if chained else list(extensions)
-    )
+    if how == "listed":
+        schema = strawberry.Schema(Query, extensions=list(extensions))
+    else:
+        kind = ChainedSchema if how == "chain runner" else strawberry.Schema
+        schema = kind(Query, extensions=[chain(*extensions)])
     try:
         result = await schema.execute(query)
         answer: Any = (result.data, [e.message for e in result.errors or []], result.extensions)
@@ -116,14 +121,15 @@ async def outcome(behaviours: list[dict[str, str]], chained: bool, query: str) -
     return answer, log
 
 
+@pytest.mark.parametrize("how", ["chained", "chain runner"])
 @pytest.mark.parametrize("query", ["{ hello }", "{ broken }", "{ nope }"])
 @pytest.mark.parametrize("case", list(CASES))
 async def test_the_chain_does_what_strawberry_does_with_the_extensions_listed(
-    case: str, query: str
+    case: str, query: str, how: str
 ) -> None:
     # when
-    expected, expected_log = await outcome(CASES[case], chained=False, query=query)
-    found, log = await outcome(CASES[case], chained=True, query=query)
+    expected, expected_log = await outcome(CASES[case], "listed", query)
+    found, log = await outcome(CASES[case], how, query)
     # then
     assert found == expected
     left_at_once = _left_at_once(CASES[case], log)
