@@ -316,10 +316,7 @@ class PortalGraphQL(GraphQL[Context, None]):
                     await connection_counter(self.services).release(key)
 
     async def _authenticate(self, token: str | None) -> Any:
-        if token is None:
-            return await authenticate(None, self.services.tokens, None)  # type: ignore[arg-type]
-        async with self.services.sessionmaker() as session:
-            return await authenticate(token, self.services.tokens, session)
+        return await authenticate(token, self.services.tokens, self.services.sessionmaker)
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)

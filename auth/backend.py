@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from auth.principal import ANONYMOUS, Principal
 from auth.tokens import (
@@ -34,8 +34,11 @@ def bearer_token(authorization: str | None) -> str | None:
     return token.strip()
 
 
-async def authenticate(token: str | None, tokens: TokenService, session: AsyncSession) -> Principal:
-    """A missing or untrusted token makes the caller anonymous (never an error by itself)."""
+async def authenticate(
+    token: str | None, tokens: TokenService, sessions: async_sessionmaker[AsyncSession]
+) -> Principal:
+    """A missing or untrusted token makes the caller anonymous (never an error by itself).
+    A session is opened only for a provider's token (our own name the user themselves)."""
     if token is None:
         return ANONYMOUS
     try:
@@ -46,7 +49,8 @@ async def authenticate(token: str | None, tokens: TokenService, session: AsyncSe
         log.warning("access token could not be verified", exc_info=True)
         return Principal(token_problem=TOKEN_UNVERIFIABLE)
     if claims.external:
-        return await _external_principal(claims, session)
+        async with sessions() as session:
+            return await _external_principal(claims, session)
     return _own_principal(claims)
 
 
