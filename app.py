@@ -43,7 +43,7 @@ from auth.backend import authenticate, bearer_token
 from auth.tokens import TokenService
 from core.redis_guard import close_shared_redis, redis_guard
 from mail.sender import MailSender
-from models.session import create_engine, create_sessionmaker
+from models.session import HeldConnection, create_engine, create_sessionmaker
 from observability import logs as log_lines
 from observability import metrics, tracing
 from observability import requests as observed
@@ -503,11 +503,16 @@ def create_app(
         if settings.log_format == "json":
             log_lines.configure_json_logging()
         drain.install()  # SIGTERM: /readyz 503 "draining", then uvicorn's graceful shutdown
+        if services.engine is not None and services.engine.dialect.name != "sqlite":
+            services.held = HeldConnection(services.engine)  # known viewers' scope versions
         settle_heap()
         try:
             yield
         finally:
             drain.uninstall()
+            held, services.held = services.held, None
+            if held is not None:
+                await held.close()
             await close_shared_redis(services)  # rate limits, persisted queries
             broker = services.extras.pop("ticket_broker", None)  # live ticket updates
             if broker is not None:

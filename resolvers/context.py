@@ -5,8 +5,9 @@ the caller, and the viewer's scope (computed once, on first use)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -20,6 +21,7 @@ from auth.requirements import Audience
 from auth.tokens import CLOCK_LEEWAY_SECONDS
 from core import clock
 from core.errors import Unauthenticated
+from models.session import HeldConnection, read_outside_transaction
 from resolvers.loaders import Loaders
 from resolvers.scoping import Scope, ScopeCache
 from settings import Settings
@@ -39,12 +41,26 @@ class AppServices:
     # People's scopes, used again while their versions hold (see resolvers.scoping).
     scopes: ScopeCache = field(default_factory=ScopeCache)
 
+    # While the app runs on PostgreSQL (its lifespan): the connection the per-request reads
+    # outside any transaction are made on.
+    held: HeldConnection | None = None
+
     @property
     def engine(self) -> AsyncEngine | None:
         """The engine sessions are made from; None when they are bound to one connection (the
         tests' rolled-back transaction: what is written is only seen on that connection)."""
         bind = self.sessionmaker.kw.get("bind")
         return bind if isinstance(bind, AsyncEngine) else None
+
+    @property
+    def read_outside(self) -> Callable[[Any, dict[str, Any]], Awaitable[Any]] | None:
+        """How a small read outside any transaction is made (its first row): on the held
+        connection while there is one, else on a connection from the pool; None when sessions
+        are bound to one connection (read in the session)."""
+        if self.held is not None:
+            return self.held.first
+        engine = self.engine
+        return None if engine is None else partial(read_outside_transaction, engine)
 
 
 @dataclass
@@ -95,7 +111,7 @@ class Context:
             else:
                 self._scope_task = asyncio.ensure_future(
                     self.services.scopes.scope(
-                        self.principal, lambda: self.session, self.services.engine
+                        self.principal, lambda: self.session, self.services.read_outside
                     )
                 )
             self._user_language = None

@@ -10,7 +10,7 @@ request instead of one or two and the building).
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
@@ -30,7 +30,7 @@ from sqlalchemy import (
     true,
     union_all,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.policy import (
     AGENT_PERMISSIONS,
@@ -57,7 +57,6 @@ from models import (
     Webhook,
 )
 from models.enums import MembershipStatus, Role
-from models.session import read_outside_transaction
 
 P = Permission
 
@@ -483,11 +482,14 @@ class ScopeCache:
         self._entries: OrderedDict[int, tuple[tuple[int, int], Scope]] = OrderedDict()
 
     async def scope(
-        self, principal: Principal, session: Callable[[], AsyncSession], engine: AsyncEngine | None
+        self,
+        principal: Principal,
+        session: Callable[[], AsyncSession],
+        read: Callable[[Any, dict[str, Any]], Awaitable[Any]] | None,
     ) -> Scope:
         """`session`: the operation's session, opened only when it is needed: a known viewer's
-        versions are read on a connection of `engine` outside any transaction (in the session
-        when there is no engine)."""
+        versions are read by `read` outside any transaction (`AppServices.read_outside`; in
+        the session when there is none)."""
         user_id = principal.user_id
         if user_id is None or principal.api_client_id is not None:
             return await build_scope(principal, session())
@@ -495,8 +497,8 @@ class ScopeCache:
         if entry is not None:
             parameters = {"user_id": user_id}
             row = (
-                await read_outside_transaction(engine, _VERSIONS, parameters)
-                if engine is not None
+                await read(_VERSIONS, parameters)
+                if read is not None
                 else (await session().execute(_VERSIONS, parameters)).first()
             )
             if row is not None and (row[0], row[1]) == entry[0]:

@@ -1,14 +1,28 @@
 """A pooled PostgreSQL connection that sat idle is pinged before it is handed out again, and a
-dead one is replaced: a database restart (or a dropped idle connection) costs no request."""
+dead one is replaced: a database restart (or a dropped idle connection) costs no request. The
+same holds for the connection a running app keeps for its per-request reads
+(`models.session.HeldConnection`)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import ProgrammingError
 
 import models.session
-from models.session import create_engine
+from models.session import HeldConnection, create_engine
 from settings import Settings
+
+BACKEND = text("SELECT pg_backend_pid()")
+
+
+async def _terminate(settings: Settings, pid: int) -> None:
+    killer = create_engine(settings)
+    async with killer.connect() as conn:
+        await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    await killer.dispose()
 
 
 async def test_an_idle_connection_whose_server_went_away_is_replaced(
@@ -20,15 +34,12 @@ async def test_an_idle_connection_whose_server_went_away_is_replaced(
     engine = create_engine(settings, pool_size=1, max_overflow=0)
     try:
         async with engine.connect() as conn:
-            pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
-        killer = create_engine(settings)
-        async with killer.connect() as conn:
-            await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-        await killer.dispose()
+            pid = (await conn.execute(BACKEND)).scalar_one()
+        await _terminate(settings, pid)
         monkeypatch.setattr(models.session, "IDLE_PING_SECONDS", 0.0)
         # when
         async with engine.connect() as conn:
-            new_pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+            new_pid = (await conn.execute(BACKEND)).scalar_one()
         # then
         assert new_pid != pid
     finally:
@@ -49,4 +60,39 @@ async def test_statements_are_planned_with_their_values(settings: Settings) -> N
         # then
         assert mode == "force_custom_plan"
     finally:
+        await engine.dispose()
+
+
+async def test_the_kept_connection_reads_outside_transactions_and_outlives_its_server(
+    settings: Settings,
+) -> None:
+    if settings.is_sqlite:
+        pytest.skip("SQLite has no server to lose")
+    # given: the kept connection, after a read
+    engine = create_engine(settings)
+    held = HeldConnection(engine)
+    try:
+        (pid,) = await held.first(BACKEND, {})
+        # then: no transaction is left open on it (autocommit, no BEGIN)
+        async with engine.connect() as conn:
+            state = await conn.scalar(
+                text("SELECT state FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
+            )
+        assert state == "idle"
+        assert (await held.first(BACKEND, {}))[0] == pid  # the same connection again
+        # when: its server process ends (a restart, or an idle connection dropped)
+        await _terminate(settings, pid)
+        # then: the next read answers, on a new connection
+        (new_pid,) = await held.first(BACKEND, {})
+        assert new_pid != pid
+        # when: a read fails for its own reasons
+        with pytest.raises(ProgrammingError):
+            await held.first(text("SELECT no_such_column FROM users"), {})
+        # then: it is not tried again, and the connection it failed on is dropped
+        assert (await held.first(BACKEND, {}))[0] != new_pid
+        # and: concurrent reads take turns on the one connection
+        answers = await asyncio.gather(*(held.first(BACKEND, {}) for _ in range(20)))
+        assert len({row[0] for row in answers}) == 1
+    finally:
+        await held.close()
         await engine.dispose()

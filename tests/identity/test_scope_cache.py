@@ -4,12 +4,14 @@ for two uvicorn workers; a change made through one is seen by the other's next r
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import delete, event, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -39,11 +41,20 @@ PASSWORD = "two-workers-42"
 
 
 @asynccontextmanager
-async def worker(settings: Settings, engine: AsyncEngine) -> AsyncIterator[GraphQLClient]:
-    """An app instance of its own (its own scope cache), committing to the shared database."""
+async def worker(
+    settings: Settings, engine: AsyncEngine, running: bool
+) -> AsyncIterator[GraphQLClient]:
+    """An app instance of its own (its own scope cache), committing to the shared database;
+    `running`: inside its lifespan, as under uvicorn (on PostgreSQL the versions are then read
+    on the connection the app keeps, `models.session.HeldConnection`)."""
     app = create_app(settings, sessionmaker=create_sessionmaker(engine))
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+    async with contextlib.AsyncExitStack() as stack:
+        if running:
+            await stack.enter_async_context(app.router.lifespan_context(app))
+        http = await stack.enter_async_context(
+            httpx.AsyncClient(transport=transport, base_url="http://testserver")
+        )
         yield GraphQLClient(http)
 
 
@@ -60,8 +71,9 @@ async def account_names(gql: GraphQLClient, token: str) -> list[str]:
     return sorted(n["name"] for n in result.data["accounts"]["nodes"])
 
 
+@pytest.mark.parametrize("running", [False, True], ids=["app alone", "app running"])
 async def test_a_change_through_one_worker_counts_on_the_others_next_request(
-    settings: Settings, engine: AsyncEngine
+    settings: Settings, engine: AsyncEngine, running: bool
 ) -> None:
     # given: an account with an administrator and a device manager, committed
     committed = create_sessionmaker(engine)
@@ -92,6 +104,10 @@ async def test_a_change_through_one_worker_counts_on_the_others_next_request(
         account_id, user_ids, membership = account.id, [ann.id, dev.id], managed.id
     statements: list[str] = []
     isolation: list[Any] = []
+    checkouts: list[Any] = []
+
+    def checkout(*_: Any) -> None:
+        checkouts.append(1)
 
     def count(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         if statement.lstrip().upper().startswith("SELECT"):
@@ -99,21 +115,30 @@ async def test_a_change_through_one_worker_counts_on_the_others_next_request(
             isolation.append(conn.get_execution_options().get("isolation_level"))
 
     try:
-        async with worker(settings, engine) as one, worker(settings, engine) as other:
+        async with (
+            worker(settings, engine, running) as one,
+            worker(settings, engine, running) as other,
+        ):
             ann_token = (await one.login(ann.email, PASSWORD))["accessToken"]
             dev_token = (await one.login(dev.email, PASSWORD))["accessToken"]
             for gql in (one, other):
                 assert await roles(gql, dev_token) == ["DEVICE_MANAGER"]
                 assert await account_names(gql, ann_token) == [f"Workers {tag}"]
-            # the other worker answers from its cache: one query (the versions)
+            # the other worker answers from its cache: one query (the versions); the first
+            # such answer opens the connection a running app keeps for them
+            assert await roles(other, ann_token) == ["ADMINISTRATOR"]
             event.listen(engine.sync_engine, "before_cursor_execute", count)
+            event.listen(engine.sync_engine, "checkout", checkout)
             try:
                 assert await roles(other, dev_token) == ["DEVICE_MANAGER"]
             finally:
                 event.remove(engine.sync_engine, "before_cursor_execute", count)
+                event.remove(engine.sync_engine, "checkout", checkout)
             assert len(statements) == 1, statements
             if engine.dialect.name == "postgresql":  # no BEGIN and ROLLBACK around it
                 assert isolation == ["AUTOCOMMIT"]
+                # and, while the app runs, on the connection it keeps: none from the pool
+                assert len(checkouts) == (0 if running else 1)
 
             # when: the administrator changes the role through one worker
             changed = await one(
