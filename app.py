@@ -154,16 +154,18 @@ class PortalGraphQL(GraphQL[Context, None]):
         if request.method != "POST":
             return
         # Media types and charset names are case-insensitive; JSON is UTF-8.
-        media_type, *params = request.headers.get("content-type", "").lower().split(";")
-        charsets = {
-            v.strip(' "')
-            for k, _, v in (p.partition("=") for p in params)
-            if k.strip() == "charset"
-        }
-        if media_type.strip() != "application/json" or charsets - {"utf-8", "utf8"}:
-            raise HTTPException(415, "Send the operation as an application/json POST body.")
-        MutableHeaders(scope=request.scope)["content-type"] = "application/json"
-        del request._headers  # Starlette's cache: strawberry reads the normalised header
+        content_type = request.headers.get("content-type", "")
+        if content_type != "application/json":  # (the commonest, nothing to normalise)
+            media_type, *params = content_type.lower().split(";")
+            charsets = {
+                v.strip(' "')
+                for k, _, v in (p.partition("=") for p in params)
+                if k.strip() == "charset"
+            }
+            if media_type.strip() != "application/json" or charsets - {"utf-8", "utf8"}:
+                raise HTTPException(415, "Send the operation as an application/json POST body.")
+            MutableHeaders(scope=request.scope)["content-type"] = "application/json"
+            del request._headers  # Starlette's cache: strawberry reads the normalised header
         limit = self.services.settings.max_body_bytes
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
@@ -199,8 +201,8 @@ class PortalGraphQL(GraphQL[Context, None]):
 
     def should_render_graphql_ide(self, request: Any) -> bool:
         # A GET with only `extensions` is a persisted query (APQ), not a visit to GraphiQL.
-        return "extensions" not in request.query_params and super().should_render_graphql_ide(
-            request
+        return super().should_render_graphql_ide(request) and "extensions" not in (
+            request.query_params
         )
 
     async def execute_single(
