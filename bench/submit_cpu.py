@@ -1,7 +1,8 @@
 """CPU per accepted `submitMeterReadings`, in process (ASGI, sequential), on the database of
 DATABASE_URL (bench/meters.py's plans: each meter one page above its latest reading; the
 readings stored are deleted at the end of each round). `--profile` prints cProfile's top
-functions by own time. Run it at two commits, alternately, to compare.
+functions by own time, after each package's share of it. Run it at two commits, alternately,
+to compare.
 
     DATABASE_URL=... .venv/bin/python bench/submit_cpu.py [--rounds N] [--profile]"""
 
@@ -35,6 +36,8 @@ from core.ids import parse_global_id
 from models.session import create_engine, create_sessionmaker
 from settings import Settings
 
+ROOT = Path(__file__).resolve().parent.parent
+
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
@@ -58,7 +61,10 @@ async def main() -> None:
     per_request: list[int] = []
     try:
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
+        async with (
+            app.router.lifespan_context(app),  # as under uvicorn (the connection it keeps)
+            httpx.AsyncClient(transport=transport, base_url="http://bench") as http,
+        ):
             client = Client(http)
             await client.sign_in()
             for _ in range(args.rounds):
@@ -91,7 +97,19 @@ async def main() -> None:
         f"({len(cpu)} accepted; load {load})"
     )
     if profile:
-        pstats.Stats(profile).sort_stats("tottime").print_stats(30)
+        stats = pstats.Stats(profile)
+        by_package: dict[str, float] = {}
+        for (path, _, _), (_, _, own, _, _) in stats.stats.items():  # type: ignore[attr-defined]
+            package = (
+                path.split("site-packages/")[-1].split("/")[0]
+                if "site-packages" in path
+                else ("python" if "/lib/python" in path else path.replace(str(ROOT) + "/", ""))
+            )
+            by_package[package] = by_package.get(package, 0.0) + own
+        total = sum(by_package.values())
+        for package, own in sorted(by_package.items(), key=lambda kv: -kv[1])[:15]:
+            print(f"{own / total:6.1%}  {package}")
+        stats.sort_stats("tottime").print_stats(30)
 
 
 if __name__ == "__main__":
