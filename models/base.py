@@ -49,6 +49,13 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        """None for asyncpg, which reads `timestamptz` as aware instants in UTC already: no
+        call per value (a page of readings has hundreds, an export millions)."""
+        if dialect.driver == "asyncpg":
+            return None
+        return super().result_processor(dialect, coltype)
+
 
 def str_enum(enum_cls: type[enum.Enum], name: str) -> Enum:
     """Enum stored as its value in a VARCHAR with a CHECK constraint (no native PG enum types,
