@@ -21,17 +21,24 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import (
     ColumnElement,
     Date,
+    DateTime,
+    Float,
+    Integer,
     Table,
     and_,
     bindparam,
     case,
     func,
     insert,
+    literal,
+    literal_column,
+    null,
     or_,
     select,
     union_all,
     update,
 )
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -61,11 +68,13 @@ from resolvers.usage_rollup import (
     asked_days,
     lock_devices,
     month_rows,
+    ordered_by_kind,
     respread,
     span_windows,
     upsert_months,
     upsert_months_statement,
     window_and_usual_data,
+    window_and_usual_parts,
     window_and_usual_statement,
 )
 from webhooks.events import WebhookEvent, emit
@@ -215,7 +224,12 @@ async def load_device_facts(
 @lru_cache(maxsize=64)
 def _neighbours_statement(rows: int) -> Any:
     """`load_neighbours`'s statement for `rows` keys: built and compiled once per size."""
-    asked = asked_days(rows)
+    return _neighbours_select(asked_days(rows))
+
+
+def _neighbours_select(asked: Any) -> Any:
+    """Per row of `asked` (k, device_id, meter, day): those, then the day and value of the
+    meter's reading before the day and after it, and the id of the one on the day."""
     prev, later, same, x = (aliased(MeterReading, name=n) for n in ("prev", "later", "same", "x"))
     pair = (x.device_id == asked.c.device_id, x.meter == asked.c.meter)
     prev_day = select(func.max(x.reading_date)).where(*pair, x.reading_date < asked.c.day)
@@ -228,21 +242,32 @@ def _neighbours_statement(rows: int) -> Any:
             alias.reading_date == day,
         )
 
-    stmt = (
+    return (
         select(
             asked.c.k,
-            prev.reading_date,
-            prev.value,
-            later.reading_date,
-            later.value,
-            same.id,
+            asked.c.device_id,
+            asked.c.meter,
+            asked.c.day,
+            prev.reading_date.label("prev_day"),
+            prev.value.label("prev_value"),
+            later.reading_date.label("later_day"),
+            later.value.label("later_value"),
+            same.id.label("same_id"),
         )
         .select_from(asked)
         .outerjoin(prev, on(prev, prev_day.scalar_subquery()))
         .outerjoin(later, on(later, later_day.scalar_subquery()))
         .outerjoin(same, on(same, asked.c.day))
     )
-    return stmt
+
+
+def _neighbours_of(row: Any) -> Neighbours:
+    prev_date, prev_value, later_date, later_value, same_id = row[-5:]
+    return Neighbours(
+        (prev_date, prev_value) if prev_date is not None else None,
+        (later_date, later_value) if later_date is not None else None,
+        same_id,
+    )
 
 
 async def load_neighbours(
@@ -254,15 +279,87 @@ async def load_neighbours(
         return []
     stmt = _neighbours_statement(len(keys))
     result: list[Neighbours] = [Neighbours(None, None, None)] * len(keys)
-    for k, prev_date, prev_value, later_date, later_value, same_id in (
-        await context.session.execute(stmt, asked_data(keys))
-    ).all():
-        result[k] = Neighbours(
-            (prev_date, prev_value) if prev_date is not None else None,
-            (later_date, later_value) if later_date is not None else None,
-            same_id,
-        )
+    for row in (await context.session.execute(stmt, asked_data(keys))).all():
+        result[row.k] = _neighbours_of(row)
     return result
+
+
+def _month_start(day: Any, months: int = 0) -> Any:
+    """PostgreSQL: the first day of `day`'s month, `months` later (earlier when negative)."""
+    start = func.date_trunc("month", sql_cast(day, DateTime()))
+    return sql_cast(start + literal_column(f"interval '{months} months'"), Date())
+
+
+def _month_end(day: Any) -> Any:
+    """PostgreSQL: the last day of `day`'s month."""
+    start = func.date_trunc("month", sql_cast(day, DateTime()))
+    return sql_cast(start + literal_column("interval '1 month - 1 day'"), Date())
+
+
+@lru_cache(maxsize=64)
+def _neighbours_window_and_usual_statement(rows: int) -> Any:
+    """PostgreSQL: `load_neighbours`'s rows (kind 2: k, the previous reading as day and value,
+    the later one, the same day's id) and, over what they find, `window_and_usual_statement`'s
+    (kinds 1 and 0), in one statement: the spans and the usual rate's months are worked out
+    from the neighbours' days as `_span` and `check_rows` do."""
+    found = _neighbours_select(asked_days(rows)).cte("found")
+    first = func.coalesce(found.c.prev_day, found.c.day)  # also the usual rate's day
+    spans = select(
+        found.c.device_id,
+        found.c.meter,
+        _month_start(first).label("lo"),
+        _month_end(func.coalesce(found.c.later_day, found.c.day)).label("hi"),
+        _month_start(first, -USUAL_RATE_MONTHS).label("ulo"),
+        _month_start(first).label("uhi"),
+    ).cte("spans")
+    same_id_type = MeterReading.__table__.c.id.type
+    readings, months = window_and_usual_parts(
+        spans,
+        sql_cast(null(), Integer()).label("k"),
+        sql_cast(null(), Date()).label("later_day"),
+        sql_cast(null(), Integer()).label("later_value"),
+        sql_cast(null(), same_id_type).label("same_id"),
+    )
+    neighbours = select(
+        literal(2, Integer()).label("kind"),
+        found.c.device_id,
+        found.c.meter,
+        found.c.prev_day,
+        found.c.prev_value,
+        sql_cast(null(), Float()).label("pages"),
+        found.c.k,
+        found.c.later_day,
+        found.c.later_value,
+        found.c.same_id,
+    )
+    return ordered_by_kind(readings, months, neighbours)
+
+
+async def load_neighbours_window_and_usual(
+    context: Context, keys: list[tuple[int, MeterType, date]]
+) -> tuple[list[Neighbours], Months, Points]:
+    """PostgreSQL, keys of distinct (device, meter): `load_neighbours` and what
+    `load_window_and_usual_rates` reads after it (the rollup months of the usual rates, and the
+    readings around the spans, before the new ones), in one statement."""
+    if not keys:
+        return [], {}, {}
+    stmt = _neighbours_window_and_usual_statement(len(keys))
+    found: list[Neighbours] = [Neighbours(None, None, None)] * len(keys)
+    points: Points = {(d, m): [] for d, m, _ in keys}
+    months: Months = defaultdict(dict)
+    for row in (await context.session.execute(stmt, asked_data(keys))).all():
+        kind, device_id, meter, day, value, pages = row[:6]
+        if kind == 2:
+            found[row.k] = Neighbours(
+                (day, value) if day is not None else None,
+                (row.later_day, row.later_value) if row.later_day is not None else None,
+                row.same_id,
+            )
+        elif kind == 1:
+            points[(device_id, MeterType(meter))].append((day, value))
+        else:
+            months[(device_id, MeterType(meter))][day] = pages
+    return found, months, points
 
 
 # --- the rules ------------------------------------------------------------------------------
@@ -430,20 +527,29 @@ async def check_rows(
                 )
             )
 
-    found_neighbours = await load_neighbours(context, keys)
+    # One row: the rollup's readings around its spans are read with the usual rates (and on
+    # PostgreSQL with the neighbours, in one statement).
+    with_window = window and len({(d, m) for d, m, _ in keys}) == len(keys)
+    at_once = with_window and context.session.get_bind().dialect.name == "postgresql"
+    if at_once:
+        found_neighbours, months, points = await load_neighbours_window_and_usual(context, keys)
+    else:
+        found_neighbours = await load_neighbours(context, keys)
     # The usual rate is the one before the interval the reading closes (which a spike inflates).
     usual_keys = [
         (d, m, n.previous[0] if n.previous is not None else day)
         for (d, m, day), n in zip(keys, found_neighbours, strict=True)
     ]
     spans = [_span(key, n) for key, n in zip(keys, found_neighbours, strict=True)]
-    if window and len({(d, m) for d, m, _ in keys}) == len(keys):
-        # One row: the rollup's readings around its spans are read with the usual rates.
+    if at_once:
+        usual = usual_rates(usual_keys, months)
+    elif with_window:
         usual, points = await load_window_and_usual_rates(context, usual_keys, spans)
-        for row_index in {owner for owner, _ in key_owner}:
-            outcomes[row_index].points = points
     else:
         usual = await load_usual_rates(context, usual_keys)
+    if with_window:
+        for row_index in {owner for owner, _ in key_owner}:
+            outcomes[row_index].points = points
     stale_after = context.settings.stale_device_days
     for key, usual_key, (row_index, i), neighbours, span in zip(
         keys, usual_keys, key_owner, found_neighbours, spans, strict=True
@@ -536,7 +642,7 @@ async def load_window_and_usual_rates(
     ]
     stmt = window_and_usual_statement(len(asked))
     points: Points = {(d, m): [] for d, m, *_ in asked}
-    months: dict[tuple[int, MeterType], dict[date, float]] = defaultdict(dict)
+    months: Months = defaultdict(dict)
     for kind, device_id, meter, day, value, pages in (
         await context.session.execute(stmt, window_and_usual_data(asked))
     ).all():
@@ -544,12 +650,23 @@ async def load_window_and_usual_rates(
             points[(device_id, MeterType(meter))].append((day, value))
         else:
             months[(device_id, MeterType(meter))][day] = pages
+    return usual_rates(usual_keys, months), points
+
+
+# Per (device, meter): pages of the rollup's months read for a usual rate.
+Months = dict[tuple[int, MeterType], dict[date, float]]
+
+
+def usual_rates(
+    usual_keys: list[tuple[int, MeterType, date]], months: Months
+) -> dict[tuple[int, MeterType, date], float]:
+    """Per key of distinct (device, meter): pages per day over the months read for it."""
     usual: dict[tuple[int, MeterType, date], float] = {}
     for key in usual_keys:
         found = months.get(key[:2])
         if found:
             usual[key] = sum(found.values()) / sum(_month_days(m) for m in found)
-    return usual, points
+    return usual
 
 
 def _month_days(month: date) -> int:

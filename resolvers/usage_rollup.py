@@ -256,7 +256,15 @@ def window_and_usual_statement(rows: int) -> Any:
     the months lo..hi (kind 1: day, value) and the rollup months from ulo up to (not
     including) uhi (kind 0: month, pages), in one statement, ordered by device, meter and day.
     Built and compiled once per size; `window_and_usual_data` gives its parameters."""
-    asked = bound_values("asked", WINDOW_USUAL_COLUMNS, rows)
+    return ordered_by_kind(
+        *window_and_usual_parts(bound_values("asked", WINDOW_USUAL_COLUMNS, rows))
+    )
+
+
+def window_and_usual_parts(asked: Any, *extra: Any) -> tuple[Any, Any]:
+    """`window_and_usual_statement`'s two selects over `asked`, a table of (device_id, meter,
+    lo, hi, ulo, uhi) with lo and hi first and last days of months; `extra` columns (typed
+    NULLs) are added to both, for a union with another kind of row."""
     r, u = MeterReading, MeterUsageMonth
     readings = (
         select(
@@ -266,6 +274,7 @@ def window_and_usual_statement(rows: int) -> Any:
             r.reading_date.label("day"),
             r.value,
             cast(null(), Float()).label("pages"),
+            *extra,
         )
         .select_from(asked)
         .join(r, _in_window(asked))
@@ -278,6 +287,7 @@ def window_and_usual_statement(rows: int) -> Any:
             u.month,
             cast(null(), Integer()).label("value"),
             u.pages,
+            *extra,
         )
         .select_from(asked)
         .join(
@@ -290,7 +300,11 @@ def window_and_usual_statement(rows: int) -> Any:
             ),
         )
     )
-    both = union_all(readings, months).subquery("both")
+    return readings, months
+
+
+def ordered_by_kind(*parts: Any) -> Any:
+    both = union_all(*parts).subquery("both")
     return select(both).order_by(both.c.kind, both.c.device_id, both.c.meter, both.c.day)
 
 

@@ -322,17 +322,19 @@ async def test_the_rollup_costs_a_submission_two_statements(
     statements.reset()
     # when
     await _submit(gql, device_id, date(2025, 1, 17), 1_700)
-    # then: scope 1, device facts (and row lock) 1, neighbours 1, the usual rates the flags
-    # compare with (the rollup's months before) with the readings of the months around the
-    # day the rollup needs 1, insert 1; on SQLite the newest reading day 1, the rollup's
-    # upsert 1 and the audit entry 1 apart, on PostgreSQL in the insert's statement
+    # then: scope 1, device facts (and row lock) 1, what the rules read 1 (PostgreSQL: the
+    # neighbours, the usual rates the flags compare with — the rollup's months before — and
+    # the readings of the months around the day the rollup needs; SQLite: the neighbours 1
+    # and the rest 1), insert 1; on SQLite the newest reading day 1, the rollup's upsert 1
+    # and the audit entry 1 apart, on PostgreSQL in the insert's statement
+    postgres = connection.dialect.name == "postgresql"
     rollup = [s.upper() for s in statements.statements if "meter_usage_months" in s]
     assert len(rollup) == 2, rollup
     assert "FROM METER_READINGS" in rollup[0] and "INSERT" not in rollup[0]
+    assert ("PREV_DAY" in rollup[0]) == postgres  # the neighbours, in the same statement
     assert "INSERT INTO METER_USAGE_MONTHS" in rollup[1]
-    postgres = connection.dialect.name == "postgresql"
     assert ("INSERT INTO AUDIT_LOG" in rollup[1]) == postgres
-    assert statements.count == (5 if postgres else 8), [s[:60] for s in statements.statements]
+    assert statements.count == (4 if postgres else 8), [s[:60] for s in statements.statements]
 
 
 @pytest.mark.postgres
