@@ -261,31 +261,52 @@ async def read_outside_transaction(
         return (await connection.execute(statement, parameters)).first()
 
 
+# After the kept connection could not be opened or lost the database, reads go through the
+# pool for this long: each then waits for and fails on its own, instead of one after the other
+# behind a read that hangs until its timeout.
+KEPT_PAUSE_SECONDS = 5.0
+
+
 class HeldConnection:
     """`read_outside_transaction` on one PostgreSQL connection this process keeps in autocommit,
     for reads made on every request: no pool checkout and check-in, no isolation level set and
     reset, each time (about half of such a read's CPU). Reads take turns on it. A connection a
     read failed or was cancelled on is dropped; when it had been kept from before and the
     failure says the connection was lost (the server restarted, or dropped it while idle), the
-    read is tried once more on a new one. Opened on first use, closed by `close()`."""
+    read is tried once more on a new one. While the database cannot be reached, reads go through
+    the pool (`KEPT_PAUSE_SECONDS`). Opened on first use, closed by `close()`."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._connection: AsyncConnection | None = None
         self._turn = asyncio.Lock()
+        self._failed_at: float | None = None
 
     async def first(self, statement: Any, parameters: dict[str, Any]) -> Any:
         async with self._turn:
-            while True:
-                kept = self._connection is not None
+            if not self._paused():
+                return await self._read(statement, parameters)
+        return await read_outside_transaction(self.engine, statement, parameters)
+
+    def _paused(self) -> bool:
+        failed_at = self._failed_at
+        return failed_at is not None and time.monotonic() - failed_at < KEPT_PAUSE_SECONDS
+
+    async def _read(self, statement: Any, parameters: dict[str, Any]) -> Any:
+        while True:
+            kept = self._connection is not None
+            try:
                 connection = self._connection or await self._open()
-                try:
-                    return (await connection.execute(statement, parameters)).first()
-                except BaseException as error:
+                return (await connection.execute(statement, parameters)).first()
+            except BaseException as error:
+                lost = database_unavailable(error)
+                if self._connection is not None:
+                    await _discard(self._connection)
                     self._connection = None
-                    await _discard(connection)
-                    if not (kept and database_unavailable(error)):
-                        raise
+                if not (kept and lost):
+                    if lost:
+                        self._failed_at = time.monotonic()
+                    raise
 
     async def _open(self) -> AsyncConnection:
         connection = await self.engine.connect()

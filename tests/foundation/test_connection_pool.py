@@ -6,13 +6,15 @@ same holds for the connection a running app keeps for its per-request reads
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import ProgrammingError
 
 import models.session
-from models.session import HeldConnection, create_engine
+from models.session import HeldConnection, create_engine, database_unavailable
 from settings import Settings
 
 BACKEND = text("SELECT pg_backend_pid()")
@@ -93,6 +95,46 @@ async def test_the_kept_connection_reads_outside_transactions_and_outlives_its_s
         # and: concurrent reads take turns on the one connection
         answers = await asyncio.gather(*(held.first(BACKEND, {}) for _ in range(20)))
         assert len({row[0] for row in answers}) == 1
+    finally:
+        await held.close()
+        await engine.dispose()
+
+
+async def test_while_the_database_cannot_be_reached_reads_go_through_the_pool(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not one after the other behind the kept connection: each waits for and fails on its own
+    (a hung server would otherwise make the tenth request wait ten timeouts)."""
+    if settings.is_sqlite:
+        pytest.skip("SQLite has no server to lose")
+    # given: a database nobody answers for
+    engine = create_engine(
+        replace(settings, database_url="postgresql+asyncpg://postgres@127.0.0.1:1/none")
+    )
+    held = HeldConnection(engine)
+    opened: list[int] = []
+    real_open = HeldConnection._open
+
+    async def counting_open(self: HeldConnection) -> Any:
+        opened.append(1)
+        return await real_open(self)
+
+    monkeypatch.setattr(HeldConnection, "_open", counting_open)
+    try:
+        # when: reads while it cannot be reached
+        for _ in range(3):
+            with pytest.raises(Exception) as refused:
+                await held.first(BACKEND, {})
+            assert database_unavailable(refused.value)  # the outage answer, as before
+        # then: one attempt at the kept connection, the others through the pool
+        assert len(opened) == 1
+        # when: the pause is over
+        monkeypatch.setattr(models.session, "KEPT_PAUSE_SECONDS", 0.0)
+        with pytest.raises(Exception) as refused:
+            await held.first(BACKEND, {})
+        # then: the kept connection is tried again
+        assert database_unavailable(refused.value)
+        assert len(opened) == 2
     finally:
         await held.close()
         await engine.dispose()
