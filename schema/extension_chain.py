@@ -3,18 +3,16 @@
 Strawberry wraps every hook of every extension in a context manager of its own on every
 request (inspecting the hook, `functools.wraps`, an exit stack): for our eight extensions that
 cost more than executing `{ __typename }` itself (bench/README.md). The chain is the only
-extension the schema holds; it enters its members' hooks directly, with strawberry's order and
-exception semantics: entered in list order, left in reverse, an exception raised inside thrown
-into each hook still open (which may let it through, replace it or swallow it).
-
-A schema made with `ChainedSchema` goes further: its stages enter the chain's members
-directly (`ChainRunner`), so not even the chain's own hooks are wrapped per request.
+extension the schema holds, and a `ChainedSchema` runs it with `ChainRunner`: each stage enters
+the members' hooks directly, with strawberry's order and exception semantics: entered in list
+order, left in reverse, an exception raised inside thrown into each hook still open (which may
+let it through, replace it or swallow it; the stage's own exception goes on all the same).
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -23,12 +21,6 @@ from strawberry.extensions import SchemaExtension
 from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.types import ExecutionContext
 from strawberry.utils.await_maybe import await_maybe
-
-# The hooks strawberry enters around a stage; `on_parse`, `on_validate` and
-# `on_stream_result` are entered synchronously too (strawberry's sync execution), so their
-# members' hooks must be generators or plain functions.
-ASYNC_HOOKS = ("on_operation", "on_execute")
-SYNC_HOOKS = ("on_parse", "on_validate", "on_stream_result")
 
 _GENERATOR, _ASYNC_GENERATOR, _COROUTINE, _PLAIN = range(4)
 
@@ -64,8 +56,10 @@ def _first_yield(generator: Any) -> None:
         raise RuntimeError("generator didn't yield") from None
 
 
-def _enter_sync(members: Sequence[SchemaExtension], name: str, args: tuple[Any, ...]) -> list[Any]:
-    opened: list[Any] = []
+async def _enter(
+    members: Sequence[SchemaExtension], name: str, args: tuple[Any, ...]
+) -> list[tuple[Any, bool]]:
+    opened: list[tuple[Any, bool]] = []
     try:
         for member in members:
             hook = _hook(member, name)
@@ -75,56 +69,18 @@ def _enter_sync(members: Sequence[SchemaExtension], name: str, args: tuple[Any, 
             if kind == _GENERATOR:
                 generator = function(member, *args)
                 _first_yield(generator)
-                opened.append(generator)
-            else:
-                function(member, *args)
-    except BaseException as error:
-        _leave_sync(opened, error)
-        raise
-    return opened
-
-
-def _leave_sync(opened: list[Any], error: BaseException | None) -> None:
-    for generator in reversed(opened):
-        try:
-            if error is None:
-                next(generator)
-            else:
-                generator.throw(error)
-        except StopIteration:
-            error = None  # finished, or swallowed what was thrown in
-            continue
-        except BaseException as raised:
-            error = raised  # the same exception let through, or another one
-            continue
-        error = RuntimeError("generator didn't stop")
-    if error is not None:
-        raise error
-
-
-async def _enter(members: Sequence[SchemaExtension], name: str) -> list[tuple[Any, bool]]:
-    opened: list[tuple[Any, bool]] = []
-    try:
-        for member in members:
-            hook = _hook(member, name)
-            if hook is None:
-                continue
-            function, kind = hook
-            if kind == _GENERATOR:
-                generator = function(member)
-                _first_yield(generator)
                 opened.append((generator, False))
             elif kind == _ASYNC_GENERATOR:
-                generator = function(member)
+                generator = function(member, *args)
                 try:
                     await generator.__anext__()
                 except StopAsyncIteration:
                     raise RuntimeError("generator didn't yield") from None
                 opened.append((generator, True))
             elif kind == _COROUTINE:
-                await function(member)
+                await function(member, *args)
             else:
-                function(member)
+                function(member, *args)
     except BaseException as error:
         await _leave(opened, error)
         raise
@@ -151,22 +107,6 @@ async def _leave(opened: list[tuple[Any, bool]], error: BaseException | None) ->
         raise error
 
 
-def _around(name: str) -> Callable[[Any], AsyncIterator[None]]:
-    """The chain's async hook `name`: its members' hooks entered, the stage run, then left."""
-
-    async def hook(self: Any) -> AsyncIterator[None]:
-        opened = await _enter(self.members, name)
-        try:
-            yield
-        except BaseException as error:
-            await _leave(opened, error)
-            return  # a member swallowed it (else _leave raised)
-        await _leave(opened, None)
-
-    hook.__name__ = name
-    return hook
-
-
 class ExtensionChain(SchemaExtension):
     """One request's instances of the member extensions (`chain(...)` makes the factory)."""
 
@@ -185,26 +125,10 @@ class ExtensionChain(SchemaExtension):
         for member in self.members:
             member.execution_context = value
 
-    on_operation = _around("on_operation")
-    on_execute = _around("on_execute")
-
-    def on_parse(self) -> Iterator[None]:
-        yield from self._around_sync("on_parse", ())
-
-    def on_validate(self) -> Iterator[None]:
-        yield from self._around_sync("on_validate", ())
-
-    def on_stream_result(self, result: Any) -> Iterator[None]:
-        yield from self._around_sync("on_stream_result", (result,))
-
-    def _around_sync(self, name: str, args: tuple[Any, ...]) -> Iterator[None]:
-        opened = _enter_sync(self.members, name, args)
-        try:
-            yield
-        except BaseException as error:
-            _leave_sync(opened, error)
-            return
-        _leave_sync(opened, None)
+    def on_operation(self) -> Iterator[None]:
+        """Only under strawberry's own runner, which would enter none of the members."""
+        raise TypeError("run the extension chain with a ChainedSchema")
+        yield  # a generator, as strawberry expects of the hook
 
     async def get_results(self) -> dict[str, Any]:
         results: dict[str, Any] = {}
@@ -215,33 +139,29 @@ class ExtensionChain(SchemaExtension):
 
 
 def chain(*factories: Callable[[], SchemaExtension]) -> type[ExtensionChain]:
-    """The extension running `factories`' extensions (classes or factories) as one. Their
-    `on_parse`, `on_validate` and `on_stream_result` must not be async, and none may wrap
-    resolvers (`resolve`): the chain has no per-field hook."""
+    """The extension running `factories`' extensions (classes or factories) as one, in a
+    `ChainedSchema`. None may wrap resolvers (`resolve`): the chain has no per-field hook."""
     for factory in factories:
         probe = factory()
         if _hook(probe, "resolve") is not None:
             raise TypeError(f"{type(probe).__name__} wraps resolvers: keep it out of the chain")
-        for name in SYNC_HOOKS:
-            hook = _hook(probe, name)
-            if hook is not None and hook[1] in (_ASYNC_GENERATOR, _COROUTINE):
-                raise TypeError(f"{type(probe).__name__}.{name} must not be async in the chain")
     return type("PortalExtensions", (ExtensionChain,), {"factories": tuple(factories)})
 
 
 class _Stage:
     """One stage (`name`) of one request: the members' hooks entered on entry, left on exit,
-    as strawberry's context managers would, without wrapping each hook. Asynchronous only:
-    so is the chain (its `on_operation`, `on_execute` and `get_results` are async)."""
+    as strawberry's context managers would, without wrapping each hook. Asynchronous only, as
+    strawberry's asynchronous execution enters every stage."""
 
-    __slots__ = ("members", "name", "opened")
+    __slots__ = ("args", "members", "name", "opened")
 
-    def __init__(self, members: Sequence[SchemaExtension], name: str) -> None:
+    def __init__(self, members: Sequence[SchemaExtension], name: str, *args: Any) -> None:
         self.members = members
         self.name = name
+        self.args = args
 
     async def __aenter__(self) -> None:
-        self.opened = await _enter(self.members, self.name)
+        self.opened = await _enter(self.members, self.name, self.args)
 
     async def __aexit__(
         self, kind: type[BaseException] | None, error: BaseException | None, _: TracebackType | None
@@ -256,7 +176,7 @@ class _Stage:
 
 class ChainRunner(SchemaExtensionsRunner):
     """Strawberry's runner for a schema whose one extension is a chain: each stage is a
-    `_Stage` over the chain's members (results and streamed results as strawberry does)."""
+    `_Stage` over the chain's members (the results gathered as strawberry does)."""
 
     def __init__(self, execution_context: ExecutionContext, extension: ExtensionChain) -> None:
         super().__init__(execution_context, [extension])
@@ -273,6 +193,9 @@ class ChainRunner(SchemaExtensionsRunner):
 
     def executing(self) -> Any:
         return _Stage(self.members, "on_execute")
+
+    def on_stream_result(self, result: Any) -> Any:
+        return _Stage(self.members, "on_stream_result", result)
 
 
 class ChainedSchema(strawberry.Schema):
